@@ -1,0 +1,323 @@
+//! The engine: its state, and [`Engine::apply`], which turns one command into events.
+//!
+//! Every handler has the same shape: a `check_*` step that only reads state and either
+//! rejects or produces a plan, then an execute step that cannot fail. That is how a
+//! rejected command is guaranteed to change nothing.
+
+use crate::book::{Book, Ladder, NIL, OrderStore, Slot};
+use crate::command::{Command, CommandBody, OrderRef};
+use crate::event::{BalanceChanged, Event, EventSink, Rejected};
+use crate::ledger::{Account, Asset, Economics};
+use crate::limits::{ASSETS_MAX, EngineLimits};
+use crate::reject::RejectReason;
+use crate::types::*;
+use crate::command::InstrumentSpec;
+use rustc_hash::FxBuildHasher;
+use std::collections::HashMap;
+
+/// A deterministic hash map: Fx hashing has no random seed, and the engine only looks
+/// keys up (it never iterates these maps), so their layout cannot reach an output.
+pub(crate) type IdMap<K, V> = HashMap<K, V, FxBuildHasher>;
+
+/// A listed instrument with its book.
+#[derive(Clone, Debug)]
+pub struct Instrument {
+    /// The definition it was created with.
+    pub spec: InstrumentSpec,
+    /// Integer multipliers and fees derived from it.
+    pub economics: Economics,
+    /// Trading or halted.
+    pub status: InstrumentStatus,
+    /// Price of the last trade; the band is centred on it once there is one.
+    pub last_price: Option<Price>,
+    /// The order book.
+    pub book: Book,
+}
+
+impl Instrument {
+    /// The price the band is centred on: the last trade, else the configured reference.
+    pub fn reference_price(&self) -> Price {
+        self.last_price.unwrap_or(self.spec.reference_price)
+    }
+
+    /// The lowest and highest accepted prices (inclusive), never below one tick.
+    pub fn band(&self) -> (Price, Price) {
+        let reference = self.reference_price().0 as i128;
+        let offset = reference * self.spec.band_bps as i128 / crate::ledger::BPS_PER_UNIT;
+        let low = (reference - offset).max(1);
+        let high = (reference + offset).min(i64::MAX as i128);
+        (Price(low as i64), Price(high as i64))
+    }
+
+    /// The asset an order of `side` holds: quote for a buy, base for a sell.
+    pub fn hold_asset(&self, side: Side) -> AssetId {
+        match side {
+            Side::Buy => self.spec.quote,
+            Side::Sell => self.spec.base,
+        }
+    }
+}
+
+/// The deterministic matching, settlement and risk state machine.
+#[derive(Clone, Debug)]
+pub struct Engine {
+    pub(crate) limits: EngineLimits,
+    pub(crate) users: Vec<Option<Role>>,
+    pub(crate) assets: [Option<Asset>; ASSETS_MAX],
+    pub(crate) instruments: Vec<Option<Instrument>>,
+    pub(crate) accounts: Vec<Option<Account>>,
+    pub(crate) orders: OrderStore,
+    pub(crate) by_id: IdMap<OrderId, Slot>,
+    pub(crate) by_client: IdMap<(AccountId, ClientOrderId), Slot>,
+    pub(crate) next_order_id: u64,
+    pub(crate) next_trade_id: u64,
+    pub(crate) last_seq: u64,
+    pub(crate) last_time_ns: u64,
+}
+
+impl Engine {
+    /// An empty engine: no assets, instruments or accounts, and one user, the admin
+    /// [`SYSTEM_USER`] that setup commands run as. All order memory is allocated here.
+    pub fn new(limits: EngineLimits) -> Engine {
+        assert!(limits.users_max > 0 && limits.accounts_max > 0);
+        assert!(limits.orders_max > 0 && limits.levels_per_side_max > 0);
+        let orders_max = limits.orders_max as usize;
+        let mut users = vec![None; 1];
+        users[SYSTEM_USER.0 as usize] = Some(Role::Admin);
+        Engine {
+            limits,
+            users,
+            assets: [None; ASSETS_MAX],
+            instruments: Vec::new(),
+            accounts: Vec::new(),
+            orders: OrderStore::with_capacity(limits.orders_max),
+            // Twice the live maximum, so deletions leave room and the table rehashes in
+            // place instead of growing.
+            by_id: IdMap::with_capacity_and_hasher(2 * orders_max, FxBuildHasher),
+            by_client: IdMap::with_capacity_and_hasher(2 * orders_max, FxBuildHasher),
+            next_order_id: 1,
+            next_trade_id: 1,
+            last_seq: 0,
+            last_time_ns: 0,
+        }
+    }
+
+    /// The limits the engine was built with.
+    pub fn limits(&self) -> EngineLimits {
+        self.limits
+    }
+
+    /// Sequence number of the last applied command (0 before the first).
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// Engine time: the largest command timestamp seen so far.
+    pub fn time_ns(&self) -> u64 {
+        self.last_time_ns
+    }
+
+    /// Live orders across all books.
+    pub fn live_orders(&self) -> usize {
+        self.orders.len()
+    }
+
+    /// Applies one command. `cmd.seq` must be exactly one more than the last applied
+    /// sequence (the sequencer's contract; anything else is a bug and panics). Emits the
+    /// command's events into `out`; a rejected command emits one `Rejected` and changes
+    /// nothing but the sequence number.
+    pub fn apply(&mut self, cmd: &Command, out: &mut impl EventSink) {
+        assert_eq!(cmd.seq, self.last_seq + 1, "commands are applied in sequence");
+        self.last_seq = cmd.seq;
+        // Time never runs backwards inside the engine, whatever the stamps say.
+        self.last_time_ns = self.last_time_ns.max(cmd.time_ns);
+        let user = cmd.user;
+        let result = match &cmd.body {
+            CommandBody::CreateUser { user: new, role } => self.create_user(user, *new, *role, out),
+            CommandBody::CreateAsset { asset, symbol, scale } => {
+                self.create_asset(user, *asset, *symbol, *scale, out)
+            }
+            CommandBody::CreateInstrument(spec) => self.create_instrument(user, spec, out),
+            CommandBody::CreateAccount { account, owner } => {
+                self.create_account(user, *account, *owner, out)
+            }
+            CommandBody::Deposit { account, asset, amount } => {
+                self.deposit(user, *account, *asset, *amount, out)
+            }
+            CommandBody::Withdraw { account, asset, amount } => {
+                self.withdraw(user, *account, *asset, *amount, out)
+            }
+            CommandBody::SetAccountStatus { account, status } => {
+                self.set_account_status(user, *account, *status, out)
+            }
+            CommandBody::SetInstrumentStatus { instrument, status, cancel_resting } => {
+                self.set_instrument_status(user, *instrument, *status, *cancel_resting, out)
+            }
+            CommandBody::NewOrder(order) => self.new_order(user, order, out),
+            CommandBody::Cancel { account, order } => self.cancel(user, *account, *order, out),
+            CommandBody::Amend(amend) => self.amend(user, amend, out),
+            CommandBody::MassCancel { account, instrument } => {
+                self.mass_cancel(user, *account, *instrument, out)
+            }
+        };
+        if let Err(reason) = result {
+            let (account, client_order_id) = reject_context(&cmd.body);
+            let kind = cmd.body.kind();
+            out.emit(Event::Rejected(Rejected { kind, account, client_order_id, reason }));
+        }
+    }
+
+    // ---- lookups shared by the handlers -------------------------------------------
+
+    /// The role of `user`, or `UnknownUser`.
+    pub(crate) fn role(&self, user: UserId) -> Result<Role, RejectReason> {
+        match self.users.get(user.0 as usize) {
+            Some(Some(role)) => Ok(*role),
+            _ => Err(RejectReason::UnknownUser),
+        }
+    }
+
+    /// `Ok` if `user` exists and is an admin.
+    pub(crate) fn require_admin(&self, user: UserId) -> Result<(), RejectReason> {
+        match self.role(user)? {
+            Role::Admin => Ok(()),
+            Role::Trader => Err(RejectReason::NotAdmin),
+        }
+    }
+
+    /// The account, if it exists.
+    pub(crate) fn account(&self, id: AccountId) -> Option<&Account> {
+        self.accounts.get(id.0 as usize).and_then(Option::as_ref)
+    }
+
+    /// The account, mutably. Only called on ids a check step has resolved.
+    pub(crate) fn account_mut(&mut self, id: AccountId) -> &mut Account {
+        self.accounts[id.0 as usize].as_mut().expect("checked account exists")
+    }
+
+    /// The instrument, if it exists.
+    pub(crate) fn instrument(&self, id: InstrumentId) -> Option<&Instrument> {
+        self.instruments.get(id.0 as usize).and_then(Option::as_ref)
+    }
+
+    /// The instrument, mutably. Only called on ids a check step has resolved.
+    pub(crate) fn instrument_mut(&mut self, id: InstrumentId) -> &mut Instrument {
+        self.instruments[id.0 as usize].as_mut().expect("checked instrument exists")
+    }
+
+    /// One side of an instrument's book together with the order table, borrowed apart so
+    /// that ladder operations can follow queue links.
+    pub(crate) fn ladder_mut(&mut self, id: InstrumentId, side: Side) -> (&mut Ladder, &mut OrderStore) {
+        let instrument = self.instruments[id.0 as usize].as_mut().expect("checked instrument exists");
+        (instrument.book.side_mut(side), &mut self.orders)
+    }
+
+    /// The account an acting user may use: it exists, is not closed, and belongs to the
+    /// user (or the user is an admin and `admin_ok`). Frozen accounts pass only with
+    /// `frozen_ok` (cancels).
+    pub(crate) fn acting_account(
+        &self,
+        user: UserId,
+        id: AccountId,
+        frozen_ok: bool,
+        admin_ok: bool,
+    ) -> Result<&Account, RejectReason> {
+        let role = self.role(user)?;
+        let account = self.account(id).ok_or(RejectReason::UnknownAccount)?;
+        if account.status == AccountStatus::Closed {
+            return Err(RejectReason::AccountClosed);
+        }
+        let admin_override = admin_ok && role == Role::Admin;
+        if account.owner != user && !admin_override {
+            return Err(RejectReason::AccountNotOwned);
+        }
+        if account.status == AccountStatus::Frozen && !frozen_ok {
+            return Err(RejectReason::AccountFrozen);
+        }
+        Ok(account)
+    }
+
+    /// The slot of a live order of `account`, or `UnknownOrder`.
+    pub(crate) fn find_order(&self, account: AccountId, order: OrderRef) -> Result<Slot, RejectReason> {
+        let slot = match order {
+            OrderRef::Id(id) => self.by_id.get(&id).copied(),
+            OrderRef::Client(client) => self.by_client.get(&(account, client)).copied(),
+        };
+        match slot {
+            Some(slot) if self.orders.get(slot).account == account => Ok(slot),
+            _ => Err(RejectReason::UnknownOrder),
+        }
+    }
+
+    /// Emits the current balance of one account in one asset.
+    pub(crate) fn emit_balance(&self, account: AccountId, asset: AssetId, out: &mut impl EventSink) {
+        let balance = self.account(account).expect("exists").balance(asset);
+        out.emit(Event::Balance(BalanceChanged {
+            account,
+            asset,
+            available: balance.available,
+            held: balance.held,
+        }));
+    }
+
+    /// Appends a resting order to its account's order list.
+    pub(crate) fn link_account_order(&mut self, slot: Slot) {
+        let account_id = self.orders.get(slot).account;
+        let account = self.accounts[account_id.0 as usize].as_mut().expect("exists");
+        let tail = account.orders_tail;
+        account.orders_tail = slot;
+        if tail == NIL {
+            account.orders_head = slot;
+        } else {
+            self.orders.get_mut(tail).account_next = slot;
+        }
+        account.open_orders += 1;
+        let order = self.orders.get_mut(slot);
+        order.account_prev = tail;
+        order.account_next = NIL;
+    }
+
+    /// Removes a resting order from its account's order list.
+    pub(crate) fn unlink_account_order(&mut self, slot: Slot) {
+        let order = *self.orders.get(slot);
+        let account = self.accounts[order.account.0 as usize].as_mut().expect("exists");
+        if order.account_prev == NIL {
+            account.orders_head = order.account_next;
+        } else {
+            self.orders.get_mut(order.account_prev).account_next = order.account_next;
+        }
+        if order.account_next == NIL {
+            account.orders_tail = order.account_prev;
+        } else {
+            self.orders.get_mut(order.account_next).account_prev = order.account_prev;
+        }
+        assert!(account.open_orders > 0);
+        account.open_orders -= 1;
+    }
+}
+
+/// The account and client order id a rejection reports for a command.
+fn reject_context(body: &CommandBody) -> (AccountId, ClientOrderId) {
+    let none = ClientOrderId(0);
+    match body {
+        CommandBody::NewOrder(o) => (o.account, o.client_order_id),
+        CommandBody::Amend(a) => (a.account, client_of(a.order)),
+        CommandBody::Cancel { account, order } => (*account, client_of(*order)),
+        CommandBody::MassCancel { account, .. }
+        | CommandBody::CreateAccount { account, .. }
+        | CommandBody::Deposit { account, .. }
+        | CommandBody::Withdraw { account, .. }
+        | CommandBody::SetAccountStatus { account, .. } => (*account, none),
+        CommandBody::CreateUser { .. }
+        | CommandBody::CreateAsset { .. }
+        | CommandBody::CreateInstrument(_)
+        | CommandBody::SetInstrumentStatus { .. } => (AccountId(0), none),
+    }
+}
+
+fn client_of(order: OrderRef) -> ClientOrderId {
+    match order {
+        OrderRef::Client(client) => client,
+        OrderRef::Id(_) => ClientOrderId(0),
+    }
+}

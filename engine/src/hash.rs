@@ -1,0 +1,117 @@
+//! The state hash: xxh3-64 over a canonical walk of the whole state. Two engines that
+//! applied the same commands have the same hash; any difference in balances, holds,
+//! resting orders (in priority order), statuses, counters or limits changes it.
+
+use crate::book::{Ladder, NIL};
+use crate::engine::Engine;
+use xxhash_rust::xxh3::Xxh3;
+
+/// Feeds integers into the hasher in one fixed byte order.
+struct Canonical(Xxh3);
+
+impl Canonical {
+    fn u64(&mut self, value: u64) {
+        self.0.update(&value.to_le_bytes());
+    }
+    fn i64(&mut self, value: i64) {
+        self.0.update(&value.to_le_bytes());
+    }
+    fn bytes(&mut self, value: &[u8]) {
+        self.0.update(value);
+    }
+}
+
+impl Engine {
+    /// A stable 64-bit hash of the whole state (see the module docs).
+    pub fn state_hash(&self) -> u64 {
+        let mut h = Canonical(Xxh3::new());
+        let limits = self.limits;
+        for value in [
+            limits.users_max,
+            limits.accounts_max,
+            limits.orders_max,
+            limits.levels_per_side_max,
+            limits.open_orders_per_account_max,
+        ] {
+            h.u64(value.into());
+        }
+        h.u64(self.last_seq);
+        h.u64(self.last_time_ns);
+        h.u64(self.next_order_id);
+        h.u64(self.next_trade_id);
+        for (id, role) in self.users.iter().enumerate() {
+            if let Some(role) = role {
+                h.u64(id as u64);
+                h.u64(*role as u64);
+            }
+        }
+        for (id, asset) in self.assets.iter().enumerate() {
+            if let Some(asset) = asset {
+                h.u64(id as u64);
+                h.bytes(&asset.symbol.0);
+                h.u64(asset.scale.into());
+                h.i64(asset.supply);
+            }
+        }
+        self.hash_accounts(&mut h);
+        self.hash_instruments(&mut h);
+        h.0.digest()
+    }
+
+    fn hash_accounts(&self, h: &mut Canonical) {
+        for (id, account) in self.accounts.iter().enumerate() {
+            let Some(account) = account else { continue };
+            h.u64(id as u64);
+            h.u64(account.owner.0.into());
+            h.u64(account.status as u64);
+            h.u64(account.open_orders.into());
+            for balance in &account.balances {
+                h.i64(balance.available);
+                h.i64(balance.held);
+            }
+            // The account's order list order is observable (open-orders query).
+            let mut slot = account.orders_head;
+            while slot != NIL {
+                let order = self.orders.get(slot);
+                h.u64(order.id.0);
+                slot = order.account_next;
+            }
+        }
+    }
+
+    fn hash_instruments(&self, h: &mut Canonical) {
+        for (id, instrument) in self.instruments.iter().enumerate() {
+            let Some(instrument) = instrument else { continue };
+            h.u64(id as u64);
+            h.bytes(&instrument.spec.symbol.0);
+            h.u64(instrument.status as u64);
+            h.i64(instrument.last_price.map_or(0, |p| p.0));
+            let e = instrument.economics;
+            for value in [e.base_per_lot, e.quote_per_tick_lot, e.maker_fee_bps.into(), e.taker_fee_bps.into()] {
+                h.i64(value);
+            }
+            self.hash_ladder(h, &instrument.book.bids);
+            self.hash_ladder(h, &instrument.book.asks);
+        }
+    }
+
+    fn hash_ladder(&self, h: &mut Canonical, ladder: &Ladder) {
+        h.u64(ladder.len() as u64);
+        for level in ladder.iter_best_first() {
+            h.i64(level.price.0);
+            h.i64(level.qty.0);
+            let mut slot = level.head;
+            while slot != NIL {
+                let o = self.orders.get(slot);
+                h.u64(o.id.0);
+                h.u64(o.account.0.into());
+                h.u64(o.client_order_id.0);
+                h.i64(o.remaining.0);
+                h.i64(o.filled.0);
+                h.i64(o.hold);
+                h.u64(u64::from(o.post_only) | (o.stp_mode as u64) << 8 | (o.stp_scope as u64) << 16);
+                slot = o.next;
+            }
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! Capacities. Every table in the engine has a named maximum, allocated up front, so
+//! that the steady state never allocates and an overload is a reject, not an OOM.
+
+/// Asset slots per account. Balances are a fixed array per account; 16 covers every
+/// venue we target (a handful of fiat currencies and coins) at 256 bytes per account.
+pub const ASSETS_MAX: usize = 16;
+
+/// Instrument ids are below this. Books are allocated when an instrument is created.
+pub const INSTRUMENTS_MAX: usize = 1024;
+
+/// Sizes chosen when the engine is built. They shape behaviour (a full table rejects),
+/// so they are part of the state hash: a replay with other limits is detected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EngineLimits {
+    /// User ids are below this.
+    pub users_max: u32,
+    /// Account ids are below this.
+    pub accounts_max: u32,
+    /// Live (resting) orders across all books.
+    pub orders_max: u32,
+    /// Price levels per side of one book.
+    pub levels_per_side_max: u32,
+    /// Live orders of one account.
+    pub open_orders_per_account_max: u32,
+}
+
+impl Default for EngineLimits {
+    /// Sized for the demo and the benchmarks: one million resting orders take about
+    /// 100 MiB for the order table plus the two id indexes.
+    fn default() -> EngineLimits {
+        EngineLimits {
+            users_max: 1 << 16,
+            accounts_max: 1 << 20,
+            orders_max: 1 << 20,
+            levels_per_side_max: 1 << 14,
+            open_orders_per_account_max: 1 << 16,
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! Read-only queries. `Engine::query` takes `&self`: the type system guarantees that
+//! answering a query cannot change state, which is why queries need no journaling.
+
+use crate::book::{NIL, Order};
+use crate::command::{CommandKind, Query};
+use crate::engine::Engine;
+use crate::event::*;
+use crate::reject::RejectReason;
+use crate::types::*;
+
+/// Most depth levels per side one query returns.
+pub const DEPTH_LEVELS_MAX: u16 = 1_000;
+
+impl Engine {
+    /// Answers a query for `user` into `out`: the items, then `QueryDone`; or one
+    /// `Rejected`. Balances and orders need the account's owner or an admin; depth is
+    /// public.
+    pub fn query(&self, user: UserId, query: &Query, out: &mut impl EventSink) {
+        let result = match *query {
+            Query::Balances { account } => self.query_balances(user, account, out),
+            Query::Order { account, order } => self.query_order(user, account, order, out),
+            Query::OpenOrders { account } => self.query_open_orders(user, account, out),
+            Query::Depth { instrument, levels } => self.query_depth(user, instrument, levels, out),
+        };
+        match result {
+            Ok(items) => out.emit(Event::QueryDone { items }),
+            Err(reason) => {
+                let account = match *query {
+                    Query::Balances { account }
+                    | Query::Order { account, .. }
+                    | Query::OpenOrders { account } => account,
+                    Query::Depth { .. } => AccountId(0),
+                };
+                out.emit(Event::Rejected(Rejected {
+                    kind: CommandKind::Query,
+                    account,
+                    client_order_id: ClientOrderId(0),
+                    reason,
+                }));
+            }
+        }
+    }
+
+    fn query_balances(&self, user: UserId, account: AccountId, out: &mut impl EventSink) -> Result<u32, RejectReason> {
+        let found = self.readable_account(user, account)?;
+        let mut items = 0;
+        for (index, asset) in self.assets.iter().enumerate() {
+            if asset.is_none() {
+                continue;
+            }
+            let asset = AssetId(index as u16);
+            let balance = found.balance(asset);
+            let (available, held) = (balance.available, balance.held);
+            out.emit(Event::BalanceInfo(BalanceChanged { account, asset, available, held }));
+            items += 1;
+        }
+        Ok(items)
+    }
+
+    fn query_order(
+        &self,
+        user: UserId,
+        account: AccountId,
+        order: crate::command::OrderRef,
+        out: &mut impl EventSink,
+    ) -> Result<u32, RejectReason> {
+        self.readable_account(user, account)?;
+        let slot = self.find_order(account, order)?;
+        out.emit(Event::OrderInfo(order_info(self.orders.get(slot))));
+        Ok(1)
+    }
+
+    fn query_open_orders(&self, user: UserId, account: AccountId, out: &mut impl EventSink) -> Result<u32, RejectReason> {
+        let mut slot = self.readable_account(user, account)?.orders_head;
+        let mut items = 0;
+        while slot != NIL {
+            let order = self.orders.get(slot);
+            out.emit(Event::OrderInfo(order_info(order)));
+            items += 1;
+            slot = order.account_next;
+        }
+        Ok(items)
+    }
+
+    fn query_depth(
+        &self,
+        user: UserId,
+        instrument: InstrumentId,
+        levels: u16,
+        out: &mut impl EventSink,
+    ) -> Result<u32, RejectReason> {
+        self.role(user)?;
+        let found = self.instrument(instrument).ok_or(RejectReason::UnknownInstrument)?;
+        let take = levels.min(DEPTH_LEVELS_MAX) as usize;
+        let mut items = 0;
+        for side in [Side::Buy, Side::Sell] {
+            for level in found.book.side(side).iter_best_first().take(take) {
+                let (price, qty, orders) = (level.price, level.qty, level.orders);
+                out.emit(Event::DepthLevel(LevelChanged { instrument, side, price, qty, orders }));
+                items += 1;
+            }
+        }
+        Ok(items)
+    }
+
+    /// An account `user` may read: its own, or any if `user` is an admin. Closed and
+    /// frozen accounts stay readable.
+    fn readable_account(&self, user: UserId, account: AccountId) -> Result<&crate::ledger::Account, RejectReason> {
+        let role = self.role(user)?;
+        let found = self.account(account).ok_or(RejectReason::UnknownAccount)?;
+        if found.owner != user && role != Role::Admin {
+            return Err(RejectReason::AccountNotOwned);
+        }
+        Ok(found)
+    }
+}
+
+fn order_info(order: &Order) -> OrderInfo {
+    OrderInfo {
+        order_id: order.id,
+        account: order.account,
+        instrument: order.instrument,
+        client_order_id: order.client_order_id,
+        side: order.side,
+        price: order.price,
+        remaining: order.remaining,
+        filled: order.filled,
+        hold: order.hold,
+    }
+}
