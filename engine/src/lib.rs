@@ -38,6 +38,8 @@ pub mod ledger;
 mod limits;
 mod query;
 mod reject;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 mod trading;
 mod types;
 pub mod units;

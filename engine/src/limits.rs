@@ -1,9 +1,9 @@
 //! Capacities. Every table in the engine has a named maximum, allocated up front, so
 //! that the steady state never allocates and an overload is a reject, not an OOM.
 
-/// Asset slots per account. Balances are a fixed array per account; 16 covers every
-/// venue we target (a handful of fiat currencies and coins) at 256 bytes per account.
-pub const ASSETS_MAX: usize = 16;
+/// Asset slots per account. Balances are a fixed array per account; 32 covers every
+/// venue we target (a handful of fiat currencies and coins) at 512 bytes per account.
+pub const ASSETS_MAX: usize = 32;
 
 /// Instrument ids are below this. Books are allocated when an instrument is created.
 pub const INSTRUMENTS_MAX: usize = 1024;
