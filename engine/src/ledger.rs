@@ -120,12 +120,12 @@ pub struct Economics {
 }
 
 impl Economics {
-    /// Quote minor units of `qty` lots at `price` ticks; `None` if it does not fit i64.
+    /// Quote minor units of `qty` lots at `price` ticks (both positive); `None` if it
+    /// does not fit i64. Plain i64 arithmetic is exact here: with positive factors, an
+    /// intermediate overflow implies the final product overflows too.
     pub fn notional(&self, price: Price, qty: Qty) -> Option<i64> {
-        let product = (price.0 as i128)
-            .checked_mul(qty.0 as i128)?
-            .checked_mul(self.quote_per_tick_lot as i128)?;
-        i64::try_from(product).ok()
+        debug_assert!(price.0 > 0 && qty.0 >= 0);
+        price.0.checked_mul(qty.0)?.checked_mul(self.quote_per_tick_lot)
     }
 
     /// Base minor units of `qty` lots; `None` if it does not fit i64.
@@ -136,8 +136,12 @@ impl Economics {
     /// Fee on a notional at `bps`, rounded toward zero. Negative `bps` gives a negative
     /// fee (a rebate). |bps| <= 10 000 keeps it within the notional.
     pub fn fee(notional: i64, bps: i32) -> i64 {
-        let fee = notional as i128 * bps as i128 / BPS_PER_UNIT;
-        fee as i64
+        // The i64 product is the common case; i128 only for notionals near i64::MAX.
+        // Both divisions truncate toward zero, so the two paths agree.
+        match notional.checked_mul(i64::from(bps)) {
+            Some(product) => product / BPS_PER_UNIT as i64,
+            None => (notional as i128 * bps as i128 / BPS_PER_UNIT) as i64,
+        }
     }
 
     /// The largest fee rate a buy can be charged, as maker or taker (never below zero).
@@ -204,5 +208,7 @@ mod tests {
         assert_eq!(e.notional(Price(i64::MAX), Qty(2)), None);
         assert_eq!(e.base_amount(Qty(i64::MAX)), None);
         assert_eq!(e.notional(Price(10), Qty(10)), Some(300));
+        assert_eq!(Economics::fee(i64::MAX, 10_000), i64::MAX);
+        assert_eq!(Economics::fee(i64::MAX, -5_000), -(i64::MAX / 2));
     }
 }

@@ -22,6 +22,10 @@ pub struct EngineLimits {
     pub levels_per_side_max: u32,
     /// Live orders of one account.
     pub open_orders_per_account_max: u32,
+    /// Sizing hint, not a limit: the order-id indexes are allocated for this many live
+    /// orders and grow (allocating) only when the live count first exceeds it. It does
+    /// not change behaviour, so it is not part of the state hash.
+    pub orders_expected: u32,
 }
 
 impl Default for EngineLimits {
@@ -34,6 +38,7 @@ impl Default for EngineLimits {
             orders_max: 1 << 20,
             levels_per_side_max: 1 << 14,
             open_orders_per_account_max: 1 << 16,
+            orders_expected: 1 << 14,
         }
     }
 }
