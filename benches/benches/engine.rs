@@ -23,7 +23,13 @@ fn prepared() -> Engine {
     }
     for i in 0..100 {
         for (side, price) in [(Side::Buy, 9_800 - i), (Side::Sell, 10_200 + i)] {
-            let body = CommandBody::NewOrder(limit(4, side, price, 5, 1_000_000 + i as u64 * 2 + side as u64));
+            let body = CommandBody::NewOrder(limit(
+                4,
+                side,
+                price,
+                5,
+                1_000_000 + i as u64 * 2 + side as u64,
+            ));
             engine.apply(&sequencer.stamp(UserId(4), body), &mut events);
         }
     }
@@ -54,7 +60,10 @@ fn apply(engine: &mut Engine, events: &mut Vec<Event>, user: u32, body: CommandB
 }
 
 fn last_order_id(events: &[Event]) -> OrderId {
-    events.iter().find_map(|e| if let Event::Accepted(a) = e { Some(a.order_id) } else { None }).expect("accepted")
+    events
+        .iter()
+        .find_map(|e| if let Event::Accepted(a) = e { Some(a.order_id) } else { None })
+        .expect("accepted")
 }
 
 fn single_commands(c: &mut Criterion) {
@@ -66,42 +75,83 @@ fn single_commands(c: &mut Criterion) {
         b.iter(|| {
             events.clear();
             client += 1;
-            black_box(Command { seq: client, time_ns: 0, user: UserId(1), body: CommandBody::NewOrder(limit(1, Side::Buy, 9_950, 1, client)) })
+            black_box(Command {
+                seq: client,
+                time_ns: 0,
+                user: UserId(1),
+                body: CommandBody::NewOrder(limit(1, Side::Buy, 9_950, 1, client)),
+            })
         })
     });
     group.bench_function("add_then_cancel_2_commands", |b| {
         b.iter(|| {
             client += 1;
-            apply(&mut engine, &mut events, 1, CommandBody::NewOrder(limit(1, Side::Buy, 9_950, 1, client)));
+            apply(
+                &mut engine,
+                &mut events,
+                1,
+                CommandBody::NewOrder(limit(1, Side::Buy, 9_950, 1, client)),
+            );
             let order = OrderRef::Id(last_order_id(&events));
-            apply(&mut engine, &mut events, 1, CommandBody::Cancel { account: trader_account(1), order });
+            apply(
+                &mut engine,
+                &mut events,
+                1,
+                CommandBody::Cancel { account: trader_account(1), order },
+            );
         })
     });
     group.bench_function("rest_then_take_1_level_2_commands", |b| {
         b.iter(|| {
             client += 2;
-            apply(&mut engine, &mut events, 1, CommandBody::NewOrder(limit(1, Side::Sell, 10_000, 1, client)));
-            apply(&mut engine, &mut events, 2, CommandBody::NewOrder(limit(2, Side::Buy, 10_000, 1, client + 1)));
+            apply(
+                &mut engine,
+                &mut events,
+                1,
+                CommandBody::NewOrder(limit(1, Side::Sell, 10_000, 1, client)),
+            );
+            apply(
+                &mut engine,
+                &mut events,
+                2,
+                CommandBody::NewOrder(limit(2, Side::Buy, 10_000, 1, client + 1)),
+            );
         })
     });
     group.bench_function("rest_10_levels_then_sweep_11_commands", |b| {
         b.iter(|| {
             for level in 0..10 {
                 client += 1;
-                apply(&mut engine, &mut events, 1, CommandBody::NewOrder(limit(1, Side::Sell, 10_000 + level, 1, client)));
+                apply(
+                    &mut engine,
+                    &mut events,
+                    1,
+                    CommandBody::NewOrder(limit(1, Side::Sell, 10_000 + level, 1, client)),
+                );
             }
             client += 1;
-            apply(&mut engine, &mut events, 2, CommandBody::NewOrder(limit(2, Side::Buy, 10_009, 10, client)));
+            apply(
+                &mut engine,
+                &mut events,
+                2,
+                CommandBody::NewOrder(limit(2, Side::Buy, 10_009, 10, client)),
+            );
             assert_eq!(events.iter().filter(|e| matches!(e, Event::Fill(_))).count(), 10);
         })
     });
     group.bench_function("amend_down_then_up_2_commands", |b| {
         client += 1;
-        apply(&mut engine, &mut events, 3, CommandBody::NewOrder(limit(3, Side::Buy, 9_900, 10, client)));
+        apply(
+            &mut engine,
+            &mut events,
+            3,
+            CommandBody::NewOrder(limit(3, Side::Buy, 9_900, 10, client)),
+        );
         let order = OrderRef::Id(last_order_id(&events));
         b.iter(|| {
             for qty in [5, 10] {
-                let amend = Amend { account: trader_account(3), order, price: Price(9_900), qty: Qty(qty) };
+                let amend =
+                    Amend { account: trader_account(3), order, price: Price(9_900), qty: Qty(qty) };
                 apply(&mut engine, &mut events, 3, CommandBody::Amend(amend));
             }
         })
@@ -113,7 +163,8 @@ fn realistic_mix(c: &mut Criterion) {
     let mut group = c.benchmark_group("engine_mix");
     group.sample_size(20);
     for instruments in [1u16, 16] {
-        let workload = trading_workload(TradingMix { instruments, traders: 64, commands: 200_000, seed: 1 });
+        let workload =
+            trading_workload(TradingMix { instruments, traders: 64, commands: 200_000, seed: 1 });
         group.throughput(Throughput::Elements(workload.commands.len() as u64));
         group.bench_function(format!("realistic_200k_{instruments}_instruments"), |b| {
             b.iter_batched(

@@ -127,7 +127,8 @@ impl Engine {
         // be whole numbers: otherwise the integer engine could not settle exactly.
         let base_per_lot = minor_units(lot, base.scale);
         let quote_per_tick_lot = tick.checked_mul(lot).and_then(|v| minor_units(v, quote.scale));
-        let (Some(base_per_lot), Some(quote_per_tick_lot)) = (base_per_lot, quote_per_tick_lot) else {
+        let (Some(base_per_lot), Some(quote_per_tick_lot)) = (base_per_lot, quote_per_tick_lot)
+        else {
             return invalid;
         };
         Ok(Economics {
@@ -273,7 +274,14 @@ impl Engine {
                 let (price, head) = (level.price, level.head);
                 assert_ne!(head, NIL);
                 self.cancel_resting(head, CancelReason::Halt, out);
-                if self.instrument(instrument).expect("checked").book.side(side).level(price).is_none() {
+                if self
+                    .instrument(instrument)
+                    .expect("checked")
+                    .book
+                    .side(side)
+                    .level(price)
+                    .is_none()
+                {
                     self.emit_level(instrument, side, price, out);
                 }
             }

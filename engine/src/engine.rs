@@ -5,13 +5,13 @@
 //! rejected command is guaranteed to change nothing.
 
 use crate::book::{Book, Ladder, NIL, OrderStore, Slot};
+use crate::command::InstrumentSpec;
 use crate::command::{Command, CommandBody, OrderRef};
 use crate::event::{BalanceChanged, Event, EventSink, Rejected};
 use crate::ledger::{Account, Asset, Economics};
 use crate::limits::{ASSETS_MAX, EngineLimits};
 use crate::reject::RejectReason;
 use crate::types::*;
-use crate::command::InstrumentSpec;
 use rustc_hash::FxBuildHasher;
 use std::collections::HashMap;
 
@@ -212,8 +212,13 @@ impl Engine {
 
     /// One side of an instrument's book together with the order table, borrowed apart so
     /// that ladder operations can follow queue links.
-    pub(crate) fn ladder_mut(&mut self, id: InstrumentId, side: Side) -> (&mut Ladder, &mut OrderStore) {
-        let instrument = self.instruments[id.0 as usize].as_mut().expect("checked instrument exists");
+    pub(crate) fn ladder_mut(
+        &mut self,
+        id: InstrumentId,
+        side: Side,
+    ) -> (&mut Ladder, &mut OrderStore) {
+        let instrument =
+            self.instruments[id.0 as usize].as_mut().expect("checked instrument exists");
         (instrument.book.side_mut(side), &mut self.orders)
     }
 
@@ -243,7 +248,11 @@ impl Engine {
     }
 
     /// The slot of a live order of `account`, or `UnknownOrder`.
-    pub(crate) fn find_order(&self, account: AccountId, order: OrderRef) -> Result<Slot, RejectReason> {
+    pub(crate) fn find_order(
+        &self,
+        account: AccountId,
+        order: OrderRef,
+    ) -> Result<Slot, RejectReason> {
         let slot = match order {
             OrderRef::Id(id) => self.by_id.get(&id).copied(),
             OrderRef::Client(client) => self.by_client.get(&(account, client)).copied(),
@@ -255,7 +264,12 @@ impl Engine {
     }
 
     /// Emits the current balance of one account in one asset.
-    pub(crate) fn emit_balance(&self, account: AccountId, asset: AssetId, out: &mut impl EventSink) {
+    pub(crate) fn emit_balance(
+        &self,
+        account: AccountId,
+        asset: AssetId,
+        out: &mut impl EventSink,
+    ) {
         let balance = self.account(account).expect("exists").balance(asset);
         out.emit(Event::Balance(BalanceChanged {
             account,

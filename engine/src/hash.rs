@@ -87,7 +87,12 @@ impl Engine {
             h.u64(instrument.status as u64);
             h.i64(instrument.last_price.map_or(0, |p| p.0));
             let e = instrument.economics;
-            for value in [e.base_per_lot, e.quote_per_tick_lot, e.maker_fee_bps.into(), e.taker_fee_bps.into()] {
+            for value in [
+                e.base_per_lot,
+                e.quote_per_tick_lot,
+                e.maker_fee_bps.into(),
+                e.taker_fee_bps.into(),
+            ] {
                 h.i64(value);
             }
             self.hash_ladder(h, &instrument.book.bids);
@@ -109,7 +114,9 @@ impl Engine {
                 h.i64(o.remaining.0);
                 h.i64(o.filled.0);
                 h.i64(o.hold);
-                h.u64(u64::from(o.post_only) | (o.stp_mode as u64) << 8 | (o.stp_scope as u64) << 16);
+                h.u64(
+                    u64::from(o.post_only) | (o.stp_mode as u64) << 8 | (o.stp_scope as u64) << 16,
+                );
                 slot = o.next;
             }
         }

@@ -38,7 +38,13 @@ impl Engine {
                 live += self.check_ladder(instrument, ladder, &mut held, &mut open)?;
             }
             if let (Some(bid), Some(ask)) = (book.bids.best(), book.asks.best()) {
-                ensure!(bid.price < ask.price, "crossed book {}: {:?} >= {:?}", instrument.spec.symbol, bid.price, ask.price);
+                ensure!(
+                    bid.price < ask.price,
+                    "crossed book {}: {:?} >= {:?}",
+                    instrument.spec.symbol,
+                    bid.price,
+                    ask.price
+                );
                 ensure!(!Book::crosses(Side::Buy, bid.price, ask.price), "crossed");
             }
         }
@@ -48,18 +54,34 @@ impl Engine {
         let mut totals = [0i128; ASSETS_MAX];
         for (id, account) in self.accounts.iter().enumerate() {
             let Some(account) = account else { continue };
-            ensure!(account.open_orders == open[id], "account {id}: open_orders {} vs {}", account.open_orders, open[id]);
+            ensure!(
+                account.open_orders == open[id],
+                "account {id}: open_orders {} vs {}",
+                account.open_orders,
+                open[id]
+            );
             let mut listed = 0;
             let mut slot = account.orders_head;
             while slot != NIL {
-                ensure!(self.orders.get(slot).account.0 as usize == id, "account list crosses accounts");
+                ensure!(
+                    self.orders.get(slot).account.0 as usize == id,
+                    "account list crosses accounts"
+                );
                 listed += 1;
                 slot = self.orders.get(slot).account_next;
             }
             ensure!(listed == open[id], "account {id}: list has {listed}, book has {}", open[id]);
             for (asset, balance) in account.balances.iter().enumerate() {
-                ensure!(balance.available >= 0 && balance.held >= 0, "account {id} asset {asset}: negative {balance:?}");
-                ensure!(balance.held == held[id][asset], "account {id} asset {asset}: held {} vs orders {}", balance.held, held[id][asset]);
+                ensure!(
+                    balance.available >= 0 && balance.held >= 0,
+                    "account {id} asset {asset}: negative {balance:?}"
+                );
+                ensure!(
+                    balance.held == held[id][asset],
+                    "account {id} asset {asset}: held {} vs orders {}",
+                    balance.held,
+                    held[id][asset]
+                );
                 totals[asset] += balance.available as i128 + balance.held as i128;
             }
         }
@@ -81,19 +103,35 @@ impl Engine {
         let mut previous: Option<Price> = None;
         for level in ladder.iter_best_first() {
             if let Some(better) = previous {
-                ensure!(ladder.at_least_as_good(better, level.price) && better != level.price, "levels out of order");
+                ensure!(
+                    ladder.at_least_as_good(better, level.price) && better != level.price,
+                    "levels out of order"
+                );
             }
             previous = Some(level.price);
             let (mut qty, mut orders, mut slot, mut prev) = (0i64, 0u32, level.head, NIL);
             while slot != NIL {
                 let o = self.orders.get(slot);
                 ensure!(o.prev == prev, "broken queue link at order {:?}", o.id);
-                ensure!(o.side == ladder.side() && o.price == level.price, "order {:?} on the wrong level", o.id);
+                ensure!(
+                    o.side == ladder.side() && o.price == level.price,
+                    "order {:?} on the wrong level",
+                    o.id
+                );
                 ensure!(o.remaining.0 > 0, "order {:?} rests with nothing left", o.id);
                 let expected = instrument.economics.hold_for(o.side, o.price, o.remaining);
-                ensure!(expected == Some(o.hold), "order {:?} holds {} not {expected:?}", o.id, o.hold);
+                ensure!(
+                    expected == Some(o.hold),
+                    "order {:?} holds {} not {expected:?}",
+                    o.id,
+                    o.hold
+                );
                 ensure!(self.by_id.get(&o.id) == Some(&slot), "order {:?} not indexed", o.id);
-                ensure!(self.by_client.get(&(o.account, o.client_order_id)) == Some(&slot), "client id of {:?} not indexed", o.id);
+                ensure!(
+                    self.by_client.get(&(o.account, o.client_order_id)) == Some(&slot),
+                    "client id of {:?} not indexed",
+                    o.id
+                );
                 let asset = instrument.hold_asset(o.side).0 as usize;
                 held[o.account.0 as usize][asset] += o.hold;
                 open[o.account.0 as usize] += 1;
@@ -103,7 +141,12 @@ impl Engine {
                 slot = o.next;
             }
             ensure!(level.tail == prev, "level {:?} tail is stale", level.price);
-            ensure!(orders > 0 && orders == level.orders, "level {:?} count {} vs {orders}", level.price, level.orders);
+            ensure!(
+                orders > 0 && orders == level.orders,
+                "level {:?} count {} vs {orders}",
+                level.price,
+                level.orders
+            );
             ensure!(qty == level.qty.0, "level {:?} qty {:?} vs {qty}", level.price, level.qty);
             count += orders as usize;
         }

@@ -170,7 +170,12 @@ mod tests {
     use super::*;
 
     fn economics(maker: i32, taker: i32) -> Economics {
-        Economics { base_per_lot: 100, quote_per_tick_lot: 3, maker_fee_bps: maker, taker_fee_bps: taker }
+        Economics {
+            base_per_lot: 100,
+            quote_per_tick_lot: 3,
+            maker_fee_bps: maker,
+            taker_fee_bps: taker,
+        }
     }
 
     #[test]

@@ -41,7 +41,12 @@ impl Engine {
         }
     }
 
-    fn query_balances(&self, user: UserId, account: AccountId, out: &mut impl EventSink) -> Result<u32, RejectReason> {
+    fn query_balances(
+        &self,
+        user: UserId,
+        account: AccountId,
+        out: &mut impl EventSink,
+    ) -> Result<u32, RejectReason> {
         let found = self.readable_account(user, account)?;
         let mut items = 0;
         for (index, asset) in self.assets.iter().enumerate() {
@@ -70,7 +75,12 @@ impl Engine {
         Ok(1)
     }
 
-    fn query_open_orders(&self, user: UserId, account: AccountId, out: &mut impl EventSink) -> Result<u32, RejectReason> {
+    fn query_open_orders(
+        &self,
+        user: UserId,
+        account: AccountId,
+        out: &mut impl EventSink,
+    ) -> Result<u32, RejectReason> {
         let mut slot = self.readable_account(user, account)?.orders_head;
         let mut items = 0;
         while slot != NIL {
@@ -105,7 +115,11 @@ impl Engine {
 
     /// An account `user` may read: its own, or any if `user` is an admin. Closed and
     /// frozen accounts stay readable.
-    fn readable_account(&self, user: UserId, account: AccountId) -> Result<&crate::ledger::Account, RejectReason> {
+    fn readable_account(
+        &self,
+        user: UserId,
+        account: AccountId,
+    ) -> Result<&crate::ledger::Account, RejectReason> {
         let role = self.role(user)?;
         let found = self.account(account).ok_or(RejectReason::UnknownAccount)?;
         if found.owner != user && role != Role::Admin {

@@ -105,7 +105,11 @@ pub fn instrument_spec(i: u16) -> InstrumentSpec {
 /// Setup commands for a universe of `instruments` instruments and `traders` funded
 /// traders (users 1..=traders, each with one account of the same number).
 pub fn universe(instruments: u16, traders: u32) -> Vec<CommandBody> {
-    let mut setup = vec![CommandBody::CreateAsset { asset: USD, symbol: Symbol::new("USD").expect("short"), scale: 6 }];
+    let mut setup = vec![CommandBody::CreateAsset {
+        asset: USD,
+        symbol: Symbol::new("USD").expect("short"),
+        scale: 6,
+    }];
     setup.push(CommandBody::CreateAccount { account: FEE_ACCOUNT, owner: SYSTEM_USER });
     for i in 0..instruments {
         let symbol = Symbol::new(&format!("COIN{i}")).expect("short");
@@ -154,8 +158,10 @@ pub struct TradingMix {
 /// by whoever measures it.
 pub fn trading_workload(mix: TradingMix) -> Workload {
     let mut sequencer = Sequencer::default();
-    let setup: Vec<Command> =
-        universe(mix.instruments, mix.traders).into_iter().map(|b| sequencer.stamp(SYSTEM_USER, b)).collect();
+    let setup: Vec<Command> = universe(mix.instruments, mix.traders)
+        .into_iter()
+        .map(|b| sequencer.stamp(SYSTEM_USER, b))
+        .collect();
     let mut engine = Engine::new(EngineLimits::default());
     let mut events = Vec::new();
     for command in &setup {
@@ -206,13 +212,24 @@ impl GeneratorState {
         let instrument = self.rng.below(self.mix.instruments as u64) as u16;
         let mid = &mut self.mids[instrument as usize];
         // The mid takes a one-tick step now and then and stays within 3 % of 100.00.
-        *mid = (*mid + self.rng.range(-1, 1) * i64::from(self.rng.percent(10))).clamp(9_700, 10_300);
+        *mid =
+            (*mid + self.rng.range(-1, 1) * i64::from(self.rng.percent(10))).clamp(9_700, 10_300);
         let mid = *mid;
         let side = if self.rng.percent(50) { Side::Buy } else { Side::Sell };
         let toward = |ticks: i64| if side == Side::Buy { mid + ticks } else { mid - ticks };
         let (order_type, time_in_force, price, qty) = match roll {
-            0..=54 | 55..=89 => (OrderType::Limit, TimeInForce::Gtc, toward(-self.rng.range(1, 20)), self.rng.range(1, 100)),
-            90..=97 => (OrderType::Limit, TimeInForce::Gtc, toward(self.rng.range(1, 5)), self.rng.range(1, 240)),
+            0..=89 => (
+                OrderType::Limit,
+                TimeInForce::Gtc,
+                toward(-self.rng.range(1, 20)),
+                self.rng.range(1, 100),
+            ),
+            90..=97 => (
+                OrderType::Limit,
+                TimeInForce::Gtc,
+                toward(self.rng.range(1, 5)),
+                self.rng.range(1, 240),
+            ),
             _ => (OrderType::Market, TimeInForce::Ioc, 0, self.rng.range(1, 240)),
         };
         let trader = 1 + self.rng.below(self.mix.traders as u64) as u32;

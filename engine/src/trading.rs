@@ -140,13 +140,18 @@ impl Engine {
 
     fn check_new_order(&self, user: UserId, order: &NewOrder) -> Result<Admission, RejectReason> {
         let account = self.acting_account(user, order.account, false, false)?;
-        let instrument = self.instrument(order.instrument).ok_or(RejectReason::UnknownInstrument)?;
+        let instrument =
+            self.instrument(order.instrument).ok_or(RejectReason::UnknownInstrument)?;
         if instrument.status == InstrumentStatus::Halted {
             return Err(RejectReason::InstrumentHalted);
         }
         let is_market = order.order_type == OrderType::Market;
         let is_gtc = order.time_in_force == TimeInForce::Gtc;
-        if (is_market && is_gtc) || (order.post_only && (is_market || !is_gtc)) {
+        // Market orders never rest, so they cannot be GTC; post-only only makes sense
+        // for an order that rests.
+        let market_gtc = is_market && is_gtc;
+        let post_only_invalid = order.post_only && (is_market || !is_gtc);
+        if market_gtc || post_only_invalid {
             return Err(RejectReason::InvalidOrderType);
         }
         if !is_market && order.price.0 <= 0 {
@@ -170,7 +175,8 @@ impl Engine {
             return Err(RejectReason::PriceOutsideBand);
         }
         let economics = instrument.economics;
-        let notional = economics.notional(limit, order.qty).ok_or(RejectReason::ArithmeticOverflow)?;
+        let notional =
+            economics.notional(limit, order.qty).ok_or(RejectReason::ArithmeticOverflow)?;
         if notional > instrument.spec.notional_max {
             return Err(RejectReason::NotionalAboveMax);
         }
@@ -186,7 +192,8 @@ impl Engine {
             return Err(RejectReason::InsufficientBalance);
         }
         let opposite = instrument.book.side(order.side.opposite());
-        let crosses = opposite.best().is_some_and(|best| Book::crosses(order.side, limit, best.price));
+        let crosses =
+            opposite.best().is_some_and(|best| Book::crosses(order.side, limit, best.price));
         if order.post_only && crosses {
             return Err(RejectReason::PostOnlyWouldCross);
         }
@@ -271,7 +278,12 @@ impl Engine {
 
     /// Cancels a resting order: releases its hold and reports it. The caller publishes
     /// the level change.
-    pub(crate) fn cancel_resting(&mut self, slot: Slot, reason: CancelReason, out: &mut impl EventSink) {
+    pub(crate) fn cancel_resting(
+        &mut self,
+        slot: Slot,
+        reason: CancelReason,
+        out: &mut impl EventSink,
+    ) {
         let order = self.unrest(slot);
         let hold_asset = self.instrument(order.instrument).expect("exists").hold_asset(order.side);
         self.account_mut(order.account).release(hold_asset, order.hold);
@@ -287,7 +299,13 @@ impl Engine {
     }
 
     /// Publishes the current total at one price level (zero if it is gone).
-    pub(crate) fn emit_level(&self, instrument: InstrumentId, side: Side, price: Price, out: &mut impl EventSink) {
+    pub(crate) fn emit_level(
+        &self,
+        instrument: InstrumentId,
+        side: Side,
+        price: Price,
+        out: &mut impl EventSink,
+    ) {
         let book = &self.instrument(instrument).expect("exists").book;
         let (qty, orders) = match book.side(side).level(price) {
             Some(level) => (level.qty, level.orders),
@@ -353,13 +371,25 @@ impl Engine {
             Side::Buy => (taker_fee, maker_fee),
             Side::Sell => (maker_fee, taker_fee),
         };
-        let maker_hold_after = economics.hold_for(maker.side, maker.price, Qty(maker.remaining.0 - qty.0));
-        let taker_hold_after = economics.hold_for(taker.side, taker.limit, Qty(taker.remaining.0 - qty.0));
+        let maker_hold_after =
+            economics.hold_for(maker.side, maker.price, Qty(maker.remaining.0 - qty.0));
+        let taker_hold_after =
+            economics.hold_for(taker.side, taker.limit, Qty(taker.remaining.0 - qty.0));
         let maker_hold_after = maker_hold_after.expect("smaller than the accepted hold");
         let taker_hold_after = taker_hold_after.expect("smaller than the accepted hold");
         let (buyer, buyer_hold_drop, seller, seller_hold_drop) = match taker.side {
-            Side::Buy => (taker.account, taker.hold - taker_hold_after, maker.account, maker.hold - maker_hold_after),
-            Side::Sell => (maker.account, maker.hold - maker_hold_after, taker.account, taker.hold - taker_hold_after),
+            Side::Buy => (
+                taker.account,
+                taker.hold - taker_hold_after,
+                maker.account,
+                maker.hold - maker_hold_after,
+            ),
+            Side::Sell => (
+                maker.account,
+                maker.hold - maker_hold_after,
+                taker.account,
+                taker.hold - taker_hold_after,
+            ),
         };
         let base_amount = economics.base_amount(qty).expect("bounded by an accepted hold");
         assert_eq!(seller_hold_drop, base_amount, "a sell holds exactly its base");
@@ -398,7 +428,8 @@ impl Engine {
             maker_remaining: maker.remaining,
             taker_remaining: taker.remaining,
         }));
-        let trade = Trade { instrument: taker.instrument, trade_id, price, qty, taker_side: taker.side };
+        let trade =
+            Trade { instrument: taker.instrument, trade_id, price, qty, taker_side: taker.side };
         out.emit(Event::Trade(trade));
         self.emit_balance(buyer, quote, out);
         self.emit_balance(buyer, base, out);
@@ -545,7 +576,8 @@ impl Engine {
         let account = self.acting_account(user, amend.account, false, false)?;
         let slot = self.find_order(amend.account, amend.order)?;
         let order = self.orders.get(slot);
-        let instrument = self.instrument(order.instrument).expect("a live order's instrument exists");
+        let instrument =
+            self.instrument(order.instrument).expect("a live order's instrument exists");
         if instrument.status == InstrumentStatus::Halted {
             return Err(RejectReason::InstrumentHalted);
         }
@@ -582,7 +614,8 @@ impl Engine {
             return Err(RejectReason::InsufficientBalance);
         }
         let opposite = instrument.book.side(order.side.opposite());
-        let crosses = opposite.best().is_some_and(|best| Book::crosses(order.side, amend.price, best.price));
+        let crosses =
+            opposite.best().is_some_and(|best| Book::crosses(order.side, amend.price, best.price));
         if order.post_only && crosses {
             return Err(RejectReason::PostOnlyWouldCross);
         }

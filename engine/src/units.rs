@@ -83,7 +83,7 @@ mod tests {
             quote: AssetId(0),
             tick_size: Dec { mantissa: 1, scale: 2 },
             lot_size: Dec { mantissa: 1, scale: 4 },
-            reference_price: Price(10_000_00),
+            reference_price: Price(1_000_000),
             band_bps: 1_000,
             qty_max: Qty(1_000_000),
             notional_max: 1 << 40,

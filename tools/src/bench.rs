@@ -60,27 +60,61 @@ pub fn run(target: Target) -> Result<()> {
 fn bench_engine(args: &EngineArgs) -> Result<()> {
     match args.mix {
         Mix::Trading => {}
-        Mix::Payments | Mix::Mixed => bail!("--mix payments/mixed needs the payments commands, not built yet"),
+        Mix::Payments | Mix::Mixed => {
+            bail!("--mix payments/mixed needs the payments commands, not built yet")
+        }
     }
     if args.ops == 0 || args.instruments == 0 || args.traders == 0 {
         bail!("--ops, --instruments and --traders must be positive");
     }
-    let mix = TradingMix { instruments: args.instruments, traders: args.traders, commands: args.ops, seed: args.seed };
-    eprintln!("generating {} commands (seed {}, {} instrument(s))...", args.ops, args.seed, args.instruments);
+    let mix = TradingMix {
+        instruments: args.instruments,
+        traders: args.traders,
+        commands: args.ops,
+        seed: args.seed,
+    };
+    eprintln!(
+        "generating {} commands (seed {}, {} instrument(s))...",
+        args.ops, args.seed, args.instruments
+    );
     let workload = trading_workload(mix);
     let (elapsed_ns, events, fills, hash) = throughput_pass(&workload);
     let (histogram, timer_ns) = latency_pass(&workload, hash)?;
     let ops_per_sec = args.ops as f64 / (elapsed_ns as f64 / 1e9);
     let p = |q: f64| histogram.value_at_quantile(q);
-    println!("engine bench: mix=trading instruments={} traders={} ops={} seed={}", args.instruments, args.traders, args.ops, args.seed);
-    println!("  throughput   {:>12.0} commands/s ({:.1} ns/command)", ops_per_sec, elapsed_ns as f64 / args.ops as f64);
+    println!(
+        "engine bench: mix=trading instruments={} traders={} ops={} seed={}",
+        args.instruments, args.traders, args.ops, args.seed
+    );
+    println!(
+        "  throughput   {:>12.0} commands/s ({:.1} ns/command)",
+        ops_per_sec,
+        elapsed_ns as f64 / args.ops as f64
+    );
     println!("  events       {events} ({fills} fills)");
-    println!("  latency ns   p50={} p99={} p99.9={} max={} (includes ~{timer_ns} ns of clock reads)", p(0.5), p(0.99), p(0.999), histogram.max());
+    println!(
+        "  latency ns   p50={} p99={} p99.9={} max={} (includes ~{timer_ns} ns of clock reads)",
+        p(0.5),
+        p(0.99),
+        p(0.999),
+        histogram.max()
+    );
     println!("  state_hash   {hash:016x}");
     if args.json {
         println!(
             "{{\"mix\":\"trading\",\"ops\":{},\"instruments\":{},\"seed\":{},\"ops_per_sec\":{:.0},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{},\"timer_overhead_ns\":{},\"fills\":{},\"events\":{},\"state_hash\":\"{:016x}\"}}",
-            args.ops, args.instruments, args.seed, ops_per_sec, p(0.5), p(0.99), p(0.999), histogram.max(), timer_ns, fills, events, hash
+            args.ops,
+            args.instruments,
+            args.seed,
+            ops_per_sec,
+            p(0.5),
+            p(0.99),
+            p(0.999),
+            histogram.max(),
+            timer_ns,
+            fills,
+            events,
+            hash
         );
     }
     Ok(())
