@@ -238,6 +238,12 @@ impl Engine {
         if status == AccountStatus::Closed && !empty {
             return Err(RejectReason::AccountNotEmpty);
         }
+        // Fees keep arriving in a fee account; closed, they could never leave it.
+        let collects_fees =
+            self.instruments.iter().flatten().any(|i| i.spec.fee_account == account);
+        if status == AccountStatus::Closed && collects_fees {
+            return Err(RejectReason::AccountInUse);
+        }
         self.account_mut(account).status = status;
         out.emit(Event::AccountStatusChanged { account, status });
         Ok(())

@@ -83,7 +83,7 @@ impl Engine {
         for (id, instrument) in self.instruments.iter().enumerate() {
             let Some(instrument) = instrument else { continue };
             h.u64(id as u64);
-            h.bytes(&instrument.spec.symbol.0);
+            hash_spec(h, &instrument.spec);
             h.u64(instrument.status as u64);
             h.i64(instrument.last_price.map_or(0, |p| p.0));
             let e = instrument.economics;
@@ -121,4 +121,23 @@ impl Engine {
             }
         }
     }
+}
+
+/// Every field of an instrument's definition: each one changes which orders pass.
+fn hash_spec(h: &mut Canonical, spec: &crate::command::InstrumentSpec) {
+    h.bytes(&spec.symbol.0);
+    for value in [spec.base.0, spec.quote.0] {
+        h.u64(value.into());
+    }
+    for dec in [spec.tick_size, spec.lot_size] {
+        h.i64(dec.mantissa);
+        h.u64(dec.scale.into());
+    }
+    h.i64(spec.reference_price.0);
+    h.u64(spec.band_bps.into());
+    h.i64(spec.qty_max.0);
+    h.i64(spec.notional_max);
+    h.i64(spec.maker_fee_bps.into());
+    h.i64(spec.taker_fee_bps.into());
+    h.u64(spec.fee_account.0.into());
 }

@@ -103,6 +103,8 @@ reject_reasons! {
     StatusUnchanged = 805,
     /// An account cannot be closed while it has live orders or non-zero balances.
     AccountNotEmpty = 806,
+    /// An account cannot be closed while an instrument collects its fees into it.
+    AccountInUse = 807,
 }
 
 impl RejectReason {

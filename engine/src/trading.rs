@@ -594,20 +594,23 @@ impl Engine {
             return Err(RejectReason::AmendNoChange);
         }
         let economics = instrument.economics;
+        let reduces_in_place = amend.price == order.price && amend.qty < order.remaining;
+        // Reducing in place cannot break the band or notional checks the order passed.
+        if !reduces_in_place {
+            let (low, high) = instrument.band();
+            if amend.price < low || amend.price > high {
+                return Err(RejectReason::PriceOutsideBand);
+            }
+            let notional = economics.notional(amend.price, amend.qty);
+            let notional = notional.ok_or(RejectReason::ArithmeticOverflow)?;
+            if notional > instrument.spec.notional_max {
+                return Err(RejectReason::NotionalAboveMax);
+            }
+        }
         let new_hold = economics.hold_for(order.side, amend.price, amend.qty);
         let new_hold = new_hold.ok_or(RejectReason::ArithmeticOverflow)?;
-        if amend.price == order.price && amend.qty < order.remaining {
-            // Reducing in place cannot break any limit the order already passed.
+        if reduces_in_place {
             return Ok((slot, new_hold));
-        }
-        let (low, high) = instrument.band();
-        if amend.price < low || amend.price > high {
-            return Err(RejectReason::PriceOutsideBand);
-        }
-        let notional = economics.notional(amend.price, amend.qty);
-        let notional = notional.ok_or(RejectReason::ArithmeticOverflow)?;
-        if notional > instrument.spec.notional_max {
-            return Err(RejectReason::NotionalAboveMax);
         }
         let available = account.balance(instrument.hold_asset(order.side)).available;
         if new_hold - order.hold > available {

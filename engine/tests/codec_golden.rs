@@ -90,7 +90,10 @@ fn new_order() -> NewOrder {
 #[test]
 fn admin_commands() {
     let h = || Bytes::default().header(0x0102, 0x0A0B, 3);
-    check(command(CommandBody::CreateUser { user: UserId(9), role: Role::Admin }), h().tag(0).u32(9).tag(1));
+    check(
+        command(CommandBody::CreateUser { user: UserId(9), role: Role::Admin }),
+        h().tag(0).u32(9).tag(1),
+    );
     let symbol = Symbol::new("USD").unwrap();
     let body = CommandBody::CreateAsset { asset: AssetId(2), symbol, scale: 6 };
     check(command(body), h().tag(1).u16(2).symbol("USD").u8(6));
@@ -100,7 +103,8 @@ fn admin_commands() {
     check(command(body), h().tag(4).u32(5).u16(2).i64(1_000));
     let body = CommandBody::Withdraw { account: AccountId(5), asset: AssetId(2), amount: 1 };
     check(command(body), h().tag(5).u32(5).u16(2).i64(1));
-    let body = CommandBody::SetAccountStatus { account: AccountId(5), status: AccountStatus::Frozen };
+    let body =
+        CommandBody::SetAccountStatus { account: AccountId(5), status: AccountStatus::Frozen };
     check(command(body), h().tag(6).u32(5).tag(1));
     let body = CommandBody::SetInstrumentStatus {
         instrument: InstrumentId(1),
@@ -167,9 +171,15 @@ fn trading_commands() {
     check(command(CommandBody::NewOrder(new_order())), order);
     let body = CommandBody::Cancel { account: AccountId(7), order: OrderRef::Id(OrderId(42)) };
     check(command(body), h().tag(9).u32(7).tag(0).u64(42));
-    let body = CommandBody::Cancel { account: AccountId(7), order: OrderRef::Client(ClientOrderId(99)) };
+    let body =
+        CommandBody::Cancel { account: AccountId(7), order: OrderRef::Client(ClientOrderId(99)) };
     check(command(body), h().tag(9).u32(7).tag(1).u64(99));
-    let amend = Amend { account: AccountId(7), order: OrderRef::Id(OrderId(42)), price: Price(10_100), qty: Qty(3) };
+    let amend = Amend {
+        account: AccountId(7),
+        order: OrderRef::Id(OrderId(42)),
+        price: Price(10_100),
+        qty: Qty(3),
+    };
     check(command(CommandBody::Amend(amend)), h().tag(10).u32(7).tag(0).u64(42).i64(10_100).i64(3));
     let body = CommandBody::MassCancel { account: AccountId(7), instrument: None };
     check(command(body), h().tag(11).u32(7).u8(0));
@@ -263,27 +273,50 @@ fn order_events() {
         qty: Qty(4),
         priority_kept: false,
     };
-    check(Event::Amended(amended), b().tag(4).u64(42).u32(7).u16(1).u64(99).i64(10_100).i64(4).u8(0));
+    check(
+        Event::Amended(amended),
+        b().tag(4).u64(42).u32(7).u16(1).u64(99).i64(10_100).i64(4).u8(0),
+    );
 }
 
 #[test]
 fn ledger_and_market_data_events() {
     let b = Bytes::default;
-    let balance = BalanceChanged { account: AccountId(7), asset: AssetId(0), available: 5, held: 6 };
+    let balance =
+        BalanceChanged { account: AccountId(7), asset: AssetId(0), available: 5, held: 6 };
     check(Event::Balance(balance), b().tag(5).u32(7).u16(0).i64(5).i64(6));
-    let trade = Trade { instrument: InstrumentId(1), trade_id: TradeId(8), price: Price(10_000), qty: Qty(2), taker_side: Side::Buy };
+    let trade = Trade {
+        instrument: InstrumentId(1),
+        trade_id: TradeId(8),
+        price: Price(10_000),
+        qty: Qty(2),
+        taker_side: Side::Buy,
+    };
     check(Event::Trade(trade), b().tag(6).u16(1).u64(8).i64(10_000).i64(2).tag(0));
-    let level = LevelChanged { instrument: InstrumentId(1), side: Side::Sell, price: Price(10_001), qty: Qty(7), orders: 2 };
+    let level = LevelChanged {
+        instrument: InstrumentId(1),
+        side: Side::Sell,
+        price: Price(10_001),
+        qty: Qty(7),
+        orders: 2,
+    };
     check(Event::Level(level), b().tag(7).u16(1).tag(1).i64(10_001).i64(7).u32(2));
     check(Event::UserCreated { user: UserId(9), role: Role::Trader }, b().tag(8).u32(9).tag(0));
     check(Event::AssetCreated { asset: AssetId(2), scale: 6 }, b().tag(9).u16(2).u8(6));
     check(Event::InstrumentCreated { instrument: InstrumentId(1) }, b().tag(10).u16(1));
-    check(Event::AccountCreated { account: AccountId(5), owner: UserId(9) }, b().tag(11).u32(5).u32(9));
+    check(
+        Event::AccountCreated { account: AccountId(5), owner: UserId(9) },
+        b().tag(11).u32(5).u32(9),
+    );
     let external = Event::External { account: AccountId(5), asset: AssetId(2), amount: -7 };
     check(external, b().tag(12).u32(5).u16(2).i64(-7));
-    let status = Event::AccountStatusChanged { account: AccountId(5), status: AccountStatus::Closed };
+    let status =
+        Event::AccountStatusChanged { account: AccountId(5), status: AccountStatus::Closed };
     check(status, b().tag(13).u32(5).tag(2));
-    let status = Event::InstrumentStatusChanged { instrument: InstrumentId(1), status: InstrumentStatus::Trading };
+    let status = Event::InstrumentStatusChanged {
+        instrument: InstrumentId(1),
+        status: InstrumentStatus::Trading,
+    };
     check(status, b().tag(14).u16(1).tag(0));
     check(Event::MassCancelled { account: AccountId(5), count: 3 }, b().tag(15).u32(5).u32(3));
 }
@@ -291,7 +324,8 @@ fn ledger_and_market_data_events() {
 #[test]
 fn query_answer_events() {
     let b = Bytes::default;
-    let balance = BalanceChanged { account: AccountId(7), asset: AssetId(1), available: 1, held: 2 };
+    let balance =
+        BalanceChanged { account: AccountId(7), asset: AssetId(1), available: 1, held: 2 };
     check(Event::BalanceInfo(balance), b().tag(16).u32(7).u16(1).i64(1).i64(2));
     let info = OrderInfo {
         order_id: OrderId(42),
@@ -304,9 +338,16 @@ fn query_answer_events() {
         filled: Qty(2),
         hold: 300_150,
     };
-    let expected = b().tag(17).u64(42).u32(7).u16(1).u64(99).tag(0).i64(10_000).i64(3).i64(2).i64(300_150);
+    let expected =
+        b().tag(17).u64(42).u32(7).u16(1).u64(99).tag(0).i64(10_000).i64(3).i64(2).i64(300_150);
     check(Event::OrderInfo(info), expected);
-    let level = LevelChanged { instrument: InstrumentId(1), side: Side::Buy, price: Price(9_999), qty: Qty(1), orders: 1 };
+    let level = LevelChanged {
+        instrument: InstrumentId(1),
+        side: Side::Buy,
+        price: Price(9_999),
+        qty: Qty(1),
+        orders: 1,
+    };
     check(Event::DepthLevel(level), b().tag(18).u16(1).tag(0).i64(9_999).i64(1).u32(1));
     check(Event::QueryDone { items: 4 }, b().tag(19).u32(4));
 }

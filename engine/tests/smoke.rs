@@ -6,7 +6,8 @@ use fincore_engine::*;
 
 #[test]
 fn realistic_workload_trades_and_is_deterministic() {
-    let workload = trading_workload(TradingMix { instruments: 2, traders: 8, commands: 20_000, seed: 7 });
+    let workload =
+        trading_workload(TradingMix { instruments: 2, traders: 8, commands: 20_000, seed: 7 });
     let run = || {
         let mut engine = Engine::new(EngineLimits::default());
         let mut sink = CountingSink::default();
