@@ -277,18 +277,12 @@ impl Engine {
             loop {
                 let book = &self.instrument(instrument).expect("checked").book;
                 let Some(level) = book.side(side).best() else { break };
-                let (price, head) = (level.price, level.head);
+                let head = level.head;
                 assert_ne!(head, NIL);
-                self.cancel_resting(head, CancelReason::Halt, out);
-                if self
-                    .instrument(instrument)
-                    .expect("checked")
-                    .book
-                    .side(side)
-                    .level(price)
-                    .is_none()
-                {
-                    self.emit_level(instrument, side, price, out);
+                // One update per level, when it empties.
+                let update = self.cancel_resting(head, CancelReason::Halt, out);
+                if matches!(update, Event::Level(level) if level.orders == 0) {
+                    out.emit(update);
                 }
             }
         }

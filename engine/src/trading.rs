@@ -191,10 +191,7 @@ impl Engine {
         if hold > account.balance(instrument.hold_asset(order.side)).available {
             return Err(RejectReason::InsufficientBalance);
         }
-        let opposite = instrument.book.side(order.side.opposite());
-        let crosses =
-            opposite.best().is_some_and(|best| Book::crosses(order.side, limit, best.price));
-        if order.post_only && crosses {
+        if order.post_only && instrument.book.would_trade(order.side, limit) {
             return Err(RejectReason::PostOnlyWouldCross);
         }
         let own_side = instrument.book.side(order.side);
@@ -257,34 +254,34 @@ impl Engine {
     fn rest(&mut self, slot: Slot, out: &mut impl EventSink) {
         let order = *self.orders.get(slot);
         let (ladder, orders) = self.ladder_mut(order.instrument, order.side);
-        ladder.push(orders, slot);
+        let level = ladder.push(orders, slot);
         self.link_account_order(slot);
         self.by_id.insert(order.id, slot);
         self.by_client.insert((order.account, order.client_order_id), slot);
-        self.emit_level(order.instrument, order.side, order.price, out);
+        out.emit(level_changed(&order, level));
     }
 
     /// Takes a resting order off its book and indexes and frees its slot. Its hold must
     /// already be zero or released by the caller.
-    fn unrest(&mut self, slot: Slot) -> Order {
+    fn unrest(&mut self, slot: Slot) -> (Order, (Qty, u32)) {
         let order = *self.orders.get(slot);
         let (ladder, orders) = self.ladder_mut(order.instrument, order.side);
-        ladder.unlink(orders, slot);
+        let level = ladder.unlink(orders, slot);
         self.unlink_account_order(slot);
         self.by_id.remove(&order.id);
         self.by_client.remove(&(order.account, order.client_order_id));
-        self.orders.remove(slot)
+        (self.orders.remove(slot), level)
     }
 
-    /// Cancels a resting order: releases its hold and reports it. The caller publishes
-    /// the level change.
+    /// Cancels a resting order: releases its hold and reports it. Returns the level
+    /// update for the caller to publish (or to fold into a later one).
     pub(crate) fn cancel_resting(
         &mut self,
         slot: Slot,
         reason: CancelReason,
         out: &mut impl EventSink,
-    ) {
-        let order = self.unrest(slot);
+    ) -> Event {
+        let (order, level) = self.unrest(slot);
         let hold_asset = self.instrument(order.instrument).expect("exists").hold_asset(order.side);
         self.account_mut(order.account).release(hold_asset, order.hold);
         out.emit(Event::Cancelled(OrderCancelled {
@@ -296,6 +293,7 @@ impl Engine {
             reason,
         }));
         self.emit_balance(order.account, hold_asset, out);
+        level_changed(&order, level)
     }
 
     /// Publishes the current total at one price level (zero if it is gone).
@@ -333,7 +331,8 @@ impl Engine {
                 let maker = *self.orders.get(slot);
                 if taker.conflicts_with(&maker) {
                     if taker.stp_mode != StpMode::CancelNewest {
-                        self.cancel_resting(slot, CancelReason::SelfTrade, out);
+                        // Published once for the whole level below.
+                        let _ = self.cancel_resting(slot, CancelReason::SelfTrade, out);
                     }
                     if taker.stp_mode != StpMode::CancelOldest {
                         end = MatchEnd::SelfTradeCancelled;
@@ -441,7 +440,8 @@ impl Engine {
             self.unrest(slot);
         } else {
             let (ladder, orders) = self.ladder_mut(taker.instrument, maker.side);
-            ladder.reduce(orders, slot, qty);
+            // Published once for the whole level by the matching loop.
+            let _ = ladder.reduce(orders, slot, qty);
             let stored = self.orders.get_mut(slot);
             stored.filled = maker.filled;
             stored.hold = maker_hold_after;
@@ -459,9 +459,8 @@ impl Engine {
     ) -> Result<(), RejectReason> {
         self.acting_account(user, account, true, true)?;
         let slot = self.find_order(account, order)?;
-        let resting = *self.orders.get(slot);
-        self.cancel_resting(slot, CancelReason::User, out);
-        self.emit_level(resting.instrument, resting.side, resting.price, out);
+        let level = self.cancel_resting(slot, CancelReason::User, out);
+        out.emit(level);
         Ok(())
     }
 
@@ -481,8 +480,8 @@ impl Engine {
         while slot != NIL {
             let order = *self.orders.get(slot);
             if instrument.is_none_or(|id| id == order.instrument) {
-                self.cancel_resting(slot, CancelReason::MassCancel, out);
-                self.emit_level(order.instrument, order.side, order.price, out);
+                let level = self.cancel_resting(slot, CancelReason::MassCancel, out);
+                out.emit(level);
                 count += 1;
             }
             slot = order.account_next;
@@ -506,19 +505,19 @@ impl Engine {
         if keeps_priority {
             let by = Qty(order.remaining.0 - amend.qty.0);
             let (ladder, orders) = self.ladder_mut(order.instrument, order.side);
-            ladder.reduce(orders, slot, by);
+            let level = ladder.reduce(orders, slot, by);
             self.orders.get_mut(slot).hold = new_hold;
             self.account_mut(order.account).release(hold_asset, order.hold - new_hold);
             out.emit(Event::Amended(amended(&order, amend, true)));
             self.emit_balance(order.account, hold_asset, out);
-            self.emit_level(order.instrument, order.side, order.price, out);
+            out.emit(level_changed(&order, level));
             return Ok(());
         }
         // Losing priority is a cancel/replace that keeps the order id: off the book,
         // re-hold at the new terms, match like a new order, rest the remainder.
         let (ladder, orders) = self.ladder_mut(order.instrument, order.side);
-        ladder.unlink(orders, slot);
-        self.emit_level(order.instrument, order.side, order.price, out);
+        let level = ladder.unlink(orders, slot);
+        out.emit(level_changed(&order, level));
         let account = self.account_mut(order.account);
         account.release(hold_asset, order.hold);
         account.hold(hold_asset, new_hold);
@@ -545,8 +544,8 @@ impl Engine {
         let fully_filled = order.remaining.0 == 0;
         if !fully_filled && end == MatchEnd::Done {
             let (ladder, orders) = self.ladder_mut(order.instrument, order.side);
-            ladder.push(orders, slot);
-            self.emit_level(order.instrument, order.side, order.price, out);
+            let level = ladder.push(orders, slot);
+            out.emit(level_changed(&order, level));
             return;
         }
         // Off the book already; cut it out of the account list and indexes.
@@ -616,10 +615,7 @@ impl Engine {
         if new_hold - order.hold > available {
             return Err(RejectReason::InsufficientBalance);
         }
-        let opposite = instrument.book.side(order.side.opposite());
-        let crosses =
-            opposite.best().is_some_and(|best| Book::crosses(order.side, amend.price, best.price));
-        if order.post_only && crosses {
+        if order.post_only && instrument.book.would_trade(order.side, amend.price) {
             return Err(RejectReason::PostOnlyWouldCross);
         }
         if !instrument.book.side(order.side).has_room_for(amend.price) {
@@ -627,6 +623,12 @@ impl Engine {
         }
         Ok((slot, new_hold))
     }
+}
+
+/// The public update of the level `order` rests (or rested) on.
+fn level_changed(order: &Order, (qty, orders): (Qty, u32)) -> Event {
+    let (instrument, side, price) = (order.instrument, order.side, order.price);
+    Event::Level(LevelChanged { instrument, side, price, qty, orders })
 }
 
 fn accepted(taker: &Taker, qty: Qty, hold: i64) -> OrderAccepted {

@@ -78,8 +78,8 @@ fn bench_engine(args: &EngineArgs) -> Result<()> {
         args.ops, args.seed, args.instruments
     );
     let workload = trading_workload(mix);
-    let (elapsed_ns, events, fills, hash) = throughput_pass(&workload);
-    let (histogram, timer_ns) = latency_pass(&workload, hash)?;
+    let (elapsed_ns, events, hash) = throughput_pass(&workload);
+    let (histogram, timer_ns, fills) = latency_pass(&workload, hash)?;
     let ops_per_sec = args.ops as f64 / (elapsed_ns as f64 / 1e9);
     let p = |q: f64| histogram.value_at_quantile(q);
     println!(
@@ -131,37 +131,38 @@ fn prepared_engine(workload: &Workload) -> Engine {
 }
 
 /// Times the whole stream; events go into a reused vector, as the server's runner does.
-fn throughput_pass(workload: &Workload) -> (u64, u64, u64, u64) {
+fn throughput_pass(workload: &Workload) -> (u64, u64, u64) {
     let mut engine = prepared_engine(workload);
     let mut events: Vec<Event> = Vec::with_capacity(1024);
-    let (mut total, mut fills) = (0u64, 0u64);
+    let mut total = 0u64;
     let start = Instant::now();
     for command in &workload.commands {
         events.clear();
         engine.apply(command, &mut events);
         total += events.len() as u64;
-        fills += events.iter().filter(|e| matches!(e, Event::Fill(_))).count() as u64;
     }
     let elapsed = start.elapsed().as_nanos() as u64;
     eprintln!("  resting orders at the end: {}", engine.live_orders());
-    (elapsed, total, fills, engine.state_hash())
+    (elapsed, total, engine.state_hash())
 }
 
 /// Times every command separately; checks it reaches the same state as the first pass.
-fn latency_pass(workload: &Workload, expected_hash: u64) -> Result<(Histogram<u64>, u64)> {
+fn latency_pass(workload: &Workload, expected_hash: u64) -> Result<(Histogram<u64>, u64, u64)> {
     let mut engine = prepared_engine(workload);
     let mut events: Vec<Event> = Vec::with_capacity(1024);
     let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)?;
+    let mut fills = 0u64;
     for command in &workload.commands {
         events.clear();
         let start = Instant::now();
         engine.apply(command, &mut events);
         histogram.saturating_record(start.elapsed().as_nanos() as u64);
+        fills += events.iter().filter(|e| matches!(e, Event::Fill(_))).count() as u64;
     }
     if engine.state_hash() != expected_hash {
         bail!("the two passes reached different states: determinism is broken");
     }
-    Ok((histogram, timer_overhead_ns()))
+    Ok((histogram, timer_overhead_ns(), fills))
 }
 
 /// Median cost of one `Instant::now()` pair with nothing between them.

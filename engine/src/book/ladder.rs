@@ -24,6 +24,8 @@ pub struct Level {
 #[derive(Clone, Debug)]
 pub struct Ladder {
     side: Side,
+    /// +1 for bids, -1 for asks: `price * sign` is the sort key, larger is better.
+    sign: i64,
     levels: Vec<Level>,
     levels_max: usize,
 }
@@ -31,7 +33,11 @@ pub struct Ladder {
 impl Ladder {
     /// An empty side with room for `levels_max` levels, allocated now.
     pub fn new(side: Side, levels_max: usize) -> Ladder {
-        Ladder { side, levels: Vec::with_capacity(levels_max), levels_max }
+        let sign = match side {
+            Side::Buy => 1,
+            Side::Sell => -1,
+        };
+        Ladder { side, sign, levels: Vec::with_capacity(levels_max), levels_max }
     }
 
     /// Which side this is.
@@ -40,11 +46,10 @@ impl Ladder {
     }
 
     /// Sort key: larger is better on both sides, so both sides are ascending vectors.
+    /// Multiplying instead of branching on the side keeps the binary search branch-free
+    /// in its comparator (prices are positive, so the negation cannot overflow).
     fn key(&self, price: Price) -> i64 {
-        match self.side {
-            Side::Buy => price.0,
-            Side::Sell => -price.0,
-        }
+        price.0 * self.sign
     }
 
     /// `Ok(index)` of the level at `price`, or `Err(index)` where it would be inserted.
@@ -80,7 +85,7 @@ impl Ladder {
 
     /// True if an order at `price` can be added without exceeding the level limit.
     pub fn has_room_for(&self, price: Price) -> bool {
-        self.find(price).is_ok() || self.levels.len() < self.levels_max
+        self.levels.len() < self.levels_max || self.find(price).is_ok()
     }
 
     /// True if `price` is at least as good as `other` for this side.
@@ -89,7 +94,8 @@ impl Ladder {
     }
 
     /// Appends the order in `slot` to the queue at its price (newest, lowest priority).
-    pub fn push(&mut self, store: &mut OrderStore, slot: Slot) {
+    /// Returns the level's total quantity and order count afterwards.
+    pub fn push(&mut self, store: &mut OrderStore, slot: Slot) -> (Qty, u32) {
         let (price, qty) = {
             let order = store.get(slot);
             assert_eq!(order.side, self.side);
@@ -120,10 +126,12 @@ impl Ladder {
         level.tail = slot;
         level.orders += 1;
         level.qty.0 += qty.0;
+        (level.qty, level.orders)
     }
 
     /// Unlinks the order in `slot` from its queue; drops the level if it empties.
-    pub fn unlink(&mut self, store: &mut OrderStore, slot: Slot) {
+    /// Returns the level's total quantity and order count afterwards (zero if gone).
+    pub fn unlink(&mut self, store: &mut OrderStore, slot: Slot) -> (Qty, u32) {
         let order = *store.get(slot);
         let index = self.find(order.price).expect("a resting order's level exists");
         let level = &mut self.levels[index];
@@ -140,6 +148,7 @@ impl Ladder {
         level.orders -= 1;
         level.qty.0 -= order.remaining.0;
         assert!(level.qty.0 >= 0);
+        let after = (level.qty, level.orders);
         if level.orders == 0 {
             assert_eq!(level.qty.0, 0);
             self.levels.remove(index);
@@ -147,16 +156,20 @@ impl Ladder {
         let order = store.get_mut(slot);
         order.prev = NIL;
         order.next = NIL;
+        after
     }
 
     /// Lowers the remaining quantity of a queued order in place (a fill or an amend
     /// down), keeping its place. The order must stay positive; a full fill unlinks.
-    pub fn reduce(&mut self, store: &mut OrderStore, slot: Slot, by: Qty) {
+    /// Returns the level's total quantity and order count afterwards.
+    pub fn reduce(&mut self, store: &mut OrderStore, slot: Slot, by: Qty) -> (Qty, u32) {
         let order = store.get_mut(slot);
         assert!(by.0 > 0 && by.0 < order.remaining.0);
         order.remaining.0 -= by.0;
         let price = order.price;
         let index = self.find(price).expect("a resting order's level exists");
-        self.levels[index].qty.0 -= by.0;
+        let level = &mut self.levels[index];
+        level.qty.0 -= by.0;
+        (level.qty, level.orders)
     }
 }

@@ -40,6 +40,12 @@ impl Book {
         }
     }
 
+    /// True if an order of `side` limited at `limit` would trade on arrival.
+    pub fn would_trade(&self, side: Side, limit: Price) -> bool {
+        let best = self.side(side.opposite()).best();
+        best.is_some_and(|level| Book::crosses(side, limit, level.price))
+    }
+
     /// True if an order of `side` limited at `limit` would trade with a resting order
     /// at `resting` on the other side.
     pub fn crosses(side: Side, limit: Price, resting: Price) -> bool {
