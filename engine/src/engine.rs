@@ -4,7 +4,7 @@
 //! rejects or produces a plan, then an execute step that cannot fail. That is how a
 //! rejected command is guaranteed to change nothing.
 
-use crate::book::{Book, Ladder, NIL, OrderStore, Slot};
+use crate::book::{Book, Ladder, NIL, OrderIndex, OrderStore, Slot};
 use crate::command::InstrumentSpec;
 use crate::command::{Command, CommandBody, OrderRef};
 use crate::event::{BalanceChanged, Event, EventSink, Rejected};
@@ -12,12 +12,6 @@ use crate::ledger::{Account, Asset, Economics};
 use crate::limits::{ASSETS_MAX, EngineLimits};
 use crate::reject::RejectReason;
 use crate::types::*;
-use rustc_hash::FxBuildHasher;
-use std::collections::HashMap;
-
-/// A deterministic hash map: Fx hashing has no random seed, and the engine only looks
-/// keys up (it never iterates these maps), so their layout cannot reach an output.
-pub(crate) type IdMap<K, V> = HashMap<K, V, FxBuildHasher>;
 
 /// A listed instrument with its book.
 #[derive(Clone, Debug)]
@@ -70,8 +64,7 @@ pub struct Engine {
     pub(crate) instruments: Vec<Option<Instrument>>,
     pub(crate) accounts: Vec<Option<Account>>,
     pub(crate) orders: OrderStore,
-    pub(crate) by_id: IdMap<OrderId, Slot>,
-    pub(crate) by_client: IdMap<(AccountId, ClientOrderId), Slot>,
+    pub(crate) index: OrderIndex,
     pub(crate) next_order_id: u64,
     pub(crate) next_trade_id: u64,
     pub(crate) last_seq: u64,
@@ -98,8 +91,7 @@ impl Engine {
             instruments: Vec::new(),
             accounts: Vec::new(),
             orders: OrderStore::with_capacity(limits.orders_max),
-            by_id: IdMap::with_capacity_and_hasher(index_capacity, FxBuildHasher),
-            by_client: IdMap::with_capacity_and_hasher(index_capacity, FxBuildHasher),
+            index: OrderIndex::with_capacity(index_capacity),
             next_order_id: 1,
             next_trade_id: 1,
             last_seq: 0,
@@ -254,8 +246,8 @@ impl Engine {
         order: OrderRef,
     ) -> Result<Slot, RejectReason> {
         let slot = match order {
-            OrderRef::Id(id) => self.by_id.get(&id).copied(),
-            OrderRef::Client(client) => self.by_client.get(&(account, client)).copied(),
+            OrderRef::Id(id) => self.index.find_id(&self.orders, id),
+            OrderRef::Client(client) => self.index.find_client(&self.orders, account, client),
         };
         match slot {
             Some(slot) if self.orders.get(slot).account == account => Ok(slot),

@@ -49,8 +49,7 @@ impl Engine {
             }
         }
         ensure!(live == self.orders.len(), "{live} queued orders, {} stored", self.orders.len());
-        ensure!(live == self.by_id.len(), "{live} orders, {} ids indexed", self.by_id.len());
-        ensure!(live == self.by_client.len(), "{live} orders, {} client ids", self.by_client.len());
+        ensure!(live == self.index.len(), "{live} orders, {} indexed", self.index.len());
         let mut totals = [0i128; ASSETS_MAX];
         for (id, account) in self.accounts.iter().enumerate() {
             let Some(account) = account else { continue };
@@ -126,12 +125,10 @@ impl Engine {
                     o.id,
                     o.hold
                 );
-                ensure!(self.by_id.get(&o.id) == Some(&slot), "order {:?} not indexed", o.id);
-                ensure!(
-                    self.by_client.get(&(o.account, o.client_order_id)) == Some(&slot),
-                    "client id of {:?} not indexed",
-                    o.id
-                );
+                let by_id = self.index.find_id(&self.orders, o.id);
+                ensure!(by_id == Some(slot), "order {:?} not indexed", o.id);
+                let by_client = self.index.find_client(&self.orders, o.account, o.client_order_id);
+                ensure!(by_client == Some(slot), "client id of {:?} not indexed", o.id);
                 let asset = instrument.hold_asset(o.side).0 as usize;
                 held[o.account.0 as usize][asset] += o.hold;
                 open[o.account.0 as usize] += 1;

@@ -182,7 +182,8 @@ impl Engine {
         }
         let hold = economics.hold_for(order.side, limit, order.qty);
         let hold = hold.ok_or(RejectReason::ArithmeticOverflow)?;
-        if self.by_client.contains_key(&(order.account, order.client_order_id)) {
+        let duplicate = self.index.find_client(&self.orders, order.account, order.client_order_id);
+        if duplicate.is_some() {
             return Err(RejectReason::DuplicateClientOrderId);
         }
         if is_gtc && account.open_orders >= self.limits.open_orders_per_account_max {
@@ -256,8 +257,7 @@ impl Engine {
         let (ladder, orders) = self.ladder_mut(order.instrument, order.side);
         let level = ladder.push(orders, slot);
         self.link_account_order(slot);
-        self.by_id.insert(order.id, slot);
-        self.by_client.insert((order.account, order.client_order_id), slot);
+        self.index.insert(&self.orders, slot);
         out.emit(level_changed(&order, level));
     }
 
@@ -268,8 +268,7 @@ impl Engine {
         let (ladder, orders) = self.ladder_mut(order.instrument, order.side);
         let level = ladder.unlink(orders, slot);
         self.unlink_account_order(slot);
-        self.by_id.remove(&order.id);
-        self.by_client.remove(&(order.account, order.client_order_id));
+        self.index.remove(&self.orders, slot);
         (self.orders.remove(slot), level)
     }
 
@@ -550,8 +549,7 @@ impl Engine {
         }
         // Off the book already; cut it out of the account list and indexes.
         self.unlink_account_order(slot);
-        self.by_id.remove(&order.id);
-        self.by_client.remove(&(order.account, order.client_order_id));
+        self.index.remove(&self.orders, slot);
         self.orders.remove(slot);
         if fully_filled {
             assert_eq!(order.hold, 0);

@@ -5,6 +5,10 @@
 use super::orders::{NIL, OrderStore, Slot};
 use crate::types::{Price, Qty, Side};
 
+/// Levels nearest the touch that `Ladder::find` scans before binary searching. Eight
+/// 32-byte levels are four cache lines.
+const TOUCH_SCAN_LEVELS: usize = 8;
+
 /// One price level: a FIFO queue of orders linked through the order table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Level {
@@ -53,9 +57,25 @@ impl Ladder {
     }
 
     /// `Ok(index)` of the level at `price`, or `Err(index)` where it would be inserted.
+    ///
+    /// Most orders arrive, cancel and fill within a few ticks of the touch, i.e. at the
+    /// end of the vector, so the last few levels are scanned linearly first (sequential,
+    /// predictable loads); only prices deeper in the book pay for a binary search.
     fn find(&self, price: Price) -> Result<usize, usize> {
         let key = self.key(price);
-        self.levels.binary_search_by_key(&key, |level| self.key(level.price))
+        let len = self.levels.len();
+        let deep = len.saturating_sub(TOUCH_SCAN_LEVELS);
+        for index in (deep..len).rev() {
+            let here = self.key(self.levels[index].price);
+            if here == key {
+                return Ok(index);
+            }
+            if here < key {
+                return Err(index + 1);
+            }
+        }
+        // Every scanned level is better than `price`: it lies in the deep part.
+        self.levels[..deep].binary_search_by_key(&key, |level| self.key(level.price))
     }
 
     /// The best level, if any.

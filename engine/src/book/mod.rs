@@ -1,9 +1,11 @@
 //! Order books: price-time priority queues per instrument. The book knows nothing about
 //! money; holds and settlement live in the engine's ledger code.
 
+mod index;
 mod ladder;
 mod orders;
 
+pub use index::OrderIndex;
 pub use ladder::{Ladder, Level};
 pub use orders::{NIL, Order, OrderStore, Slot};
 
