@@ -101,41 +101,32 @@ fn single_commands(c: &mut Criterion) {
             );
         })
     });
+    // The two traders swap roles every iteration, so positions and cash stay level
+    // (less fees) however many million iterations criterion runs.
+    let mut round = 0u32;
     group.bench_function("rest_then_take_1_level_2_commands", |b| {
         b.iter(|| {
+            round += 1;
+            let (maker, taker) = if round % 2 == 0 { (1, 2) } else { (2, 1) };
             client += 2;
-            apply(
-                &mut engine,
-                &mut events,
-                1,
-                CommandBody::NewOrder(limit(1, Side::Sell, 10_000, 1, client)),
-            );
-            apply(
-                &mut engine,
-                &mut events,
-                2,
-                CommandBody::NewOrder(limit(2, Side::Buy, 10_000, 1, client + 1)),
-            );
+            let sell = limit(maker, Side::Sell, 10_000, 1, client);
+            apply(&mut engine, &mut events, maker, CommandBody::NewOrder(sell));
+            let buy = limit(taker, Side::Buy, 10_000, 1, client + 1);
+            apply(&mut engine, &mut events, taker, CommandBody::NewOrder(buy));
         })
     });
     group.bench_function("rest_10_levels_then_sweep_11_commands", |b| {
         b.iter(|| {
+            round += 1;
+            let (maker, taker) = if round % 2 == 0 { (1, 2) } else { (2, 1) };
             for level in 0..10 {
                 client += 1;
-                apply(
-                    &mut engine,
-                    &mut events,
-                    1,
-                    CommandBody::NewOrder(limit(1, Side::Sell, 10_000 + level, 1, client)),
-                );
+                let sell = limit(maker, Side::Sell, 10_000 + level, 1, client);
+                apply(&mut engine, &mut events, maker, CommandBody::NewOrder(sell));
             }
             client += 1;
-            apply(
-                &mut engine,
-                &mut events,
-                2,
-                CommandBody::NewOrder(limit(2, Side::Buy, 10_009, 10, client)),
-            );
+            let sweep = limit(taker, Side::Buy, 10_009, 10, client);
+            apply(&mut engine, &mut events, taker, CommandBody::NewOrder(sweep));
             assert_eq!(events.iter().filter(|e| matches!(e, Event::Fill(_))).count(), 10);
         })
     });

@@ -11,6 +11,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use fincore_engine::testkit::{TradingMix, Workload, trading_workload};
 use fincore_engine::{Engine, EngineLimits, Event};
 use hdrhistogram::Histogram;
+use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(Subcommand)]
@@ -49,6 +50,12 @@ pub struct EngineArgs {
     /// Print one JSON object as the last line.
     #[arg(long)]
     json: bool,
+    /// Write the latency percentile distribution (.hgrm text format) to this file.
+    #[arg(long)]
+    hgrm: Option<PathBuf>,
+    /// Draw latency by percentile as an SVG chart to this file.
+    #[arg(long)]
+    plot: Option<PathBuf>,
 }
 
 pub fn run(target: Target) -> Result<()> {
@@ -100,6 +107,16 @@ fn bench_engine(args: &EngineArgs) -> Result<()> {
         histogram.max()
     );
     println!("  state_hash   {hash:016x}");
+    if let Some(path) = &args.hgrm {
+        crate::report::write_hgrm(&histogram, path, "ns")?;
+    }
+    if let Some(path) = &args.plot {
+        let title = format!(
+            "fincore bench engine: {} instrument(s), {} commands, per-command latency",
+            args.instruments, args.ops
+        );
+        crate::report::write_svg(&histogram, path, &title, "ns")?;
+    }
     if args.json {
         println!(
             "{{\"mix\":\"trading\",\"ops\":{},\"instruments\":{},\"seed\":{},\"ops_per_sec\":{:.0},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{},\"timer_overhead_ns\":{},\"fills\":{},\"events\":{},\"state_hash\":\"{:016x}\"}}",

@@ -3,6 +3,7 @@
 //! only argument parsing, wiring and printing.
 
 mod bench;
+mod report;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
