@@ -107,7 +107,7 @@ fn single_commands(c: &mut Criterion) {
     group.bench_function("rest_then_take_1_level_2_commands", |b| {
         b.iter(|| {
             round += 1;
-            let (maker, taker) = if round % 2 == 0 { (1, 2) } else { (2, 1) };
+            let (maker, taker) = if round.is_multiple_of(2) { (1, 2) } else { (2, 1) };
             client += 2;
             let sell = limit(maker, Side::Sell, 10_000, 1, client);
             apply(&mut engine, &mut events, maker, CommandBody::NewOrder(sell));
@@ -118,7 +118,7 @@ fn single_commands(c: &mut Criterion) {
     group.bench_function("rest_10_levels_then_sweep_11_commands", |b| {
         b.iter(|| {
             round += 1;
-            let (maker, taker) = if round % 2 == 0 { (1, 2) } else { (2, 1) };
+            let (maker, taker) = if round.is_multiple_of(2) { (1, 2) } else { (2, 1) };
             for level in 0..10 {
                 client += 1;
                 let sell = limit(maker, Side::Sell, 10_000 + level, 1, client);

@@ -281,6 +281,12 @@ impl Engine {
         out: &mut impl EventSink,
     ) -> Event {
         let (order, level) = self.unrest(slot);
+        self.release_cancelled(&order, reason, out);
+        level_changed(&order, level)
+    }
+
+    /// Releases the hold of an order that is already off the book and reports it.
+    fn release_cancelled(&mut self, order: &Order, reason: CancelReason, out: &mut impl EventSink) {
         let hold_asset = self.instrument(order.instrument).expect("exists").hold_asset(order.side);
         self.account_mut(order.account).release(hold_asset, order.hold);
         out.emit(Event::Cancelled(OrderCancelled {
@@ -292,7 +298,6 @@ impl Engine {
             reason,
         }));
         self.emit_balance(order.account, hold_asset, out);
-        level_changed(&order, level)
     }
 
     /// Publishes the current total at one price level (zero if it is gone).
@@ -555,17 +560,7 @@ impl Engine {
             assert_eq!(order.hold, 0);
             return;
         }
-        let hold_asset = self.instrument(order.instrument).expect("exists").hold_asset(order.side);
-        self.account_mut(order.account).release(hold_asset, order.hold);
-        out.emit(Event::Cancelled(OrderCancelled {
-            order_id: order.id,
-            account: order.account,
-            instrument: order.instrument,
-            client_order_id: order.client_order_id,
-            qty_cancelled: order.remaining,
-            reason: CancelReason::SelfTrade,
-        }));
-        self.emit_balance(order.account, hold_asset, out);
+        self.release_cancelled(&order, CancelReason::SelfTrade, out);
     }
 
     /// Checks an amend; returns the order's slot and its hold at the new terms.
