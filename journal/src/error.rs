@@ -1,0 +1,42 @@
+//! Infrastructure errors of the journal and snapshot files.
+
+use std::path::{Path, PathBuf};
+
+/// Everything that can go wrong opening, reading or writing a journal.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// An operating-system error on a file.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Damage that is not a torn tail: the journal cannot be trusted past it.
+    #[error("{path} at byte {offset}: {reason}")]
+    Corrupt {
+        /// The segment file.
+        path: PathBuf,
+        /// Byte offset of the problem in that file.
+        offset: u64,
+        /// What was found and what was expected.
+        reason: String,
+    },
+    /// The caller broke the contract (wrong sequence, oversized payload).
+    #[error("invalid append: {0}")]
+    InvalidAppend(String),
+    /// A configuration value is unusable.
+    #[error("invalid journal configuration: {0}")]
+    Config(String),
+}
+
+impl JournalError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> JournalError {
+        JournalError::Io { path: path.to_path_buf(), source }
+    }
+
+    pub(crate) fn corrupt(path: &Path, offset: u64, reason: impl Into<String>) -> JournalError {
+        JournalError::Corrupt { path: path.to_path_buf(), offset, reason: reason.into() }
+    }
+}

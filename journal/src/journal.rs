@@ -1,0 +1,457 @@
+//! The writer: appends records to the current segment, rolls to a new one when full,
+//! recovers the tail on open, and (in `fsync` mode) runs the group-commit flusher.
+
+use crate::error::JournalError;
+use crate::map::{ReadMap, SegmentMap};
+use crate::reader::TornTail;
+use crate::record::{self, PAYLOAD_LEN_MAX, RecordMeta};
+use crate::scan::{ScanEnd, ScanState, only_zeros_after};
+use crate::segment::{SEGMENT_HEADER_LEN, SegmentHeader, create_segment, list_segments};
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Default segment size: 256 MiB holds about 1.5 million typical commands.
+pub const SEGMENT_SIZE_DEFAULT: u64 = 256 * 1024 * 1024;
+
+/// Smallest segment size accepted: room for the header and one maximal record.
+pub const SEGMENT_SIZE_MIN: u64 = 4096 + (PAYLOAD_LEN_MAX as u64) * 2;
+
+/// What an acknowledged record survives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Records are in the mapped pages (the kernel's page cache) once appended: they
+    /// survive the process being killed, not the machine losing power.
+    Process,
+    /// A flusher thread syncs the mapped pages to the device (msync) as soon as there is
+    /// unsynced data; everything appended while one sync runs is covered by the next
+    /// (group commit). `wait_durable(n)` returns once record n is on the device: it then
+    /// survives an OS crash or power loss.
+    Fsync,
+}
+
+/// How to open a journal.
+#[derive(Clone, Debug)]
+pub struct JournalConfig {
+    /// Directory of the segment files (created if missing).
+    pub dir: PathBuf,
+    /// Size of each segment file.
+    pub segment_size: u64,
+    /// Durability mode.
+    pub durability: Durability,
+}
+
+impl JournalConfig {
+    /// Defaults: 256 MiB segments, `process` durability.
+    pub fn new(dir: impl Into<PathBuf>) -> JournalConfig {
+        JournalConfig {
+            dir: dir.into(),
+            segment_size: SEGMENT_SIZE_DEFAULT,
+            durability: Durability::Process,
+        }
+    }
+}
+
+/// What opening the journal found and did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Segment files present after recovery.
+    pub segments: usize,
+    /// Sequence of the last intact record (0 for an empty journal).
+    pub last_seq: u64,
+    /// A torn or damaged last record that was cut off (at most one can exist).
+    pub torn_tail: Option<TornTail>,
+    /// Bytes of an unfinished write (no length published yet) that were cleared.
+    pub cleared_bytes: u64,
+    /// A segment whose creation never finished (no header, all zero) that was removed.
+    pub removed_segment: Option<PathBuf>,
+}
+
+/// Progress the writer has published, for the flusher.
+struct Watermark {
+    seq: u64,
+    map: Arc<SegmentMap>,
+    end: usize,
+}
+
+struct FlushState {
+    published: Watermark,
+    /// Segments finished since the flusher last ran; they must be synced whole.
+    sealed: Vec<Arc<SegmentMap>>,
+    stop: bool,
+}
+
+struct Shared {
+    state: Mutex<FlushState>,
+    wake_flusher: Condvar,
+    durable_changed: Condvar,
+    durable_seq: AtomicU64,
+    failed: AtomicBool,
+}
+
+/// An open journal: the single writer of its directory.
+pub struct Journal {
+    config: JournalConfig,
+    map: Arc<SegmentMap>,
+    offset: usize,
+    chain_crc: u32,
+    next_seq: u64,
+    shared: Arc<Shared>,
+    flusher: Option<JoinHandle<()>>,
+}
+
+impl Journal {
+    /// Opens (or creates) the journal in `config.dir`, recovering its tail: a torn or
+    /// damaged last record is cut off and reported; damage anywhere else in the last
+    /// segment is an error naming file and offset. Earlier segments were sealed when the
+    /// writer moved on; `verify` (or any reader) checks them.
+    pub fn open(config: JournalConfig) -> Result<(Journal, Recovery), JournalError> {
+        if config.segment_size < SEGMENT_SIZE_MIN || config.segment_size > u32::MAX as u64 * 16 {
+            return Err(JournalError::Config(format!(
+                "segment size {} out of range",
+                config.segment_size
+            )));
+        }
+        std::fs::create_dir_all(&config.dir).map_err(|e| JournalError::io(&config.dir, e))?;
+        let mut recovery = Recovery::default();
+        let mut segments = list_segments(&config.dir)?;
+        let unborn = match segments.last() {
+            Some((_, path)) => is_unborn_segment(path)?.then(|| path.clone()),
+            None => None,
+        };
+        if let Some(path) = unborn {
+            std::fs::remove_file(&path).map_err(|e| JournalError::io(&path, e))?;
+            recovery.removed_segment = Some(path);
+            segments.pop();
+        }
+        let (map, state) = match segments.last() {
+            None => {
+                let header =
+                    SegmentHeader { first_seq: 1, size: config.segment_size, chain_crc: 0 };
+                let (file, path) = create_segment(&config.dir, &header)?;
+                let map = SegmentMap::map(&file).map_err(|e| JournalError::io(&path, e))?;
+                segments.push((1, path));
+                (map, ScanState::start(1, 0))
+            }
+            Some((first_seq, path)) => recover_segment(path, *first_seq, &mut recovery)?,
+        };
+        recovery.segments = segments.len();
+        recovery.last_seq = state.next_seq - 1;
+        let map = Arc::new(map);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(FlushState {
+                published: Watermark {
+                    seq: state.next_seq - 1,
+                    map: Arc::clone(&map),
+                    end: state.offset,
+                },
+                sealed: Vec::new(),
+                stop: false,
+            }),
+            wake_flusher: Condvar::new(),
+            durable_changed: Condvar::new(),
+            durable_seq: AtomicU64::new(state.next_seq - 1),
+            failed: AtomicBool::new(false),
+        });
+        let flusher = match config.durability {
+            Durability::Process => None,
+            Durability::Fsync => {
+                let shared = Arc::clone(&shared);
+                let spawned = std::thread::Builder::new()
+                    .name("journal-flusher".into())
+                    .spawn(move || flush_loop(&shared));
+                Some(spawned.map_err(|e| JournalError::io(&config.dir, e))?)
+            }
+        };
+        let journal = Journal {
+            config,
+            map,
+            offset: state.offset,
+            chain_crc: state.chain_crc,
+            next_seq: state.next_seq,
+            shared,
+            flusher,
+        };
+        Ok((journal, recovery))
+    }
+
+    /// The sequence the next record must carry.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// The sequence of the last appended record (0 if none).
+    pub fn last_seq(&self) -> u64 {
+        self.next_seq - 1
+    }
+
+    /// The journal's directory.
+    pub fn dir(&self) -> &Path {
+        &self.config.dir
+    }
+
+    /// The durability mode.
+    pub fn durability(&self) -> Durability {
+        self.config.durability
+    }
+
+    /// Appends one record. `meta.seq` must be [`Journal::next_seq`]; the payload must be
+    /// 1 to [`PAYLOAD_LEN_MAX`] bytes. The record is complete in the mapped pages when
+    /// this returns (its length is stored last, with release ordering).
+    pub fn append(&mut self, meta: &RecordMeta, payload: &[u8]) -> Result<(), JournalError> {
+        if meta.seq != self.next_seq {
+            return Err(JournalError::InvalidAppend(format!(
+                "seq {} but the next is {}",
+                meta.seq, self.next_seq
+            )));
+        }
+        if payload.is_empty() || payload.len() > PAYLOAD_LEN_MAX {
+            return Err(JournalError::InvalidAppend(format!("payload of {} bytes", payload.len())));
+        }
+        let total = record::record_len(payload.len());
+        if self.offset + total > self.map.len() {
+            self.roll()?;
+        }
+        let meta_bytes = record::encode_meta(meta);
+        let crc = record::record_crc(self.chain_crc, &meta_bytes, payload);
+        // Body first, length last: a reader or a recovery scan never sees a length
+        // whose body is not complete. The padding is already zero (fresh or cleared).
+        self.map.write(self.offset + 8, &meta_bytes);
+        self.map.write(self.offset + record::RECORD_HEADER_LEN, payload);
+        self.map.write(self.offset + 4, &crc.to_le_bytes());
+        self.map.publish_len(self.offset, payload.len() as u32);
+        self.offset += total;
+        self.chain_crc = crc;
+        self.next_seq += 1;
+        Ok(())
+    }
+
+    /// Starts a new segment at the next sequence.
+    fn roll(&mut self) -> Result<(), JournalError> {
+        let header = SegmentHeader {
+            first_seq: self.next_seq,
+            size: self.config.segment_size,
+            chain_crc: self.chain_crc,
+        };
+        let (file, path) = create_segment(&self.config.dir, &header)?;
+        let map = Arc::new(SegmentMap::map(&file).map_err(|e| JournalError::io(&path, e))?);
+        let sealed = std::mem::replace(&mut self.map, map);
+        if self.flusher.is_some() {
+            self.shared.state.lock().expect("flusher never panics").sealed.push(sealed);
+        }
+        self.offset = SEGMENT_HEADER_LEN;
+        Ok(())
+    }
+
+    /// Makes everything appended so far eligible for durability: in `process` mode it
+    /// is durable now; in `fsync` mode the flusher is woken. Call once per batch.
+    pub fn publish(&self) {
+        let seq = self.next_seq - 1;
+        if self.flusher.is_none() {
+            let _guard = self.shared.state.lock().expect("flusher never panics");
+            self.shared.durable_seq.store(seq, Ordering::Release);
+            self.shared.durable_changed.notify_all();
+            return;
+        }
+        let mut state = self.shared.state.lock().expect("flusher never panics");
+        state.published = Watermark { seq, map: Arc::clone(&self.map), end: self.offset };
+        drop(state);
+        self.shared.wake_flusher.notify_one();
+    }
+
+    /// The highest sequence that is durable in this journal's mode.
+    pub fn durable_seq(&self) -> u64 {
+        self.shared.durable_seq.load(Ordering::Acquire)
+    }
+
+    /// Waits until record `seq` is durable, or `timeout` passes; true if it is.
+    pub fn wait_durable(&self, seq: u64, timeout: Duration) -> bool {
+        durable_waiter(&self.shared)(seq, timeout)
+    }
+
+    /// A handle other threads can use to wait for durability.
+    pub fn durability_handle(&self) -> DurabilityHandle {
+        DurabilityHandle { shared: Arc::clone(&self.shared) }
+    }
+
+    /// Syncs everything appended to the device (either mode) and stops the flusher.
+    pub fn close(mut self) -> Result<(), JournalError> {
+        self.publish();
+        self.stop_flusher();
+        self.map.sync(0, self.map.len()).map_err(|e| JournalError::io(&self.config.dir, e))?;
+        self.shared.durable_seq.store(self.next_seq - 1, Ordering::Release);
+        if self.shared.failed.load(Ordering::Acquire) {
+            return Err(JournalError::Config("the flusher failed to sync; see the log".into()));
+        }
+        Ok(())
+    }
+
+    fn stop_flusher(&mut self) {
+        if let Some(handle) = self.flusher.take() {
+            self.shared.state.lock().expect("flusher never panics").stop = true;
+            self.shared.wake_flusher.notify_one();
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        self.publish();
+        self.stop_flusher();
+    }
+}
+
+/// Lets another thread (the gateway) wait until a sequence is durable.
+#[derive(Clone)]
+pub struct DurabilityHandle {
+    shared: Arc<Shared>,
+}
+
+impl DurabilityHandle {
+    /// The highest durable sequence.
+    pub fn durable_seq(&self) -> u64 {
+        self.shared.durable_seq.load(Ordering::Acquire)
+    }
+
+    /// Waits until `seq` is durable or `timeout` passes; true if it is.
+    pub fn wait_durable(&self, seq: u64, timeout: Duration) -> bool {
+        durable_waiter(&self.shared)(seq, timeout)
+    }
+}
+
+fn durable_waiter(shared: &Shared) -> impl Fn(u64, Duration) -> bool + '_ {
+    move |seq, timeout| {
+        let deadline = Instant::now() + timeout;
+        let mut state = shared.state.lock().expect("flusher never panics");
+        while shared.durable_seq.load(Ordering::Acquire) < seq {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            state =
+                shared.durable_changed.wait_timeout(state, deadline - now).expect("no panics").0;
+        }
+        true
+    }
+}
+
+/// The group-commit loop: sync whatever was published since the last sync, publish the
+/// new durable sequence, sleep until woken.
+fn flush_loop(shared: &Shared) {
+    let mut synced_map: Option<Arc<SegmentMap>> = None;
+    let mut synced_end = 0usize;
+    loop {
+        let mut state = shared.state.lock().expect("no panics");
+        while state.published.seq <= shared.durable_seq.load(Ordering::Acquire)
+            && state.sealed.is_empty()
+            && !state.stop
+        {
+            state = shared.wake_flusher.wait(state).expect("no panics");
+        }
+        let stop = state.stop;
+        let sealed = std::mem::take(&mut state.sealed);
+        let (seq, map, end) =
+            (state.published.seq, Arc::clone(&state.published.map), state.published.end);
+        drop(state);
+        let mut ok = true;
+        for segment in &sealed {
+            ok &= segment.sync(0, segment.len()).is_ok();
+        }
+        let from = match &synced_map {
+            Some(previous) if Arc::ptr_eq(previous, &map) => synced_end.min(end),
+            _ => 0,
+        };
+        ok &= map.sync(from, end - from).is_ok();
+        if ok {
+            synced_map = Some(map);
+            synced_end = end;
+            let _guard = shared.state.lock().expect("no panics");
+            shared.durable_seq.fetch_max(seq, Ordering::AcqRel);
+            shared.durable_changed.notify_all();
+        } else {
+            // A failed sync must never be reported durable; keep the old watermark and
+            // flag it so the owner can stop acknowledging.
+            shared.failed.store(true, Ordering::Release);
+        }
+        if stop {
+            return;
+        }
+    }
+}
+
+/// True for a last segment whose creation never finished: no valid header and nothing
+/// but zeros (the crash hit between creating the file and writing its header).
+fn is_unborn_segment(path: &Path) -> Result<bool, JournalError> {
+    let file = std::fs::File::open(path).map_err(|e| JournalError::io(path, e))?;
+    let map = ReadMap::map(&file).map_err(|e| JournalError::io(path, e))?;
+    let bytes = map.bytes();
+    Ok(SegmentHeader::decode(bytes).is_err() && bytes.iter().all(|b| *b == 0))
+}
+
+/// Scans the last segment, cuts a torn tail, and returns its writable map and the
+/// position to append at.
+fn recover_segment(
+    path: &Path,
+    name_seq: u64,
+    recovery: &mut Recovery,
+) -> Result<(SegmentMap, ScanState), JournalError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| JournalError::io(path, e))?;
+    let read = ReadMap::map(&file).map_err(|e| JournalError::io(path, e))?;
+    let bytes = read.bytes();
+    let header = SegmentHeader::decode(bytes).map_err(|r| JournalError::corrupt(path, 0, r))?;
+    if header.first_seq != name_seq || header.size != bytes.len() as u64 {
+        return Err(JournalError::corrupt(path, 0, "header does not match the file name or size"));
+    }
+    let mut state = ScanState::start(header.first_seq, header.chain_crc);
+    let end = crate::scan::walk(bytes, &mut state, |_| {});
+    let cut_from = state.offset;
+    let dirty = !bytes[cut_from..].iter().all(|b| *b == 0);
+    match end {
+        ScanEnd::Clean if !dirty => {}
+        ScanEnd::Clean if only_zeros_after(bytes, cut_from) => {
+            // An append that stopped before publishing its length: not a record.
+            recovery.cleared_bytes = last_nonzero(bytes).map_or(0, |i| (i + 1 - cut_from) as u64);
+        }
+        ScanEnd::Fault { offset, fault } if only_zeros_after(bytes, offset) => {
+            recovery.torn_tail = Some(TornTail {
+                path: path.to_path_buf(),
+                offset: offset as u64,
+                reason: fault.to_string(),
+            });
+        }
+        ScanEnd::Clean => {
+            return Err(JournalError::corrupt(
+                path,
+                cut_from as u64,
+                "non-zero bytes beyond the last record",
+            ));
+        }
+        ScanEnd::Fault { offset, fault } => {
+            return Err(JournalError::corrupt(
+                path,
+                offset as u64,
+                format!("{fault}, and records follow it"),
+            ));
+        }
+    }
+    let clear_to = last_nonzero(bytes).map_or(cut_from, |i| (i + 1).max(cut_from));
+    drop(read);
+    let map = SegmentMap::map(&file).map_err(|e| JournalError::io(path, e))?;
+    if clear_to > cut_from {
+        map.zero(cut_from, clear_to - cut_from);
+        map.sync(cut_from, clear_to - cut_from).map_err(|e| JournalError::io(path, e))?;
+    }
+    Ok((map, state))
+}
+
+fn last_nonzero(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().rposition(|b| *b != 0)
+}

@@ -1,0 +1,101 @@
+//! The only module with `unsafe`: a writable shared memory map of a segment file, with
+//! bounds-checked writes and the release-store that publishes a record.
+//!
+//! Soundness rests on one ownership rule, kept by `Journal`: exactly one writer (the
+//! journal, on the engine thread) writes to a segment, and only beyond the last
+//! published record; other threads (the fsync flusher) only call `msync` on the map,
+//! which reads nothing through Rust references. No `&[u8]` into this map is ever
+//! handed out, so no Rust reference aliases memory that is being written.
+#![allow(unsafe_code)]
+
+use memmap2::{MmapOptions, MmapRaw};
+use std::fs::File;
+use std::io;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// A writable mapping of a whole segment file.
+#[derive(Debug)]
+pub struct SegmentMap {
+    map: MmapRaw,
+}
+
+impl SegmentMap {
+    /// Maps all of `file` (opened read-write) for writing.
+    pub fn map(file: &File) -> io::Result<SegmentMap> {
+        let map = MmapOptions::new().map_raw(file)?;
+        Ok(SegmentMap { map })
+    }
+
+    /// Mapped length in bytes.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Copies `bytes` to `offset`. Panics if the range is outside the map (a bug: the
+    /// journal checks room before writing).
+    pub fn write(&self, offset: usize, bytes: &[u8]) {
+        let end = offset.checked_add(bytes.len()).expect("no overflow");
+        assert!(end <= self.map.len(), "write past the end of a segment");
+        // SAFETY: the range [offset, end) is inside the mapping (checked above); the
+        // mapping lives as long as `self`; by the module's ownership rule no other
+        // thread writes this range and no Rust reference points into it, so the copy
+        // races with nothing. Source and destination cannot overlap: `bytes` is not
+        // derived from this map.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.map.as_mut_ptr().add(offset),
+                bytes.len(),
+            );
+        }
+    }
+
+    /// Fills `[offset, offset + len)` with zeros.
+    pub fn zero(&self, offset: usize, len: usize) {
+        let end = offset.checked_add(len).expect("no overflow");
+        assert!(end <= self.map.len(), "zeroing past the end of a segment");
+        // SAFETY: in bounds (checked above); same exclusivity argument as `write`.
+        unsafe { std::ptr::write_bytes(self.map.as_mut_ptr().add(offset), 0, len) }
+    }
+
+    /// Stores a record's length field with release ordering: every byte written before
+    /// (the record's body and checksum) is visible to anyone who sees the length.
+    pub fn publish_len(&self, offset: usize, len: u32) {
+        assert!(offset.is_multiple_of(4) && offset + 4 <= self.map.len(), "aligned and in bounds");
+        // SAFETY: the pointer is in bounds and 4-byte aligned (the map is page aligned
+        // and `offset` is a multiple of 4, checked above); the memory is only accessed
+        // atomically or by this thread while the field is being published.
+        let field = unsafe { AtomicU32::from_ptr(self.map.as_mut_ptr().add(offset).cast::<u32>()) };
+        field.store(len, Ordering::Release);
+    }
+
+    /// Writes `[offset, offset + len)` back to the file and waits for the device
+    /// (msync MS_SYNC).
+    pub fn sync(&self, offset: usize, len: usize) -> io::Result<()> {
+        self.map.flush_range(offset, len)
+    }
+}
+
+/// A read-only mapping of a segment file, for readers and recovery scans.
+#[derive(Debug)]
+pub struct ReadMap {
+    map: memmap2::Mmap,
+}
+
+impl ReadMap {
+    /// Maps all of `file` read-only.
+    pub fn map(file: &File) -> io::Result<ReadMap> {
+        // SAFETY: memmap2 requires that the file is not truncated or modified by
+        // another process while mapped. Segment files are created by fincore with a
+        // fixed size and never truncated; records are only appended past the last
+        // published record, and readers stop at the first zero length field, so the
+        // bytes a reader inspects no longer change.
+        let map = unsafe { memmap2::Mmap::map(file)? };
+        Ok(ReadMap { map })
+    }
+
+    /// The mapped bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+}

@@ -1,0 +1,125 @@
+//! Segment files: a 64-byte header, then records. Named by their first sequence number
+//! (`00000000000000000001.journal`), preallocated to a fixed size, never resized.
+//!
+//! ```text
+//! offset  size  field
+//!      0     8  magic        "FCJRNL" 0x00 0x01
+//!      8     4  version      u32 = 1
+//!     12     4  header_crc   u32 CRC32C of bytes 0..12 and 16..64
+//!     16     8  first_seq    u64, sequence of the first record
+//!     24     8  size         u64, file size in bytes
+//!     32     4  chain_crc    u32, checksum of the record before the first (0 at the
+//!                            start of the journal)
+//!     36    28  reserved     zero
+//! ```
+
+use crate::error::JournalError;
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+/// Header bytes at the start of every segment; records begin here.
+pub const SEGMENT_HEADER_LEN: usize = 64;
+
+/// File name suffix of segments.
+pub const SEGMENT_SUFFIX: &str = ".journal";
+
+const MAGIC: [u8; 8] = *b"FCJRNL\x00\x01";
+const VERSION: u32 = 1;
+
+/// The decoded header of a segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegmentHeader {
+    /// Sequence of the first record.
+    pub first_seq: u64,
+    /// File size.
+    pub size: u64,
+    /// Checksum chain value before the first record.
+    pub chain_crc: u32,
+}
+
+impl SegmentHeader {
+    /// The 64 header bytes.
+    pub fn encode(&self) -> [u8; SEGMENT_HEADER_LEN] {
+        let mut out = [0u8; SEGMENT_HEADER_LEN];
+        out[0..8].copy_from_slice(&MAGIC);
+        out[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        out[16..24].copy_from_slice(&self.first_seq.to_le_bytes());
+        out[24..32].copy_from_slice(&self.size.to_le_bytes());
+        out[32..36].copy_from_slice(&self.chain_crc.to_le_bytes());
+        let crc = header_crc(&out);
+        out[12..16].copy_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    /// Decodes and checks a header; the error says what is wrong.
+    pub fn decode(bytes: &[u8]) -> Result<SegmentHeader, String> {
+        let Some(bytes) = bytes.get(..SEGMENT_HEADER_LEN) else {
+            return Err(format!("shorter than the {SEGMENT_HEADER_LEN}-byte header"));
+        };
+        if bytes[0..8] != MAGIC {
+            return Err("not a fincore journal segment (bad magic)".into());
+        }
+        let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().expect("4"));
+        let u64_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8"));
+        if u32_at(8) != VERSION {
+            return Err(format!("unsupported segment version {}", u32_at(8)));
+        }
+        if u32_at(12) != header_crc(bytes) {
+            return Err("segment header checksum mismatch".into());
+        }
+        Ok(SegmentHeader { first_seq: u64_at(16), size: u64_at(24), chain_crc: u32_at(32) })
+    }
+}
+
+fn header_crc(bytes: &[u8]) -> u32 {
+    crc32c::crc32c_append(crc32c::crc32c(&bytes[0..12]), &bytes[16..SEGMENT_HEADER_LEN])
+}
+
+/// The path of the segment whose first record is `first_seq`.
+pub fn segment_path(dir: &Path, first_seq: u64) -> PathBuf {
+    dir.join(format!("{first_seq:020}{SEGMENT_SUFFIX}"))
+}
+
+/// Segments in `dir`, sorted by first sequence: (first_seq from the name, path).
+pub fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, JournalError> {
+    let mut found = Vec::new();
+    let entries = std::fs::read_dir(dir).map_err(|e| JournalError::io(dir, e))?;
+    for entry in entries {
+        let path = entry.map_err(|e| JournalError::io(dir, e))?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+        let Some(stem) = name.strip_suffix(SEGMENT_SUFFIX) else { continue };
+        match stem.parse::<u64>() {
+            Ok(first_seq) if stem.len() == 20 => found.push((first_seq, path)),
+            _ => {
+                return Err(JournalError::corrupt(
+                    &path,
+                    0,
+                    "segment file name is not a 20-digit sequence",
+                ));
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Creates a zero-filled segment of `size` bytes with its header, synced to disk.
+pub fn create_segment(dir: &Path, header: &SegmentHeader) -> Result<(File, PathBuf), JournalError> {
+    let path = segment_path(dir, header.first_seq);
+    let io = |e| JournalError::io(&path, e);
+    let file =
+        OpenOptions::new().read(true).write(true).create_new(true).open(&path).map_err(io)?;
+    // A sparse file: blocks are allocated as pages are written back. The size never
+    // changes afterwards, so syncing data (msync) needs no metadata update.
+    file.set_len(header.size).map_err(io)?;
+    use std::os::unix::fs::FileExt;
+    file.write_all_at(&header.encode(), 0).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    sync_dir(dir)?;
+    Ok((file, path))
+}
+
+/// Makes a directory's entries (new or renamed files) durable.
+pub fn sync_dir(dir: &Path) -> Result<(), JournalError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| JournalError::io(dir, e))
+}
