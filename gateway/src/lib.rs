@@ -1,5 +1,29 @@
 //! # fincore-gateway
 //!
-//! The server around the engine: mio TCP gateway, sessions, the disruptor ring to the
-//! engine thread, and the client library. Not built yet: see issue "Gateway, binary TCP
-//! protocol, and the running server".
+//! The server around the engine. Today: the **runner** (journal-then-apply on the
+//! engine thread, recovery from snapshot + journal on start) and **replay** (rebuild a
+//! past state from a data directory without touching it). The TCP gateway, sessions and
+//! the ring to the engine thread come next (issue "Gateway, binary TCP protocol, and the
+//! running server").
+
+mod datadir;
+mod replay;
+mod runner;
+
+pub use datadir::{journal_dir, read_limits, snapshot_dir};
+pub use replay::{ReplayBounds, Replayed, decode_record, replay};
+pub use runner::{Origin, Runner, RunnerConfig, SNAPSHOTS_KEPT_DEFAULT, StartReport};
+
+/// Errors of the runner and replay.
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    /// The journal or a snapshot file could not be used.
+    #[error(transparent)]
+    Journal(#[from] fincore_journal::JournalError),
+    /// A file could not be read or written.
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+    /// The data directory's contents are inconsistent.
+    #[error("{0}")]
+    Data(String),
+}

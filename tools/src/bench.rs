@@ -18,6 +18,8 @@ use std::time::Instant;
 pub enum Target {
     /// The engine state machine alone.
     Engine(EngineArgs),
+    /// Journal appends, journal reads, and replay (decode + apply) into a fresh engine.
+    Journal(crate::bench_journal::JournalArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -61,6 +63,7 @@ pub struct EngineArgs {
 pub fn run(target: Target) -> Result<()> {
     match target {
         Target::Engine(args) => bench_engine(&args),
+        Target::Journal(args) => crate::bench_journal::run(&args),
     }
 }
 

@@ -1,0 +1,83 @@
+//! The layout of a data directory:
+//!
+//! ```text
+//! DIR/journal/<first seq>.journal   segment files (fincore-journal)
+//! DIR/snapshots/snapshot-<seq>.snap snapshot files (fincore-journal)
+//! DIR/engine-limits                 the EngineLimits the journal was written with
+//! ```
+//!
+//! The limits file exists because capacities decide which commands are rejected, so a
+//! replay must use the ones the live engine used, whatever configuration is in hand. It
+//! is written once, when the directory is created, as `name = value` lines.
+
+use crate::RunnerError;
+use fincore_engine::EngineLimits;
+use std::path::{Path, PathBuf};
+
+/// Where the journal segments live.
+pub fn journal_dir(data: &Path) -> PathBuf {
+    data.join("journal")
+}
+
+/// Where the snapshots live.
+pub fn snapshot_dir(data: &Path) -> PathBuf {
+    data.join("snapshots")
+}
+
+fn limits_path(data: &Path) -> PathBuf {
+    data.join("engine-limits")
+}
+
+/// Writes the limits file (only for a new directory).
+pub fn write_limits(data: &Path, limits: &EngineLimits) -> Result<(), RunnerError> {
+    let text = format!(
+        "users_max = {}\naccounts_max = {}\norders_max = {}\nlevels_per_side_max = {}\n\
+         open_orders_per_account_max = {}\norders_expected = {}\n",
+        limits.users_max,
+        limits.accounts_max,
+        limits.orders_max,
+        limits.levels_per_side_max,
+        limits.open_orders_per_account_max,
+        limits.orders_expected
+    );
+    let path = limits_path(data);
+    std::fs::write(&path, text).map_err(|e| RunnerError::Io(path.display().to_string(), e))
+}
+
+/// Reads the limits file; `None` if the directory has none (a new directory).
+pub fn read_limits(data: &Path) -> Result<Option<EngineLimits>, RunnerError> {
+    let path = limits_path(data);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(RunnerError::Io(path.display().to_string(), e)),
+    };
+    let mut limits = EngineLimits::default();
+    for (number, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let bad = || {
+            RunnerError::Data(format!(
+                "{}:{}: expected `name = number`",
+                path.display(),
+                number + 1
+            ))
+        };
+        let (name, value) = line.split_once('=').ok_or_else(bad)?;
+        let value: u32 = value.trim().parse().map_err(|_| bad())?;
+        let field = match name.trim() {
+            "users_max" => &mut limits.users_max,
+            "accounts_max" => &mut limits.accounts_max,
+            "orders_max" => &mut limits.orders_max,
+            "levels_per_side_max" => &mut limits.levels_per_side_max,
+            "open_orders_per_account_max" => &mut limits.open_orders_per_account_max,
+            "orders_expected" => &mut limits.orders_expected,
+            _ => return Err(bad()),
+        };
+        *field = value;
+    }
+    let positive =
+        [limits.users_max, limits.accounts_max, limits.orders_max, limits.levels_per_side_max];
+    if positive.contains(&0) {
+        return Err(RunnerError::Data(format!("{}: limits must be positive", path.display())));
+    }
+    Ok(Some(limits))
+}

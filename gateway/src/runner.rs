@@ -1,0 +1,210 @@
+//! The engine runner: the only way commands reach the live engine. For each command it
+//! assigns the next sequence number, appends the encoded command to the journal, and
+//! only then applies it, so nothing is ever applied that is not journaled
+//! (DESIGN.md section 2, steps 1-3). It runs on the engine thread.
+
+use crate::replay::{ReplayBounds, replay};
+use crate::{RunnerError, datadir};
+use fincore_engine::{
+    Command, CommandBody, Engine, EngineLimits, EventSink, SYSTEM_USER, UserId, Wire,
+};
+use fincore_journal::{
+    Durability, Journal, JournalConfig, RecordMeta, SEGMENT_SIZE_DEFAULT, SnapshotStore,
+};
+use std::path::{Path, PathBuf};
+
+/// Snapshots kept by default: enough to survive a corrupt newest one twice.
+pub const SNAPSHOTS_KEPT_DEFAULT: usize = 3;
+
+/// How to open a data directory.
+#[derive(Clone, Debug)]
+pub struct RunnerConfig {
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// Journal durability mode.
+    pub durability: Durability,
+    /// Journal segment size.
+    pub segment_size: u64,
+    /// Snapshots to keep.
+    pub snapshots_kept: usize,
+    /// Engine capacities for a new directory (an existing one keeps its own).
+    pub limits: EngineLimits,
+}
+
+impl RunnerConfig {
+    /// Defaults for `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> RunnerConfig {
+        RunnerConfig {
+            data_dir: data_dir.into(),
+            durability: Durability::Process,
+            segment_size: SEGMENT_SIZE_DEFAULT,
+            snapshots_kept: SNAPSHOTS_KEPT_DEFAULT,
+            limits: EngineLimits::default(),
+        }
+    }
+}
+
+/// Who a command came from, for the journal's audit fields.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// Authenticated user.
+    pub user: UserId,
+    /// Session id.
+    pub session: u32,
+    /// Hash of the peer address.
+    pub peer: u64,
+}
+
+/// What opening the directory found.
+#[derive(Debug, Default)]
+pub struct StartReport {
+    /// The snapshot the state was rebuilt from, if any.
+    pub snapshot_seq: Option<u64>,
+    /// Snapshots passed over, with why.
+    pub skipped_snapshots: Vec<(PathBuf, String)>,
+    /// Journal records replayed on top.
+    pub replayed: u64,
+    /// What journal recovery did (torn tail cut, etc.).
+    pub recovery: fincore_journal::Recovery,
+    /// Setup commands journaled because the directory was new.
+    pub setup_applied: usize,
+}
+
+/// Journal-then-apply around one engine.
+pub struct Runner {
+    engine: Engine,
+    journal: Journal,
+    snapshots: SnapshotStore,
+    encoded: Vec<u8>,
+}
+
+impl Runner {
+    /// Opens `config.data_dir`: recovers the journal's tail, rebuilds the state from the
+    /// newest valid snapshot plus the journal, and, for a new directory, journals and
+    /// applies `setup` (the configuration's assets, instruments, users and accounts) at
+    /// the head of the journal.
+    pub fn open(
+        config: &RunnerConfig,
+        setup: &[CommandBody],
+    ) -> Result<(Runner, StartReport), RunnerError> {
+        let data = &config.data_dir;
+        std::fs::create_dir_all(data)
+            .map_err(|e| RunnerError::Io(data.display().to_string(), e))?;
+        if datadir::read_limits(data)?.is_none() {
+            datadir::write_limits(data, &config.limits)?;
+        }
+        let journal_config = JournalConfig {
+            dir: datadir::journal_dir(data),
+            segment_size: config.segment_size,
+            durability: config.durability,
+        };
+        // Recover the tail first (it may cut a torn record), then rebuild from it.
+        let (journal, recovery) = Journal::open(journal_config)?;
+        let replayed = replay(data, ReplayBounds::default())?;
+        if replayed.engine.last_seq() != journal.last_seq() {
+            let why = format!(
+                "state rebuilt to seq {} but the journal ends at {}",
+                replayed.engine.last_seq(),
+                journal.last_seq()
+            );
+            return Err(RunnerError::Data(why));
+        }
+        let snapshots = SnapshotStore::open(datadir::snapshot_dir(data), config.snapshots_kept)?;
+        let mut report = StartReport {
+            snapshot_seq: replayed.snapshot.as_ref().map(|(seq, _)| *seq),
+            skipped_snapshots: replayed.skipped_snapshots,
+            replayed: replayed.records,
+            recovery,
+            setup_applied: 0,
+        };
+        let mut runner = Runner {
+            engine: replayed.engine,
+            journal,
+            snapshots,
+            encoded: Vec::with_capacity(256),
+        };
+        if runner.journal.last_seq() == 0 {
+            runner.apply_setup(setup)?;
+            report.setup_applied = setup.len();
+        }
+        Ok((runner, report))
+    }
+
+    /// Journals and applies the setup commands as the system user; any reject is an
+    /// error (a configuration mistake), reported with the command.
+    fn apply_setup(&mut self, setup: &[CommandBody]) -> Result<(), RunnerError> {
+        let mut events = Vec::new();
+        let origin = Origin { user: SYSTEM_USER, session: 0, peer: 0 };
+        for body in setup {
+            events.clear();
+            self.submit(origin, 0, *body, &mut events)?;
+            if let Some(fincore_engine::Event::Rejected(rejected)) = events.first() {
+                return Err(RunnerError::Data(format!(
+                    "setup command {body:?} rejected: {}",
+                    rejected.reason
+                )));
+            }
+        }
+        self.journal.publish();
+        Ok(())
+    }
+
+    /// Sequences, journals and applies one command; its events go to `out`. Returns the
+    /// command's sequence number.
+    pub fn submit(
+        &mut self,
+        origin: Origin,
+        time_ns: u64,
+        body: CommandBody,
+        out: &mut impl EventSink,
+    ) -> Result<u64, RunnerError> {
+        let seq = self.journal.next_seq();
+        debug_assert_eq!(seq, self.engine.last_seq() + 1);
+        let command = Command { seq, time_ns, user: origin.user, body };
+        self.encoded.clear();
+        command.encode_into(&mut self.encoded);
+        let meta = RecordMeta {
+            seq,
+            time_ns,
+            user: origin.user.0,
+            session: origin.session,
+            peer: origin.peer,
+        };
+        self.journal.append(&meta, &self.encoded)?;
+        self.engine.apply(&command, out);
+        Ok(seq)
+    }
+
+    /// End of a batch: makes the batch eligible for durability (see `Journal::publish`).
+    pub fn publish(&self) {
+        self.journal.publish();
+    }
+
+    /// The live engine (for queries and reports).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The journal (durability waits, positions).
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// Writes a snapshot of the current state; returns its sequence and file.
+    pub fn snapshot(&mut self) -> Result<(u64, PathBuf), RunnerError> {
+        let seq = self.engine.last_seq();
+        let path = self.snapshots.write(seq, self.engine.state_hash(), &self.engine.snapshot())?;
+        Ok((seq, path))
+    }
+
+    /// Syncs the journal and closes it.
+    pub fn close(self) -> Result<Engine, RunnerError> {
+        self.journal.close()?;
+        Ok(self.engine)
+    }
+
+    /// The data directory's journal path (for tools).
+    pub fn journal_dir(data: &Path) -> PathBuf {
+        datadir::journal_dir(data)
+    }
+}
