@@ -24,7 +24,8 @@
 //! Map of the crate: `book/` (price levels and the order table, no money), `ledger`
 //! (balances, notionals, fees, holds), `trading` (orders, matching, settlement),
 //! `admin` (setup and operator commands), `query`, `hash`, `invariants`, `codec`
-//! (wire format), `units` (decimals at the edge).
+//! (wire format), `snapshot` (the whole state as bytes and back), `units` (decimals at
+//! the edge).
 
 mod admin;
 pub mod book;
@@ -33,11 +34,13 @@ mod command;
 mod engine;
 mod event;
 mod hash;
+mod inspect;
 mod invariants;
 pub mod ledger;
 mod limits;
 mod query;
 mod reject;
+mod snapshot;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 mod trading;
@@ -48,7 +51,9 @@ pub use codec::{CodecError, ENCODED_LEN_MAX, Wire};
 pub use command::*;
 pub use engine::{Engine, Instrument};
 pub use event::*;
+pub use inspect::AssetTotals;
 pub use limits::{ASSETS_MAX, EngineLimits, INSTRUMENTS_MAX};
 pub use query::DEPTH_LEVELS_MAX;
 pub use reject::RejectReason;
+pub use snapshot::{SNAPSHOT_FORMAT_VERSION, SnapshotError};
 pub use types::*;
