@@ -5,7 +5,7 @@ use crate::error::JournalError;
 use crate::map::{ReadMap, SegmentMap};
 use crate::reader::TornTail;
 use crate::record::{self, PAYLOAD_LEN_MAX, RecordMeta};
-use crate::scan::{ScanEnd, ScanState, only_zeros_after};
+use crate::scan::{ScanEnd, ScanState, may_be_torn_tail};
 use crate::segment::{SEGMENT_HEADER_LEN, SegmentHeader, create_segment, list_segments};
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
@@ -250,7 +250,9 @@ impl Journal {
     /// is durable now; in `fsync` mode the flusher is woken. Call once per batch.
     pub fn publish(&self) {
         let seq = self.next_seq - 1;
-        if self.flusher.is_none() {
+        // By mode, not by whether the flusher runs: once `close` or `drop` stopped it, a
+        // publish in `fsync` mode must not report anything durable.
+        if self.config.durability == Durability::Process {
             let _guard = self.shared.state.lock().expect("flusher never panics");
             self.shared.durable_seq.store(seq, Ordering::Release);
             self.shared.durable_changed.notify_all();
@@ -281,11 +283,17 @@ impl Journal {
     pub fn close(mut self) -> Result<(), JournalError> {
         self.publish();
         self.stop_flusher();
-        self.map.sync(0, self.map.len()).map_err(|e| JournalError::io(&self.config.dir, e))?;
-        self.shared.durable_seq.store(self.next_seq - 1, Ordering::Release);
         if self.shared.failed.load(Ordering::Acquire) {
-            return Err(JournalError::Config("the flusher failed to sync; see the log".into()));
+            return Err(JournalError::Config("the flusher failed to sync a segment".into()));
         }
+        self.map.sync(0, self.map.len()).map_err(|e| JournalError::io(&self.config.dir, e))?;
+        // `process` mode never synced the segments it sealed (the flusher did in `fsync`
+        // mode); syncing a file without dirty pages is cheap.
+        for (_, path) in list_segments(&self.config.dir)? {
+            let synced = std::fs::File::open(&path).and_then(|file| file.sync_data());
+            synced.map_err(|e| JournalError::io(&path, e))?;
+        }
+        self.shared.durable_seq.store(self.next_seq - 1, Ordering::Release);
         Ok(())
     }
 
@@ -366,6 +374,10 @@ fn flush_loop(shared: &Shared) {
             _ => 0,
         };
         ok &= map.sync(from, end - from).is_ok();
+        // After a failed sync the kernel may have dropped the dirty state of the pages it
+        // could not write, so a later sync can succeed without them: once one has failed,
+        // nothing more is reported durable.
+        ok &= !shared.failed.load(Ordering::Acquire);
         if ok {
             synced_map = Some(map);
             synced_end = end;
@@ -416,11 +428,11 @@ fn recover_segment(
     let dirty = !bytes[cut_from..].iter().all(|b| *b == 0);
     match end {
         ScanEnd::Clean if !dirty => {}
-        ScanEnd::Clean if only_zeros_after(bytes, cut_from) => {
+        ScanEnd::Clean if may_be_torn_tail(bytes, &state) => {
             // An append that stopped before publishing its length: not a record.
             recovery.cleared_bytes = last_nonzero(bytes).map_or(0, |i| (i + 1 - cut_from) as u64);
         }
-        ScanEnd::Fault { offset, fault } if only_zeros_after(bytes, offset) => {
+        ScanEnd::Fault { offset, fault } if may_be_torn_tail(bytes, &state) => {
             recovery.torn_tail = Some(TornTail {
                 path: path.to_path_buf(),
                 offset: offset as u64,

@@ -20,9 +20,11 @@ pub struct SegmentMap {
 }
 
 impl SegmentMap {
-    /// Maps all of `file` (opened read-write) for writing.
+    /// Maps all of `file` (opened read-write) for writing. The pages are faulted in
+    /// up front (MAP_POPULATE): a first write to each 4 KiB page otherwise takes a page
+    /// fault on the engine thread, which halved append throughput when measured.
     pub fn map(file: &File) -> io::Result<SegmentMap> {
-        let map = MmapOptions::new().map_raw(file)?;
+        let map = MmapOptions::new().populate().map_raw(file)?;
         Ok(SegmentMap { map })
     }
 

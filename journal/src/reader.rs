@@ -100,18 +100,18 @@ impl JournalReader {
                     let last = next_index >= self.segments.len();
                     let end = before.offset;
                     if !current.map.bytes().get(end..).unwrap_or(&[]).iter().all(|b| *b == 0) {
-                        self.tail_or_damage(end, "non-zero bytes after the last record", last)?;
+                        self.tail_or_damage(&before, "non-zero bytes after the last record", last)?;
                     }
                     if last {
-                        self.current = None;
+                        // Stay positioned at the end, so `next_seq` reports it.
                         return Ok(None);
                     }
                     self.open_segment(next_index, Some(before))?;
                 }
                 Err(ScanEnd::Fault { offset, fault }) => {
+                    debug_assert_eq!(offset, before.offset);
                     let last = current.index + 1 >= self.segments.len();
-                    self.tail_or_damage(offset, &fault.to_string(), last)?;
-                    self.current = None;
+                    self.tail_or_damage(&before, &fault.to_string(), last)?;
                     return Ok(None);
                 }
                 Err(ScanEnd::Clean) => return Ok(None),
@@ -121,17 +121,18 @@ impl JournalReader {
         Ok(Some(crate::record::view(&current.map.bytes()[offset..])))
     }
 
-    /// A fault at `offset` of the current segment: a torn tail if it is in the last
-    /// segment and nothing lies beyond a torn write's reach (remembered, reading ends),
+    /// A fault at `at.offset` of the current segment: a torn tail if it is in the last
+    /// segment and may be one (see `scan::may_be_torn_tail`; remembered, reading ends),
     /// otherwise damage (an error naming file and offset).
     fn tail_or_damage(
         &mut self,
-        offset: usize,
+        at: &ScanState,
         reason: &str,
         last: bool,
     ) -> Result<(), JournalError> {
         let current = self.current.as_ref().expect("reading a segment");
-        if last && crate::scan::only_zeros_after(current.map.bytes(), offset) {
+        let offset = at.offset;
+        if last && crate::scan::may_be_torn_tail(current.map.bytes(), at) {
             self.torn_tail = Some(TornTail {
                 path: current.path.clone(),
                 offset: offset as u64,

@@ -26,7 +26,7 @@ pub const RECORD_HEADER_LEN: usize = 40;
 pub const RECORD_ALIGN: usize = 8;
 
 /// Largest payload accepted. Commands are at most a few hundred bytes; the bound also
-/// limits how far a torn write can reach, which recovery relies on (see `recovery.rs`).
+/// limits how far a torn write can reach, which recovery relies on (see `scan.rs`).
 pub const PAYLOAD_LEN_MAX: usize = 64 * 1024;
 
 /// Who sent a record, and when: the audit trail carried by every record.
@@ -56,7 +56,7 @@ pub struct Record<'a> {
 }
 
 /// Total bytes a record with `payload_len` bytes of payload occupies.
-pub fn record_len(payload_len: usize) -> usize {
+pub const fn record_len(payload_len: usize) -> usize {
     (RECORD_HEADER_LEN + payload_len).div_ceil(RECORD_ALIGN) * RECORD_ALIGN
 }
 

@@ -67,6 +67,10 @@ impl SegmentHeader {
         if u32_at(12) != header_crc(bytes) {
             return Err("segment header checksum mismatch".into());
         }
+        if u64_at(16) == 0 {
+            // Sequences start at 1; a 0 here would underflow "the sequence before".
+            return Err("first sequence 0 (sequences start at 1)".into());
+        }
         Ok(SegmentHeader { first_seq: u64_at(16), size: u64_at(24), chain_crc: u32_at(32) })
     }
 }

@@ -1,0 +1,156 @@
+//! Roll-over into many smallest segments, reading across them from any start sequence,
+//! and the reader's choice of the segment to start in (it never opens earlier ones).
+
+mod common;
+
+use common::*;
+use fincore_journal::*;
+use std::path::Path;
+
+/// Payload lengths that fill about twenty smallest segments: mostly command-sized,
+/// some large, a few maximal (which must always fit a fresh segment).
+fn varied_lens() -> Vec<usize> {
+    let mut rng = Rng(42);
+    (1..=9_000u64)
+        .map(|seq| match seq {
+            _ if seq % 2_000 == 0 => PAYLOAD_LEN_MAX,
+            _ if seq % 500 == 0 => 20_000 + rng.below(1_000) as usize,
+            _ => 1 + rng.below(400) as usize,
+        })
+        .collect()
+}
+
+/// The first sequence of every segment in the layout.
+fn segment_starts(positions: &[Position]) -> Vec<u64> {
+    let mut starts: Vec<u64> = positions.iter().map(|p| p.segment).collect();
+    starts.dedup();
+    starts
+}
+
+#[test]
+fn rolls_over_into_many_segments_named_by_first_sequence() {
+    let dir = tempfile::tempdir().unwrap();
+    let lens = varied_lens();
+    let positions = build(dir.path(), &lens, SEGMENT_SIZE_MIN);
+    let starts = segment_starts(&positions);
+    assert!(starts.len() >= 15, "{} segments", starts.len());
+    let listed = list_segments(dir.path()).unwrap();
+    assert_eq!(listed.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(), starts);
+    for (seq, path) in &listed {
+        assert_eq!(*path, segment_path(dir.path(), *seq));
+        assert_eq!(std::fs::metadata(path).unwrap().len(), SEGMENT_SIZE_MIN, "preallocated");
+    }
+    let (journal, recovery) = Journal::open(config(dir.path(), SEGMENT_SIZE_MIN)).unwrap();
+    assert_eq!((recovery.segments, recovery.last_seq), (starts.len(), lens.len() as u64));
+    assert_eq!(recovery.torn_tail, None);
+    drop(journal);
+}
+
+#[test]
+fn reads_across_segments_from_any_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let lens = varied_lens();
+    let n = lens.len() as u64;
+    let positions = build(dir.path(), &lens, SEGMENT_SIZE_MIN);
+    let mut starts: Vec<u64> = vec![0, 1, 2, n - 1, n, n + 1, n + 1_000, u64::MAX];
+    for first in segment_starts(&positions) {
+        starts.extend([first.saturating_sub(1), first, first + 1]);
+    }
+    let mut rng = Rng(7);
+    starts.extend((0..20).map(|_| 1 + rng.below(n)));
+    for from in starts {
+        let mut reader = JournalReader::open(dir.path(), from).unwrap();
+        let mut expected = from.max(1);
+        while let Some(record) = reader.next().unwrap() {
+            assert_eq!(record.meta, meta(expected), "from {from}");
+            assert_eq!(record.payload, payload(expected, lens[expected as usize - 1], 0));
+            expected += 1;
+        }
+        assert_eq!(expected, n.saturating_add(1).max(from), "from {from}");
+        assert_eq!(reader.next_seq(), Some(n + 1), "from {from}: the end");
+        assert_eq!(reader.torn_tail(), None);
+    }
+}
+
+/// Damages the header and the first record of segment `first_seq`.
+fn damage(dir: &Path, first_seq: u64) {
+    let path = segment_path(dir, first_seq);
+    flip(&path, 0, 0xFF);
+    flip(&path, SEGMENT_HEADER_LEN + 20, 0xFF);
+}
+
+#[test]
+fn reader_starts_in_the_segment_holding_the_sequence() {
+    let dir = tempfile::tempdir().unwrap();
+    let lens = varied_lens();
+    let n = lens.len() as u64;
+    let starts = segment_starts(&build(dir.path(), &lens, SEGMENT_SIZE_MIN));
+    // Damage the segments one after another from the front: reading from the first
+    // sequence of the next one still works, so the reader never opened the damaged
+    // ones; reading from one sequence earlier opens the damaged one and fails.
+    for pair in starts.windows(2) {
+        let (damaged, next) = (pair[0], pair[1]);
+        damage(dir.path(), damaged);
+        let mut reader = JournalReader::open(dir.path(), next).unwrap();
+        let first = reader.next().unwrap().unwrap();
+        assert_eq!(first.meta, meta(next));
+        let (records, _) = read_all(dir.path(), next + 1).unwrap();
+        assert_originals(&records, next + 1, n, &lens);
+        let error = refused(JournalReader::open(dir.path(), next - 1), "the reader");
+        let (path, offset, _) = corrupt_at(&error);
+        assert_eq!((path, offset), (segment_path(dir.path(), damaged).as_path(), 0));
+    }
+}
+
+#[test]
+fn maximal_records_fill_smallest_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let lens = vec![PAYLOAD_LEN_MAX, 1, PAYLOAD_LEN_MAX, PAYLOAD_LEN_MAX, 3, PAYLOAD_LEN_MAX];
+    let positions = build(dir.path(), &lens, SEGMENT_SIZE_MIN);
+    assert_eq!(segment_starts(&positions), vec![1, 4]);
+    assert_eq!(list_segments(dir.path()).unwrap().len(), 2);
+    let (records, torn) = read_all(dir.path(), 1).unwrap();
+    assert_originals(&records, 1, lens.len() as u64, &lens);
+    assert_eq!(torn, None);
+}
+
+#[test]
+fn segment_size_applies_to_new_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let lens = vec![1_000; 100];
+    build(dir.path(), &lens, SEGMENT_SIZE_MIN);
+    let error = refused(Journal::open(config(dir.path(), SEGMENT_SIZE_MIN - 8)), "open");
+    assert!(matches!(error, JournalError::Config(_)), "{error:?}");
+    // Reopened with a larger size: the current segment keeps its own, the next is larger.
+    let (mut journal, _) = Journal::open(config(dir.path(), SEGMENT_SIZE_MIN * 2)).unwrap();
+    let mut all = lens.clone();
+    for seq in 101..=400 {
+        journal.append(&meta(seq), &payload(seq, 1_000, 0)).unwrap();
+        all.push(1_000);
+    }
+    drop(journal);
+    let sizes: Vec<u64> = list_segments(dir.path())
+        .unwrap()
+        .iter()
+        .map(|(_, path)| std::fs::metadata(path).unwrap().len())
+        .collect();
+    assert_eq!(sizes, vec![SEGMENT_SIZE_MIN, SEGMENT_SIZE_MIN * 2, SEGMENT_SIZE_MIN * 2]);
+    let (records, _) = read_all(dir.path(), 1).unwrap();
+    assert_originals(&records, 1, 400, &all);
+}
+
+#[test]
+fn empty_journals_read_as_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut reader = JournalReader::open(dir.path(), 1).unwrap();
+    assert!(reader.next().unwrap().is_none());
+    assert_eq!(reader.next_seq(), None, "no segment at all");
+    let (journal, recovery) = Journal::open(config(dir.path(), SEGMENT_SIZE_MIN)).unwrap();
+    assert_eq!((recovery.segments, recovery.last_seq, journal.next_seq()), (1, 0, 1));
+    drop(journal);
+    let mut reader = JournalReader::open(dir.path(), 1).unwrap();
+    assert!(reader.next().unwrap().is_none());
+    assert_eq!(reader.next_seq(), Some(1));
+    let missing = dir.path().join("missing");
+    assert!(matches!(JournalReader::open(&missing, 1), Err(JournalError::Io { .. })));
+}
