@@ -3,10 +3,13 @@
 
 use crate::error::JournalError;
 use crate::map::{ReadMap, SegmentMap};
+use crate::prepare::{Prepared, Preparer, remove_leftovers};
 use crate::reader::TornTail;
 use crate::record::{self, PAYLOAD_LEN_MAX, RecordMeta};
 use crate::scan::{ScanEnd, ScanState, may_be_torn_tail};
-use crate::segment::{SEGMENT_HEADER_LEN, SegmentHeader, create_segment, list_segments};
+use crate::segment::{
+    SEGMENT_HEADER_LEN, SegmentHeader, create_segment, list_segments, segment_path, sync_dir,
+};
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -101,6 +104,11 @@ pub struct Journal {
     next_seq: u64,
     shared: Arc<Shared>,
     flusher: Option<JoinHandle<()>>,
+    /// Prepares the next segment file ahead of the roll-over (`None` if its thread
+    /// could not start: roll-overs then create the file themselves).
+    preparer: Option<Preparer>,
+    /// Scratch for the checksummed part of a record (grows to the largest payload once).
+    body: Vec<u8>,
 }
 
 impl Journal {
@@ -116,6 +124,7 @@ impl Journal {
             )));
         }
         std::fs::create_dir_all(&config.dir).map_err(|e| JournalError::io(&config.dir, e))?;
+        remove_leftovers(&config.dir).map_err(|e| JournalError::io(&config.dir, e))?;
         let mut recovery = Recovery::default();
         let mut segments = list_segments(&config.dir)?;
         let unborn = match segments.last() {
@@ -166,6 +175,7 @@ impl Journal {
                 Some(spawned.map_err(|e| JournalError::io(&config.dir, e))?)
             }
         };
+        let (config_dir, segment_size) = (config.dir.clone(), config.segment_size);
         let journal = Journal {
             config,
             map,
@@ -174,6 +184,8 @@ impl Journal {
             next_seq: state.next_seq,
             shared,
             flusher,
+            preparer: Preparer::start(&config_dir, segment_size).ok(),
+            body: Vec::with_capacity(record::RECORD_HEADER_LEN + 256),
         };
         Ok((journal, recovery))
     }
@@ -215,12 +227,16 @@ impl Journal {
         if self.offset + total > self.map.len() {
             self.roll()?;
         }
-        let meta_bytes = record::encode_meta(meta);
-        let crc = record::record_crc(self.chain_crc, &meta_bytes, payload);
+        // The checksummed part (header fields and payload) is assembled once so that it
+        // takes one CRC call and one copy: for ~100-byte records the per-call overhead
+        // of the CRC was a quarter of the append time.
+        self.body.clear();
+        self.body.extend_from_slice(&record::encode_meta(meta));
+        self.body.extend_from_slice(payload);
+        let crc = crc32c::crc32c_append(self.chain_crc, &self.body);
         // Body first, length last: a reader or a recovery scan never sees a length
         // whose body is not complete. The padding is already zero (fresh or cleared).
-        self.map.write(self.offset + 8, &meta_bytes);
-        self.map.write(self.offset + record::RECORD_HEADER_LEN, payload);
+        self.map.write(self.offset + 8, &self.body);
         self.map.write(self.offset + 4, &crc.to_le_bytes());
         self.map.publish_len(self.offset, payload.len() as u32);
         self.offset += total;
@@ -236,14 +252,38 @@ impl Journal {
             size: self.config.segment_size,
             chain_crc: self.chain_crc,
         };
-        let (file, path) = create_segment(&self.config.dir, &header)?;
-        let map = Arc::new(SegmentMap::map(&file).map_err(|e| JournalError::io(&path, e))?);
-        let sealed = std::mem::replace(&mut self.map, map);
+        let map = match self.preparer.as_ref().and_then(Preparer::take) {
+            Some(prepared) => self.adopt(prepared, &header)?,
+            None => {
+                let (file, path) = create_segment(&self.config.dir, &header)?;
+                SegmentMap::map(&file).map_err(|e| JournalError::io(&path, e))?
+            }
+        };
+        let sealed = std::mem::replace(&mut self.map, Arc::new(map));
         if self.flusher.is_some() {
             self.shared.state.lock().expect("flusher never panics").sealed.push(sealed);
         }
         self.offset = SEGMENT_HEADER_LEN;
         Ok(())
+    }
+
+    /// Turns a prepared file into the next segment: header written and synced, then
+    /// renamed to its segment name, and the directory synced.
+    fn adopt(
+        &self,
+        prepared: Prepared,
+        header: &SegmentHeader,
+    ) -> Result<SegmentMap, JournalError> {
+        let path = segment_path(&self.config.dir, header.first_seq);
+        prepared.map.write(0, &header.encode());
+        prepared
+            .map
+            .sync(0, SEGMENT_HEADER_LEN)
+            .map_err(|e| JournalError::io(&prepared.path, e))?;
+        std::fs::rename(&prepared.path, &path).map_err(|e| JournalError::io(&path, e))?;
+        sync_dir(&self.config.dir)?;
+        drop(prepared.file);
+        Ok(prepared.map)
     }
 
     /// Makes everything appended so far eligible for durability: in `process` mode it

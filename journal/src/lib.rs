@@ -17,6 +17,7 @@
 mod error;
 mod journal;
 mod map;
+mod prepare;
 mod reader;
 pub mod record;
 mod scan;

@@ -65,6 +65,10 @@ pub fn walk<'a>(
     }
 }
 
+/// How far past the start of a record an interrupted append can have written: one
+/// maximal record.
+pub const TORN_REACH: usize = record::record_len(record::PAYLOAD_LEN_MAX);
+
 /// True if nothing but zeros follows `from` (a torn write cannot reach further than
 /// one maximal record, so non-zero bytes beyond that are real records, i.e. damage in
 /// the middle of the journal rather than at its tail).
