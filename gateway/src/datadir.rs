@@ -24,6 +24,9 @@ pub fn snapshot_dir(data: &Path) -> PathBuf {
     data.join("snapshots")
 }
 
+/// Lines the limits file must have.
+const LIMIT_FIELDS: usize = 6;
+
 fn limits_path(data: &Path) -> PathBuf {
     data.join("engine-limits")
 }
@@ -40,8 +43,16 @@ pub fn write_limits(data: &Path, limits: &EngineLimits) -> Result<(), RunnerErro
         limits.open_orders_per_account_max,
         limits.orders_expected
     );
+    // Temporary file, fsync, rename, fsync the directory: the file is either absent or
+    // complete, never half written.
     let path = limits_path(data);
-    std::fs::write(&path, text).map_err(|e| RunnerError::Io(path.display().to_string(), e))
+    let temporary = data.join(".engine-limits.tmp");
+    let io = |p: &Path, e| RunnerError::Io(p.display().to_string(), e);
+    let mut file = std::fs::File::create(&temporary).map_err(|e| io(&temporary, e))?;
+    std::io::Write::write_all(&mut file, text.as_bytes()).map_err(|e| io(&temporary, e))?;
+    file.sync_all().map_err(|e| io(&temporary, e))?;
+    std::fs::rename(&temporary, &path).map_err(|e| io(&path, e))?;
+    std::fs::File::open(data).and_then(|d| d.sync_all()).map_err(|e| io(data, e))
 }
 
 /// Reads the limits file; `None` if the directory has none (a new directory).
@@ -53,6 +64,7 @@ pub fn read_limits(data: &Path) -> Result<Option<EngineLimits>, RunnerError> {
         Err(e) => return Err(RunnerError::Io(path.display().to_string(), e)),
     };
     let mut limits = EngineLimits::default();
+    let mut seen = 0;
     for (number, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let bad = || {
             RunnerError::Data(format!(
@@ -73,6 +85,11 @@ pub fn read_limits(data: &Path) -> Result<Option<EngineLimits>, RunnerError> {
             _ => return Err(bad()),
         };
         *field = value;
+        seen += 1;
+    }
+    if seen != LIMIT_FIELDS {
+        let why = format!("{}: expected all {LIMIT_FIELDS} limits, found {seen}", path.display());
+        return Err(RunnerError::Data(why));
     }
     let positive =
         [limits.users_max, limits.accounts_max, limits.orders_max, limits.levels_per_side_max];

@@ -54,7 +54,9 @@ pub fn replay(data: &Path, bounds: ReplayBounds) -> Result<Replayed, RunnerError
         elapsed: Duration::ZERO,
         torn_tail: None,
     };
-    if !bounds.no_snapshot {
+    // A directory without snapshots has nothing to start from (and replay must not
+    // create the folder: it never writes).
+    if !bounds.no_snapshot && datadir::snapshot_dir(data).is_dir() {
         start_from_snapshot(data, bounds, &mut replayed)?;
     }
     apply_journal(data, &mut replayed, bounds)?;
@@ -74,7 +76,15 @@ fn start_from_snapshot(
         if bounds.until_seq.is_some_and(|until| snapshot.seq > until) {
             return Err(format!("after --until-seq (snapshot at {})", snapshot.seq));
         }
+        // A snapshot is only as good as the journal under it: after an OS crash the
+        // journal may end before a snapshot that reached the disk.
+        if !journal_reaches(data, snapshot.seq)? {
+            return Err(format!("the journal ends before seq {}", snapshot.seq));
+        }
         let engine = Engine::from_snapshot(&snapshot.payload).map_err(|e| e.to_string())?;
+        if engine.limits() != replayed.engine.limits() {
+            return Err("its engine limits differ from the data directory's".into());
+        }
         if bounds.until_time_ns.is_some_and(|until| engine.time_ns() > until) {
             return Err("after --until-time".into());
         }
@@ -90,6 +100,20 @@ fn start_from_snapshot(
         replayed.engine = engine;
     }
     Ok(())
+}
+
+/// True if the journal holds a valid record `seq` (0: trivially).
+fn journal_reaches(data: &Path, seq: u64) -> Result<bool, String> {
+    if seq == 0 {
+        return Ok(true);
+    }
+    let mut reader =
+        JournalReader::open(&datadir::journal_dir(data), seq).map_err(|e| e.to_string())?;
+    match reader.next() {
+        Ok(Some(record)) => Ok(record.meta.seq == seq),
+        Ok(None) => Ok(false),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Applies the journal after the engine's sequence, within the bounds.

@@ -70,6 +70,27 @@ pub struct StartReport {
     pub setup_applied: usize,
 }
 
+/// Applies the setup to a copy of the engine first, so that a configuration mistake is
+/// reported before anything reaches the journal (a half-applied setup at the head of a
+/// journal would be permanent).
+fn check_setup(engine: &Engine, setup: &[CommandBody]) -> Result<(), RunnerError> {
+    let mut scratch = engine.clone();
+    let mut events = Vec::new();
+    for body in setup {
+        events.clear();
+        let command =
+            Command { seq: scratch.last_seq() + 1, time_ns: 0, user: SYSTEM_USER, body: *body };
+        scratch.apply(&command, &mut events);
+        if let Some(fincore_engine::Event::Rejected(rejected)) = events.first() {
+            return Err(RunnerError::Data(format!(
+                "setup command {body:?} rejected: {}",
+                rejected.reason
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Journal-then-apply around one engine.
 pub struct Runner {
     engine: Engine,
@@ -90,8 +111,16 @@ impl Runner {
         let data = &config.data_dir;
         std::fs::create_dir_all(data)
             .map_err(|e| RunnerError::Io(data.display().to_string(), e))?;
-        if datadir::read_limits(data)?.is_none() {
-            datadir::write_limits(data, &config.limits)?;
+        let journal_exists = datadir::journal_dir(data).is_dir();
+        match datadir::read_limits(data)? {
+            Some(_) => {}
+            None if journal_exists => {
+                return Err(RunnerError::Data(format!(
+                    "{} has a journal but no engine-limits file",
+                    data.display()
+                )));
+            }
+            None => datadir::write_limits(data, &config.limits)?,
         }
         let journal_config = JournalConfig {
             dir: datadir::journal_dir(data),
@@ -124,6 +153,7 @@ impl Runner {
             encoded: Vec::with_capacity(256),
         };
         if runner.journal.last_seq() == 0 {
+            check_setup(&runner.engine, setup)?;
             runner.apply_setup(setup)?;
             report.setup_applied = setup.len();
         }
@@ -193,6 +223,8 @@ impl Runner {
     /// Writes a snapshot of the current state; returns its sequence and file.
     pub fn snapshot(&mut self) -> Result<(u64, PathBuf), RunnerError> {
         let seq = self.engine.last_seq();
+        // Never let a snapshot be on the device ahead of the journal it summarises.
+        self.journal.sync_to_device()?;
         let path = self.snapshots.write(seq, self.engine.state_hash(), &self.engine.snapshot())?;
         Ok((seq, path))
     }

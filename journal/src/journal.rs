@@ -109,6 +109,11 @@ pub struct Journal {
     preparer: Option<Preparer>,
     /// Scratch for the checksummed part of a record (grows to the largest payload once).
     body: Vec<u8>,
+    /// Set by a failed roll-over: the journal's files may no longer continue each other,
+    /// so every later append is refused.
+    broken: Option<String>,
+    /// Held for the journal's lifetime: one writer per directory.
+    _lock: std::fs::File,
 }
 
 impl Journal {
@@ -124,6 +129,7 @@ impl Journal {
             )));
         }
         std::fs::create_dir_all(&config.dir).map_err(|e| JournalError::io(&config.dir, e))?;
+        let lock = lock_dir(&config.dir)?;
         remove_leftovers(&config.dir).map_err(|e| JournalError::io(&config.dir, e))?;
         let mut recovery = Recovery::default();
         let mut segments = list_segments(&config.dir)?;
@@ -148,6 +154,11 @@ impl Journal {
             Some((first_seq, path)) => recover_segment(path, *first_seq, &mut recovery)?,
         };
         recovery.segments = segments.len();
+        if config.durability == Durability::Fsync {
+            // Reported durable below: a previous run (in `process` mode, or killed) may
+            // have left pages only in the page cache.
+            sync_files(&segments)?;
+        }
         recovery.last_seq = state.next_seq - 1;
         let map = Arc::new(map);
         let shared = Arc::new(Shared {
@@ -185,6 +196,8 @@ impl Journal {
             shared,
             flusher,
             preparer: Preparer::start(&config_dir, segment_size).ok(),
+            broken: None,
+            _lock: lock,
             body: Vec::with_capacity(record::RECORD_HEADER_LEN + 256),
         };
         Ok((journal, recovery))
@@ -214,6 +227,9 @@ impl Journal {
     /// 1 to [`PAYLOAD_LEN_MAX`] bytes. The record is complete in the mapped pages when
     /// this returns (its length is stored last, with release ordering).
     pub fn append(&mut self, meta: &RecordMeta, payload: &[u8]) -> Result<(), JournalError> {
+        if let Some(why) = &self.broken {
+            return Err(JournalError::InvalidAppend(format!("journal unusable after: {why}")));
+        }
         if meta.seq != self.next_seq {
             return Err(JournalError::InvalidAppend(format!(
                 "seq {} but the next is {}",
@@ -224,8 +240,10 @@ impl Journal {
             return Err(JournalError::InvalidAppend(format!("payload of {} bytes", payload.len())));
         }
         let total = record::record_len(payload.len());
-        if self.offset + total > self.map.len() {
-            self.roll()?;
+        let rolled = if self.offset + total > self.map.len() { self.roll() } else { Ok(()) };
+        if let Err(error) = rolled {
+            self.broken = Some(error.to_string());
+            return Err(error);
         }
         // The checksummed part (header fields and payload) is assembled once so that it
         // takes one CRC call and one copy: for ~100-byte records the per-call overhead
@@ -329,12 +347,17 @@ impl Journal {
         self.map.sync(0, self.map.len()).map_err(|e| JournalError::io(&self.config.dir, e))?;
         // `process` mode never synced the segments it sealed (the flusher did in `fsync`
         // mode); syncing a file without dirty pages is cheap.
-        for (_, path) in list_segments(&self.config.dir)? {
-            let synced = std::fs::File::open(&path).and_then(|file| file.sync_data());
-            synced.map_err(|e| JournalError::io(&path, e))?;
-        }
+        sync_files(&list_segments(&self.config.dir)?)?;
         self.shared.durable_seq.store(self.next_seq - 1, Ordering::Release);
         Ok(())
+    }
+
+    /// Puts everything appended so far on the device, in either mode, and waits for it:
+    /// used before a snapshot, which must never be durable ahead of the journal.
+    pub fn sync_to_device(&self) -> Result<(), JournalError> {
+        self.publish();
+        self.map.sync(0, self.map.len()).map_err(|e| JournalError::io(&self.config.dir, e))?;
+        sync_files(&list_segments(&self.config.dir)?)
     }
 
     fn stop_flusher(&mut self) {
@@ -425,13 +448,42 @@ fn flush_loop(shared: &Shared) {
             shared.durable_seq.fetch_max(seq, Ordering::AcqRel);
             shared.durable_changed.notify_all();
         } else {
-            // A failed sync must never be reported durable; keep the old watermark and
-            // flag it so the owner can stop acknowledging.
+            // A failed sync must never be reported durable: keep the old watermark, flag
+            // it so the owner can stop acknowledging, and stop (retrying would spin).
             shared.failed.store(true, Ordering::Release);
+            return;
         }
         if stop {
             return;
         }
+    }
+}
+
+/// Syncs the data of every listed segment file (cheap for files without dirty pages).
+fn sync_files(segments: &[(u64, PathBuf)]) -> Result<(), JournalError> {
+    for (_, path) in segments {
+        let synced = std::fs::File::open(path).and_then(|file| file.sync_data());
+        synced.map_err(|e| JournalError::io(path, e))?;
+    }
+    Ok(())
+}
+
+/// Name of the lock file that makes a writer exclusive.
+pub const LOCK_FILE: &str = "LOCK";
+
+/// Takes the directory's exclusive writer lock (released when the file is closed,
+/// including by the process dying). A second writer would interleave records.
+fn lock_dir(dir: &Path) -> Result<std::fs::File, JournalError> {
+    let path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path);
+    let file = file.map_err(|e| JournalError::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(JournalError::Config(format!(
+            "{} is locked: another process is writing this journal",
+            path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(JournalError::io(&path, e)),
     }
 }
 

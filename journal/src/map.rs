@@ -87,11 +87,16 @@ pub struct ReadMap {
 impl ReadMap {
     /// Maps all of `file` read-only.
     pub fn map(file: &File) -> io::Result<ReadMap> {
-        // SAFETY: memmap2 requires that the file is not truncated or modified by
-        // another process while mapped. Segment files are created by fincore with a
-        // fixed size and never truncated; records are only appended past the last
-        // published record, and readers stop at the first zero length field, so the
-        // bytes a reader inspects no longer change.
+        // SAFETY: memmap2 requires that the file is not truncated or modified while the
+        // `&[u8]` of this map exists. Segment files are created with a fixed size and
+        // never truncated by fincore. Within this process no writer appends while a
+        // reader exists: `Runner::open` finishes its replay before the first append,
+        // and the tools only read. A reader in *another* process (`fincore replay` or
+        // `verify` against a running server) does look at bytes a live writer is still
+        // appending: past the last complete record, and in the torn-write window it
+        // inspects. Those bytes may change under it, which can make it report a torn
+        // tail or damage that is not there (docs/JOURNAL.md section 7 says so); the
+        // bytes it *accepts* are complete records, whose contents no longer change.
         let map = unsafe { memmap2::Mmap::map(file)? };
         Ok(ReadMap { map })
     }

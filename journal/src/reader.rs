@@ -26,6 +26,8 @@ pub struct JournalReader {
     current: Option<Current>,
     from_seq: u64,
     torn_tail: Option<TornTail>,
+    /// Check the whole remainder of the last segment (see `open_strict`).
+    strict: bool,
 }
 
 /// An incomplete or damaged last record at the very end of the journal.
@@ -45,9 +47,29 @@ impl JournalReader {
         let segments = list_segments(dir)?;
         // The last segment whose first sequence is <= from_seq holds it.
         let start = segments.partition_point(|(first, _)| *first <= from_seq).saturating_sub(1);
-        let mut reader = JournalReader { segments, current: None, from_seq, torn_tail: None };
+        let mut reader =
+            JournalReader { segments, current: None, from_seq, torn_tail: None, strict: false };
         if !reader.segments.is_empty() {
             reader.open_segment(start, None)?;
+        }
+        Ok(reader)
+    }
+
+    /// A reader for a full audit (`fincore journal verify`): it starts at sequence 1 and
+    /// requires the first segment to start the journal (sequence 1, chain seed 0), and at
+    /// the end it requires the *whole* rest of the last segment to be zero (recovery's
+    /// rule), not only a torn write's reach.
+    pub fn open_strict(dir: &Path) -> Result<JournalReader, JournalError> {
+        let mut reader = JournalReader::open(dir, 1)?;
+        reader.strict = true;
+        if let Some(current) = &reader.current {
+            let header = SegmentHeader::decode(current.map.bytes())
+                .map_err(|r| JournalError::corrupt(&current.path, 0, r))?;
+            if header.first_seq != 1 || header.chain_crc != 0 {
+                let why = "the first segment does not start the journal (sequence 1, chain 0): \
+                           earlier segments are missing";
+                return Err(JournalError::corrupt(&current.path, 0, why));
+            }
         }
         Ok(reader)
     }
@@ -104,7 +126,8 @@ impl JournalReader {
                     // zero pages (measured: a third of replay time). Recovery, which
                     // must append into zeros, checks the whole remainder.
                     let rest = current.map.bytes().get(end..).unwrap_or(&[]);
-                    let window = &rest[..rest.len().min(crate::scan::TORN_REACH)];
+                    let reach = if self.strict { rest.len() } else { crate::scan::TORN_REACH };
+                    let window = &rest[..rest.len().min(reach)];
                     if !window.iter().all(|b| *b == 0) {
                         self.tail_or_damage(&before, "non-zero bytes after the last record", last)?;
                     }

@@ -71,7 +71,13 @@ impl SegmentHeader {
             // Sequences start at 1; a 0 here would underflow "the sequence before".
             return Err("first sequence 0 (sequences start at 1)".into());
         }
-        Ok(SegmentHeader { first_seq: u64_at(16), size: u64_at(24), chain_crc: u32_at(32) })
+        let first_seq = u64_at(16);
+        // Half the u64 range is more sequence numbers than any journal will hold, and the
+        // bound keeps every `seq + 1` in readers and the writer from overflowing.
+        if first_seq > u64::MAX / 2 {
+            return Err(format!("first sequence {first_seq} is out of range"));
+        }
+        Ok(SegmentHeader { first_seq, size: u64_at(24), chain_crc: u32_at(32) })
     }
 }
 

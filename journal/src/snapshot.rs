@@ -118,8 +118,13 @@ impl SnapshotStore {
         mut accept: impl FnMut(&Snapshot) -> Result<(), String>,
     ) -> Result<(Option<Snapshot>, Skipped), JournalError> {
         let mut skipped = Vec::new();
-        for (_, path) in self.list()? {
+        for (name_seq, path) in self.list()? {
             match SnapshotStore::load(&path) {
+                Ok(snapshot) if snapshot.seq != name_seq => {
+                    let why =
+                        format!("file name says seq {name_seq}, header says {}", snapshot.seq);
+                    skipped.push((path, why));
+                }
                 Ok(snapshot) => match accept(&snapshot) {
                     Ok(()) => return Ok((Some(snapshot), skipped)),
                     Err(reason) => skipped.push((path, reason)),

@@ -137,3 +137,16 @@ fn fsync_journal_reopens_where_it_stopped() {
     let (records, _) = read_all(dir.path(), 1).unwrap();
     assert_originals(&records, 1, 501, &lens);
 }
+
+#[test]
+fn a_second_writer_on_the_same_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = fincore_journal::JournalConfig::new(dir.path());
+    let (first, _) = fincore_journal::Journal::open(config.clone()).unwrap();
+    let second = fincore_journal::Journal::open(config.clone());
+    let error = second.err().expect("a second writer must be refused").to_string();
+    assert!(error.contains("locked"), "{error}");
+    drop(first);
+    // The lock goes with the writer.
+    fincore_journal::Journal::open(config).unwrap();
+}

@@ -45,7 +45,7 @@ pub fn run(command: &JournalCommand) -> Result<()> {
 fn verify(data: &std::path::Path) -> Result<()> {
     let dir = journal_dir(data);
     let segments = list_segments(&dir).with_context(|| format!("listing {}", dir.display()))?;
-    let mut reader = JournalReader::open(&dir, 1)?;
+    let mut reader = JournalReader::open_strict(&dir)?;
     let (mut records, mut first, mut last) = (0u64, None, 0u64);
     while let Some(record) = reader.next()? {
         decode_record(record.meta.seq, record.payload)?;

@@ -74,8 +74,7 @@ fn damaged_journals_and_bad_arguments_fail_with_a_reason() {
     let data = dir.path().to_str().unwrap();
     data_dir(dir.path());
     // Flip a byte early in the first segment (inside the 10th record or so).
-    let segment =
-        std::fs::read_dir(journal_dir(dir.path())).unwrap().next().unwrap().unwrap().path();
+    let segment = fincore_journal::list_segments(&journal_dir(dir.path())).unwrap()[0].1.clone();
     let mut bytes = std::fs::read(&segment).unwrap();
     bytes[64 + 1_500] ^= 0x01;
     std::fs::write(&segment, bytes).unwrap();
@@ -93,4 +92,32 @@ fn damaged_journals_and_bad_arguments_fail_with_a_reason() {
     assert!(!ok && err.contains("not a data directory"), "{err}");
     let (ok, _, _) = fincore(&["replay", "--until-seq", "minus-one"]);
     assert!(!ok);
+}
+
+#[test]
+fn verify_refuses_a_journal_missing_its_first_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let workload =
+        trading_workload(TradingMix { instruments: 1, traders: 4, commands: 3_000, seed: 2 });
+    let setup: Vec<CommandBody> = workload.setup.iter().map(|c| c.body).collect();
+    let config = RunnerConfig {
+        segment_size: fincore_journal::SEGMENT_SIZE_MIN,
+        ..RunnerConfig::new(dir.path())
+    };
+    let (mut runner, _) = Runner::open(&config, &setup).unwrap();
+    let mut events = Vec::new();
+    for command in &workload.commands {
+        events.clear();
+        let origin = Origin { user: command.user, session: 5, peer: 77 };
+        runner.submit(origin, command.time_ns, command.body, &mut events).unwrap();
+    }
+    runner.close().unwrap();
+    let segments = fincore_journal::list_segments(&journal_dir(dir.path())).unwrap();
+    assert!(segments.len() > 2);
+    let (ok, _, err) = fincore(&["journal", "verify", "--data", data]);
+    assert!(ok, "{err}");
+    std::fs::remove_file(&segments[0].1).unwrap();
+    let (ok, _, err) = fincore(&["journal", "verify", "--data", data]);
+    assert!(!ok && err.contains("earlier segments are missing"), "{err}");
 }
