@@ -5,7 +5,7 @@
 use crate::RunnerError;
 use crate::datadir;
 use fincore_engine::{Command, Engine, EventSink, Wire};
-use fincore_journal::{JournalReader, Snapshot, SnapshotStore, TornTail};
+use fincore_journal::{JournalReader, RecordMeta, Snapshot, SnapshotStore, TornTail};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -132,7 +132,7 @@ fn apply_journal(
         {
             break;
         }
-        let command = decode_record(record.meta.seq, record.payload)?;
+        let command = decode_record(&record.meta, record.payload)?;
         let expected = replayed.engine.last_seq() + 1;
         if command.seq != expected {
             let why = format!("journal has command {} where {expected} was expected", command.seq);
@@ -146,12 +146,18 @@ fn apply_journal(
     Ok(())
 }
 
-/// Decodes a journal payload as the command it must be.
-pub fn decode_record(seq: u64, payload: &[u8]) -> Result<Command, RunnerError> {
+/// Decodes a journal payload as the command it must be: the record's audit header
+/// (sequence, time, user) and the command inside must agree.
+pub fn decode_record(meta: &RecordMeta, payload: &[u8]) -> Result<Command, RunnerError> {
+    let seq = meta.seq;
     let command = Command::decode(payload)
         .map_err(|e| RunnerError::Data(format!("record {seq}: payload is not a command: {e}")))?;
-    if command.seq != seq {
-        return Err(RunnerError::Data(format!("record {seq} holds command {}", command.seq)));
+    if command.seq != seq || command.time_ns != meta.time_ns || command.user.0 != meta.user {
+        let why = format!(
+            "record {seq} (time {}, user {}) holds command {} (time {}, user {})",
+            meta.time_ns, meta.user, command.seq, command.time_ns, command.user.0
+        );
+        return Err(RunnerError::Data(why));
     }
     Ok(command)
 }
