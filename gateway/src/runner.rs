@@ -70,6 +70,25 @@ pub struct StartReport {
     pub setup_applied: usize,
 }
 
+/// How much of `setup` the journal already holds at its head: all of it for a journal
+/// that is not a strict prefix of the setup (an established directory), else the length
+/// of that prefix (0 for an empty journal).
+fn setup_done(data: &Path, setup: &[CommandBody], last_seq: u64) -> Result<usize, RunnerError> {
+    if last_seq >= setup.len() as u64 {
+        return Ok(setup.len());
+    }
+    let mut reader = fincore_journal::JournalReader::open(&datadir::journal_dir(data), 1)?;
+    let mut matched = 0;
+    while let Some(record) = reader.next()? {
+        let command = crate::replay::decode_record(&record.meta, record.payload)?;
+        if command.user != SYSTEM_USER || setup.get(matched) != Some(&command.body) {
+            return Ok(setup.len());
+        }
+        matched += 1;
+    }
+    Ok(matched)
+}
+
 /// Applies the setup to a copy of the engine first, so that a configuration mistake is
 /// reported before anything reaches the journal (a half-applied setup at the head of a
 /// journal would be permanent).
@@ -152,10 +171,14 @@ impl Runner {
             snapshots,
             encoded: Vec::with_capacity(256),
         };
-        if runner.journal.last_seq() == 0 {
-            check_setup(&runner.engine, setup)?;
-            runner.apply_setup(setup)?;
-            report.setup_applied = setup.len();
+        // A new directory gets the whole setup; one whose first start stopped part-way
+        // through the setup (a crash) gets the rest. Any other journal is left as it is:
+        // for an existing directory the journal, not the configuration, is the truth.
+        let done = setup_done(data, setup, runner.journal.last_seq())?;
+        if done < setup.len() {
+            check_setup(&runner.engine, &setup[done..])?;
+            runner.apply_setup(&setup[done..])?;
+            report.setup_applied = setup.len() - done;
         }
         Ok((runner, report))
     }

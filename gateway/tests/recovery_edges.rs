@@ -79,3 +79,23 @@ fn a_damaged_limits_file_is_refused() {
     let error = Runner::open(&RunnerConfig::new(dir.path()), &setup).err().expect("refused");
     assert!(error.to_string().contains("no engine-limits file"), "{error}");
 }
+
+#[test]
+fn a_setup_interrupted_by_a_crash_is_completed_on_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (setup, commands) = setup_and_commands(500);
+    let config = RunnerConfig::new(dir.path());
+    // First start stops after 5 setup commands (as a crash would leave it).
+    let (runner, report) = Runner::open(&config, &setup[..5]).unwrap();
+    assert_eq!(report.setup_applied, 5);
+    runner.close().unwrap();
+    let (mut runner, report) = Runner::open(&config, &setup).unwrap();
+    assert_eq!(report.setup_applied, setup.len() - 5);
+    assert_eq!(runner.engine().last_seq(), setup.len() as u64);
+    run(&mut runner, &commands);
+    runner.close().unwrap();
+    // From then on the journal is established: nothing more is applied.
+    let (runner, report) = Runner::open(&config, &setup).unwrap();
+    assert_eq!(report.setup_applied, 0);
+    assert_eq!(runner.engine().last_seq(), (setup.len() + commands.len()) as u64);
+}
