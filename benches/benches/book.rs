@@ -1,7 +1,7 @@
 //! The order book alone: what price-time priority costs without risk or money.
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use fincore_engine::book::{Ladder, NIL, Order, OrderStore, Slot};
+use fincore_engine::book::{Ladder, Order, OrderStore, Slot};
 use fincore_engine::testkit::Rng;
 use fincore_engine::*;
 use std::hint::black_box;
@@ -18,15 +18,7 @@ fn order(id: u64, side: Side, price: i64, qty: i64) -> Order {
         side,
         price: Price(price),
         remaining: Qty(qty),
-        filled: Qty(0),
-        hold: 0,
-        post_only: false,
-        stp_mode: StpMode::Allow,
-        stp_scope: StpScope::Account,
-        prev: NIL,
-        next: NIL,
-        account_prev: NIL,
-        account_next: NIL,
+        ..Order::EMPTY
     }
 }
 

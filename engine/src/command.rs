@@ -221,6 +221,30 @@ pub enum Query {
 }
 
 impl CommandBody {
+    /// The account and client order id a `Rejected` event reports for this command: the
+    /// account it acts on (0 for commands that act on none) and the client order id it
+    /// names (0 when it names an order by engine id, or none).
+    pub fn reject_context(&self) -> (AccountId, ClientOrderId) {
+        let client_of = |order: OrderRef| match order {
+            OrderRef::Client(client) => client,
+            OrderRef::Id(_) => ClientOrderId(0),
+        };
+        match *self {
+            CommandBody::NewOrder(o) => (o.account, o.client_order_id),
+            CommandBody::Amend(a) => (a.account, client_of(a.order)),
+            CommandBody::Cancel { account, order } => (account, client_of(order)),
+            CommandBody::MassCancel { account, .. }
+            | CommandBody::CreateAccount { account, .. }
+            | CommandBody::Deposit { account, .. }
+            | CommandBody::Withdraw { account, .. }
+            | CommandBody::SetAccountStatus { account, .. } => (account, ClientOrderId(0)),
+            CommandBody::CreateUser { .. }
+            | CommandBody::CreateAsset { .. }
+            | CommandBody::CreateInstrument(_)
+            | CommandBody::SetInstrumentStatus { .. } => (AccountId(0), ClientOrderId(0)),
+        }
+    }
+
     /// A short stable name, for logs and reports.
     pub fn kind(&self) -> CommandKind {
         match self {

@@ -158,7 +158,7 @@ impl Engine {
             }
         };
         if let Err(reason) = result {
-            let (account, client_order_id) = reject_context(&cmd.body);
+            let (account, client_order_id) = cmd.body.reject_context();
             let kind = cmd.body.kind();
             out.emit(Event::Rejected(Rejected { kind, account, client_order_id, reason }));
         }
@@ -304,31 +304,5 @@ impl Engine {
         }
         assert!(account.open_orders > 0);
         account.open_orders -= 1;
-    }
-}
-
-/// The account and client order id a rejection reports for a command.
-fn reject_context(body: &CommandBody) -> (AccountId, ClientOrderId) {
-    let none = ClientOrderId(0);
-    match body {
-        CommandBody::NewOrder(o) => (o.account, o.client_order_id),
-        CommandBody::Amend(a) => (a.account, client_of(a.order)),
-        CommandBody::Cancel { account, order } => (*account, client_of(*order)),
-        CommandBody::MassCancel { account, .. }
-        | CommandBody::CreateAccount { account, .. }
-        | CommandBody::Deposit { account, .. }
-        | CommandBody::Withdraw { account, .. }
-        | CommandBody::SetAccountStatus { account, .. } => (*account, none),
-        CommandBody::CreateUser { .. }
-        | CommandBody::CreateAsset { .. }
-        | CommandBody::CreateInstrument(_)
-        | CommandBody::SetInstrumentStatus { .. } => (AccountId(0), none),
-    }
-}
-
-fn client_of(order: OrderRef) -> ClientOrderId {
-    match order {
-        OrderRef::Client(client) => client,
-        OrderRef::Id(_) => ClientOrderId(0),
     }
 }

@@ -405,10 +405,7 @@ fn unlinked_order(record: &OrderRecord) -> Order {
         post_only: record.post_only,
         stp_mode: record.stp_mode,
         stp_scope: record.stp_scope,
-        prev: NIL,
-        next: NIL,
-        account_prev: NIL,
-        account_next: NIL,
+        ..Order::EMPTY
     }
 }
 

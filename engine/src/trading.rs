@@ -62,10 +62,7 @@ impl Taker {
             post_only: self.post_only,
             stp_mode: self.stp_mode,
             stp_scope: self.stp_scope,
-            prev: NIL,
-            next: NIL,
-            account_prev: NIL,
-            account_next: NIL,
+            ..Order::EMPTY
         }
     }
 

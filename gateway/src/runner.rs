@@ -257,9 +257,4 @@ impl Runner {
         self.journal.close()?;
         Ok(self.engine)
     }
-
-    /// The data directory's journal path (for tools).
-    pub fn journal_dir(data: &Path) -> PathBuf {
-        datadir::journal_dir(data)
-    }
 }

@@ -51,7 +51,8 @@ pub struct Order {
 }
 
 impl Order {
-    const EMPTY: Order = Order {
+    /// An order of zeros on no list: build others with `Order { id, .., ..Order::EMPTY }`.
+    pub const EMPTY: Order = Order {
         id: OrderId(0),
         account: AccountId(0),
         owner: UserId(0),

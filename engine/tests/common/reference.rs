@@ -237,8 +237,8 @@ impl Reference {
         let result = self.dispatch(cmd.user, &cmd.body, out);
         if let Err(reason) = result {
             assert_eq!(out.len(), before, "reference: events emitted before a reject");
-            let (account, client_order_id) = reject_context(&cmd.body);
-            let kind = kind_of(&cmd.body);
+            let (account, client_order_id) = cmd.body.reject_context();
+            let kind = cmd.body.kind();
             out.push(Event::Rejected(Rejected { kind, account, client_order_id, reason }));
         }
     }
@@ -1354,46 +1354,5 @@ fn order_info(order: &RefOrder) -> OrderInfo {
         remaining: order.remaining,
         filled: order.filled,
         hold: order.hold,
-    }
-}
-
-/// The account and client order id a rejection reports: the command's own, when it
-/// names them (a cancel or amend by engine id has no client id to report).
-fn reject_context(body: &CommandBody) -> (AccountId, ClientOrderId) {
-    let client_of = |order: OrderRef| match order {
-        OrderRef::Client(client) => client,
-        OrderRef::Id(_) => ClientOrderId(0),
-    };
-    let none = (AccountId(0), ClientOrderId(0));
-    match *body {
-        CommandBody::NewOrder(o) => (o.account, o.client_order_id),
-        CommandBody::Amend(a) => (a.account, client_of(a.order)),
-        CommandBody::Cancel { account, order } => (account, client_of(order)),
-        CommandBody::MassCancel { account, .. }
-        | CommandBody::CreateAccount { account, .. }
-        | CommandBody::Deposit { account, .. }
-        | CommandBody::Withdraw { account, .. }
-        | CommandBody::SetAccountStatus { account, .. } => (account, ClientOrderId(0)),
-        CommandBody::CreateUser { .. }
-        | CommandBody::CreateAsset { .. }
-        | CommandBody::CreateInstrument(_)
-        | CommandBody::SetInstrumentStatus { .. } => none,
-    }
-}
-
-fn kind_of(body: &CommandBody) -> CommandKind {
-    match body {
-        CommandBody::CreateUser { .. } => CommandKind::CreateUser,
-        CommandBody::CreateAsset { .. } => CommandKind::CreateAsset,
-        CommandBody::CreateInstrument(_) => CommandKind::CreateInstrument,
-        CommandBody::CreateAccount { .. } => CommandKind::CreateAccount,
-        CommandBody::Deposit { .. } => CommandKind::Deposit,
-        CommandBody::Withdraw { .. } => CommandKind::Withdraw,
-        CommandBody::SetAccountStatus { .. } => CommandKind::SetAccountStatus,
-        CommandBody::SetInstrumentStatus { .. } => CommandKind::SetInstrumentStatus,
-        CommandBody::NewOrder(_) => CommandKind::NewOrder,
-        CommandBody::Cancel { .. } => CommandKind::Cancel,
-        CommandBody::Amend(_) => CommandKind::Amend,
-        CommandBody::MassCancel { .. } => CommandKind::MassCancel,
     }
 }

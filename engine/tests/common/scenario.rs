@@ -188,7 +188,7 @@ impl Scenario {
         let before = self.snapshot();
         let mut baseline = self.engine.clone();
         let events = self.apply(user, body);
-        let (account, client_order_id) = reject_context(&body);
+        let (account, client_order_id) = body.reject_context();
         let expected = Rejected { kind: body.kind(), account, client_order_id, reason };
         assert_eq!(events, vec![Event::Rejected(expected)], "for {body:?}");
 
@@ -396,28 +396,4 @@ fn order_info(event: &Event) -> Option<OrderInfo> {
 fn assert_not_rejected(events: &[Event]) {
     let rejected = events.iter().any(|e| matches!(e, Event::Rejected(_)));
     assert!(!rejected, "rejected: {events:?}");
-}
-
-/// The account and client order id a `Rejected` event reports for `body`: the account
-/// the command acts on (0 for commands that act on none) and the client order id it
-/// names (0 when it names an order by engine id, or none).
-fn reject_context(body: &CommandBody) -> (AccountId, ClientOrderId) {
-    let client = |order: OrderRef| match order {
-        OrderRef::Client(client) => client,
-        OrderRef::Id(_) => ClientOrderId(0),
-    };
-    match *body {
-        CommandBody::NewOrder(o) => (o.account, o.client_order_id),
-        CommandBody::Amend(a) => (a.account, client(a.order)),
-        CommandBody::Cancel { account, order } => (account, client(order)),
-        CommandBody::MassCancel { account, .. }
-        | CommandBody::CreateAccount { account, .. }
-        | CommandBody::Deposit { account, .. }
-        | CommandBody::Withdraw { account, .. }
-        | CommandBody::SetAccountStatus { account, .. } => (account, ClientOrderId(0)),
-        CommandBody::CreateUser { .. }
-        | CommandBody::CreateAsset { .. }
-        | CommandBody::CreateInstrument(_)
-        | CommandBody::SetInstrumentStatus { .. } => (AccountId(0), ClientOrderId(0)),
-    }
 }
