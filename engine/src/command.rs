@@ -218,6 +218,9 @@ pub enum Query {
         /// How many levels per side.
         levels: u16,
     },
+    /// Reference data: every asset, then every instrument (what a client needs to
+    /// convert decimals to ticks, lots and minor units).
+    Reference,
 }
 
 impl CommandBody {

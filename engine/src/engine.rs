@@ -183,7 +183,7 @@ impl Engine {
     }
 
     /// The account, if it exists.
-    pub(crate) fn account(&self, id: AccountId) -> Option<&Account> {
+    pub fn account(&self, id: AccountId) -> Option<&Account> {
         self.accounts.get(id.0 as usize).and_then(Option::as_ref)
     }
 

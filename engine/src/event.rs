@@ -1,7 +1,7 @@
 //! The engine's outputs. Every command produces at least one event; the events of one
 //! command are emitted in a fixed, deterministic order (see `docs/PROTOCOL.md`).
 
-use crate::command::CommandKind;
+use crate::command::{CommandKind, InstrumentSpec};
 use crate::reject::RejectReason;
 use crate::types::*;
 use wincode::{SchemaRead, SchemaWrite};
@@ -315,5 +315,21 @@ pub enum Event {
     QueryDone {
         /// Items in the answer.
         items: u32,
+    },
+    /// Query answer: one asset.
+    AssetInfo {
+        /// Asset.
+        asset: AssetId,
+        /// Its symbol.
+        symbol: Symbol,
+        /// Decimals of its minor unit.
+        scale: u8,
+    },
+    /// Query answer: one instrument's definition and status.
+    InstrumentInfo {
+        /// The definition.
+        spec: InstrumentSpec,
+        /// Trading or halted.
+        status: InstrumentStatus,
     },
 }

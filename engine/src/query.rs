@@ -21,6 +21,7 @@ impl Engine {
             Query::Order { account, order } => self.query_order(user, account, order, out),
             Query::OpenOrders { account } => self.query_open_orders(user, account, out),
             Query::Depth { instrument, levels } => self.query_depth(user, instrument, levels, out),
+            Query::Reference => self.query_reference(user, out),
         };
         match result {
             Ok(items) => out.emit(Event::QueryDone { items }),
@@ -29,7 +30,7 @@ impl Engine {
                     Query::Balances { account }
                     | Query::Order { account, .. }
                     | Query::OpenOrders { account } => account,
-                    Query::Depth { .. } => AccountId(0),
+                    Query::Depth { .. } | Query::Reference => AccountId(0),
                 };
                 out.emit(Event::Rejected(Rejected {
                     kind: CommandKind::Query,
@@ -109,6 +110,23 @@ impl Engine {
                 out.emit(Event::DepthLevel(LevelChanged { instrument, side, price, qty, orders }));
                 items += 1;
             }
+        }
+        Ok(items)
+    }
+
+    fn query_reference(&self, user: UserId, out: &mut impl EventSink) -> Result<u32, RejectReason> {
+        self.role(user)?;
+        let mut items = 0;
+        for (index, asset) in self.assets.iter().enumerate() {
+            if let Some(asset) = asset {
+                let (symbol, scale) = (asset.symbol, asset.scale);
+                out.emit(Event::AssetInfo { asset: AssetId(index as u16), symbol, scale });
+                items += 1;
+            }
+        }
+        for instrument in self.instruments.iter().flatten() {
+            out.emit(Event::InstrumentInfo { spec: instrument.spec, status: instrument.status });
+            items += 1;
         }
         Ok(items)
     }

@@ -195,6 +195,7 @@ fn queries() {
     check(Query::Order { account: AccountId(7), order }, b().tag(1).u32(7).tag(1).u64(99));
     check(Query::OpenOrders { account: AccountId(7) }, b().tag(2).u32(7));
     check(Query::Depth { instrument: InstrumentId(1), levels: 10 }, b().tag(3).u16(1).u16(10));
+    check(Query::Reference, b().tag(4));
 }
 
 #[test]
@@ -350,6 +351,42 @@ fn query_answer_events() {
     };
     check(Event::DepthLevel(level), b().tag(18).u16(1).tag(0).i64(9_999).i64(1).u32(1));
     check(Event::QueryDone { items: 4 }, b().tag(19).u32(4));
+    let usd = Event::AssetInfo { asset: AssetId(0), symbol: Symbol::new("USD").unwrap(), scale: 6 };
+    check(usd, b().tag(20).u16(0).symbol("USD").u8(6));
+    let spec = InstrumentSpec {
+        instrument: InstrumentId(1),
+        symbol: Symbol::new("ETH-USD").unwrap(),
+        base: AssetId(2),
+        quote: AssetId(0),
+        tick_size: Dec { mantissa: 1, scale: 2 },
+        lot_size: Dec { mantissa: 1, scale: 3 },
+        reference_price: Price(300_000),
+        band_bps: 1_000,
+        qty_max: Qty(1_000_000),
+        notional_max: 10_000_000_000_000,
+        maker_fee_bps: 1,
+        taker_fee_bps: 5,
+        fee_account: AccountId(1),
+    };
+    let expected = b()
+        .tag(21)
+        .u16(1)
+        .symbol("ETH-USD")
+        .u16(2)
+        .u16(0)
+        .i64(1)
+        .u8(2)
+        .i64(1)
+        .u8(3)
+        .i64(300_000)
+        .u32(1_000)
+        .i64(1_000_000)
+        .i64(10_000_000_000_000)
+        .i32(1)
+        .i32(5)
+        .u32(1)
+        .tag(1);
+    check(Event::InstrumentInfo { spec, status: InstrumentStatus::Halted }, expected);
 }
 
 #[test]

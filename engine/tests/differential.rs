@@ -626,6 +626,7 @@ impl Harness {
         for instrument in INSTRUMENTS.into_iter().chain([UNKNOWN_INSTRUMENT]) {
             state_queries.push(Query::Depth { instrument, levels: u16::MAX });
         }
+        state_queries.push(Query::Reference);
         Harness {
             seed,
             engine: Engine::new(limits()),

@@ -6,9 +6,16 @@
 //! the ring to the engine thread come next (issue "Gateway, binary TCP protocol, and the
 //! running server").
 
+pub mod auth;
+pub mod client;
+pub mod config;
 mod datadir;
+pub mod pipeline;
 mod replay;
 mod runner;
+pub mod server;
+mod session;
+pub mod wire;
 
 pub use datadir::{journal_dir, read_limits, snapshot_dir};
 pub use replay::{ReplayBounds, Replayed, decode_record, replay};

@@ -183,6 +183,8 @@ struct RefAccount {
 
 #[derive(Clone, Copy, Debug)]
 struct RefAsset {
+    /// Its symbol.
+    symbol: Symbol,
     /// Decimals of the minor unit.
     scale: u8,
     /// Deposits minus withdrawals.
@@ -481,7 +483,7 @@ impl Reference {
         if !symbol.is_valid() || scale > ASSET_SCALE_MAX {
             return Err(RejectReason::InvalidDefinition);
         }
-        self.assets.insert(asset, RefAsset { scale, supply: 0 });
+        self.assets.insert(asset, RefAsset { symbol, scale, supply: 0 });
         out.push(Event::AssetCreated { asset, scale });
         Ok(())
     }
@@ -1144,6 +1146,7 @@ impl Reference {
             Query::Order { account, order } => self.query_order(user, account, order, out),
             Query::OpenOrders { account } => self.query_open_orders(user, account, out),
             Query::Depth { instrument, levels } => self.query_depth(user, instrument, levels, out),
+            Query::Reference => self.query_reference(user, out),
         };
         match result {
             Ok(items) => out.push(Event::QueryDone { items }),
@@ -1153,7 +1156,7 @@ impl Reference {
                     Query::Balances { account }
                     | Query::Order { account, .. }
                     | Query::OpenOrders { account } => account,
-                    Query::Depth { .. } => AccountId(0),
+                    Query::Depth { .. } | Query::Reference => AccountId(0),
                 };
                 let client_order_id = ClientOrderId(0);
                 let kind = CommandKind::Query;
@@ -1233,6 +1236,17 @@ impl Reference {
             }
         }
         Ok(items)
+    }
+
+    fn query_reference(&self, user: UserId, out: &mut Vec<Event>) -> Result<u32, RejectReason> {
+        self.role(user)?;
+        for (&asset, found) in &self.assets {
+            out.push(Event::AssetInfo { asset, symbol: found.symbol, scale: found.scale });
+        }
+        for market in self.markets.values() {
+            out.push(Event::InstrumentInfo { spec: market.spec, status: market.status });
+        }
+        Ok((self.assets.len() + self.markets.len()) as u32)
     }
 }
 

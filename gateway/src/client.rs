@@ -1,0 +1,404 @@
+//! A blocking client for the TCP protocol: log in, send messages, receive typed
+//! replies, and build orders from decimal prices and quantities using the instrument's
+//! tick and lot (a price off the tick grid is refused here, before it is sent).
+//!
+//! ```no_run
+//! use fincore_gateway::client::{Client, LoginOptions};
+//! use fincore_engine::{AccountId, Side};
+//! let mut client = Client::connect("127.0.0.1:7100", "alice", "alice-secret", LoginOptions::default())?;
+//! let order = client.limit_order(AccountId(2), "BTC-USD", Side::Buy, "60000".parse()?, "0.01".parse()?, 1)?;
+//! for reply in client.request(&order.into())? {
+//!     println!("{:?}", reply.msg);
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Every command is answered by zero or more execution reports and no end marker, so
+//! [`Client::request`] follows the message with a cheap query (a zero-level depth
+//! query) and collects everything up to that query's answer: the engine answers in
+//! sequence and the server delivers in order, so every report of the command has
+//! arrived by then.
+
+use crate::wire::{self, ClientMsg, Frame, Header, LoginAccepted, ServerMsg};
+use fincore_engine::{
+    AccountId, AssetId, ClientOrderId, Event, InstrumentId, InstrumentSpec, InstrumentStatus,
+    NewOrder, OrderType, Price, Qty, Query, RejectReason, Side, StpMode, StpScope, Symbol,
+    TimeInForce, units,
+};
+use rust_decimal::Decimal;
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+/// What can go wrong on the client side.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The connection failed.
+    #[error("connection: {0}")]
+    Io(#[from] io::Error),
+    /// The server refused the login.
+    #[error("login refused: {}", wire::reason_name(*.0))]
+    LoginRejected(u32),
+    /// The server ended the session.
+    #[error("session ended by the server: {}", wire::reason_name(*.0))]
+    LoggedOut(u32),
+    /// The connection closed without a logout notice.
+    #[error("the server closed the connection")]
+    Closed,
+    /// The server sent something that is not valid protocol.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// A decimal price or quantity that does not fit the instrument.
+    #[error("{0}: {1}")]
+    Invalid(String, RejectReason),
+    /// A symbol the server does not know.
+    #[error("unknown {0}")]
+    Unknown(String),
+}
+
+/// Login options.
+#[derive(Clone, Copy, Debug)]
+pub struct LoginOptions {
+    /// Heartbeat interval to ask for.
+    pub heartbeat_ms: u32,
+    /// Cancel the user's resting orders when this session ends.
+    pub cancel_on_disconnect: bool,
+}
+
+impl Default for LoginOptions {
+    fn default() -> LoginOptions {
+        LoginOptions { heartbeat_ms: 5_000, cancel_on_disconnect: false }
+    }
+}
+
+/// One message from the server with its outbound sequence number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// The session's outbound sequence number.
+    pub seq: u64,
+    /// The message.
+    pub msg: ServerMsg,
+}
+
+impl Received {
+    /// The engine event inside an execution report, if this is one.
+    pub fn event(&self) -> Option<&Event> {
+        match &self.msg {
+            ServerMsg::ExecReport(report) => Some(&report.event),
+            _ => None,
+        }
+    }
+}
+
+/// The server's assets and instruments, for decimal conversions.
+#[derive(Clone, Debug, Default)]
+pub struct Reference {
+    /// Assets: id, symbol, scale.
+    pub assets: Vec<(AssetId, Symbol, u8)>,
+    /// Instruments and their status.
+    pub instruments: Vec<(InstrumentSpec, InstrumentStatus)>,
+}
+
+impl Reference {
+    /// The instrument with this symbol.
+    pub fn instrument(&self, symbol: &str) -> Result<&InstrumentSpec, ClientError> {
+        self.instruments
+            .iter()
+            .map(|(spec, _)| spec)
+            .find(|spec| spec.symbol.as_str() == symbol)
+            .ok_or_else(|| ClientError::Unknown(format!("instrument {symbol}")))
+    }
+
+    /// The instrument with this id.
+    pub fn instrument_by_id(&self, id: InstrumentId) -> Option<&InstrumentSpec> {
+        self.instruments.iter().map(|(spec, _)| spec).find(|spec| spec.instrument == id)
+    }
+
+    /// The asset with this symbol.
+    pub fn asset(&self, symbol: &str) -> Result<(AssetId, u8), ClientError> {
+        self.assets
+            .iter()
+            .find(|(_, s, _)| s.as_str() == symbol)
+            .map(|&(id, _, scale)| (id, scale))
+            .ok_or_else(|| ClientError::Unknown(format!("asset {symbol}")))
+    }
+
+    /// The asset with this id: symbol and scale.
+    pub fn asset_by_id(&self, id: AssetId) -> Option<(Symbol, u8)> {
+        self.assets.iter().find(|(a, _, _)| *a == id).map(|&(_, symbol, scale)| (symbol, scale))
+    }
+}
+
+/// A logged-in connection.
+pub struct Client {
+    stream: TcpStream,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    next_request: u64,
+    session: LoginAccepted,
+    heartbeat: Duration,
+    last_send: Instant,
+    reference: Option<Reference>,
+}
+
+impl Client {
+    /// Connects and logs in.
+    pub fn connect(
+        addr: impl ToSocketAddrs,
+        user: &str,
+        secret: &str,
+        options: LoginOptions,
+    ) -> Result<Client, ClientError> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        let mut client = Client {
+            stream,
+            input: Vec::with_capacity(64 * 1024),
+            output: Vec::with_capacity(4096),
+            next_request: 1,
+            session: LoginAccepted {
+                session_id: 0,
+                user: fincore_engine::UserId(0),
+                admin: false,
+                heartbeat_ms: options.heartbeat_ms,
+                next_seq: 1,
+            },
+            heartbeat: Duration::from_millis(u64::from(options.heartbeat_ms.max(1))),
+            last_send: Instant::now(),
+            reference: None,
+        };
+        let login = wire::Login::new(user, secret, options.heartbeat_ms, options.cancel_on_disconnect);
+        client.send(&ClientMsg::Login(login))?;
+        match client.recv()?.msg {
+            ServerMsg::LoginAccepted(accepted) => client.session = accepted,
+            ServerMsg::LoginRejected(reason) => return Err(ClientError::LoginRejected(reason)),
+            other => return Err(ClientError::Protocol(format!("expected a login reply, got {other:?}"))),
+        }
+        Ok(client)
+    }
+
+    /// The session the server granted.
+    pub fn session(&self) -> &LoginAccepted {
+        &self.session
+    }
+
+    /// Sends one message; returns its request id.
+    pub fn send(&mut self, message: &ClientMsg) -> Result<u64, ClientError> {
+        let request = self.next_request;
+        self.next_request += 1;
+        self.output.clear();
+        message.encode_into(request, &mut self.output);
+        self.stream.write_all(&self.output)?;
+        self.last_send = Instant::now();
+        Ok(request)
+    }
+
+    /// Sends raw bytes (for testing what the server does with bad input).
+    pub fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
+        self.stream.write_all(bytes)?;
+        self.last_send = Instant::now();
+        Ok(())
+    }
+
+    /// Waits for the next message (sending heartbeats while it waits). A logout notice
+    /// is returned as [`ClientError::LoggedOut`].
+    pub fn recv(&mut self) -> Result<Received, ClientError> {
+        loop {
+            if let Some(received) = self.recv_timeout(self.heartbeat)? {
+                return Ok(received);
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for the next message.
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<Received>, ClientError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(received) = self.take_frame()? {
+                if let ServerMsg::Logout(reason) = received.msg {
+                    return Err(ClientError::LoggedOut(reason));
+                }
+                return Ok(Some(received));
+            }
+            if self.last_send.elapsed() >= self.heartbeat / 2 && self.session.session_id != 0 {
+                self.send(&ClientMsg::Heartbeat)?;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            let wait = (deadline - now).min(self.heartbeat / 2).max(Duration::from_millis(1));
+            self.stream.set_read_timeout(Some(wait))?;
+            let len = self.input.len();
+            self.input.resize(len + 64 * 1024, 0);
+            match self.stream.read(&mut self.input[len..]) {
+                Ok(0) => {
+                    self.input.truncate(len);
+                    return Err(ClientError::Closed);
+                }
+                Ok(n) => self.input.truncate(len + n),
+                Err(e) => {
+                    self.input.truncate(len);
+                    if !matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
+                        return Err(e.into());
+                    }
+                }
+            }
+        }
+    }
+
+    fn take_frame(&mut self) -> Result<Option<Received>, ClientError> {
+        let (header, msg, used): (Header, _, usize) = match wire::next_frame(&self.input) {
+            Frame::Incomplete => return Ok(None),
+            Frame::Fatal(header, reason) => {
+                return Err(ClientError::Protocol(format!("bad frame header {header:?}: {reason}")));
+            }
+            Frame::Complete(header, body) => {
+                (header, ServerMsg::decode(header.msg_type, body), wire::HEADER_LEN + body.len())
+            }
+        };
+        self.input.drain(..used);
+        let msg = msg.map_err(|reason| {
+            ClientError::Protocol(format!("undecodable message type {}: {reason}", header.msg_type))
+        })?;
+        Ok(Some(Received { seq: header.seq, msg }))
+    }
+
+    /// Sends `message`, then a fence query, and returns everything received until the
+    /// fence's answer (not included): all of the message's replies, plus anything else
+    /// that arrived meanwhile (heartbeats excluded).
+    pub fn request(&mut self, message: &ClientMsg) -> Result<Vec<Received>, ClientError> {
+        self.send(message)?;
+        let fence = self.send(&ClientMsg::Query(Query::Depth {
+            instrument: InstrumentId(0),
+            levels: 0,
+        }))?;
+        let mut replies = Vec::new();
+        loop {
+            let received = self.recv()?;
+            match received.msg {
+                ServerMsg::ExecReport(report) if report.request_id == fence => {
+                    if matches!(report.event, Event::QueryDone { .. } | Event::Rejected(_)) {
+                        return Ok(replies);
+                    }
+                }
+                ServerMsg::Heartbeat => {}
+                _ => replies.push(received),
+            }
+        }
+    }
+
+    /// Runs a query and returns its items (without the closing `QueryDone`); a rejected
+    /// query returns the `Rejected` event as its only item.
+    pub fn query(&mut self, query: Query) -> Result<Vec<Event>, ClientError> {
+        let request = self.send(&ClientMsg::Query(query))?;
+        let mut items = Vec::new();
+        loop {
+            let received = self.recv()?;
+            let ServerMsg::ExecReport(report) = received.msg else { continue };
+            if report.request_id != request {
+                continue;
+            }
+            match report.event {
+                Event::QueryDone { .. } => return Ok(items),
+                Event::Rejected(_) => {
+                    items.push(report.event);
+                    return Ok(items);
+                }
+                event => items.push(event),
+            }
+        }
+    }
+
+    /// The server's assets and instruments (fetched once).
+    pub fn reference(&mut self) -> Result<&Reference, ClientError> {
+        if self.reference.is_none() {
+            let mut reference = Reference::default();
+            for event in self.query(Query::Reference)? {
+                match event {
+                    Event::AssetInfo { asset, symbol, scale } => {
+                        reference.assets.push((asset, symbol, scale));
+                    }
+                    Event::InstrumentInfo { spec, status } => {
+                        reference.instruments.push((spec, status));
+                    }
+                    Event::Rejected(rejected) => {
+                        return Err(ClientError::Invalid("reference query".into(), rejected.reason));
+                    }
+                    _ => {}
+                }
+            }
+            self.reference = Some(reference);
+        }
+        Ok(self.reference.as_ref().expect("just loaded"))
+    }
+
+    /// A GTC limit order from decimals, checked against the tick and lot.
+    pub fn limit_order(
+        &mut self,
+        account: AccountId,
+        symbol: &str,
+        side: Side,
+        price: Decimal,
+        qty: Decimal,
+        client_order_id: u64,
+    ) -> Result<NewOrder, ClientError> {
+        self.order(account, symbol, side, Some(price), qty, TimeInForce::Gtc, client_order_id)
+    }
+
+    /// An order from decimals: `price` None makes a market order (use IOC or FOK).
+    #[allow(clippy::too_many_arguments)]
+    pub fn order(
+        &mut self,
+        account: AccountId,
+        symbol: &str,
+        side: Side,
+        price: Option<Decimal>,
+        qty: Decimal,
+        time_in_force: TimeInForce,
+        client_order_id: u64,
+    ) -> Result<NewOrder, ClientError> {
+        let spec = *self.reference()?.instrument(symbol)?;
+        let (order_type, price) = match price {
+            Some(price) => (OrderType::Limit, self.ticks(&spec, price)?),
+            None => (OrderType::Market, Price(0)),
+        };
+        Ok(NewOrder {
+            account,
+            instrument: spec.instrument,
+            client_order_id: ClientOrderId(client_order_id),
+            side,
+            order_type,
+            time_in_force,
+            price,
+            qty: self.lots(&spec, qty)?,
+            stp_mode: StpMode::CancelNewest,
+            stp_scope: StpScope::Account,
+            post_only: false,
+        })
+    }
+
+    /// A decimal price in ticks of `spec`.
+    pub fn ticks(&self, spec: &InstrumentSpec, price: Decimal) -> Result<Price, ClientError> {
+        units::price_to_ticks(spec, price)
+            .map_err(|reason| ClientError::Invalid(format!("price {price}"), reason))
+    }
+
+    /// A decimal quantity in lots of `spec`.
+    pub fn lots(&self, spec: &InstrumentSpec, qty: Decimal) -> Result<Qty, ClientError> {
+        units::qty_to_lots(spec, qty)
+            .map_err(|reason| ClientError::Invalid(format!("quantity {qty}"), reason))
+    }
+
+    /// Logs out and waits for the server's notice.
+    pub fn logout(mut self) -> Result<(), ClientError> {
+        self.send(&ClientMsg::Logout)?;
+        loop {
+            match self.recv() {
+                Err(ClientError::LoggedOut(_) | ClientError::Closed) => return Ok(()),
+                Err(e) => return Err(e),
+                Ok(_) => {}
+            }
+        }
+    }
+}

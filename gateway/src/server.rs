@@ -1,0 +1,880 @@
+//! The server: the gateway thread's mio event loop around the [`Pipeline`].
+//!
+//! One loop iteration: wait for sockets (or the engine's wake-up); accept; read every
+//! readable socket and decode its frames, checking login, rate limit and role, into a
+//! backlog of engine requests; publish the backlog to the ring as one batch; drain the
+//! outbound queue into per-session output buffers (execution reports to the owners'
+//! sessions, market data to subscribers); write each touched session once; run the
+//! heartbeat and login timers. The gateway never blocks: a full ring leaves requests in
+//! the backlog (and stops reading sockets until it drains), a full socket leaves bytes
+//! in the session's buffer (and a session whose buffer passes its bound is
+//! disconnected).
+
+use crate::auth::Authenticator;
+use crate::config::{ServerConfig, SessionLimits};
+use crate::pipeline::{
+    EngineExit, Inbound, InboundBody, NO_USER, Outbound, OutboundBody, Pipeline, PipelineConfig,
+};
+use crate::runner::{Runner, StartReport};
+use crate::session::{self, Conn, Login, Phase, TokenBucket};
+use crate::wire::{
+    self, ClientMsg, ExecReport, Frame, LoginAccepted, MdLevel, MdSnapshotEnd, MdSnapshotLevel,
+    MdTrade, ServerMsg, SessionReason, SessionReject,
+};
+use crate::RunnerError;
+use fincore_engine::{CommandBody, Event, INSTRUMENTS_MAX, InstrumentId, UserId};
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token, Waker};
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const LISTENER: Token = Token(0);
+const WAKER: Token = Token(1);
+const FIRST_CONN: usize = 2;
+
+/// Requests decoded but not yet in the ring above which the gateway stops reading
+/// sockets until the engine catches up.
+const BACKLOG_MAX: usize = 1 << 16;
+/// How often timers (heartbeats, login deadlines) are checked.
+const TIMER_TICK: Duration = Duration::from_millis(50);
+/// How long a shutting-down server keeps trying to deliver its last messages.
+const FINAL_FLUSH: Duration = Duration::from_secs(1);
+
+/// Errors starting or running the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The data directory could not be opened or recovered.
+    #[error(transparent)]
+    Runner(#[from] RunnerError),
+    /// The configuration's setup could not be derived.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A socket or thread operation failed.
+    #[error("{0}: {1}")]
+    Io(&'static str, std::io::Error),
+}
+
+/// Options beyond the configuration file.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ServerOptions {
+    /// Ring sizes and the engine thread's wait strategy.
+    pub pipeline: PipelineConfig,
+}
+
+/// What the server reports when it has stopped.
+#[derive(Debug)]
+pub struct ServerExit {
+    /// The engine thread's report (final sequence, state hash, snapshot).
+    pub engine: EngineExit,
+    /// Sessions served in total.
+    pub sessions: u64,
+}
+
+/// A running server.
+pub struct ServerHandle {
+    addr: SocketAddr,
+    stop: StopSignal,
+    thread: Option<JoinHandle<Result<ServerExit, ServerError>>>,
+}
+
+/// Asks a server to stop; cheap to clone, usable from a signal-handling thread.
+#[derive(Clone)]
+pub struct StopSignal {
+    flag: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+}
+
+impl StopSignal {
+    /// Starts the clean shutdown.
+    pub fn stop(&self) {
+        self.flag.store(true, Ordering::Release);
+        let _ = self.waker.wake();
+    }
+}
+
+impl ServerHandle {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A handle that can stop the server from another thread.
+    pub fn stop_signal(&self) -> StopSignal {
+        self.stop.clone()
+    }
+
+    /// Stops the server cleanly and waits for it.
+    pub fn stop(mut self) -> Result<ServerExit, ServerError> {
+        self.stop.stop();
+        self.join_thread()
+    }
+
+    /// Waits until the server stops (after a [`StopSignal`] or a fatal error).
+    pub fn wait(mut self) -> Result<ServerExit, ServerError> {
+        self.join_thread()
+    }
+
+    fn join_thread(&mut self) -> Result<ServerExit, ServerError> {
+        let thread = self.thread.take().expect("joined once");
+        thread.join().unwrap_or_else(|_| {
+            Err(ServerError::Runner(RunnerError::Data("the gateway thread panicked".into())))
+        })
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.stop.stop();
+            let _ = self.join_thread();
+        }
+    }
+}
+
+/// Opens the data directory (recovering it, or journaling the configuration's setup
+/// when it is new), binds the listener and starts the gateway and engine threads.
+pub fn start(
+    config: &ServerConfig,
+    options: ServerOptions,
+) -> Result<(ServerHandle, StartReport), ServerError> {
+    let setup = config.setup_commands().map_err(|e| ServerError::Config(e.to_string()))?;
+    let (runner, report) = Runner::open(&config.runner_config(), &setup)?;
+    let mut listener =
+        TcpListener::bind(config.listen).map_err(|e| ServerError::Io("bind", e))?;
+    let addr = listener.local_addr().map_err(|e| ServerError::Io("local_addr", e))?;
+    let poll = Poll::new().map_err(|e| ServerError::Io("poll", e))?;
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)
+        .map_err(|e| ServerError::Io("register", e))?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(|e| ServerError::Io("waker", e))?);
+    let engine_waker = Arc::clone(&waker);
+    let pipeline = Pipeline::start(runner, options.pipeline, move || {
+        let _ = engine_waker.wake();
+    })
+    .map_err(|e| ServerError::Io("engine thread", e))?;
+    let stop = StopSignal { flag: Arc::new(AtomicBool::new(false)), waker };
+    let gateway = Gateway {
+        poll,
+        listener: Some(listener),
+        pipeline,
+        auth: config.authenticator(),
+        limits: config.session,
+        stop: Arc::clone(&stop.flag),
+        conns: Vec::new(),
+        free: Vec::new(),
+        sessions: HashMap::new(),
+        by_user: HashMap::new(),
+        subscribers: vec![Vec::new(); INSTRUMENTS_MAX],
+        md_seq: vec![0; INSTRUMENTS_MAX],
+        backlog: VecDeque::new(),
+        held: VecDeque::new(),
+        dirty: Vec::new(),
+        next_session: 1,
+        sessions_total: 0,
+        now: Instant::now(),
+        time_ns: 0,
+    };
+    let thread = std::thread::Builder::new()
+        .name("fincore-gateway".into())
+        .spawn(move || gateway.run())
+        .map_err(|e| ServerError::Io("gateway thread", e))?;
+    Ok((ServerHandle { addr, stop, thread: Some(thread) }, report))
+}
+
+struct Gateway {
+    poll: Poll,
+    listener: Option<TcpListener>,
+    pipeline: Pipeline,
+    auth: Authenticator,
+    limits: SessionLimits,
+    stop: Arc<AtomicBool>,
+    /// Connections by slot; a slot's token is `FIRST_CONN + slot`.
+    conns: Vec<Option<Conn>>,
+    free: Vec<usize>,
+    /// Session id -> slot.
+    sessions: HashMap<u32, usize>,
+    /// Logged-in sessions of each user.
+    by_user: HashMap<UserId, Vec<u32>>,
+    /// Subscribed sessions of each instrument.
+    subscribers: Vec<Vec<u32>>,
+    /// Market-data updates sent so far, per instrument.
+    md_seq: Vec<u64>,
+    /// Requests waiting for room in the ring.
+    backlog: VecDeque<Inbound>,
+    /// Engine output waiting for its journal sequence to be durable (fsync mode).
+    held: VecDeque<Outbound>,
+    /// Slots with output to write.
+    dirty: Vec<usize>,
+    next_session: u32,
+    sessions_total: u64,
+    now: Instant,
+    time_ns: u64,
+}
+
+impl Gateway {
+    fn run(mut self) -> Result<ServerExit, ServerError> {
+        let mut events = Events::with_capacity(1024);
+        let mut next_timers = Instant::now() + TIMER_TICK;
+        loop {
+            let timeout = if !self.backlog.is_empty() || !self.held.is_empty() {
+                Some(Duration::from_millis(1))
+            } else if self.conns.iter().any(Option::is_some) {
+                Some(next_timers.saturating_duration_since(Instant::now()))
+            } else {
+                None
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout)
+                && e.kind() != std::io::ErrorKind::Interrupted
+            {
+                return Err(ServerError::Io("poll", e));
+            }
+            self.tick_clock();
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(),
+                    WAKER => {}
+                    Token(token) => {
+                        let slot = token - FIRST_CONN;
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            self.read(slot);
+                        }
+                        if event.is_writable() {
+                            self.mark_dirty(slot);
+                        }
+                    }
+                }
+            }
+            self.resume_paused_reads();
+            self.publish_backlog();
+            self.drain_outbound();
+            if self.now >= next_timers {
+                self.run_timers();
+                next_timers = self.now + TIMER_TICK;
+            }
+            self.flush_dirty();
+            if self.stop.load(Ordering::Acquire) || self.pipeline.failed() {
+                return self.shutdown();
+            }
+        }
+    }
+
+    fn tick_clock(&mut self) {
+        self.now = Instant::now();
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        self.time_ns = u64::try_from(wall.as_nanos()).unwrap_or(u64::MAX);
+    }
+
+    fn conn(&mut self, slot: usize) -> Option<&mut Conn> {
+        self.conns.get_mut(slot).and_then(Option::as_mut)
+    }
+
+    fn accept(&mut self) {
+        loop {
+            let Some(listener) = self.listener.as_ref() else { return };
+            let (mut stream, peer) = match listener.accept() {
+                Ok(pair) => pair,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    return;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let open = self.conns.len() - self.free.len();
+            let slot = self.free.pop().unwrap_or_else(|| {
+                self.conns.push(None);
+                self.conns.len() - 1
+            });
+            let token = Token(FIRST_CONN + slot);
+            if let Err(e) =
+                self.poll.registry().register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+            {
+                tracing::warn!(error = %e, %peer, "could not register a connection");
+                self.free.push(slot);
+                continue;
+            }
+            let session_id = self.next_session;
+            self.next_session = self.next_session.wrapping_add(1).max(1);
+            self.sessions_total += 1;
+            let bucket = TokenBucket::new(self.limits.rate_per_sec, self.limits.burst, self.now);
+            let login_timeout = Duration::from_millis(u64::from(self.limits.login_timeout_ms));
+            let conn = Conn::new(stream, peer, session_id, self.now, login_timeout, bucket);
+            self.conns[slot] = Some(conn);
+            self.sessions.insert(session_id, slot);
+            if open >= self.limits.max_connections {
+                tracing::warn!(%peer, "connection refused: at the connection limit");
+                self.end_session(slot, SessionReason::TooManyConnections);
+                continue;
+            }
+            tracing::debug!(%peer, session_id, "connected");
+            // Bytes may have arrived with the connection.
+            self.read(slot);
+        }
+    }
+
+    /// Reads a connection and handles its complete frames.
+    fn read(&mut self, slot: usize) {
+        let backlog_full = self.backlog.len() >= BACKLOG_MAX;
+        let Some(conn) = self.conn(slot) else { return };
+        if matches!(conn.phase, Phase::Closing) {
+            conn.discard_input();
+            let _ = conn.read();
+            conn.discard_input();
+            if conn.eof {
+                self.close(slot);
+            }
+            return;
+        }
+        if backlog_full {
+            conn.read_paused = true;
+            return;
+        }
+        let drained = conn.read();
+        conn.read_paused = !drained;
+        self.handle_frames(slot);
+        let Some(conn) = self.conn(slot) else { return };
+        if conn.eof && !conn.read_paused {
+            self.close(slot);
+        }
+    }
+
+    fn resume_paused_reads(&mut self) {
+        for slot in 0..self.conns.len() {
+            if self.backlog.len() >= BACKLOG_MAX / 2 {
+                return;
+            }
+            if self.conn(slot).is_some_and(|c| c.read_paused) {
+                self.read(slot);
+            }
+        }
+    }
+
+    fn handle_frames(&mut self, slot: usize) {
+        loop {
+            if self.backlog.len() >= BACKLOG_MAX {
+                if let Some(conn) = self.conn(slot) {
+                    conn.read_paused = true;
+                }
+                return;
+            }
+            let Some(conn) = self.conn(slot) else { return };
+            if matches!(conn.phase, Phase::Closing) {
+                conn.discard_input();
+                return;
+            }
+            let now = self.now;
+            let Some(conn) = self.conn(slot) else { return };
+            let (header, decoded, used) = match wire::next_frame(conn.input()) {
+                Frame::Incomplete => return,
+                Frame::Fatal(_, reason) => {
+                    conn.discard_input();
+                    self.end_session(slot, reason);
+                    return;
+                }
+                Frame::Complete(header, body) => {
+                    let decoded = if header.flags != 0 {
+                        Err(SessionReason::MalformedFrame)
+                    } else {
+                        ClientMsg::decode(header.msg_type, body)
+                    };
+                    (header, decoded, wire::HEADER_LEN + body.len())
+                }
+            };
+            conn.consume(used);
+            conn.last_recv = now;
+            match decoded {
+                Ok(message) => self.on_message(slot, header.seq, message),
+                Err(reason) => self.refuse(slot, reason, header.msg_type, header.seq, 0),
+            }
+        }
+    }
+
+    /// Sends a session reject and charges the error budget.
+    fn refuse(&mut self, slot: usize, reason: SessionReason, msg_type: u16, request: u64, coid: u64) {
+        let budget = self.limits.error_budget;
+        let reject = ServerMsg::SessionReject(SessionReject {
+            reason: reason.code(),
+            ref_type: msg_type,
+            ref_request_id: request,
+            ref_client_order_id: fincore_engine::ClientOrderId(coid),
+        });
+        self.send(slot, &reject);
+        let Some(conn) = self.conn(slot) else { return };
+        if reason != SessionReason::RateLimited {
+            conn.errors += 1;
+        }
+        if conn.errors > budget {
+            self.end_session(slot, SessionReason::TooManyErrors);
+        }
+    }
+
+    fn on_message(&mut self, slot: usize, request: u64, message: ClientMsg) {
+        let (now, time_ns) = (self.now, self.time_ns);
+        let Some(conn) = self.conn(slot) else { return };
+        let login = match (conn.phase, message) {
+            (_, ClientMsg::Heartbeat) => return,
+            (Phase::AwaitingLogin { .. }, ClientMsg::Login(login)) => {
+                return self.login(slot, &login);
+            }
+            (Phase::AwaitingLogin { .. }, ClientMsg::Logout) => {
+                return self.end_session(slot, SessionReason::ClientLogout);
+            }
+            (Phase::AwaitingLogin { .. }, _) => {
+                let coid = message.client_order_id().0;
+                return self.refuse(slot, SessionReason::NotLoggedIn, message.msg_type(), request, coid);
+            }
+            (Phase::Closing, _) => return,
+            (Phase::Active(login), _) => login,
+        };
+        let coid = message.client_order_id().0;
+        let msg_type = message.msg_type();
+        match message {
+            ClientMsg::Login(_) => {
+                return self.refuse(slot, SessionReason::AlreadyLoggedIn, msg_type, request, coid);
+            }
+            ClientMsg::Logout => return self.end_session(slot, SessionReason::ClientLogout),
+            _ => {}
+        }
+        if !conn.bucket.take(now) {
+            return self.refuse(slot, SessionReason::RateLimited, msg_type, request, coid);
+        }
+        if message.needs_admin() && !login.admin {
+            return self.refuse(slot, SessionReason::NotAdmin, msg_type, request, coid);
+        }
+        let body = match message {
+            ClientMsg::NewOrder(order) => InboundBody::Command(CommandBody::NewOrder(order)),
+            ClientMsg::Cancel(c) => {
+                InboundBody::Command(CommandBody::Cancel { account: c.account, order: c.order })
+            }
+            ClientMsg::Amend(amend) => InboundBody::Command(CommandBody::Amend(amend)),
+            ClientMsg::MassCancel(m) => InboundBody::Command(CommandBody::MassCancel {
+                account: m.account,
+                instrument: m.instrument,
+            }),
+            ClientMsg::CreateAccount(c) => InboundBody::Command(CommandBody::CreateAccount {
+                account: c.account,
+                owner: c.owner,
+            }),
+            ClientMsg::Deposit(t) => InboundBody::Command(CommandBody::Deposit {
+                account: t.account,
+                asset: t.asset,
+                amount: t.amount,
+            }),
+            ClientMsg::Withdraw(t) => InboundBody::Command(CommandBody::Withdraw {
+                account: t.account,
+                asset: t.asset,
+                amount: t.amount,
+            }),
+            ClientMsg::SetAccountStatus(s) => InboundBody::Command(CommandBody::SetAccountStatus {
+                account: s.account,
+                status: s.status,
+            }),
+            ClientMsg::SetInstrumentStatus(s) => {
+                InboundBody::Command(CommandBody::SetInstrumentStatus {
+                    instrument: s.instrument,
+                    status: s.status,
+                    cancel_resting: s.cancel_resting,
+                })
+            }
+            ClientMsg::TakeSnapshot => InboundBody::Snapshot,
+            ClientMsg::Query(query) => InboundBody::Query(query),
+            ClientMsg::Subscribe(instrument) => {
+                conn.pending_subscriptions.push_back(instrument);
+                InboundBody::Subscribe(instrument)
+            }
+            ClientMsg::Unsubscribe(instrument) => {
+                conn.subscriptions.retain(|&i| i != instrument);
+                let session = conn.session_id;
+                if let Some(list) = self.subscribers.get_mut(usize::from(instrument.0)) {
+                    list.retain(|&s| s != session);
+                }
+                self.send(slot, &ServerMsg::MdUnsubscribed(instrument));
+                return;
+            }
+            ClientMsg::Login(_) | ClientMsg::Logout | ClientMsg::Heartbeat => return,
+        };
+        let inbound = Inbound {
+            session: conn.session_id,
+            user: login.user,
+            request_id: request,
+            time_ns,
+            peer: session::peer_code(&conn.peer),
+            body,
+        };
+        self.backlog.push_back(inbound);
+    }
+
+    fn login(&mut self, slot: usize, login: &wire::Login) {
+        let limits = &self.limits;
+        let (min, max) = (limits.heartbeat_min_ms, limits.heartbeat_max_ms);
+        let identity = std::str::from_utf8(login.username())
+            .ok()
+            .and_then(|name| self.auth.authenticate(name, login.secret()));
+        let reason = match identity {
+            None => SessionReason::LoginFailed,
+            Some(_) if !(min..=max).contains(&login.heartbeat_ms) => SessionReason::InvalidHeartbeat,
+            Some((user, role)) => {
+                let heartbeat_ms = login.heartbeat_ms;
+                let Some(conn) = self.conn(slot) else { return };
+                let session = Login {
+                    user,
+                    admin: role == fincore_engine::Role::Admin,
+                    heartbeat: Duration::from_millis(u64::from(heartbeat_ms)),
+                    cancel_on_disconnect: login.cancel_on_disconnect,
+                };
+                conn.phase = Phase::Active(session);
+                let accepted = LoginAccepted {
+                    session_id: conn.session_id,
+                    user,
+                    admin: session.admin,
+                    heartbeat_ms,
+                    next_seq: conn.next_seq + 1,
+                };
+                let session_id = conn.session_id;
+                tracing::info!(peer = %conn.peer, session_id, user = user.0, "logged in");
+                self.by_user.entry(user).or_default().push(session_id);
+                self.send(slot, &ServerMsg::LoginAccepted(accepted));
+                return;
+            }
+        };
+        if let Some(conn) = self.conn(slot) {
+            tracing::info!(peer = %conn.peer, %reason, "login refused");
+        }
+        self.send(slot, &ServerMsg::LoginRejected(reason.code()));
+        self.begin_close(slot);
+    }
+
+    /// Sends a logout notice with `reason` and closes once it is written.
+    fn end_session(&mut self, slot: usize, reason: SessionReason) {
+        self.send(slot, &ServerMsg::Logout(reason.code()));
+        self.begin_close(slot);
+    }
+
+    /// Stops reading a connection and leaves the session; the socket closes when its
+    /// output is written (or at once, if it cannot be).
+    fn begin_close(&mut self, slot: usize) {
+        self.leave(slot);
+        let Some(conn) = self.conn(slot) else { return };
+        conn.phase = Phase::Closing;
+        conn.discard_input();
+        self.mark_dirty(slot);
+    }
+
+    /// Takes a session out of routing; queues cancel-on-disconnect.
+    fn leave(&mut self, slot: usize) {
+        let Some(conn) = self.conn(slot) else { return };
+        let session = conn.session_id;
+        let login = conn.login();
+        let subscriptions = std::mem::take(&mut conn.subscriptions);
+        let peer = session::peer_code(&conn.peer);
+        for instrument in subscriptions {
+            if let Some(list) = self.subscribers.get_mut(usize::from(instrument.0)) {
+                list.retain(|&s| s != session);
+            }
+        }
+        let Some(login) = login else { return };
+        if let Some(list) = self.by_user.get_mut(&login.user) {
+            list.retain(|&s| s != session);
+        }
+        if login.cancel_on_disconnect {
+            self.backlog.push_back(Inbound {
+                session,
+                user: login.user,
+                request_id: 0,
+                time_ns: self.time_ns,
+                peer,
+                body: InboundBody::CancelAll,
+            });
+        }
+    }
+
+    /// Closes a socket now.
+    fn close(&mut self, slot: usize) {
+        if self.conn(slot).is_some_and(|c| !matches!(c.phase, Phase::Closing)) {
+            self.leave(slot);
+        }
+        let Some(mut conn) = self.conns[slot].take() else { return };
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        self.sessions.remove(&conn.session_id);
+        self.free.push(slot);
+        tracing::debug!(peer = %conn.peer, session_id = conn.session_id, "disconnected");
+    }
+
+    fn send(&mut self, slot: usize, message: &ServerMsg) {
+        let bound = self.limits.outbound_buffer_max;
+        let now = self.now;
+        let Some(conn) = self.conn(slot) else { return };
+        if conn.send(message, bound, now) {
+            self.mark_dirty(slot);
+            return;
+        }
+        tracing::warn!(peer = %conn.peer, session_id = conn.session_id, "slow consumer disconnected");
+        // The buffer is full: the logout notice could not be read anyway.
+        self.leave(slot);
+        self.close(slot);
+    }
+
+    fn mark_dirty(&mut self, slot: usize) {
+        if !self.dirty.contains(&slot) {
+            self.dirty.push(slot);
+        }
+    }
+
+    fn flush_dirty(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        for &slot in &dirty {
+            let Some(conn) = self.conn(slot) else { continue };
+            let result = conn.flush();
+            let done = conn.queued_output() == 0;
+            let closing = matches!(conn.phase, Phase::Closing);
+            if result.is_err() || (closing && done) {
+                self.close(slot);
+            }
+        }
+        self.dirty = dirty;
+        self.dirty.clear();
+    }
+
+    fn publish_backlog(&mut self) {
+        if !self.backlog.is_empty() {
+            self.pipeline.publish(&mut self.backlog);
+        }
+    }
+
+    fn drain_outbound(&mut self) {
+        let releasable = self.pipeline.releasable_seq();
+        while let Some(item) = self.held.front() {
+            if item.journal_seq > releasable {
+                break;
+            }
+            let item = self.held.pop_front().expect("front exists");
+            self.route(&item);
+        }
+        while let Some(item) = self.pipeline.pop() {
+            if !self.held.is_empty() || item.journal_seq > releasable {
+                self.held.push_back(item);
+            } else {
+                self.route(&item);
+            }
+        }
+    }
+
+    /// Delivers one engine output.
+    fn route(&mut self, item: &Outbound) {
+        let origin = self.sessions.get(&item.session).copied();
+        match item.body {
+            OutboundBody::Event(event) => self.route_event(item, origin, event),
+            OutboundBody::SubscribeAnswer(event) => {
+                if let Some(slot) = origin {
+                    self.subscribe_answer(slot, item, event);
+                }
+            }
+            OutboundBody::Snapshot(taken) => {
+                if let Some(slot) = origin {
+                    self.send(slot, &ServerMsg::SnapshotTaken(taken));
+                }
+            }
+            OutboundBody::Failed(reason) => {
+                if let Some(slot) = origin {
+                    let reject = SessionReject {
+                        reason: reason.code(),
+                        ref_type: 0,
+                        ref_request_id: item.request_id,
+                        ref_client_order_id: fincore_engine::ClientOrderId(0),
+                    };
+                    self.send(slot, &ServerMsg::SessionReject(reject));
+                }
+            }
+        }
+    }
+
+    fn route_event(&mut self, item: &Outbound, origin: Option<usize>, event: Event) {
+        match event {
+            Event::Trade(trade) => {
+                let seq = self.next_md_seq(trade.instrument);
+                let message = ServerMsg::MdTrade(MdTrade {
+                    instrument: trade.instrument,
+                    md_seq: seq,
+                    trade_id: trade.trade_id,
+                    price: trade.price,
+                    qty: trade.qty,
+                    taker_side: trade.taker_side,
+                });
+                self.publish_md(trade.instrument, &message);
+                return;
+            }
+            Event::Level(level) => {
+                let seq = self.next_md_seq(level.instrument);
+                let message = ServerMsg::MdLevel(MdLevel {
+                    instrument: level.instrument,
+                    md_seq: seq,
+                    side: level.side,
+                    price: level.price,
+                    qty: level.qty,
+                    orders: level.orders,
+                });
+                self.publish_md(level.instrument, &message);
+                return;
+            }
+            _ => {}
+        }
+        let report = |request_id| {
+            ServerMsg::ExecReport(ExecReport { journal_seq: item.journal_seq, request_id, event })
+        };
+        // The session that sent the command sees the events about its own user's
+        // accounts and the ones about no account (rejects, query answers, admin
+        // results); an admin sees everything its commands cause. Other users' balances
+        // and orders (the other side of a fill, the fee account) are not shown to it.
+        if let Some(slot) = origin {
+            let concerned = self.conn(slot).and_then(|c| c.login()).is_some_and(|login| {
+                login.admin
+                    || item.owners == [NO_USER; 2]
+                    || item.owners.contains(&login.user)
+            });
+            if concerned {
+                self.send(slot, &report(item.request_id));
+            }
+        }
+        for owner in item.owners {
+            if owner == NO_USER {
+                continue;
+            }
+            let Some(sessions) = self.by_user.get(&owner) else { continue };
+            let targets: Vec<usize> = sessions
+                .iter()
+                .filter(|&&s| s != item.session)
+                .filter_map(|s| self.sessions.get(s).copied())
+                .collect();
+            for slot in targets {
+                self.send(slot, &report(0));
+            }
+        }
+    }
+
+    fn next_md_seq(&mut self, instrument: InstrumentId) -> u64 {
+        let seq = &mut self.md_seq[usize::from(instrument.0) % INSTRUMENTS_MAX];
+        *seq += 1;
+        *seq
+    }
+
+    fn publish_md(&mut self, instrument: InstrumentId, message: &ServerMsg) {
+        let Some(list) = self.subscribers.get(usize::from(instrument.0)) else { return };
+        if list.is_empty() {
+            return;
+        }
+        let targets: Vec<usize> = list.iter().filter_map(|s| self.sessions.get(s).copied()).collect();
+        for slot in targets {
+            self.send(slot, message);
+        }
+    }
+
+    fn subscribe_answer(&mut self, slot: usize, item: &Outbound, event: Event) {
+        match event {
+            Event::DepthLevel(level) => {
+                let message = ServerMsg::MdSnapshotLevel(MdSnapshotLevel {
+                    instrument: level.instrument,
+                    side: level.side,
+                    price: level.price,
+                    qty: level.qty,
+                    orders: level.orders,
+                });
+                self.send(slot, &message);
+            }
+            Event::QueryDone { items } => {
+                let Some(conn) = self.conn(slot) else { return };
+                let Some(instrument) = conn.pending_subscriptions.pop_front() else { return };
+                if !conn.subscriptions.contains(&instrument) {
+                    conn.subscriptions.push(instrument);
+                }
+                let session = conn.session_id;
+                let index = usize::from(instrument.0);
+                if !self.subscribers[index].contains(&session) {
+                    self.subscribers[index].push(session);
+                }
+                let end = MdSnapshotEnd { instrument, md_seq: self.md_seq[index], levels: items };
+                self.send(slot, &ServerMsg::MdSnapshotEnd(end));
+            }
+            other => {
+                if let Some(conn) = self.conn(slot) {
+                    conn.pending_subscriptions.pop_front();
+                }
+                let report = ExecReport {
+                    journal_seq: item.journal_seq,
+                    request_id: item.request_id,
+                    event: other,
+                };
+                self.send(slot, &ServerMsg::ExecReport(report));
+            }
+        }
+    }
+
+    fn run_timers(&mut self) {
+        for slot in 0..self.conns.len() {
+            let now = self.now;
+            let Some(conn) = self.conn(slot) else { continue };
+            match conn.phase {
+                Phase::AwaitingLogin { deadline } if now >= deadline => {
+                    self.end_session(slot, SessionReason::LoginTimeout);
+                }
+                Phase::Active(login) => {
+                    if now.saturating_duration_since(conn.last_recv) > login.heartbeat * 3 {
+                        self.end_session(slot, SessionReason::HeartbeatTimeout);
+                    } else if now.saturating_duration_since(conn.last_send) >= login.heartbeat {
+                        self.send(slot, &ServerMsg::Heartbeat);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Stop accepting, finish what is in flight, stop the engine (snapshot, journal
+    /// closed), deliver the last reports, say goodbye.
+    fn shutdown(mut self) -> Result<ServerExit, ServerError> {
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        tracing::info!(in_flight = self.backlog.len(), "shutting down");
+        while !self.backlog.is_empty() && !self.pipeline.failed() {
+            self.publish_backlog();
+            self.drain_outbound();
+            self.flush_dirty();
+            std::thread::yield_now();
+        }
+        self.pipeline.close();
+        while !self.pipeline.engine_finished() {
+            self.drain_outbound();
+            self.flush_dirty();
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let engine = self.pipeline.join()?;
+        self.drain_outbound();
+        // Everything is synced now; nothing is held back any more.
+        for item in std::mem::take(&mut self.held) {
+            self.route(&item);
+        }
+        for slot in 0..self.conns.len() {
+            if self.conn(slot).is_some_and(|c| !matches!(c.phase, Phase::Closing)) {
+                self.send(slot, &ServerMsg::Logout(SessionReason::ServerShutdown.code()));
+            }
+        }
+        let deadline = Instant::now() + FINAL_FLUSH;
+        while Instant::now() < deadline {
+            let mut pending = false;
+            for conn in self.conns.iter_mut().flatten() {
+                if conn.flush().is_ok() && conn.queued_output() > 0 {
+                    pending = true;
+                }
+            }
+            if !pending {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(ServerExit { engine, sessions: self.sessions_total })
+    }
+}

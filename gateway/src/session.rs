@@ -1,0 +1,248 @@
+//! One client connection on the gateway thread: its socket, input and output buffers,
+//! login state, outbound sequence, heartbeat clocks, rate limit and error budget. The
+//! decisions about what a message means live in `server.rs`; this file only keeps the
+//! per-connection state and moves bytes.
+
+use crate::wire::{self, ServerMsg};
+use fincore_engine::{InstrumentId, UserId};
+use mio::net::TcpStream;
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Bytes read from a socket per `read` call.
+const READ_CHUNK: usize = 64 * 1024;
+/// Unprocessed input a connection may hold before the gateway stops reading it (the
+/// rest waits in the kernel's socket buffer: TCP flow control slows the client).
+pub(crate) const INPUT_HELD_MAX: usize = 256 * 1024;
+
+/// Where a connection is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Connected, not logged in; must log in before the deadline.
+    AwaitingLogin { deadline: Instant },
+    /// Logged in.
+    Active(Login),
+    /// Finishing: flush what is queued, then close.
+    Closing,
+}
+
+/// A logged-in session's identity and options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Login {
+    pub user: UserId,
+    pub admin: bool,
+    pub heartbeat: Duration,
+    pub cancel_on_disconnect: bool,
+}
+
+/// A token bucket: `rate` tokens a second, at most `burst` saved.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TokenBucket {
+    tokens: f64,
+    rate: f64,
+    burst: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    pub(crate) fn new(rate: u32, burst: u32, now: Instant) -> TokenBucket {
+        let burst = f64::from(burst.max(1));
+        TokenBucket { tokens: burst, rate: f64::from(rate), burst, last: now }
+    }
+
+    /// Takes one token if there is one.
+    pub(crate) fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// One client connection.
+pub(crate) struct Conn {
+    pub stream: TcpStream,
+    pub peer: SocketAddr,
+    /// The server-wide session id.
+    pub session_id: u32,
+    pub phase: Phase,
+    input: Vec<u8>,
+    input_start: usize,
+    output: Vec<u8>,
+    output_start: usize,
+    /// The sequence number of the next server message.
+    pub next_seq: u64,
+    pub last_recv: Instant,
+    pub last_send: Instant,
+    pub bucket: TokenBucket,
+    /// Refused messages so far.
+    pub errors: u32,
+    /// Instruments subscribed to.
+    pub subscriptions: Vec<InstrumentId>,
+    /// Subscriptions whose depth snapshot is on its way, oldest first.
+    pub pending_subscriptions: VecDeque<InstrumentId>,
+    /// Reading stopped because the gateway's backlog or this input buffer was full.
+    pub read_paused: bool,
+    /// The peer closed its side, or the socket failed.
+    pub eof: bool,
+}
+
+impl Conn {
+    pub(crate) fn new(
+        stream: TcpStream,
+        peer: SocketAddr,
+        session_id: u32,
+        now: Instant,
+        login_timeout: Duration,
+        bucket: TokenBucket,
+    ) -> Conn {
+        Conn {
+            stream,
+            peer,
+            session_id,
+            phase: Phase::AwaitingLogin { deadline: now + login_timeout },
+            input: Vec::with_capacity(READ_CHUNK),
+            input_start: 0,
+            output: Vec::with_capacity(4096),
+            output_start: 0,
+            next_seq: 1,
+            last_recv: now,
+            last_send: now,
+            bucket,
+            errors: 0,
+            subscriptions: Vec::new(),
+            pending_subscriptions: VecDeque::new(),
+            read_paused: false,
+            eof: false,
+        }
+    }
+
+    /// The logged-in identity, if any.
+    pub(crate) fn login(&self) -> Option<Login> {
+        match self.phase {
+            Phase::Active(login) => Some(login),
+            _ => None,
+        }
+    }
+
+    /// Reads what the socket has, up to the input bound. Returns false if reading
+    /// stopped at the bound (more may be waiting).
+    pub(crate) fn read(&mut self) -> bool {
+        loop {
+            if self.held_input() >= INPUT_HELD_MAX {
+                return false;
+            }
+            self.compact_input();
+            let len = self.input.len();
+            self.input.resize(len + READ_CHUNK, 0);
+            match self.stream.read(&mut self.input[len..]) {
+                Ok(0) => {
+                    self.input.truncate(len);
+                    self.eof = true;
+                    return true;
+                }
+                Ok(n) => self.input.truncate(len + n),
+                Err(e) => {
+                    self.input.truncate(len);
+                    match e.kind() {
+                        io::ErrorKind::WouldBlock => return true,
+                        io::ErrorKind::Interrupted => {}
+                        _ => {
+                            self.eof = true;
+                            return true;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn held_input(&self) -> usize {
+        self.input.len() - self.input_start
+    }
+
+    fn compact_input(&mut self) {
+        if self.input_start > 0 && self.input_start * 2 >= self.input.len() {
+            self.input.drain(..self.input_start);
+            self.input_start = 0;
+        }
+    }
+
+    /// The unprocessed input.
+    pub(crate) fn input(&self) -> &[u8] {
+        &self.input[self.input_start..]
+    }
+
+    /// Marks `n` bytes of input processed.
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.input_start += n;
+        if self.input_start == self.input.len() {
+            self.input.clear();
+            self.input_start = 0;
+        }
+    }
+
+    /// Drops all unprocessed input (the connection is closing).
+    pub(crate) fn discard_input(&mut self) {
+        self.input.clear();
+        self.input_start = 0;
+    }
+
+    /// Queues one message. Returns false if the output is now over `bound` bytes (a
+    /// slow consumer).
+    pub(crate) fn send(&mut self, message: &ServerMsg, bound: usize, now: Instant) -> bool {
+        message.encode_into(self.next_seq, &mut self.output);
+        self.next_seq += 1;
+        self.last_send = now;
+        self.queued_output() <= bound
+    }
+
+    /// Bytes queued and not yet written.
+    pub(crate) fn queued_output(&self) -> usize {
+        self.output.len() - self.output_start
+    }
+
+    /// Writes queued output until done or the socket is full.
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        while self.output_start < self.output.len() {
+            match self.stream.write(&self.output[self.output_start..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.output_start += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.output_start == self.output.len() {
+            self.output.clear();
+            self.output_start = 0;
+        } else if self.output_start > self.output.len() / 2 {
+            self.output.drain(..self.output_start);
+            self.output_start = 0;
+        }
+        Ok(())
+    }
+}
+
+/// The audit value the journal stores for a peer: IPv4 address and port packed as
+/// `ip << 16 | port`; IPv6 addresses folded to 48 bits the same way.
+pub(crate) fn peer_code(peer: &SocketAddr) -> u64 {
+    let ip = match peer.ip() {
+        std::net::IpAddr::V4(v4) => u64::from(u32::from(v4)),
+        std::net::IpAddr::V6(v6) => {
+            let bits = u128::from(v6);
+            ((bits >> 64) as u64 ^ bits as u64) & 0xffff_ffff_ffff
+        }
+    };
+    ip << 16 | u64::from(peer.port())
+}
+
+/// A frame's body must fit the limit the header check enforces.
+const _: () = assert!(wire::BODY_LEN_MAX as usize <= INPUT_HELD_MAX);
