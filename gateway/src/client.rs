@@ -167,12 +167,15 @@ impl Client {
             last_send: Instant::now(),
             reference: None,
         };
-        let login = wire::Login::new(user, secret, options.heartbeat_ms, options.cancel_on_disconnect);
+        let login =
+            wire::Login::new(user, secret, options.heartbeat_ms, options.cancel_on_disconnect);
         client.send(&ClientMsg::Login(login))?;
         match client.recv()?.msg {
             ServerMsg::LoginAccepted(accepted) => client.session = accepted,
             ServerMsg::LoginRejected(reason) => return Err(ClientError::LoginRejected(reason)),
-            other => return Err(ClientError::Protocol(format!("expected a login reply, got {other:?}"))),
+            other => {
+                return Err(ClientError::Protocol(format!("expected a login reply, got {other:?}")));
+            }
         }
         Ok(client)
     }
@@ -251,7 +254,9 @@ impl Client {
         let (header, msg, used): (Header, _, usize) = match wire::next_frame(&self.input) {
             Frame::Incomplete => return Ok(None),
             Frame::Fatal(header, reason) => {
-                return Err(ClientError::Protocol(format!("bad frame header {header:?}: {reason}")));
+                return Err(ClientError::Protocol(format!(
+                    "bad frame header {header:?}: {reason}"
+                )));
             }
             Frame::Complete(header, body) => {
                 (header, ServerMsg::decode(header.msg_type, body), wire::HEADER_LEN + body.len())
@@ -269,10 +274,8 @@ impl Client {
     /// that arrived meanwhile (heartbeats excluded).
     pub fn request(&mut self, message: &ClientMsg) -> Result<Vec<Received>, ClientError> {
         self.send(message)?;
-        let fence = self.send(&ClientMsg::Query(Query::Depth {
-            instrument: InstrumentId(0),
-            levels: 0,
-        }))?;
+        let fence =
+            self.send(&ClientMsg::Query(Query::Depth { instrument: InstrumentId(0), levels: 0 }))?;
         let mut replies = Vec::new();
         loop {
             let received = self.recv()?;
@@ -323,7 +326,10 @@ impl Client {
                         reference.instruments.push((spec, status));
                     }
                     Event::Rejected(rejected) => {
-                        return Err(ClientError::Invalid("reference query".into(), rejected.reason));
+                        return Err(ClientError::Invalid(
+                            "reference query".into(),
+                            rejected.reason,
+                        ));
                     }
                     _ => {}
                 }

@@ -17,9 +17,9 @@
 //! that into execution reports for those users' sessions and market data for
 //! subscribers.
 
+use crate::RunnerError;
 use crate::runner::{Origin, Runner};
 use crate::wire::{SessionReason, SnapshotTaken};
-use crate::RunnerError;
 use crossbeam_queue::ArrayQueue;
 use disruptor::{
     BusySpin, EventPoller, Polling, Producer, SingleConsumerBarrier, SingleProducer,
@@ -465,9 +465,8 @@ impl EngineThread {
 
     /// The users whose sessions get this event as an execution report.
     fn owners(&self, event: &Event) -> [UserId; 2] {
-        let owner = |account: AccountId| {
-            self.runner.engine().account(account).map_or(NO_USER, |a| a.owner)
-        };
+        let owner =
+            |account: AccountId| self.runner.engine().account(account).map_or(NO_USER, |a| a.owner);
         match event {
             Event::Accepted(e) => [owner(e.account), NO_USER],
             Event::Cancelled(e) => [owner(e.account), NO_USER],

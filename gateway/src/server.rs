@@ -16,12 +16,13 @@ use crate::pipeline::{
     EngineExit, Inbound, InboundBody, NO_USER, Outbound, OutboundBody, Pipeline, PipelineConfig,
 };
 use crate::runner::{Runner, StartReport};
+
+use crate::RunnerError;
 use crate::session::{self, Conn, Login, Phase, TokenBucket};
 use crate::wire::{
     self, ClientMsg, ExecReport, Frame, LoginAccepted, MdLevel, MdSnapshotEnd, MdSnapshotLevel,
     MdTrade, ServerMsg, SessionReason, SessionReject,
 };
-use crate::RunnerError;
 use fincore_engine::{CommandBody, Event, INSTRUMENTS_MAX, InstrumentId, UserId};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -135,22 +136,42 @@ impl Drop for ServerHandle {
     }
 }
 
+/// What starting found and did.
+#[derive(Debug)]
+pub struct Started {
+    /// Recovery details (snapshot used, records replayed, torn tail, setup applied).
+    pub report: StartReport,
+    /// The last journaled sequence after recovery and setup.
+    pub seq: u64,
+    /// The state hash at that sequence.
+    pub state_hash: u64,
+    /// Time spent opening and recovering the data directory.
+    pub elapsed: Duration,
+}
+
 /// Opens the data directory (recovering it, or journaling the configuration's setup
 /// when it is new), binds the listener and starts the gateway and engine threads.
 pub fn start(
     config: &ServerConfig,
     options: ServerOptions,
-) -> Result<(ServerHandle, StartReport), ServerError> {
+) -> Result<(ServerHandle, Started), ServerError> {
+    let began = Instant::now();
     let setup = config.setup_commands().map_err(|e| ServerError::Config(e.to_string()))?;
     let (runner, report) = Runner::open(&config.runner_config(), &setup)?;
-    let mut listener =
-        TcpListener::bind(config.listen).map_err(|e| ServerError::Io("bind", e))?;
+    let started = Started {
+        report,
+        seq: runner.engine().last_seq(),
+        state_hash: runner.engine().state_hash(),
+        elapsed: began.elapsed(),
+    };
+    let mut listener = TcpListener::bind(config.listen).map_err(|e| ServerError::Io("bind", e))?;
     let addr = listener.local_addr().map_err(|e| ServerError::Io("local_addr", e))?;
     let poll = Poll::new().map_err(|e| ServerError::Io("poll", e))?;
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)
         .map_err(|e| ServerError::Io("register", e))?;
-    let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(|e| ServerError::Io("waker", e))?);
+    let waker =
+        Arc::new(Waker::new(poll.registry(), WAKER).map_err(|e| ServerError::Io("waker", e))?);
     let engine_waker = Arc::clone(&waker);
     let pipeline = Pipeline::start(runner, options.pipeline, move || {
         let _ = engine_waker.wake();
@@ -182,7 +203,7 @@ pub fn start(
         .name("fincore-gateway".into())
         .spawn(move || gateway.run())
         .map_err(|e| ServerError::Io("gateway thread", e))?;
-    Ok((ServerHandle { addr, stop, thread: Some(thread) }, report))
+    Ok((ServerHandle { addr, stop, thread: Some(thread) }, started))
 }
 
 struct Gateway {
@@ -290,9 +311,11 @@ impl Gateway {
                 self.conns.len() - 1
             });
             let token = Token(FIRST_CONN + slot);
-            if let Err(e) =
-                self.poll.registry().register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
-            {
+            if let Err(e) = self.poll.registry().register(
+                &mut stream,
+                token,
+                Interest::READABLE | Interest::WRITABLE,
+            ) {
                 tracing::warn!(error = %e, %peer, "could not register a connection");
                 self.free.push(slot);
                 continue;
@@ -394,7 +417,14 @@ impl Gateway {
     }
 
     /// Sends a session reject and charges the error budget.
-    fn refuse(&mut self, slot: usize, reason: SessionReason, msg_type: u16, request: u64, coid: u64) {
+    fn refuse(
+        &mut self,
+        slot: usize,
+        reason: SessionReason,
+        msg_type: u16,
+        request: u64,
+        coid: u64,
+    ) {
         let budget = self.limits.error_budget;
         let reject = ServerMsg::SessionReject(SessionReject {
             reason: reason.code(),
@@ -425,7 +455,13 @@ impl Gateway {
             }
             (Phase::AwaitingLogin { .. }, _) => {
                 let coid = message.client_order_id().0;
-                return self.refuse(slot, SessionReason::NotLoggedIn, message.msg_type(), request, coid);
+                return self.refuse(
+                    slot,
+                    SessionReason::NotLoggedIn,
+                    message.msg_type(),
+                    request,
+                    coid,
+                );
             }
             (Phase::Closing, _) => return,
             (Phase::Active(login), _) => login,
@@ -516,7 +552,9 @@ impl Gateway {
             .and_then(|name| self.auth.authenticate(name, login.secret()));
         let reason = match identity {
             None => SessionReason::LoginFailed,
-            Some(_) if !(min..=max).contains(&login.heartbeat_ms) => SessionReason::InvalidHeartbeat,
+            Some(_) if !(min..=max).contains(&login.heartbeat_ms) => {
+                SessionReason::InvalidHeartbeat
+            }
             Some((user, role)) => {
                 let heartbeat_ms = login.heartbeat_ms;
                 let Some(conn) = self.conn(slot) else { return };
@@ -731,9 +769,7 @@ impl Gateway {
         // and orders (the other side of a fill, the fee account) are not shown to it.
         if let Some(slot) = origin {
             let concerned = self.conn(slot).and_then(|c| c.login()).is_some_and(|login| {
-                login.admin
-                    || item.owners == [NO_USER; 2]
-                    || item.owners.contains(&login.user)
+                login.admin || item.owners == [NO_USER; 2] || item.owners.contains(&login.user)
             });
             if concerned {
                 self.send(slot, &report(item.request_id));
@@ -766,7 +802,8 @@ impl Gateway {
         if list.is_empty() {
             return;
         }
-        let targets: Vec<usize> = list.iter().filter_map(|s| self.sessions.get(s).copied()).collect();
+        let targets: Vec<usize> =
+            list.iter().filter_map(|s| self.sessions.get(s).copied()).collect();
         for slot in targets {
             self.send(slot, message);
         }

@@ -17,8 +17,8 @@
 //! query, the event inside an execution report).
 
 use fincore_engine::{
-    AccountId, AccountStatus, Amend, AssetId, ClientOrderId, Event, InstrumentId,
-    InstrumentStatus, NewOrder, OrderRef, Price, Qty, Query, RejectReason, Side, TradeId, UserId,
+    AccountId, AccountStatus, Amend, AssetId, ClientOrderId, Event, InstrumentId, InstrumentStatus,
+    NewOrder, OrderRef, Price, Qty, Query, RejectReason, Side, TradeId, UserId,
 };
 use wincode::{SchemaRead, SchemaWrite};
 
@@ -256,7 +256,12 @@ pub struct Login {
 
 impl Login {
     /// A login for `username` / `secret` (truncated to the field sizes).
-    pub fn new(username: &str, secret: &str, heartbeat_ms: u32, cancel_on_disconnect: bool) -> Login {
+    pub fn new(
+        username: &str,
+        secret: &str,
+        heartbeat_ms: u32,
+        cancel_on_disconnect: bool,
+    ) -> Login {
         Login {
             username: padded(username.as_bytes()),
             secret: padded(secret.as_bytes()),

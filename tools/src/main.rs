@@ -4,9 +4,11 @@
 
 mod bench;
 mod bench_journal;
+mod client_cmd;
 mod journal_cmd;
 mod replay;
 mod report;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -20,6 +22,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the server (with no --config: the built-in demo configuration).
+    Serve(serve::ServeArgs),
+    /// One-shot commands against a running server.
+    Client(client_cmd::ClientArgs),
+    /// Print the configuration line (`secret_hash = ...`) for a user's secret.
+    HashSecret {
+        /// The secret.
+        secret: String,
+    },
     /// In-process benchmarks.
     Bench {
         #[command(subcommand)]
@@ -37,6 +48,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => serve::run(&args),
+        Command::Client(args) => client_cmd::run(&args),
+        Command::HashSecret { secret } => hash_secret(&secret),
         Command::Bench { target } => bench::run(target),
         Command::Replay(args) => replay::run(&args),
         Command::Journal { command } => journal_cmd::run(&command),
@@ -48,4 +62,10 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn hash_secret(secret: &str) -> anyhow::Result<()> {
+    let hash = fincore_gateway::auth::SecretHash::generate(secret.as_bytes())?;
+    println!("secret_hash = \"{hash}\"");
+    Ok(())
 }

@@ -1,0 +1,466 @@
+//! `fincore client`: one-shot commands for a person at a terminal. Prices and
+//! quantities are decimals, converted with the instrument's tick and lot; replies are
+//! printed as readable lines in those units.
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use fincore_engine::units::{lots_to_qty, minor_to_decimal, ticks_to_price};
+use fincore_engine::{
+    AccountId, AccountStatus, Amend, CancelReason, Event, InstrumentId, InstrumentStatus, OrderId,
+    OrderRef, Query, Side, TimeInForce, UserId,
+};
+use fincore_gateway::client::{Client, LoginOptions, Received, Reference};
+use fincore_gateway::wire::{self, ClientMsg, ServerMsg};
+use rust_decimal::Decimal;
+
+/// Arguments of `fincore client`.
+#[derive(Args)]
+pub struct ClientArgs {
+    /// Server address.
+    #[arg(long, default_value = "127.0.0.1:7100")]
+    addr: String,
+    /// User name.
+    #[arg(long, default_value = "alice")]
+    user: String,
+    /// Secret (default: `<user>-secret`, the demo configuration's convention).
+    #[arg(long)]
+    secret: Option<String>,
+    /// Trading account (default: the account numbered like the user, as in the demo).
+    #[arg(long)]
+    account: Option<u32>,
+    #[command(subcommand)]
+    command: ClientCommand,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SideArg {
+    Buy,
+    Sell,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TifArg {
+    Gtc,
+    Ioc,
+    Fok,
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Place an order: `order buy BTC-USD 0.01 60000` (price `market` for a market order).
+    Order {
+        side: SideArg,
+        symbol: String,
+        qty: Decimal,
+        /// A decimal price, or `market`.
+        price: String,
+        /// Time in force (market orders default to IOC).
+        #[arg(long)]
+        tif: Option<TifArg>,
+        /// Client order id (default: derived from the clock).
+        #[arg(long)]
+        id: Option<u64>,
+        /// Refuse instead of trading on arrival.
+        #[arg(long)]
+        post_only: bool,
+    },
+    /// Cancel an order by its order id (or `--client` id).
+    Cancel {
+        order: u64,
+        /// The number is a client order id.
+        #[arg(long)]
+        client: bool,
+    },
+    /// Change an order's price and quantity.
+    Amend { order: u64, price: Decimal, qty: Decimal },
+    /// Cancel all of the account's orders (optionally on one instrument).
+    MassCancel { symbol: Option<String> },
+    /// Show the account's balances.
+    Balance,
+    /// Show the account's open orders.
+    Orders,
+    /// Show an instrument's book.
+    Depth {
+        symbol: String,
+        #[arg(long, default_value_t = 10)]
+        levels: u16,
+    },
+    /// Show the assets and instruments.
+    Reference,
+    /// Admin: deposit into an account: `deposit 2 USD 1000`.
+    Deposit { account: u32, asset: String, amount: Decimal },
+    /// Admin: withdraw from an account.
+    Withdraw { account: u32, asset: String, amount: Decimal },
+    /// Admin: create an account for a user id.
+    CreateAccount { account: u32, owner: u32 },
+    /// Admin: freeze an account (new risk refused, cancels allowed).
+    Freeze { account: u32 },
+    /// Admin: unfreeze an account.
+    Unfreeze { account: u32 },
+    /// Admin: halt an instrument.
+    Halt {
+        symbol: String,
+        /// Also cancel every resting order.
+        #[arg(long)]
+        cancel_resting: bool,
+    },
+    /// Admin: resume trading on an instrument.
+    Resume { symbol: String },
+    /// Admin: write a snapshot now.
+    Snapshot,
+    /// Stream an instrument's market data until interrupted.
+    Watch { symbol: String },
+}
+
+pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
+    let secret = args.secret.clone().unwrap_or_else(|| format!("{}-secret", args.user));
+    let mut client =
+        Client::connect(args.addr.as_str(), &args.user, &secret, LoginOptions::default())
+            .with_context(|| format!("logging in to {} as {}", args.addr, args.user))?;
+    let account = AccountId(args.account.unwrap_or(client.session().user.0));
+    let reference = client.reference()?.clone();
+    let me = client.session().user;
+    let message = match &args.command {
+        ClientCommand::Order { side, symbol, qty, price, tif, id, post_only } => {
+            let side = match side {
+                SideArg::Buy => Side::Buy,
+                SideArg::Sell => Side::Sell,
+            };
+            let price = match price.as_str() {
+                "market" => None,
+                text => Some(text.parse::<Decimal>().with_context(|| format!("price {text}"))?),
+            };
+            let tif = match (tif, price) {
+                (Some(TifArg::Gtc), _) | (None, Some(_)) => TimeInForce::Gtc,
+                (Some(TifArg::Ioc), _) | (None, None) => TimeInForce::Ioc,
+                (Some(TifArg::Fok), _) => TimeInForce::Fok,
+            };
+            let id = id.unwrap_or_else(clock_id);
+            let mut order = client.order(account, symbol, side, price, *qty, tif, id)?;
+            order.post_only = *post_only;
+            ClientMsg::NewOrder(order)
+        }
+        ClientCommand::Cancel { order, client: by_client } => {
+            let order = if *by_client {
+                OrderRef::Client(fincore_engine::ClientOrderId(*order))
+            } else {
+                OrderRef::Id(OrderId(*order))
+            };
+            ClientMsg::Cancel(wire::Cancel { account, order })
+        }
+        ClientCommand::Amend { order, price, qty } => {
+            let order = OrderRef::Id(OrderId(*order));
+            let info = client.query(Query::Order { account, order })?;
+            let Some(Event::OrderInfo(info)) = info.first() else {
+                print_events(&info, &reference, me);
+                bail!("no such order");
+            };
+            let spec = *reference
+                .instrument_by_id(info.instrument)
+                .context("the order's instrument is unknown")?;
+            let (price, qty) = (client.ticks(&spec, *price)?, client.lots(&spec, *qty)?);
+            ClientMsg::Amend(Amend { account, order, price, qty })
+        }
+        ClientCommand::MassCancel { symbol } => {
+            let instrument = match symbol {
+                Some(symbol) => Some(reference.instrument(symbol)?.instrument),
+                None => None,
+            };
+            ClientMsg::MassCancel(wire::MassCancel { account, instrument })
+        }
+        ClientCommand::Balance => {
+            return query(&mut client, Query::Balances { account }, &reference, me);
+        }
+        ClientCommand::Orders => {
+            return query(&mut client, Query::OpenOrders { account }, &reference, me);
+        }
+        ClientCommand::Depth { symbol, levels } => {
+            let instrument = reference.instrument(symbol)?.instrument;
+            return query(
+                &mut client,
+                Query::Depth { instrument, levels: *levels },
+                &reference,
+                me,
+            );
+        }
+        ClientCommand::Reference => return query(&mut client, Query::Reference, &reference, me),
+        ClientCommand::Deposit { account, asset, amount }
+        | ClientCommand::Withdraw { account, asset, amount } => {
+            let (asset, scale) = reference.asset(asset)?;
+            let amount = fincore_engine::units::decimal_to_minor(*amount, scale)
+                .map_err(|_| anyhow::anyhow!("{amount} is not a whole number of minor units"))?;
+            let transfer = wire::Transfer { account: AccountId(*account), asset, amount };
+            if matches!(args.command, ClientCommand::Deposit { .. }) {
+                ClientMsg::Deposit(transfer)
+            } else {
+                ClientMsg::Withdraw(transfer)
+            }
+        }
+        ClientCommand::CreateAccount { account, owner } => {
+            ClientMsg::CreateAccount(wire::CreateAccount {
+                account: AccountId(*account),
+                owner: UserId(*owner),
+            })
+        }
+        ClientCommand::Freeze { account } | ClientCommand::Unfreeze { account } => {
+            let status = if matches!(args.command, ClientCommand::Freeze { .. }) {
+                AccountStatus::Frozen
+            } else {
+                AccountStatus::Active
+            };
+            ClientMsg::SetAccountStatus(wire::SetAccountStatus {
+                account: AccountId(*account),
+                status,
+            })
+        }
+        ClientCommand::Halt { symbol, cancel_resting } => {
+            ClientMsg::SetInstrumentStatus(wire::SetInstrumentStatus {
+                instrument: reference.instrument(symbol)?.instrument,
+                status: InstrumentStatus::Halted,
+                cancel_resting: *cancel_resting,
+            })
+        }
+        ClientCommand::Resume { symbol } => {
+            ClientMsg::SetInstrumentStatus(wire::SetInstrumentStatus {
+                instrument: reference.instrument(symbol)?.instrument,
+                status: InstrumentStatus::Trading,
+                cancel_resting: false,
+            })
+        }
+        ClientCommand::Snapshot => ClientMsg::TakeSnapshot,
+        ClientCommand::Watch { symbol } => {
+            let instrument = reference.instrument(symbol)?.instrument;
+            return watch(&mut client, instrument, &reference);
+        }
+    };
+    let replies = client.request(&message)?;
+    let refused = replies.iter().any(|r| {
+        matches!(r.msg, ServerMsg::SessionReject(_))
+            || matches!(r.event(), Some(Event::Rejected(_)))
+    });
+    for reply in &replies {
+        print_received(reply, &reference, me);
+    }
+    client.logout()?;
+    if refused {
+        bail!("refused");
+    }
+    Ok(())
+}
+
+/// A client order id from the clock, for people who do not pick one.
+fn clock_id() -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    now.map_or(1, |d| d.as_micros() as u64)
+}
+
+fn query(
+    client: &mut Client,
+    query: Query,
+    reference: &Reference,
+    me: UserId,
+) -> anyhow::Result<()> {
+    let items = client.query(query)?;
+    if items.is_empty() {
+        println!("(none)");
+    }
+    print_events(&items, reference, me);
+    if let Some(Event::Rejected(rejected)) = items.first() {
+        bail!("refused: {}", wire::reason_name(u32::from(rejected.reason.code())));
+    }
+    Ok(())
+}
+
+fn watch(
+    client: &mut Client,
+    instrument: InstrumentId,
+    reference: &Reference,
+) -> anyhow::Result<()> {
+    client.send(&ClientMsg::Subscribe(instrument))?;
+    loop {
+        let received = client.recv()?;
+        let spec = reference.instrument_by_id(instrument).context("instrument")?;
+        let price = |p| ticks_to_price(spec, p);
+        let qty = |q| lots_to_qty(spec, q);
+        match received.msg {
+            ServerMsg::MdSnapshotLevel(l) => {
+                println!(
+                    "book  {:?} {} x {} ({} orders)",
+                    l.side,
+                    price(l.price),
+                    qty(l.qty),
+                    l.orders
+                );
+            }
+            ServerMsg::MdSnapshotEnd(end) => {
+                println!("--- snapshot: {} levels, md_seq {} ---", end.levels, end.md_seq);
+            }
+            ServerMsg::MdTrade(t) => println!(
+                "#{:<6} trade {} @ {} (aggressor {:?}, trade {})",
+                t.md_seq,
+                qty(t.qty),
+                price(t.price),
+                t.taker_side,
+                t.trade_id.0
+            ),
+            ServerMsg::MdLevel(l) => println!(
+                "#{:<6} level {:?} {} -> {} ({} orders)",
+                l.md_seq,
+                l.side,
+                price(l.price),
+                qty(l.qty),
+                l.orders
+            ),
+            ServerMsg::Heartbeat => {}
+            _ => print_received(&received, reference, UserId(u32::MAX)),
+        }
+    }
+}
+
+fn print_events(events: &[Event], reference: &Reference, me: UserId) {
+    for event in events {
+        println!("{}", describe(event, reference, me));
+    }
+}
+
+fn print_received(received: &Received, reference: &Reference, me: UserId) {
+    match &received.msg {
+        ServerMsg::ExecReport(report) => println!("{}", describe(&report.event, reference, me)),
+        ServerMsg::SessionReject(reject) => {
+            println!("refused: {}", wire::reason_name(reject.reason))
+        }
+        ServerMsg::SnapshotTaken(taken) => {
+            println!("snapshot written at seq {} (state_hash={:016x})", taken.seq, taken.state_hash)
+        }
+        other => println!("{other:?}"),
+    }
+}
+
+/// One event as a line of text, in decimals.
+fn describe(event: &Event, reference: &Reference, me: UserId) -> String {
+    let _ = me;
+    let instrument = |id: InstrumentId| reference.instrument_by_id(id);
+    let symbol =
+        |id: InstrumentId| instrument(id).map_or(format!("#{}", id.0), |s| s.symbol.to_string());
+    let price = |id, p: fincore_engine::Price| {
+        instrument(id).map_or(Decimal::from(p.0), |s| ticks_to_price(s, p))
+    };
+    let qty = |id, q: fincore_engine::Qty| {
+        instrument(id).map_or(Decimal::from(q.0), |s| lots_to_qty(s, q))
+    };
+    let money = |asset, amount| match reference.asset_by_id(asset) {
+        Some((symbol, scale)) => format!("{} {symbol}", minor_to_decimal(amount, scale)),
+        None => format!("{amount} (asset {})", asset.0),
+    };
+    let quote = |id: InstrumentId| instrument(id).map_or(fincore_engine::AssetId(0), |s| s.quote);
+    match *event {
+        Event::Accepted(a) => format!(
+            "accepted: order {} (client id {}) {:?} {} {} @ {}, holding {}",
+            a.order_id.0,
+            a.client_order_id.0,
+            a.side,
+            qty(a.instrument, a.qty),
+            symbol(a.instrument),
+            price(a.instrument, a.price),
+            money(
+                if a.side == Side::Buy {
+                    quote(a.instrument)
+                } else {
+                    base(reference, a.instrument)
+                },
+                a.hold
+            )
+        ),
+        Event::Fill(f) => format!(
+            "fill: trade {} {} {} @ {} (maker order {} account {}, taker order {} account {}; fees maker {} taker {})",
+            f.trade_id.0,
+            qty(f.instrument, f.qty),
+            symbol(f.instrument),
+            price(f.instrument, f.price),
+            f.maker_order.0,
+            f.maker_account.0,
+            f.taker_order.0,
+            f.taker_account.0,
+            money(quote(f.instrument), f.maker_fee),
+            money(quote(f.instrument), f.taker_fee),
+        ),
+        Event::Cancelled(c) => format!(
+            "cancelled: order {} (client id {}) {} {} ({})",
+            c.order_id.0,
+            c.client_order_id.0,
+            qty(c.instrument, c.qty_cancelled),
+            symbol(c.instrument),
+            cancel_reason(c.reason)
+        ),
+        Event::Amended(a) => format!(
+            "amended: order {} now {} @ {} ({})",
+            a.order_id.0,
+            qty(a.instrument, a.qty),
+            price(a.instrument, a.price),
+            if a.priority_kept { "priority kept" } else { "priority lost" }
+        ),
+        Event::Balance(b) | Event::BalanceInfo(b) => format!(
+            "balance: account {} available {} held {}",
+            b.account.0,
+            money(b.asset, b.available),
+            money(b.asset, b.held)
+        ),
+        Event::OrderInfo(o) => format!(
+            "order {} (client id {}) {:?} {} {} @ {}, filled {}",
+            o.order_id.0,
+            o.client_order_id.0,
+            o.side,
+            qty(o.instrument, o.remaining),
+            symbol(o.instrument),
+            price(o.instrument, o.price),
+            qty(o.instrument, o.filled)
+        ),
+        Event::DepthLevel(l) => format!(
+            "{:<4} {:>14} x {:<14} ({} orders)",
+            if l.side == Side::Buy { "bid" } else { "ask" },
+            price(l.instrument, l.price),
+            qty(l.instrument, l.qty),
+            l.orders
+        ),
+        Event::Rejected(r) => format!(
+            "rejected: {} (command {:?}, account {}, client id {})",
+            wire::reason_name(u32::from(r.reason.code())),
+            r.kind,
+            r.account.0,
+            r.client_order_id.0
+        ),
+        Event::External { account, asset, amount } => {
+            format!("external: account {} {}", account.0, money(asset, amount))
+        }
+        Event::MassCancelled { account, count } => {
+            format!("mass cancel: account {} cancelled {count} orders", account.0)
+        }
+        Event::AssetInfo { asset, symbol, scale } => {
+            format!("asset {} {symbol} ({scale} decimals)", asset.0)
+        }
+        Event::InstrumentInfo { spec, status } => format!(
+            "instrument {} {} tick {} lot {} ({:?})",
+            spec.instrument.0,
+            spec.symbol,
+            fincore_engine::units::dec_to_decimal(spec.tick_size).unwrap_or_default(),
+            fincore_engine::units::dec_to_decimal(spec.lot_size).unwrap_or_default(),
+            status
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
+fn base(reference: &Reference, id: InstrumentId) -> fincore_engine::AssetId {
+    reference.instrument_by_id(id).map_or(fincore_engine::AssetId(0), |s| s.base)
+}
+
+fn cancel_reason(reason: CancelReason) -> &'static str {
+    match reason {
+        CancelReason::User => "by request",
+        CancelReason::IocRemainder => "IOC remainder",
+        CancelReason::FokUnfilled => "FOK could not fill",
+        CancelReason::SelfTrade => "self-trade prevention",
+        CancelReason::MassCancel => "mass cancel",
+        CancelReason::Halt => "instrument halted",
+    }
+}
