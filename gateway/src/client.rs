@@ -174,7 +174,9 @@ impl Client {
             ServerMsg::LoginAccepted(accepted) => client.session = accepted,
             ServerMsg::LoginRejected(reason) => return Err(ClientError::LoginRejected(reason)),
             other => {
-                return Err(ClientError::Protocol(format!("expected a login reply, got {other:?}")));
+                return Err(ClientError::Protocol(format!(
+                    "expected a login reply, got {other:?}"
+                )));
             }
         }
         Ok(client)

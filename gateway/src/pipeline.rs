@@ -1,15 +1,19 @@
 //! The pipeline between the gateway thread and the engine thread (DESIGN.md section 2):
 //! the inbound ring (`disruptor`, one producer: the gateway), the engine thread that
 //! journals then applies each command through the [`Runner`], and the bounded lock-free
-//! outbound queue (`crossbeam` `ArrayQueue`) back to the gateway, which the engine
-//! thread wakes once per batch.
+//! outbound ring (a second `disruptor`, one producer: the engine thread) back to the
+//! gateway, which the engine thread fills and wakes once per batch. Both directions
+//! move whole batches: one cursor update per batch, not per message. (A first version
+//! used a `crossbeam` `ArrayQueue` per event for the way back; its per-event atomic
+//! traffic between the two cores capped the pipeline at 0.4-0.8 M commands/s, see
+//! BENCHMARKS.md.)
 //!
 //! The engine thread's idle strategy is adaptive by default: spin briefly, then yield,
 //! then park until the gateway publishes (it unparks the engine thread only when the
 //! thread said it is about to park). [`WaitMode::BusySpin`] never parks, for a
 //! dedicated core. The gateway thread never blocks on the engine: it publishes what
 //! fits into the ring and keeps the rest. The engine thread waits (spinning, then
-//! yielding) only when the outbound queue is full, which the gateway drains without
+//! yielding) only when the outbound ring is full, which the gateway drains without
 //! ever blocking on a socket, so the two cannot deadlock.
 //!
 //! Routing: every event leaves tagged with the session whose message caused it and the
@@ -20,7 +24,6 @@
 use crate::RunnerError;
 use crate::runner::{Origin, Runner};
 use crate::wire::{SessionReason, SnapshotTaken};
-use crossbeam_queue::ArrayQueue;
 use disruptor::{
     BusySpin, EventPoller, Polling, Producer, SingleConsumerBarrier, SingleProducer,
     SingleProducerBarrier,
@@ -34,6 +37,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::thread::{JoinHandle, Thread};
 use std::time::Duration;
+
+/// Outbound items published per ring batch at most (and buffered before publishing).
+const OUT_CHUNK: usize = 4096;
 
 /// "No user" in [`Outbound::owners`].
 pub const NO_USER: UserId = UserId(u32::MAX);
@@ -98,7 +104,7 @@ pub enum OutboundBody {
     Failed(SessionReason),
 }
 
-/// One entry of the outbound queue.
+/// One entry of the outbound ring.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Outbound {
     /// The session whose message caused it (0: none, e.g. setup or a disconnected
@@ -112,6 +118,16 @@ pub struct Outbound {
     pub owners: [UserId; 2],
     /// The event or result.
     pub body: OutboundBody,
+}
+
+impl Outbound {
+    const EMPTY: Outbound = Outbound {
+        session: 0,
+        request_id: 0,
+        journal_seq: 0,
+        owners: [NO_USER; 2],
+        body: OutboundBody::Failed(SessionReason::ServerShutdown),
+    };
 }
 
 /// How the engine thread waits for work.
@@ -129,8 +145,8 @@ pub enum WaitMode {
 pub struct PipelineConfig {
     /// Inbound ring slots (a power of two).
     pub ring_size: usize,
-    /// Outbound queue capacity, in events.
-    pub outbound_capacity: usize,
+    /// Outbound ring slots, in events (a power of two).
+    pub outbound_size: usize,
     /// The engine thread's idle strategy.
     pub wait: WaitMode,
     /// Write a snapshot when the engine thread stops.
@@ -141,7 +157,7 @@ impl Default for PipelineConfig {
     fn default() -> PipelineConfig {
         PipelineConfig {
             ring_size: 1 << 16,
-            outbound_capacity: 1 << 18,
+            outbound_size: 1 << 16,
             wait: WaitMode::Adaptive,
             snapshot_on_stop: true,
         }
@@ -180,7 +196,7 @@ type Ring = SingleProducer<Inbound, SingleConsumerBarrier>;
 pub struct Pipeline {
     producer: Option<Ring>,
     parker: Arc<Parker>,
-    outbound: Arc<ArrayQueue<Outbound>>,
+    outbound: EventPoller<Outbound, SingleProducerBarrier>,
     engine: Option<JoinHandle<Result<EngineExit, RunnerError>>>,
     durability: fincore_journal::DurabilityHandle,
     fsync: bool,
@@ -201,13 +217,17 @@ impl Pipeline {
         let producer = builder.build();
         let parker =
             Arc::new(Parker { sleeping: AtomicBool::new(false), thread: Default::default() });
-        let outbound = Arc::new(ArrayQueue::new(config.outbound_capacity));
+        let (outbound, out_builder) =
+            disruptor::build_single_producer(config.outbound_size, || Outbound::EMPTY, BusySpin)
+                .new_event_poller();
+        let out_producer = out_builder.build();
         let failed = Arc::new(AtomicBool::new(false));
         let durability = runner.journal().durability_handle();
         let fsync = runner.journal().durability() == fincore_journal::Durability::Fsync;
         let engine_thread = EngineThread {
             runner,
-            outbound: Arc::clone(&outbound),
+            outbound: out_producer,
+            out_buffer: Vec::with_capacity(OUT_CHUNK),
             parker: Arc::clone(&parker),
             failed: Arc::clone(&failed),
             wait: config.wait,
@@ -259,9 +279,17 @@ impl Pipeline {
         n
     }
 
-    /// The next outbound item, if any.
-    pub fn pop(&self) -> Option<Outbound> {
-        self.outbound.pop()
+    /// Appends up to `max` outbound items available now to `out`; returns how many.
+    /// (Small chunks keep the copy in cache.)
+    pub fn drain(&mut self, out: &mut Vec<Outbound>, max: usize) -> usize {
+        match self.outbound.take(max as u64) {
+            Ok(mut batch) => {
+                let before = out.len();
+                out.extend((&mut batch).copied());
+                out.len() - before
+            }
+            Err(_) => 0,
+        }
     }
 
     /// The highest journal sequence whose replies may be released: everything in
@@ -306,7 +334,8 @@ impl Pipeline {
     pub fn shutdown(&mut self) -> Result<EngineExit, RunnerError> {
         self.close();
         while !self.engine_finished() {
-            while self.outbound.pop().is_some() {}
+            let mut discard = Vec::new();
+            self.drain(&mut discard, usize::MAX);
             std::thread::sleep(Duration::from_micros(200));
         }
         self.join()
@@ -321,9 +350,23 @@ impl Drop for Pipeline {
     }
 }
 
+/// Turns engine events into outbound items as they are emitted.
+struct OutSink<'a> {
+    out: &'a mut Vec<Outbound>,
+    template: Outbound,
+}
+
+impl fincore_engine::EventSink for OutSink<'_> {
+    fn emit(&mut self, event: Event) {
+        self.out.push(Outbound { body: OutboundBody::Event(event), ..self.template });
+    }
+}
+
 struct EngineThread {
     runner: Runner,
-    outbound: Arc<ArrayQueue<Outbound>>,
+    outbound: SingleProducer<Outbound, SingleConsumerBarrier>,
+    /// This batch's outbound items, published together.
+    out_buffer: Vec<Outbound>,
     parker: Arc<Parker>,
     failed: Arc<AtomicBool>,
     wait: WaitMode,
@@ -351,6 +394,7 @@ impl EngineThread {
                     }
                     drop(batch);
                     self.runner.publish();
+                    self.flush_out();
                     (self.wake)();
                 }
                 Err(Polling::NoEvents) => idle = self.idle(idle),
@@ -441,15 +485,28 @@ impl EngineThread {
             self.push(inbound, seq, [NO_USER; 2], failed);
             return;
         }
-        let mut events = std::mem::take(&mut self.events);
-        events.clear();
         // The journal's times never go backwards, even if the gateway's clock does.
         let time_ns = inbound.time_ns.max(self.runner.engine().time_ns());
-        match self.runner.submit(origin, time_ns, body, &mut events) {
-            Ok(seq) => {
-                for event in events.drain(..) {
-                    let owners = self.owners(&event);
-                    self.push(inbound, seq, owners, OutboundBody::Event(event));
+        // Events go straight into the outbound buffer (one copy); their owners are
+        // filled in once the command is applied.
+        let start = self.out_buffer.len();
+        let template = Outbound {
+            session: inbound.session,
+            request_id: inbound.request_id,
+            journal_seq: self.runner.journal().next_seq(),
+            owners: [NO_USER; 2],
+            body: OutboundBody::Failed(SessionReason::ServerShutdown),
+        };
+        let mut sink = OutSink { out: &mut self.out_buffer, template };
+        match self.runner.submit(origin, time_ns, body, &mut sink) {
+            Ok(_) => {
+                for index in start..self.out_buffer.len() {
+                    if let OutboundBody::Event(event) = &self.out_buffer[index].body {
+                        self.out_buffer[index].owners = self.owners(event);
+                    }
+                }
+                if self.out_buffer.len() >= OUT_CHUNK {
+                    self.flush_out();
                 }
             }
             Err(error) => {
@@ -457,10 +514,10 @@ impl EngineThread {
                 self.failed.store(true, Ordering::Release);
                 let seq = self.runner.engine().last_seq();
                 let failed = OutboundBody::Failed(SessionReason::JournalFailure);
+                self.out_buffer.truncate(start);
                 self.push(inbound, seq, [NO_USER; 2], failed);
             }
         }
-        self.events = events;
     }
 
     /// The users whose sessions get this event as an execution report.
@@ -485,26 +542,49 @@ impl EngineThread {
         }
     }
 
-    fn push(&self, inbound: &Inbound, journal_seq: u64, owners: [UserId; 2], body: OutboundBody) {
-        let mut item = Outbound {
+    fn push(
+        &mut self,
+        inbound: &Inbound,
+        journal_seq: u64,
+        owners: [UserId; 2],
+        body: OutboundBody,
+    ) {
+        self.out_buffer.push(Outbound {
             session: inbound.session,
             request_id: inbound.request_id,
             journal_seq,
             owners,
             body,
-        };
-        let mut spins = 0u32;
-        loop {
-            match self.outbound.push(item) {
-                Ok(()) => return,
-                Err(back) => {
-                    // Full: the gateway is behind. Make sure it is awake, then wait.
-                    item = back;
-                    if spins == 0 {
+        });
+        if self.out_buffer.len() >= OUT_CHUNK {
+            self.flush_out();
+        }
+    }
+
+    /// Publishes the buffered outbound items, waiting for room if the gateway is behind
+    /// (it never blocks, so room comes).
+    fn flush_out(&mut self) {
+        let mut done = 0;
+        let mut waits = 0u32;
+        while done < self.out_buffer.len() {
+            let n = (self.out_buffer.len() - done).min(OUT_CHUNK);
+            let items = &self.out_buffer[done..done + n];
+            let result = self.outbound.try_batch_publish(n, |slots| {
+                for (slot, item) in slots.zip(items) {
+                    *slot = *item;
+                }
+            });
+            match result {
+                Ok(_) => {
+                    done += n;
+                    waits = 0;
+                }
+                Err(_) => {
+                    if waits == 0 {
                         (self.wake)();
                     }
-                    spins = spins.wrapping_add(1);
-                    if spins < SPINS {
+                    waits = waits.saturating_add(1);
+                    if waits < SPINS {
                         std::hint::spin_loop();
                     } else {
                         std::thread::yield_now();
@@ -512,10 +592,12 @@ impl EngineThread {
                 }
             }
         }
+        self.out_buffer.clear();
     }
 
     fn finish(mut self) -> Result<EngineExit, RunnerError> {
         self.runner.publish();
+        self.flush_out();
         let snapshot = if self.snapshot_on_stop && !self.failed.load(Ordering::Acquire) {
             Some(self.runner.snapshot()?.1)
         } else {

@@ -40,6 +40,8 @@ const FIRST_CONN: usize = 2;
 /// Requests decoded but not yet in the ring above which the gateway stops reading
 /// sockets until the engine catches up.
 const BACKLOG_MAX: usize = 1 << 16;
+/// Outbound items taken from the ring at a time.
+const DRAIN_CHUNK: usize = 1024;
 /// How often timers (heartbeats, login deadlines) are checked.
 const TIMER_TICK: Duration = Duration::from_millis(50);
 /// How long a shutting-down server keeps trying to deliver its last messages.
@@ -193,6 +195,7 @@ pub fn start(
         md_seq: vec![0; INSTRUMENTS_MAX],
         backlog: VecDeque::new(),
         held: VecDeque::new(),
+        out_items: Vec::with_capacity(4096),
         dirty: Vec::new(),
         next_session: 1,
         sessions_total: 0,
@@ -228,6 +231,8 @@ struct Gateway {
     backlog: VecDeque<Inbound>,
     /// Engine output waiting for its journal sequence to be durable (fsync mode).
     held: VecDeque<Outbound>,
+    /// Reused buffer for outbound items taken from the ring.
+    out_items: Vec<Outbound>,
     /// Slots with output to write.
     dirty: Vec<usize>,
     next_session: u32,
@@ -692,13 +697,17 @@ impl Gateway {
             let item = self.held.pop_front().expect("front exists");
             self.route(&item);
         }
-        while let Some(item) = self.pipeline.pop() {
-            if !self.held.is_empty() || item.journal_seq > releasable {
-                self.held.push_back(item);
-            } else {
-                self.route(&item);
+        let mut items = std::mem::take(&mut self.out_items);
+        while self.pipeline.drain(&mut items, DRAIN_CHUNK) > 0 {
+            for item in items.drain(..) {
+                if !self.held.is_empty() || item.journal_seq > releasable {
+                    self.held.push_back(item);
+                } else {
+                    self.route(&item);
+                }
             }
         }
+        self.out_items = items;
     }
 
     /// Delivers one engine output.

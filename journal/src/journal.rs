@@ -107,6 +107,8 @@ pub struct Journal {
     /// Prepares the next segment file ahead of the roll-over (`None` if its thread
     /// could not start: roll-overs then create the file themselves).
     preparer: Option<Preparer>,
+    /// The preparer was asked for the segment after the active one.
+    next_requested: bool,
     /// Scratch for the checksummed part of a record (grows to the largest payload once).
     body: Vec<u8>,
     /// Set by a failed roll-over: the journal's files may no longer continue each other,
@@ -196,6 +198,7 @@ impl Journal {
             shared,
             flusher,
             preparer: Preparer::start(&config_dir, segment_size).ok(),
+            next_requested: false,
             broken: None,
             _lock: lock,
             body: Vec::with_capacity(record::RECORD_HEADER_LEN + 256),
@@ -240,6 +243,12 @@ impl Journal {
             return Err(JournalError::InvalidAppend(format!("payload of {} bytes", payload.len())));
         }
         let total = record::record_len(payload.len());
+        if !self.next_requested && self.offset * 2 > self.map.len() {
+            if let Some(preparer) = &self.preparer {
+                preparer.want();
+            }
+            self.next_requested = true;
+        }
         let rolled = if self.offset + total > self.map.len() { self.roll() } else { Ok(()) };
         if let Err(error) = rolled {
             self.broken = Some(error.to_string());
@@ -282,6 +291,7 @@ impl Journal {
             self.shared.state.lock().expect("flusher never panics").sealed.push(sealed);
         }
         self.offset = SEGMENT_HEADER_LEN;
+        self.next_requested = false;
         Ok(())
     }
 

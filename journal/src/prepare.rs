@@ -3,6 +3,11 @@
 //! was half of the append time and a pause of tens of milliseconds at each roll-over
 //! (measured with `fincore bench journal`). A helper thread does it ahead of time, into
 //! a temporary file; the roll-over then writes the header and renames it.
+//!
+//! The helper starts on request, when the active segment is half full, not as soon as
+//! the journal opens: on a 2-core machine the zeroing competes with the engine and
+//! gateway threads, and a journal that never fills its segment should not pay for the
+//! next one (the pipeline benchmark lost a quarter of its CPU to it).
 
 use crate::map::SegmentMap;
 use std::fs::{File, OpenOptions};
@@ -25,6 +30,7 @@ pub struct Prepared {
 
 struct State {
     ready: Option<Prepared>,
+    wanted: bool,
     stop: bool,
 }
 
@@ -43,7 +49,7 @@ impl Preparer {
     /// Starts preparing files of `size` bytes in `dir`.
     pub fn start(dir: &Path, size: u64) -> std::io::Result<Preparer> {
         let shared = Arc::new(Shared {
-            state: Mutex::new(State { ready: None, stop: false }),
+            state: Mutex::new(State { ready: None, wanted: false, stop: false }),
             changed: Condvar::new(),
         });
         let (dir, worker) = (dir.to_path_buf(), Arc::clone(&shared));
@@ -53,11 +59,18 @@ impl Preparer {
         Ok(Preparer { shared, thread: Some(thread) })
     }
 
-    /// The prepared file, if one is ready (never waits); another is started.
-    pub fn take(&self) -> Option<Prepared> {
-        let taken = self.shared.state.lock().expect("no panics").ready.take();
+    /// Asks for the next file to be prepared (if it is not already).
+    pub fn want(&self) {
+        self.shared.state.lock().expect("no panics").wanted = true;
         self.shared.changed.notify_one();
-        taken
+    }
+
+    /// The prepared file, if one is ready (never waits). The next one waits for
+    /// [`Preparer::want`].
+    pub fn take(&self) -> Option<Prepared> {
+        let mut state = self.shared.state.lock().expect("no panics");
+        state.wanted = false;
+        state.ready.take()
     }
 }
 
@@ -75,7 +88,7 @@ fn prepare_loop(dir: &Path, size: u64, shared: &Shared) {
     let mut count = 0u64;
     loop {
         let mut state = shared.state.lock().expect("no panics");
-        while state.ready.is_some() && !state.stop {
+        while (state.ready.is_some() || !state.wanted) && !state.stop {
             state = shared.changed.wait(state).expect("no panics");
         }
         if state.stop {

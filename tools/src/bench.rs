@@ -20,6 +20,8 @@ pub enum Target {
     Engine(EngineArgs),
     /// Journal appends, journal reads, and replay (decode + apply) into a fresh engine.
     Journal(crate::bench_journal::JournalArgs),
+    /// Ring + journal + engine + outbound queue in one process, no sockets.
+    Pipeline(crate::bench_pipeline::PipelineArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -64,6 +66,7 @@ pub fn run(target: Target) -> Result<()> {
     match target {
         Target::Engine(args) => bench_engine(&args),
         Target::Journal(args) => crate::bench_journal::run(&args),
+        Target::Pipeline(args) => crate::bench_pipeline::run(&args),
     }
 }
 

@@ -44,7 +44,7 @@ pub struct JournalArgs {
 }
 
 /// A directory removed when dropped.
-struct Scratch(PathBuf);
+pub struct Scratch(pub PathBuf);
 
 impl Drop for Scratch {
     fn drop(&mut self) {
@@ -52,7 +52,7 @@ impl Drop for Scratch {
     }
 }
 
-fn scratch(base: Option<&Path>, name: &str) -> Result<Scratch> {
+pub fn scratch(base: Option<&Path>, name: &str) -> Result<Scratch> {
     let base = base.map_or_else(std::env::temp_dir, Path::to_path_buf);
     let dir = base.join(format!("fincore-bench-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_journal;
+mod bench_pipeline;
 mod client_cmd;
 mod journal_cmd;
 mod replay;

@@ -1,0 +1,194 @@
+//! `fincore bench pipeline`: the server's pipeline in one process, without sockets:
+//! this thread plays the gateway (publishes commands into the disruptor ring in
+//! batches, drains the outbound queue), the engine thread journals (mmap, `process`
+//! durability unless `--durability fsync`) and applies each command and pushes its
+//! events back. Latency is measured per command from the moment it was due (its
+//! scheduled send time at `--rate N`, or its publish time at `--rate max`) to the
+//! moment its first event came out of the outbound queue, so a stalled pipeline is
+//! charged for every command that waited (no coordinated omission).
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use fincore_engine::CommandBody;
+use fincore_engine::testkit::{TradingMix, trading_workload};
+use fincore_gateway::pipeline::{Inbound, InboundBody, Pipeline, PipelineConfig, WaitMode};
+use fincore_gateway::{Runner, RunnerConfig};
+use fincore_journal::Durability;
+use hdrhistogram::Histogram;
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Args)]
+pub struct PipelineArgs {
+    /// Commands to send (after the setup).
+    #[arg(long, default_value_t = 2_000_000)]
+    ops: usize,
+    /// Offered rate in commands/s, or `max` (as fast as the pipeline takes them).
+    #[arg(long, default_value = "max")]
+    rate: String,
+    /// PRNG seed of the workload.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Instruments the orders spread over.
+    #[arg(long, default_value_t = 1)]
+    instruments: u16,
+    /// Trading accounts.
+    #[arg(long, default_value_t = 64)]
+    traders: u32,
+    /// Commands published per ring batch at most.
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
+    /// Journal durability mode.
+    #[arg(long, value_parser = ["process", "fsync"], default_value = "process")]
+    durability: String,
+    /// The engine thread spins instead of parking when idle.
+    #[arg(long)]
+    busy_spin: bool,
+    /// Directory for the temporary data directory (default: the system temp dir).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Print one JSON object as the last line.
+    #[arg(long)]
+    json: bool,
+    /// Write the latency distribution (.hgrm) to this file.
+    #[arg(long)]
+    hgrm: Option<PathBuf>,
+    /// Draw latency by percentile as an SVG chart to this file.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+}
+
+pub fn run(args: &PipelineArgs) -> Result<()> {
+    if args.ops == 0 || args.batch == 0 {
+        bail!("--ops and --batch must be positive");
+    }
+    let rate: Option<f64> = match args.rate.as_str() {
+        "max" => None,
+        text => {
+            let rate: f64 = text.parse().with_context(|| format!("--rate {text}"))?;
+            if !(rate > 0.0) {
+                bail!("--rate must be positive or `max`");
+            }
+            Some(rate)
+        }
+    };
+    let mix = TradingMix {
+        instruments: args.instruments,
+        traders: args.traders,
+        commands: args.ops,
+        seed: args.seed,
+    };
+    eprintln!("generating {} commands (seed {})...", args.ops, args.seed);
+    let workload = trading_workload(mix);
+    let scratch = crate::bench_journal::scratch(args.dir.as_deref(), "pipeline")?;
+    let dir = scratch.0.clone();
+    let durability =
+        if args.durability == "fsync" { Durability::Fsync } else { Durability::Process };
+    let setup: Vec<CommandBody> = workload.setup.iter().map(|c| c.body).collect();
+    let config = RunnerConfig { durability, ..RunnerConfig::new(&dir) };
+    let (runner, _) = Runner::open(&config, &setup)?;
+    let first_seq = runner.engine().last_seq() + 1;
+    let wait = if args.busy_spin { WaitMode::BusySpin } else { WaitMode::Adaptive };
+    let pipeline_config =
+        PipelineConfig { wait, snapshot_on_stop: false, ..PipelineConfig::default() };
+    let mut pipeline = Pipeline::start(runner, pipeline_config, || {})?;
+
+    let n = workload.commands.len();
+    let mut due_ns: Vec<u64> = vec![0; n];
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)?;
+    let mut out = Vec::with_capacity(1024);
+    let mut pending: VecDeque<Inbound> = VecDeque::with_capacity(args.batch);
+    let mut sent = 0usize;
+    let mut answered = 0usize;
+    let mut events = 0u64;
+    let start = Instant::now();
+    let since = |t: Instant| t.duration_since(start).as_nanos() as u64;
+    while answered < n {
+        let now_ns = since(Instant::now());
+        // Offer what is due (all of it at --rate max), one batch at a time.
+        while sent < n && pending.len() < args.batch {
+            let due = match rate {
+                Some(rate) => (sent as f64 * 1e9 / rate) as u64,
+                None => now_ns,
+            };
+            if due > now_ns {
+                break;
+            }
+            let command = &workload.commands[sent];
+            due_ns[sent] = due;
+            pending.push_back(Inbound {
+                session: 1,
+                user: command.user,
+                request_id: sent as u64,
+                time_ns: command.time_ns,
+                peer: 0,
+                body: InboundBody::Command(command.body),
+            });
+            sent += 1;
+        }
+        pipeline.publish(&mut pending);
+        out.clear();
+        let drained = pipeline.drain(&mut out, 1024) > 0;
+        // One clock read per drained chunk: every command answered in it gets this
+        // time (at most one chunk's processing later than the truth).
+        let drained_ns = if drained { since(Instant::now()) } else { 0 };
+        for item in &out {
+            events += 1;
+            let index = (item.journal_seq - first_seq) as usize;
+            // The first event of command `index` answers it; events of one command
+            // come out together and in order.
+            if index == answered {
+                histogram.saturating_record(drained_ns.saturating_sub(due_ns[index]));
+                answered += 1;
+            }
+        }
+        if !drained && pending.is_empty() && rate.is_some() {
+            std::hint::spin_loop();
+        }
+    }
+    let elapsed = start.elapsed();
+    if pipeline.failed() {
+        bail!("the engine thread could not journal a command");
+    }
+    let exit = pipeline.shutdown()?;
+    let ops_per_sec = n as f64 / elapsed.as_secs_f64();
+    let p = |q: f64| histogram.value_at_quantile(q);
+    println!(
+        "pipeline bench: ops={} rate={} batch={} durability={} wait={:?} instruments={}",
+        n, args.rate, args.batch, args.durability, wait, args.instruments
+    );
+    println!(
+        "  throughput   {ops_per_sec:>12.0} commands/s ({:.1} ns/command), {events} events",
+        elapsed.as_nanos() as f64 / n as f64
+    );
+    println!(
+        "  latency ns   p50={} p99={} p99.9={} max={} (due -> first event out)",
+        p(0.5),
+        p(0.99),
+        p(0.999),
+        histogram.max()
+    );
+    println!("  state_hash   {:016x} seq={}", exit.state_hash, exit.seq);
+    if let Some(path) = &args.hgrm {
+        crate::report::write_hgrm(&histogram, path, "ns")?;
+    }
+    if let Some(path) = &args.plot {
+        let title =
+            format!("fincore bench pipeline: {n} commands, rate {}, due -> first event", args.rate);
+        crate::report::write_svg(&histogram, path, &title, "ns")?;
+    }
+    if args.json {
+        println!(
+            "{{\"ops\":{n},\"rate\":\"{}\",\"durability\":\"{}\",\"wait\":\"{wait:?}\",\"ops_per_sec\":{ops_per_sec:.0},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{},\"events\":{events},\"state_hash\":\"{:016x}\"}}",
+            args.rate,
+            args.durability,
+            p(0.5),
+            p(0.99),
+            p(0.999),
+            histogram.max(),
+            exit.state_hash
+        );
+    }
+    Ok(())
+}
