@@ -58,6 +58,9 @@ pub enum InboundBody {
     /// Cancel every resting order of the user's accounts (cancel-on-disconnect); one
     /// journaled `MassCancel` per account with live orders.
     CancelAll,
+    /// Nothing to do but answer [`OutboundBody::Barrier`]: everything the session sent
+    /// before has been answered (used to finish a logout).
+    Barrier,
     /// Nothing (the ring's initial contents).
     Nop,
 }
@@ -102,6 +105,8 @@ pub enum OutboundBody {
     Snapshot(SnapshotTaken),
     /// The message could not be carried out (journal failure, snapshot failure).
     Failed(SessionReason),
+    /// The answer to [`InboundBody::Barrier`].
+    Barrier,
 }
 
 /// One entry of the outbound ring.
@@ -473,6 +478,10 @@ impl EngineThread {
                     let body = CommandBody::MassCancel { account, instrument: None };
                     self.command(origin, inbound, body);
                 }
+            }
+            InboundBody::Barrier => {
+                let seq = self.runner.engine().last_seq();
+                self.push(inbound, seq, [NO_USER; 2], OutboundBody::Barrier);
             }
             InboundBody::Nop => {}
         }

@@ -44,6 +44,8 @@ const BACKLOG_MAX: usize = 1 << 16;
 const DRAIN_CHUNK: usize = 1024;
 /// How often timers (heartbeats, login deadlines) are checked.
 const TIMER_TICK: Duration = Duration::from_millis(50);
+/// How long a closing connection may take to accept its last bytes.
+const CLOSE_LINGER: Duration = Duration::from_secs(5);
 /// How long a shutting-down server keeps trying to deliver its last messages.
 const FINAL_FLUSH: Duration = Duration::from_secs(1);
 
@@ -196,6 +198,7 @@ pub fn start(
         backlog: VecDeque::new(),
         held: VecDeque::new(),
         out_items: Vec::with_capacity(4096),
+        scratch: Vec::new(),
         dirty: Vec::new(),
         next_session: 1,
         sessions_total: 0,
@@ -231,6 +234,8 @@ struct Gateway {
     backlog: VecDeque<Inbound>,
     /// Engine output waiting for its journal sequence to be durable (fsync mode).
     held: VecDeque<Outbound>,
+    /// Reused list of target slots.
+    scratch: Vec<usize>,
     /// Reused buffer for outbound items taken from the ring.
     out_items: Vec<Outbound>,
     /// Slots with output to write.
@@ -348,7 +353,7 @@ impl Gateway {
     fn read(&mut self, slot: usize) {
         let backlog_full = self.backlog.len() >= BACKLOG_MAX;
         let Some(conn) = self.conn(slot) else { return };
-        if matches!(conn.phase, Phase::Closing) {
+        if matches!(conn.phase, Phase::Closing { .. }) {
             conn.discard_input();
             let _ = conn.read();
             conn.discard_input();
@@ -389,13 +394,12 @@ impl Gateway {
                 }
                 return;
             }
+            let now = self.now;
             let Some(conn) = self.conn(slot) else { return };
-            if matches!(conn.phase, Phase::Closing) {
+            if matches!(conn.phase, Phase::Closing { .. }) || conn.logging_out {
                 conn.discard_input();
                 return;
             }
-            let now = self.now;
-            let Some(conn) = self.conn(slot) else { return };
             let (header, decoded, used) = match wire::next_frame(conn.input()) {
                 Frame::Incomplete => return,
                 Frame::Fatal(_, reason) => {
@@ -468,7 +472,7 @@ impl Gateway {
                     coid,
                 );
             }
-            (Phase::Closing, _) => return,
+            (Phase::Closing { .. }, _) => return,
             (Phase::Active(login), _) => login,
         };
         let coid = message.client_order_id().0;
@@ -477,7 +481,23 @@ impl Gateway {
             ClientMsg::Login(_) => {
                 return self.refuse(slot, SessionReason::AlreadyLoggedIn, msg_type, request, coid);
             }
-            ClientMsg::Logout => return self.end_session(slot, SessionReason::ClientLogout),
+            ClientMsg::Logout => {
+                // Answer everything sent before the logout first: a barrier through
+                // the engine comes back after all of it.
+                conn.logging_out = true;
+                conn.discard_input();
+                let inbound = Inbound {
+                    session: conn.session_id,
+                    user: login.user,
+                    request_id: request,
+                    time_ns,
+                    peer: session::peer_code(&conn.peer),
+                    body: InboundBody::Barrier,
+                };
+                self.backlog.push_back(inbound);
+                return;
+            }
+            _ if conn.logging_out => return,
             _ => {}
         }
         if !conn.bucket.take(now) {
@@ -524,11 +544,16 @@ impl Gateway {
             ClientMsg::TakeSnapshot => InboundBody::Snapshot,
             ClientMsg::Query(query) => InboundBody::Query(query),
             ClientMsg::Subscribe(instrument) => {
-                conn.pending_subscriptions.push_back(instrument);
+                conn.pending_subscriptions.push_back((instrument, true));
                 InboundBody::Subscribe(instrument)
             }
             ClientMsg::Unsubscribe(instrument) => {
                 conn.subscriptions.retain(|&i| i != instrument);
+                for pending in conn.pending_subscriptions.iter_mut() {
+                    if pending.0 == instrument {
+                        pending.1 = false;
+                    }
+                }
                 let session = conn.session_id;
                 if let Some(list) = self.subscribers.get_mut(usize::from(instrument.0)) {
                     list.retain(|&s| s != session);
@@ -601,8 +626,9 @@ impl Gateway {
     /// output is written (or at once, if it cannot be).
     fn begin_close(&mut self, slot: usize) {
         self.leave(slot);
+        let deadline = self.now + CLOSE_LINGER;
         let Some(conn) = self.conn(slot) else { return };
-        conn.phase = Phase::Closing;
+        conn.phase = Phase::Closing { deadline };
         conn.discard_input();
         self.mark_dirty(slot);
     }
@@ -637,7 +663,7 @@ impl Gateway {
 
     /// Closes a socket now.
     fn close(&mut self, slot: usize) {
-        if self.conn(slot).is_some_and(|c| !matches!(c.phase, Phase::Closing)) {
+        if self.conn(slot).is_some_and(|c| !matches!(c.phase, Phase::Closing { .. })) {
             self.leave(slot);
         }
         let Some(mut conn) = self.conns[slot].take() else { return };
@@ -673,7 +699,7 @@ impl Gateway {
             let Some(conn) = self.conn(slot) else { continue };
             let result = conn.flush();
             let done = conn.queued_output() == 0;
-            let closing = matches!(conn.phase, Phase::Closing);
+            let closing = matches!(conn.phase, Phase::Closing { .. });
             if result.is_err() || (closing && done) {
                 self.close(slot);
             }
@@ -725,6 +751,11 @@ impl Gateway {
                     self.send(slot, &ServerMsg::SnapshotTaken(taken));
                 }
             }
+            OutboundBody::Barrier => {
+                if let Some(slot) = origin {
+                    self.end_session(slot, SessionReason::ClientLogout);
+                }
+            }
             OutboundBody::Failed(reason) => {
                 if let Some(slot) = origin {
                     let reject = SessionReject {
@@ -769,35 +800,39 @@ impl Gateway {
             }
             _ => {}
         }
-        let report = |request_id| {
-            ServerMsg::ExecReport(ExecReport { journal_seq: item.journal_seq, request_id, event })
-        };
         // The session that sent the command sees the events about its own user's
         // accounts and the ones about no account (rejects, query answers, admin
         // results); an admin sees everything its commands cause. Other users' balances
-        // and orders (the other side of a fill, the fee account) are not shown to it.
-        if let Some(slot) = origin {
-            let concerned = self.conn(slot).and_then(|c| c.login()).is_some_and(|login| {
-                login.admin || item.owners == [NO_USER; 2] || item.owners.contains(&login.user)
-            });
-            if concerned {
-                self.send(slot, &report(item.request_id));
-            }
+        // and orders (the fee account, the other side of a fill) are not shown.
+        if let Some(slot) = origin
+            && let Some(login) = self.conn(slot).and_then(|c| c.login())
+            && (login.admin || item.owners == [NO_USER; 2] || item.owners.contains(&login.user))
+        {
+            let shown = visible_part(event, login.user, login.admin, item.owners);
+            let report = ExecReport {
+                journal_seq: item.journal_seq,
+                request_id: item.request_id,
+                event: shown,
+            };
+            self.send(slot, &ServerMsg::ExecReport(report));
         }
+        let mut targets = std::mem::take(&mut self.scratch);
         for owner in item.owners {
             if owner == NO_USER {
                 continue;
             }
-            let Some(sessions) = self.by_user.get(&owner) else { continue };
-            let targets: Vec<usize> = sessions
-                .iter()
-                .filter(|&&s| s != item.session)
-                .filter_map(|s| self.sessions.get(s).copied())
-                .collect();
-            for slot in targets {
-                self.send(slot, &report(0));
+            targets.clear();
+            if let Some(sessions) = self.by_user.get(&owner) {
+                let others = sessions.iter().filter(|&&s| s != item.session);
+                targets.extend(others.filter_map(|s| self.sessions.get(s).copied()));
+            }
+            let shown = visible_part(event, owner, false, item.owners);
+            let report = ExecReport { journal_seq: item.journal_seq, request_id: 0, event: shown };
+            for &slot in &targets {
+                self.send(slot, &ServerMsg::ExecReport(report));
             }
         }
+        self.scratch = targets;
     }
 
     fn next_md_seq(&mut self, instrument: InstrumentId) -> u64 {
@@ -819,6 +854,15 @@ impl Gateway {
     }
 
     fn subscribe_answer(&mut self, slot: usize, item: &Outbound, event: Event) {
+        let Some(conn) = self.conn(slot) else { return };
+        let Some(&(instrument, wanted)) = conn.pending_subscriptions.front() else { return };
+        let last = matches!(event, Event::QueryDone { .. } | Event::Rejected(_));
+        if last {
+            conn.pending_subscriptions.pop_front();
+        }
+        if !wanted {
+            return;
+        }
         match event {
             Event::DepthLevel(level) => {
                 let message = ServerMsg::MdSnapshotLevel(MdSnapshotLevel {
@@ -831,8 +875,6 @@ impl Gateway {
                 self.send(slot, &message);
             }
             Event::QueryDone { items } => {
-                let Some(conn) = self.conn(slot) else { return };
-                let Some(instrument) = conn.pending_subscriptions.pop_front() else { return };
                 if !conn.subscriptions.contains(&instrument) {
                     conn.subscriptions.push(instrument);
                 }
@@ -845,9 +887,6 @@ impl Gateway {
                 self.send(slot, &ServerMsg::MdSnapshotEnd(end));
             }
             other => {
-                if let Some(conn) = self.conn(slot) {
-                    conn.pending_subscriptions.pop_front();
-                }
                 let report = ExecReport {
                     journal_seq: item.journal_seq,
                     request_id: item.request_id,
@@ -866,6 +905,7 @@ impl Gateway {
                 Phase::AwaitingLogin { deadline } if now >= deadline => {
                     self.end_session(slot, SessionReason::LoginTimeout);
                 }
+                Phase::Closing { deadline } if now >= deadline => self.close(slot),
                 Phase::Active(login) => {
                     if now.saturating_duration_since(conn.last_recv) > login.heartbeat * 3 {
                         self.end_session(slot, SessionReason::HeartbeatTimeout);
@@ -885,6 +925,21 @@ impl Gateway {
             let _ = self.poll.registry().deregister(&mut listener);
         }
         tracing::info!(in_flight = self.backlog.len(), "shutting down");
+        // Shutting down disconnects every session: honour cancel-on-disconnect.
+        let time_ns = self.time_ns;
+        for slot in 0..self.conns.len() {
+            let Some(conn) = self.conn(slot) else { continue };
+            let Some(login) = conn.login().filter(|l| l.cancel_on_disconnect) else { continue };
+            let inbound = Inbound {
+                session: conn.session_id,
+                user: login.user,
+                request_id: 0,
+                time_ns,
+                peer: session::peer_code(&conn.peer),
+                body: InboundBody::CancelAll,
+            };
+            self.backlog.push_back(inbound);
+        }
         while !self.backlog.is_empty() && !self.pipeline.failed() {
             self.publish_backlog();
             self.drain_outbound();
@@ -904,7 +959,7 @@ impl Gateway {
             self.route(&item);
         }
         for slot in 0..self.conns.len() {
-            if self.conn(slot).is_some_and(|c| !matches!(c.phase, Phase::Closing)) {
+            if self.conn(slot).is_some_and(|c| !matches!(c.phase, Phase::Closing { .. })) {
                 self.send(slot, &ServerMsg::Logout(SessionReason::ServerShutdown.code()));
             }
         }
@@ -923,4 +978,31 @@ impl Gateway {
         }
         Ok(ServerExit { engine, sessions: self.sessions_total })
     }
+}
+
+/// What `viewer` may see of an event: a trader sees its own side of a fill only (the
+/// other side's account, order, client id, fee and remaining quantity are zeroed);
+/// an admin, or the owner of both sides, sees all of it.
+fn visible_part(event: Event, viewer: UserId, admin: bool, owners: [UserId; 2]) -> Event {
+    let Event::Fill(mut fill) = event else { return event };
+    // `owners` of a fill: [maker's owner, taker's owner or NO_USER when the same].
+    let (maker, taker) = (owners[0], if owners[1] == NO_USER { owners[0] } else { owners[1] });
+    if admin || (viewer == maker && viewer == taker) {
+        return event;
+    }
+    if viewer != taker {
+        fill.taker_order = fincore_engine::OrderId(0);
+        fill.taker_account = fincore_engine::AccountId(0);
+        fill.taker_client_id = fincore_engine::ClientOrderId(0);
+        fill.taker_fee = 0;
+        fill.taker_remaining = fincore_engine::Qty(0);
+    }
+    if viewer != maker {
+        fill.maker_order = fincore_engine::OrderId(0);
+        fill.maker_account = fincore_engine::AccountId(0);
+        fill.maker_client_id = fincore_engine::ClientOrderId(0);
+        fill.maker_fee = 0;
+        fill.maker_remaining = fincore_engine::Qty(0);
+    }
+    Event::Fill(fill)
 }

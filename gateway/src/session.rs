@@ -24,8 +24,8 @@ pub(crate) enum Phase {
     AwaitingLogin { deadline: Instant },
     /// Logged in.
     Active(Login),
-    /// Finishing: flush what is queued, then close.
-    Closing,
+    /// Finishing: flush what is queued, then close (at the latest at the deadline).
+    Closing { deadline: Instant },
 }
 
 /// A logged-in session's identity and options.
@@ -86,8 +86,12 @@ pub(crate) struct Conn {
     pub errors: u32,
     /// Instruments subscribed to.
     pub subscriptions: Vec<InstrumentId>,
-    /// Subscriptions whose depth snapshot is on its way, oldest first.
-    pub pending_subscriptions: VecDeque<InstrumentId>,
+    /// Subscriptions whose depth snapshot is on its way, oldest first, and whether
+    /// each is still wanted (an unsubscribe may come before its snapshot).
+    pub pending_subscriptions: VecDeque<(InstrumentId, bool)>,
+    /// The client asked to log out; the notice goes once everything it sent before is
+    /// answered.
+    pub logging_out: bool,
     /// Reading stopped because the gateway's backlog or this input buffer was full.
     pub read_paused: bool,
     /// The peer closed its side, or the socket failed.
@@ -119,6 +123,7 @@ impl Conn {
             errors: 0,
             subscriptions: Vec::new(),
             pending_subscriptions: VecDeque::new(),
+            logging_out: false,
             read_paused: false,
             eof: false,
         }
