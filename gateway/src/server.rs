@@ -358,7 +358,8 @@ impl Gateway {
             let _ = conn.read();
             conn.discard_input();
             if conn.eof {
-                self.close(slot);
+                // What is queued (the notice) still goes out; the flush closes it.
+                self.mark_dirty(slot);
             }
             return;
         }
@@ -371,7 +372,32 @@ impl Gateway {
         self.handle_frames(slot);
         let Some(conn) = self.conn(slot) else { return };
         if conn.eof && !conn.read_paused {
-            self.close(slot);
+            self.peer_closed(slot);
+        }
+    }
+
+    /// The client will send nothing more (it closed its side, or the socket failed). A
+    /// logged-in session still gets the replies to what it sent, as after a `Logout`;
+    /// then the connection closes (at once if the socket cannot be written).
+    fn peer_closed(&mut self, slot: usize) {
+        let time_ns = self.time_ns;
+        let Some(conn) = self.conn(slot) else { return };
+        match (conn.phase, conn.login()) {
+            (Phase::Closing { .. }, _) => self.mark_dirty(slot),
+            (_, Some(login)) if !conn.logging_out => {
+                conn.logging_out = true;
+                let inbound = Inbound {
+                    session: conn.session_id,
+                    user: login.user,
+                    request_id: 0,
+                    time_ns,
+                    peer: session::peer_code(&conn.peer),
+                    body: InboundBody::Barrier,
+                };
+                self.backlog.push_back(inbound);
+            }
+            (_, Some(_)) => {}
+            (_, None) => self.begin_close(slot),
         }
     }
 
@@ -677,7 +703,10 @@ impl Gateway {
         let bound = self.limits.outbound_buffer_max;
         let now = self.now;
         let Some(conn) = self.conn(slot) else { return };
-        if conn.send(message, bound, now) {
+        // Over the bound, write what the socket takes before judging: a client that
+        // pipelines a large batch but reads is not a slow consumer.
+        if conn.send(message, bound, now) || (conn.flush().is_ok() && conn.queued_output() <= bound)
+        {
             self.mark_dirty(slot);
             return;
         }

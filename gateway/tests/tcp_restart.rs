@@ -1,0 +1,213 @@
+//! Stopping and restarting a server on the same data directory (127.0.0.1, ephemeral
+//! ports, temporary directory): after trading (resting orders of several users, fills)
+//! and a clean stop, the restarted server reports the stop's sequence and state hash,
+//! and its balances, open orders and depth, queried over TCP, are exactly the ones before
+//! the stop; trading goes on with order and trade ids continuing, not reused. A second
+//! restart with the snapshots deleted rebuilds the same state from the journal alone.
+//! Sessions connected at the stop get `Logout` 915; for those that asked for
+//! cancel-on-disconnect the shutdown cancels the user's orders first (journaled, so they
+//! stay cancelled after the restart; `docs/PROTOCOL.md`, "Cancel-on-disconnect").
+
+mod common;
+
+use common::{BTC_USD, ETH_USD, applied_seq, balances, command, limit, open_orders};
+use fincore_engine::{AccountId, Event, LevelChanged, OrderInfo, Side};
+use fincore_gateway::client::{Client, ClientError, LoginOptions};
+use fincore_gateway::server::ServerHandle;
+use fincore_gateway::snapshot_dir;
+use fincore_gateway::wire::SessionReason;
+use std::net::SocketAddr;
+
+const ACCOUNTS: [(&str, AccountId); 4] = [
+    ("admin", AccountId(1)),
+    ("alice", AccountId(2)),
+    ("bob", AccountId(3)),
+    ("carol", AccountId(4)),
+];
+
+/// Everything a client can see of the state.
+#[derive(Debug, PartialEq, Eq)]
+struct View {
+    balances: Vec<Vec<(i64, i64)>>,
+    orders: Vec<Vec<OrderInfo>>,
+    depth: Vec<Vec<LevelChanged>>,
+    seq: u64,
+}
+
+fn view(addr: SocketAddr) -> View {
+    let mut balances_of = Vec::new();
+    let mut orders_of = Vec::new();
+    let mut seq = 0;
+    for (user, account) in ACCOUNTS {
+        let mut client = common::login(addr, user);
+        balances_of.push(balances(&mut client, account));
+        orders_of.push(open_orders(&mut client, account));
+        seq = applied_seq(&mut client);
+    }
+    let mut client = common::login(addr, "carol");
+    let depth = vec![common::depth(&mut client, BTC_USD), common::depth(&mut client, ETH_USD)];
+    View { balances: balances_of, orders: orders_of, depth, seq }
+}
+
+/// Lots filled so far of alice's live order with client id `coid`.
+fn filled(view: &View, coid: u64) -> i64 {
+    let alice = &view.orders[1];
+    alice.iter().find(|o| o.client_order_id.0 == coid).expect("alice's order").filled.0
+}
+
+/// Places an order and returns its events.
+fn place(client: &mut Client, order: fincore_engine::NewOrder) -> Vec<Event> {
+    let events = command(client, order.into());
+    assert!(matches!(events[0], Event::Accepted(_)), "{events:?}");
+    events
+}
+
+fn order_id(events: &[Event]) -> u64 {
+    match events[0] {
+        Event::Accepted(a) => a.order_id.0,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn trade_ids(events: &[Event]) -> Vec<u64> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Fill(f) => Some(f.trade_id.0),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The server's goodbye to a session still connected when it stops.
+fn expect_shutdown_notice(client: &mut Client) {
+    match client.recv() {
+        Err(ClientError::LoggedOut(reason)) => {
+            assert_eq!(reason, SessionReason::ServerShutdown.code())
+        }
+        other => panic!("expected Logout 915, got {other:?}"),
+    }
+}
+
+fn start(config: &fincore_gateway::config::ServerConfig) -> (ServerHandle, SocketAddr, u64, u64) {
+    let (server, started) = common::start_full(config);
+    let addr = server.local_addr();
+    (server, addr, started.seq, started.state_hash)
+}
+
+#[test]
+fn a_restart_restores_the_state_and_ids_continue() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::config(dir.path());
+
+    // First run: a partial fill, resting orders of three users on both instruments.
+    let (server, addr, seq, _) = start(&config);
+    assert_eq!(seq, common::SETUP_SEQ);
+    let mut alice = common::login(addr, "alice");
+    let mut bob = common::login(addr, "bob");
+    let mut carol = common::login(addr, "carol");
+    let mut ids = Vec::new();
+    ids.push(order_id(&place(&mut alice, limit(2, BTC_USD, Side::Buy, 6_000_000, 300, 1))));
+    let sell = place(&mut bob, limit(3, BTC_USD, Side::Sell, 6_000_000, 100, 1));
+    ids.push(order_id(&sell));
+    let mut trades = trade_ids(&sell);
+    assert_eq!(trades.len(), 1, "bob's sell fills against alice's bid");
+    assert!(matches!(common::unsolicited(&mut alice)[0], Event::Fill(_)));
+    ids.push(order_id(&place(&mut bob, limit(3, BTC_USD, Side::Sell, 6_100_000, 250, 2))));
+    ids.push(order_id(&place(&mut carol, limit(4, ETH_USD, Side::Buy, 300_000, 1_000, 3))));
+    ids.push(order_id(&place(&mut alice, limit(2, ETH_USD, Side::Sell, 310_000, 500, 4))));
+    let before = view(addr);
+    assert_eq!(before.orders.iter().map(Vec::len).collect::<Vec<_>>(), [0, 2, 1, 1]);
+    assert_eq!(filled(&before, 1), 100, "alice's bid is partly filled");
+    let exit = server.stop().unwrap();
+    assert_eq!(exit.engine.seq, before.seq);
+    for client in [&mut alice, &mut bob, &mut carol] {
+        expect_shutdown_notice(client);
+    }
+
+    // Second run, from the stop snapshot: the same sequence, hash and view.
+    let (server, addr, seq, hash) = start(&config);
+    assert_eq!((seq, hash), (exit.engine.seq, exit.engine.state_hash));
+    assert_eq!(view(addr), before);
+
+    // Trading goes on; order and trade ids continue after the last ones.
+    let mut alice = common::login(addr, "alice");
+    let mut carol = common::login(addr, "carol");
+    let sell = place(&mut carol, limit(4, BTC_USD, Side::Sell, 6_000_000, 50, 5));
+    let new_order = order_id(&sell);
+    assert!(ids.iter().all(|&id| id < new_order), "order id {new_order} after {ids:?}");
+    let new_trades = trade_ids(&sell);
+    assert_eq!(new_trades.len(), 1);
+    assert!(new_trades[0] > trades[0], "trade id {new_trades:?} after {trades:?}");
+    trades.extend(new_trades);
+    let fill = common::unsolicited(&mut alice);
+    assert!(matches!(fill[0], Event::Fill(f) if f.maker_client_id.0 == 1 && f.qty.0 == 50));
+    let after = view(addr);
+    assert_eq!(after.seq, before.seq + 1);
+    assert_eq!(filled(&after, 1), 150);
+    let exit = server.stop().unwrap();
+    expect_shutdown_notice(&mut alice);
+
+    // Third run, without any snapshot: the journal alone gives the same state.
+    for entry in std::fs::read_dir(snapshot_dir(dir.path())).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    let (server, addr, seq, hash) = start(&config);
+    assert_eq!((seq, hash), (exit.engine.seq, exit.engine.state_hash));
+    assert_eq!(view(addr), after);
+    let mut bob = common::login(addr, "bob");
+    let last = place(&mut bob, limit(3, BTC_USD, Side::Sell, 6_200_000, 1, 9));
+    assert!(order_id(&last) > new_order);
+    server.stop().unwrap();
+}
+
+#[test]
+fn a_shutdown_runs_cancel_on_disconnect_before_the_last_journal_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::config(dir.path());
+    let (server, addr, _, _) = start(&config);
+    let options = LoginOptions { cancel_on_disconnect: true, ..Default::default() };
+    let mut bob = common::login_with(addr, "bob", options);
+    let mut carol = common::login(addr, "carol");
+    place(&mut bob, limit(3, BTC_USD, Side::Sell, 6_100_000, 250, 1));
+    place(&mut bob, limit(3, ETH_USD, Side::Sell, 310_000, 1_000, 2));
+    place(&mut carol, limit(4, BTC_USD, Side::Sell, 6_200_000, 100, 3));
+    let seq = applied_seq(&mut bob);
+    let exit = server.stop().unwrap();
+    assert_eq!(exit.engine.seq, seq + 1, "one MassCancel journaled for bob's account");
+
+    // Bob's session is told (request id 0) before its 915 notice; carol's only gets 915.
+    let mut cancelled = Vec::new();
+    loop {
+        match bob.recv() {
+            Ok(received) => match received.event() {
+                Some(Event::Cancelled(c)) => cancelled.push(c.client_order_id.0),
+                Some(Event::Balance(_)) => {}
+                Some(Event::MassCancelled { account, count }) => {
+                    assert_eq!((*account, *count), (AccountId(3), 2))
+                }
+                _ => panic!("unexpected {received:?}"),
+            },
+            Err(ClientError::LoggedOut(reason)) => {
+                assert_eq!(reason, SessionReason::ServerShutdown.code());
+                break;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(cancelled, [1, 2]);
+    expect_shutdown_notice(&mut carol);
+
+    // After the restart bob has nothing resting and all his money free; carol's order,
+    // entered without the flag, is still there.
+    let (server, addr, seq, hash) = start(&config);
+    assert_eq!((seq, hash), (exit.engine.seq, exit.engine.state_hash));
+    let mut bob = common::login(addr, "bob");
+    assert!(open_orders(&mut bob, AccountId(3)).is_empty());
+    let free = [(common::USD_0, 0), (common::BTC_0, 0), (common::ETH_0, 0)];
+    assert_eq!(balances(&mut bob, AccountId(3)), free);
+    let mut carol = common::login(addr, "carol");
+    let orders = open_orders(&mut carol, AccountId(4));
+    assert_eq!(orders.iter().map(|o| o.client_order_id.0).collect::<Vec<_>>(), [3]);
+    server.stop().unwrap();
+}
