@@ -67,7 +67,7 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
         "max" => None,
         text => {
             let rate: f64 = text.parse().with_context(|| format!("--rate {text}"))?;
-            if !(rate > 0.0) {
+            if rate.is_nan() || rate <= 0.0 {
                 bail!("--rate must be positive or `max`");
             }
             Some(rate)
