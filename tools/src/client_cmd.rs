@@ -28,6 +28,9 @@ pub struct ClientArgs {
     /// Trading account (default: the account numbered like the user, as in the demo).
     #[arg(long)]
     account: Option<u32>,
+    /// One JSON object per reply instead of text.
+    #[arg(long)]
+    json: bool,
     #[command(subcommand)]
     command: ClientCommand,
 }
@@ -119,7 +122,7 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
             .with_context(|| format!("logging in to {} as {}", args.addr, args.user))?;
     let account = AccountId(args.account.unwrap_or(client.session().user.0));
     let reference = client.reference()?.clone();
-    let me = client.session().user;
+    let json = args.json;
     let message = match &args.command {
         ClientCommand::Order { side, symbol, qty, price, tif, id, post_only } => {
             let side = match side {
@@ -152,7 +155,7 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
             let order = OrderRef::Id(OrderId(*order));
             let info = client.query(Query::Order { account, order })?;
             let Some(Event::OrderInfo(info)) = info.first() else {
-                print_events(&info, &reference, me);
+                print_events(&info, &reference, json);
                 bail!("no such order");
             };
             let spec = *reference
@@ -169,10 +172,10 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
             ClientMsg::MassCancel(wire::MassCancel { account, instrument })
         }
         ClientCommand::Balance => {
-            return query(&mut client, Query::Balances { account }, &reference, me);
+            return query(&mut client, Query::Balances { account }, &reference, json);
         }
         ClientCommand::Orders => {
-            return query(&mut client, Query::OpenOrders { account }, &reference, me);
+            return query(&mut client, Query::OpenOrders { account }, &reference, json);
         }
         ClientCommand::Depth { symbol, levels } => {
             let instrument = reference.instrument(symbol)?.instrument;
@@ -180,10 +183,10 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
                 &mut client,
                 Query::Depth { instrument, levels: *levels },
                 &reference,
-                me,
+                json,
             );
         }
-        ClientCommand::Reference => return query(&mut client, Query::Reference, &reference, me),
+        ClientCommand::Reference => return query(&mut client, Query::Reference, &reference, json),
         ClientCommand::Deposit { account, asset, amount }
         | ClientCommand::Withdraw { account, asset, amount } => {
             let (asset, scale) = reference.asset(asset)?;
@@ -239,7 +242,7 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
             || matches!(r.event(), Some(Event::Rejected(_)))
     });
     for reply in &replies {
-        print_received(reply, &reference, me);
+        print_received(reply, &reference, json);
     }
     client.logout()?;
     if refused {
@@ -258,13 +261,13 @@ fn query(
     client: &mut Client,
     query: Query,
     reference: &Reference,
-    me: UserId,
+    json: bool,
 ) -> anyhow::Result<()> {
     let items = client.query(query)?;
-    if items.is_empty() {
+    if items.is_empty() && !json {
         println!("(none)");
     }
-    print_events(&items, reference, me);
+    print_events(&items, reference, json);
     if let Some(Event::Rejected(rejected)) = items.first() {
         bail!("refused: {}", wire::reason_name(u32::from(rejected.reason.code())));
     }
@@ -312,20 +315,50 @@ fn watch(
                 l.orders
             ),
             ServerMsg::Heartbeat => {}
-            _ => print_received(&received, reference, UserId(u32::MAX)),
+            _ => print_received(&received, reference, false),
         }
     }
 }
 
-fn print_events(events: &[Event], reference: &Reference, me: UserId) {
+fn print_events(events: &[Event], reference: &Reference, json: bool) {
     for event in events {
-        println!("{}", describe(event, reference, me));
+        if json {
+            println!("{}", event_json(event, reference));
+        } else {
+            println!("{}", describe(event, reference));
+        }
     }
 }
 
-fn print_received(received: &Received, reference: &Reference, me: UserId) {
+fn print_received(received: &Received, reference: &Reference, json: bool) {
+    if json {
+        let mut object = match &received.msg {
+            ServerMsg::ExecReport(report) => {
+                let mut object = event_json(&report.event, reference);
+                object["journal_seq"] = report.journal_seq.into();
+                object["request_id"] = report.request_id.into();
+                object
+            }
+            ServerMsg::SessionReject(reject) => serde_json::json!({
+                "type": "session_reject",
+                "reason": reject.reason,
+                "reason_name": wire::reason_name(reject.reason),
+                "ref_type": reject.ref_type,
+                "ref_request_id": reject.ref_request_id,
+            }),
+            ServerMsg::SnapshotTaken(taken) => serde_json::json!({
+                "type": "snapshot_taken",
+                "seq": taken.seq,
+                "state_hash": format!("{:016x}", taken.state_hash),
+            }),
+            other => serde_json::json!({ "type": "other", "debug": format!("{other:?}") }),
+        };
+        object["seq"] = received.seq.into();
+        println!("{object}");
+        return;
+    }
     match &received.msg {
-        ServerMsg::ExecReport(report) => println!("{}", describe(&report.event, reference, me)),
+        ServerMsg::ExecReport(report) => println!("{}", describe(&report.event, reference)),
         ServerMsg::SessionReject(reject) => {
             println!("refused: {}", wire::reason_name(reject.reason))
         }
@@ -337,8 +370,7 @@ fn print_received(received: &Received, reference: &Reference, me: UserId) {
 }
 
 /// One event as a line of text, in decimals.
-fn describe(event: &Event, reference: &Reference, me: UserId) -> String {
-    let _ = me;
+fn describe(event: &Event, reference: &Reference) -> String {
     let instrument = |id: InstrumentId| reference.instrument_by_id(id);
     let symbol =
         |id: InstrumentId| instrument(id).map_or(format!("#{}", id.0), |s| s.symbol.to_string());
@@ -462,5 +494,89 @@ fn cancel_reason(reason: CancelReason) -> &'static str {
         CancelReason::SelfTrade => "self-trade prevention",
         CancelReason::MassCancel => "mass cancel",
         CancelReason::Halt => "instrument halted",
+    }
+}
+
+/// One event as a JSON object: ids as numbers, prices, quantities and amounts as
+/// decimal strings in the instrument's or asset's units (raw integers as `*_raw`).
+fn event_json(event: &Event, reference: &Reference) -> serde_json::Value {
+    use serde_json::json;
+    let spec = |id: InstrumentId| reference.instrument_by_id(id);
+    let symbol = |id: InstrumentId| spec(id).map(|s| s.symbol.to_string());
+    let price = |id, p: fincore_engine::Price| spec(id).map(|s| ticks_to_price(s, p).to_string());
+    let qty = |id, q: fincore_engine::Qty| spec(id).map(|s| lots_to_qty(s, q).to_string());
+    let money = |asset: fincore_engine::AssetId, amount: i64| {
+        reference.asset_by_id(asset).map(|(_, scale)| minor_to_decimal(amount, scale).to_string())
+    };
+    let asset_symbol = |asset: fincore_engine::AssetId| {
+        reference.asset_by_id(asset).map(|(symbol, _)| symbol.to_string())
+    };
+    let side = |s: Side| if s == Side::Buy { "buy" } else { "sell" };
+    match *event {
+        Event::Accepted(a) => json!({
+            "type": "accepted", "order_id": a.order_id.0, "account": a.account.0,
+            "instrument": symbol(a.instrument), "client_order_id": a.client_order_id.0,
+            "side": side(a.side), "price": price(a.instrument, a.price), "qty": qty(a.instrument, a.qty),
+            "price_raw": a.price.0, "qty_raw": a.qty.0, "hold_raw": a.hold,
+        }),
+        Event::Fill(f) => json!({
+            "type": "fill", "instrument": symbol(f.instrument), "trade_id": f.trade_id.0,
+            "price": price(f.instrument, f.price), "qty": qty(f.instrument, f.qty),
+            "taker_side": side(f.taker_side),
+            "maker_order": f.maker_order.0, "taker_order": f.taker_order.0,
+            "maker_account": f.maker_account.0, "taker_account": f.taker_account.0,
+            "maker_client_id": f.maker_client_id.0, "taker_client_id": f.taker_client_id.0,
+            "maker_fee_raw": f.maker_fee, "taker_fee_raw": f.taker_fee,
+            "maker_remaining": qty(f.instrument, f.maker_remaining),
+            "taker_remaining": qty(f.instrument, f.taker_remaining),
+        }),
+        Event::Cancelled(c) => json!({
+            "type": "cancelled", "order_id": c.order_id.0, "account": c.account.0,
+            "instrument": symbol(c.instrument), "client_order_id": c.client_order_id.0,
+            "qty_cancelled": qty(c.instrument, c.qty_cancelled), "reason": cancel_reason(c.reason),
+        }),
+        Event::Amended(a) => json!({
+            "type": "amended", "order_id": a.order_id.0, "account": a.account.0,
+            "instrument": symbol(a.instrument), "client_order_id": a.client_order_id.0,
+            "price": price(a.instrument, a.price), "qty": qty(a.instrument, a.qty),
+            "priority_kept": a.priority_kept,
+        }),
+        Event::Balance(b) | Event::BalanceInfo(b) => json!({
+            "type": if matches!(event, Event::Balance(_)) { "balance" } else { "balance_info" },
+            "account": b.account.0, "asset": asset_symbol(b.asset),
+            "available": money(b.asset, b.available), "held": money(b.asset, b.held),
+        }),
+        Event::OrderInfo(o) => json!({
+            "type": "order", "order_id": o.order_id.0, "account": o.account.0,
+            "instrument": symbol(o.instrument), "client_order_id": o.client_order_id.0,
+            "side": side(o.side), "price": price(o.instrument, o.price),
+            "remaining": qty(o.instrument, o.remaining), "filled": qty(o.instrument, o.filled),
+        }),
+        Event::DepthLevel(l) => json!({
+            "type": "depth_level", "instrument": symbol(l.instrument), "side": side(l.side),
+            "price": price(l.instrument, l.price), "qty": qty(l.instrument, l.qty), "orders": l.orders,
+        }),
+        Event::Rejected(r) => json!({
+            "type": "rejected", "kind": format!("{:?}", r.kind), "account": r.account.0,
+            "client_order_id": r.client_order_id.0, "reason": r.reason.code(),
+            "reason_name": format!("{:?}", r.reason),
+        }),
+        Event::External { account, asset, amount } => json!({
+            "type": "external", "account": account.0, "asset": asset_symbol(asset),
+            "amount": money(asset, amount),
+        }),
+        Event::MassCancelled { account, count } => {
+            json!({ "type": "mass_cancelled", "account": account.0, "count": count })
+        }
+        Event::AssetInfo { asset, symbol, scale } => {
+            json!({ "type": "asset", "asset": asset.0, "symbol": symbol.to_string(), "scale": scale })
+        }
+        Event::InstrumentInfo { spec, status } => json!({
+            "type": "instrument", "instrument": spec.instrument.0, "symbol": spec.symbol.to_string(),
+            "tick_size": fincore_engine::units::dec_to_decimal(spec.tick_size).map(|d| d.to_string()),
+            "lot_size": fincore_engine::units::dec_to_decimal(spec.lot_size).map(|d| d.to_string()),
+            "status": format!("{status:?}"),
+        }),
+        other => json!({ "type": "other", "debug": format!("{other:?}") }),
     }
 }

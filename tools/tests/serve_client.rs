@@ -1,0 +1,155 @@
+//! The README's quick start, run as a person would: `fincore serve` (the embedded demo
+//! configuration, on an ephemeral port of 127.0.0.1), `fincore client` orders that
+//! cross, a balance in text and JSON, then SIGINT: a clean exit whose last line carries
+//! the state hash, which `fincore replay` of the data directory reproduces.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_fincore");
+
+/// A `fincore serve` child and its log lines.
+struct Server {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    /// Log lines read so far.
+    seen: Vec<String>,
+    addr: String,
+}
+
+impl Drop for Server {
+    /// A failed test must not leave a server running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(data: &str) -> Server {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data", data])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (send, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if send.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut server = Server { child, lines, seen: Vec::new(), addr: String::new() };
+        let listening = server.wait_for("listening");
+        let addr = listening.split("listen=").nth(1).unwrap().split_whitespace().next().unwrap();
+        server.addr = addr.to_string();
+        server
+    }
+
+    /// The next log line containing `text` (panics after 30 s).
+    fn wait_for(&mut self, text: &str) -> String {
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Err(e) => panic!("no log line with {text:?}: {e}"),
+            }
+        }
+    }
+
+    /// SIGINT, then the exit status and the last log line.
+    fn interrupt(mut self) -> (bool, String) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+        let status = self.child.wait().unwrap();
+        let last = self.lines.iter().last().unwrap_or_default();
+        (status.success(), last)
+    }
+}
+
+fn fincore(args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(BIN).args(args).output().unwrap();
+    let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+    (output.status.success(), text(output.stdout), text(output.stderr))
+}
+
+#[test]
+fn serve_client_cross_and_clean_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let server = Server::start(data);
+    let addr = server.addr.clone();
+    let client = |args: &[&str]| {
+        let mut all = vec!["client", "--addr", &addr];
+        all.extend_from_slice(args);
+        fincore(&all)
+    };
+
+    let (ok, out, err) = client(&["order", "buy", "BTC-USD", "0.01", "60000", "--id", "1"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("accepted: order 1 (client id 1) Buy 0.0100 BTC-USD @ 60000.00"), "{out}");
+    let (ok, out, err) =
+        client(&["--user", "bob", "order", "sell", "BTC-USD", "0.004", "59990", "--id", "7"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("fill: trade 1 0.0040 BTC-USD @ 60000.00"), "{out}");
+    // Bob's copy of the fill hides alice's side.
+    assert!(out.contains("maker order 0 account 0, taker order 2 account 3"), "{out}");
+
+    // Alice paid 0.004 x 60 000 = 240 USD plus the 1 bp maker fee (0.024) from her
+    // 600.30 hold; the rest of the hold covers the 0.006 still resting.
+    let (ok, out, _) = client(&["--json", "balance"]);
+    assert!(ok);
+    let usd: serde_json::Value = out
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .find(|v| v["asset"] == "USD")
+        .unwrap();
+    assert_eq!(usd["available"], "999399.796000");
+    assert_eq!(usd["held"], "360.180000");
+
+    // Refusals exit non-zero with the reason.
+    let (ok, _, err) = client(&["order", "buy", "BTC-USD", "0.01", "60000.005"]);
+    assert!(!ok && err.contains("PriceOffTick (402)"), "{err}");
+    let (ok, out, _) = client(&["deposit", "2", "USD", "10"]);
+    assert!(!ok && out.contains("NotAdmin (101)"), "{out}");
+    let (ok, _, err) = client(&["--secret", "wrong", "balance"]);
+    assert!(!ok && err.contains("LoginFailed (906)"), "{err}");
+
+    let (clean, last) = server.interrupt();
+    assert!(clean, "serve exits 0 on SIGINT");
+    assert!(last.contains("stopped cleanly"), "{last}");
+    let field = |line: &str, key: &str| {
+        line.split(&format!("{key}="))
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let (hash, seq) = (field(&last, "state_hash"), field(&last, "seq"));
+
+    let (ok, out, err) = fincore(&["replay", "--data", data, "--no-snapshot"]);
+    assert!(ok, "{err}");
+    assert!(out.contains(&format!("state_hash={hash} seq={seq}")), "{out}");
+
+    // A restart recovers the same state.
+    let server = Server::start(data);
+    let recovered = server.seen.iter().find(|l| l.contains("recovered")).unwrap();
+    assert!(recovered.contains(&format!("state_hash={hash}")), "{recovered}");
+    let addr = server.addr.clone();
+    let (ok, out, _) = fincore(&["client", "--addr", &addr, "orders"]);
+    assert!(ok);
+    assert!(out.contains("order 1 (client id 1) Buy 0.0060 BTC-USD @ 60000.00, filled 0.0040"));
+    let (clean, _) = server.interrupt();
+    assert!(clean);
+}
