@@ -39,7 +39,7 @@ use std::thread::{JoinHandle, Thread};
 use std::time::Duration;
 
 /// Outbound items published per ring batch at most (and buffered before publishing).
-const OUT_CHUNK: usize = 4096;
+const OUT_CHUNK: usize = 1024;
 
 /// "No user" in [`Outbound::owners`].
 pub const NO_USER: UserId = UserId(u32::MAX);
@@ -161,8 +161,8 @@ pub struct PipelineConfig {
 impl Default for PipelineConfig {
     fn default() -> PipelineConfig {
         PipelineConfig {
-            ring_size: 1 << 16,
-            outbound_size: 1 << 16,
+            ring_size: 1 << 12,
+            outbound_size: 1 << 13,
             wait: WaitMode::Adaptive,
             snapshot_on_stop: true,
         }

@@ -144,7 +144,7 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
             }
         }
         if !drained && pending.is_empty() && rate.is_some() {
-            std::hint::spin_loop();
+            std::thread::yield_now();
         }
     }
     let elapsed = start.elapsed();
