@@ -189,13 +189,38 @@ impl Client {
 
     /// Sends one message; returns its request id.
     pub fn send(&mut self, message: &ClientMsg) -> Result<u64, ClientError> {
+        let request = self.queue(message);
+        self.flush()?;
+        Ok(request)
+    }
+
+    /// Adds a message to the output without sending it (see [`Client::flush`]); returns
+    /// its request id. Queuing many and flushing once sends them in one write.
+    pub fn queue(&mut self, message: &ClientMsg) -> u64 {
         let request = self.next_request;
         self.next_request += 1;
-        self.output.clear();
         message.encode_into(request, &mut self.output);
-        self.stream.write_all(&self.output)?;
-        self.last_send = Instant::now();
-        Ok(request)
+        request
+    }
+
+    /// Sends everything queued.
+    pub fn flush(&mut self) -> Result<(), ClientError> {
+        if !self.output.is_empty() {
+            self.stream.write_all(&self.output)?;
+            self.output.clear();
+            self.last_send = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// The next message if it has already arrived (never waits for the network).
+    pub fn recv_buffered(&mut self) -> Result<Option<Received>, ClientError> {
+        match self.take_frame()? {
+            Some(Received { msg: ServerMsg::Logout(reason), .. }) => {
+                Err(ClientError::LoggedOut(reason))
+            }
+            other => Ok(other),
+        }
     }
 
     /// Sends raw bytes (for testing what the server does with bad input).
@@ -226,7 +251,8 @@ impl Client {
                 return Ok(Some(received));
             }
             if self.last_send.elapsed() >= self.heartbeat / 2 && self.session.session_id != 0 {
-                self.send(&ClientMsg::Heartbeat)?;
+                self.queue(&ClientMsg::Heartbeat);
+                self.flush()?;
             }
             let now = Instant::now();
             if now >= deadline {

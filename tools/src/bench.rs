@@ -22,6 +22,8 @@ pub enum Target {
     Journal(crate::bench_journal::JournalArgs),
     /// Ring + journal + engine + outbound queue in one process, no sockets.
     Pipeline(crate::bench_pipeline::PipelineArgs),
+    /// The whole server over TCP on 127.0.0.1 with one pipelined client.
+    Tcp(crate::bench_tcp::TcpArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -67,6 +69,7 @@ pub fn run(target: Target) -> Result<()> {
         Target::Engine(args) => bench_engine(&args),
         Target::Journal(args) => crate::bench_journal::run(&args),
         Target::Pipeline(args) => crate::bench_pipeline::run(&args),
+        Target::Tcp(args) => crate::bench_tcp::run(&args),
     }
 }
 

@@ -5,6 +5,7 @@
 mod bench;
 mod bench_journal;
 mod bench_pipeline;
+mod bench_tcp;
 mod client_cmd;
 mod journal_cmd;
 mod replay;
