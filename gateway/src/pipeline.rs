@@ -206,6 +206,7 @@ pub struct Pipeline {
     durability: fincore_journal::DurabilityHandle,
     fsync: bool,
     failed: Arc<AtomicBool>,
+    closed: Arc<AtomicBool>,
 }
 
 impl Pipeline {
@@ -253,6 +254,7 @@ impl Pipeline {
             durability,
             fsync,
             failed,
+            closed: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -303,6 +305,28 @@ impl Pipeline {
         if self.fsync { self.durability.durable_seq() } else { u64::MAX }
     }
 
+    /// In `fsync` mode, starts a thread that calls `wake` each time the durable
+    /// sequence advances, so that replies held for durability leave as soon as they
+    /// may (the gateway sleeps in its poll meanwhile). It stops when the pipeline is
+    /// closed. Nothing to do in `process` mode.
+    pub fn watch_durability(&self, wake: impl Fn() + Send + 'static) -> std::io::Result<()> {
+        if !self.fsync {
+            return Ok(());
+        }
+        let handle = self.durability.clone();
+        let closed = Arc::clone(&self.closed);
+        std::thread::Builder::new().name("fincore-durable".into()).spawn(move || {
+            let mut seen = handle.durable_seq();
+            while !closed.load(Ordering::Acquire) {
+                if handle.wait_durable(seen + 1, PARK_TIMEOUT) {
+                    seen = handle.durable_seq();
+                    wake();
+                }
+            }
+        })?;
+        Ok(())
+    }
+
     /// True once the engine thread could not journal a command: the server must stop.
     pub fn failed(&self) -> bool {
         self.failed.load(Ordering::Acquire)
@@ -312,6 +336,7 @@ impl Pipeline {
     /// the stop snapshot, closes the journal and finishes. Keep draining the outbound
     /// queue until [`Pipeline::engine_finished`], then [`Pipeline::join`].
     pub fn close(&mut self) {
+        self.closed.store(true, Ordering::Release);
         drop(self.producer.take());
         if let Some(thread) = self.parker.thread.get() {
             thread.unpark();

@@ -181,6 +181,12 @@ pub fn start(
         let _ = engine_waker.wake();
     })
     .map_err(|e| ServerError::Io("engine thread", e))?;
+    let durable_waker = Arc::clone(&waker);
+    pipeline
+        .watch_durability(move || {
+            let _ = durable_waker.wake();
+        })
+        .map_err(|e| ServerError::Io("durability thread", e))?;
     let stop = StopSignal { flag: Arc::new(AtomicBool::new(false)), waker };
     let gateway = Gateway {
         poll,
@@ -251,7 +257,8 @@ impl Gateway {
         let mut events = Events::with_capacity(1024);
         let mut next_timers = Instant::now() + TIMER_TICK;
         loop {
-            let timeout = if !self.backlog.is_empty() || !self.held.is_empty() {
+            // Held replies are released when the durability watcher wakes the poll.
+            let timeout = if !self.backlog.is_empty() {
                 Some(Duration::from_millis(1))
             } else if self.conns.iter().any(Option::is_some) {
                 Some(next_timers.saturating_duration_since(Instant::now()))
