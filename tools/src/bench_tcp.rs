@@ -40,6 +40,9 @@ pub struct TcpArgs {
     /// Print one JSON object as the last line.
     #[arg(long)]
     json: bool,
+    /// Draw round-trip time by percentile as an SVG chart to this file.
+    #[arg(long)]
+    plot: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: &TcpArgs) -> Result<()> {
@@ -148,6 +151,13 @@ pub fn run(args: &TcpArgs) -> Result<()> {
         p(0.999),
         histogram.max()
     );
+    if let Some(path) = &args.plot {
+        let title = format!(
+            "fincore bench tcp: one session, window {}, {} requests, round trip",
+            args.window, args.requests
+        );
+        crate::report::write_svg(&histogram, path, &title, "ns")?;
+    }
     if args.json {
         println!(
             "{{\"requests\":{},\"window\":{},\"durability\":\"{}\",\"requests_per_sec\":{rate:.0},\"rejected\":{rejected},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{}}}",
