@@ -834,6 +834,21 @@ impl Gateway {
                 self.publish_md(level.instrument, &message);
                 return;
             }
+            Event::InstrumentStatusChanged { .. } => {
+                // A halt or resume concerns everyone trading: every logged-in session
+                // is told (the admin who caused it with its request id).
+                for slot in 0..self.conns.len() {
+                    let Some(conn) = self.conn(slot) else { continue };
+                    if conn.login().is_none() {
+                        continue;
+                    }
+                    let own = Some(slot) == origin;
+                    let request_id = if own { item.request_id } else { 0 };
+                    let report = ExecReport { journal_seq: item.journal_seq, request_id, event };
+                    self.send(slot, &ServerMsg::ExecReport(report));
+                }
+                return;
+            }
             _ => {}
         }
         // The session that sent the command sees the events about its own user's
@@ -915,11 +930,15 @@ impl Gateway {
                     conn.subscriptions.push(instrument);
                 }
                 let session = conn.session_id;
+                // The engine answered, so the instrument exists and is below
+                // INSTRUMENTS_MAX; `get` keeps a bug from becoming a panic anyway.
                 let index = usize::from(instrument.0);
-                if !self.subscribers[index].contains(&session) {
-                    self.subscribers[index].push(session);
+                let Some(list) = self.subscribers.get_mut(index) else { return };
+                if !list.contains(&session) {
+                    list.push(session);
                 }
-                let end = MdSnapshotEnd { instrument, md_seq: self.md_seq[index], levels: items };
+                let md_seq = self.md_seq.get(index).copied().unwrap_or(0);
+                let end = MdSnapshotEnd { instrument, md_seq, levels: items };
                 self.send(slot, &ServerMsg::MdSnapshotEnd(end));
             }
             other => {

@@ -417,6 +417,8 @@ fn the_admin_deposits_withdraws_freezes_halts_and_snapshots() {
     let halted =
         Event::InstrumentStatusChanged { instrument: BTC_USD, status: InstrumentStatus::Halted };
     assert_eq!(command(&mut admin, halt(InstrumentStatus::Halted)), [halted]);
+    // Every logged-in session is told of a halt, not only the admin.
+    assert_eq!(unsolicited(&mut alice), [halted]);
     assert_eq!(open_orders(&mut alice, ALICE).len(), 1);
     let refused = rejected(CommandKind::NewOrder, ALICE, 2, RejectReason::InstrumentHalted);
     assert_eq!(command(&mut alice, order(2)), [refused]);
@@ -425,6 +427,7 @@ fn the_admin_deposits_withdraws_freezes_halts_and_snapshots() {
     let trading =
         Event::InstrumentStatusChanged { instrument: BTC_USD, status: InstrumentStatus::Trading };
     assert_eq!(command(&mut admin, halt(InstrumentStatus::Trading)), [trading]);
+    assert_eq!(unsolicited(&mut alice), [trading]);
     assert!(matches!(command(&mut alice, order(3))[0], Event::Accepted(_)));
 
     // A snapshot now: at the last applied command, with that command's state hash.
