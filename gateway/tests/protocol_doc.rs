@@ -5,6 +5,8 @@
 //! type, name, direction and body size, and the event table of section 4 every event's
 //! tag, name and size. `engine/tests/protocol_doc.rs` checks sections 1-6.
 
+mod common;
+
 use fincore_engine::*;
 use fincore_gateway::wire::{
     self, Cancel, ClientMsg, CreateAccount, ExecReport, Login, LoginAccepted, MassCancel, MdLevel,
@@ -288,21 +290,7 @@ fn server_samples() -> Vec<ServerMsg> {
 
 /// One sample of every engine event.
 fn event_samples() -> Vec<Event> {
-    let spec = InstrumentSpec {
-        instrument: InstrumentId(0),
-        symbol: Symbol::new("BTC-USD").unwrap(),
-        base: AssetId(1),
-        quote: AssetId(0),
-        tick_size: Dec { mantissa: 1, scale: 2 },
-        lot_size: Dec { mantissa: 1, scale: 4 },
-        reference_price: Price(6_000_000),
-        band_bps: 1_000,
-        qty_max: Qty(1_000_000),
-        notional_max: 10_000_000_000_000,
-        maker_fee_bps: 1,
-        taker_fee_bps: 5,
-        fee_account: AccountId(1),
-    };
+    let spec = common::btc_usd_spec();
     let level = LevelChanged {
         instrument: InstrumentId(0),
         side: Side::Buy,

@@ -4,6 +4,8 @@
 //! fixed-width integers, u32 enum tags, one-byte bools and option tags, fixed arrays
 //! without a length). Changing a layout breaks these tests on purpose.
 
+mod common;
+
 use fincore_engine::*;
 use fincore_gateway::wire::{
     self, BODY_LEN_MAX, Cancel, ClientMsg, CreateAccount, ExecReport, Frame, HEADER_LEN, Header,
@@ -159,24 +161,6 @@ fn new_order() -> NewOrder {
         stp_mode: StpMode::CancelNewest,
         stp_scope: StpScope::Account,
         post_only: false,
-    }
-}
-
-fn spec() -> InstrumentSpec {
-    InstrumentSpec {
-        instrument: InstrumentId(0),
-        symbol: Symbol::new("BTC-USD").unwrap(),
-        base: AssetId(1),
-        quote: AssetId(0),
-        tick_size: Dec { mantissa: 1, scale: 2 },
-        lot_size: Dec { mantissa: 1, scale: 4 },
-        reference_price: Price(6_000_000),
-        band_bps: 1_000,
-        qty_max: Qty(1_000_000),
-        notional_max: 10_000_000_000_000,
-        maker_fee_bps: 1,
-        taker_fee_bps: 5,
-        fee_account: AccountId(1),
     }
 }
 
@@ -428,7 +412,8 @@ fn execution_reports() {
     let body = b().u64(71).u64(7).tag(20).u16(0).symbol("USD").u8(6);
     server(report(71, 7, usd), 7, 110, 39, body);
 
-    let info = Event::InstrumentInfo { spec: spec(), status: InstrumentStatus::Trading };
+    let info =
+        Event::InstrumentInfo { spec: common::btc_usd_spec(), status: InstrumentStatus::Trading };
     let body = b()
         .u64(71)
         .u64(7)

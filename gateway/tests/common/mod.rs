@@ -3,8 +3,9 @@
 #![allow(dead_code)]
 
 use fincore_engine::{
-    AccountId, BalanceChanged, ClientOrderId, Event, InstrumentId, LevelChanged, NewOrder,
-    OrderInfo, OrderType, Price, Qty, Query, Side, StpMode, StpScope, TimeInForce,
+    AccountId, AssetId, BalanceChanged, ClientOrderId, Dec, Event, InstrumentId, InstrumentSpec,
+    LevelChanged, NewOrder, OrderInfo, OrderType, Price, Qty, Query, Side, StpMode, StpScope,
+    Symbol, TimeInForce,
 };
 use fincore_gateway::client::Received;
 use fincore_gateway::client::{Client, LoginOptions};
@@ -440,4 +441,23 @@ pub fn unsolicited(client: &mut Client) -> Vec<Event> {
             event
         })
         .collect()
+}
+
+/// The demo configuration's BTC-USD definition, as the engine holds it.
+pub fn btc_usd_spec() -> InstrumentSpec {
+    InstrumentSpec {
+        instrument: InstrumentId(0),
+        symbol: Symbol::new("BTC-USD").unwrap(),
+        base: AssetId(1),
+        quote: AssetId(0),
+        tick_size: Dec { mantissa: 1, scale: 2 },
+        lot_size: Dec { mantissa: 1, scale: 4 },
+        reference_price: Price(6_000_000),
+        band_bps: 1_000,
+        qty_max: Qty(1_000_000),
+        notional_max: 10_000_000_000_000,
+        maker_fee_bps: 1,
+        taker_fee_bps: 5,
+        fee_account: AccountId(1),
+    }
 }
