@@ -70,20 +70,22 @@ const FEE_BPS_MAX: i32 = 10_000;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("{}: {source}", path.display())]
+    // The cause is part of the message rather than an error `source`, so that an
+    // error chain printed in full (`anyhow`'s `{:#}`) does not say it twice.
+    #[error("{}: {why}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// What the OS said.
-        source: std::io::Error,
+        why: std::io::Error,
     },
     /// The file was read but its contents are not a valid configuration.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {why}", path.display())]
     File {
         /// The file.
         path: PathBuf,
         /// What is wrong with it.
-        source: Box<ConfigError>,
+        why: Box<ConfigError>,
     },
     /// Not valid TOML, or a key that does not exist, or a value of the wrong type. The
     /// message gives the line and column.
@@ -244,9 +246,9 @@ impl ServerConfig {
     pub fn load(path: impl AsRef<Path>) -> Result<ServerConfig, ConfigError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+            .map_err(|why| ConfigError::Read { path: path.to_path_buf(), why })?;
         ServerConfig::from_toml(&text)
-            .map_err(|e| ConfigError::File { path: path.to_path_buf(), source: Box::new(e) })
+            .map_err(|e| ConfigError::File { path: path.to_path_buf(), why: Box::new(e) })
     }
 
     /// The embedded demo configuration ([`DEMO_TOML`]).
