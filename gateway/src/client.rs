@@ -279,6 +279,20 @@ impl Client {
     }
 
     fn take_frame(&mut self) -> Result<Option<Received>, ClientError> {
+        loop {
+            match self.take_any_frame()? {
+                // A message type this client does not know (a newer server): skipped,
+                // as docs/PROTOCOL.md section 7 asks of clients.
+                Some(Err(_)) => continue,
+                Some(Ok(received)) => return Ok(Some(received)),
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// The next whole frame: decoded, or the header of one whose type is unknown.
+    #[allow(clippy::type_complexity)]
+    fn take_any_frame(&mut self) -> Result<Option<Result<Received, Header>>, ClientError> {
         let (header, msg, used): (Header, _, usize) = match wire::next_frame(&self.input) {
             Frame::Incomplete => return Ok(None),
             Frame::Fatal(header, reason) => {
@@ -291,10 +305,14 @@ impl Client {
             }
         };
         self.input.drain(..used);
-        let msg = msg.map_err(|reason| {
-            ClientError::Protocol(format!("undecodable message type {}: {reason}", header.msg_type))
-        })?;
-        Ok(Some(Received { seq: header.seq, msg }))
+        match msg {
+            Ok(msg) => Ok(Some(Ok(Received { seq: header.seq, msg }))),
+            Err(wire::SessionReason::UnknownMessageType) => Ok(Some(Err(header))),
+            Err(reason) => Err(ClientError::Protocol(format!(
+                "undecodable message type {}: {reason}",
+                header.msg_type
+            ))),
+        }
     }
 
     /// Sends `message`, then a fence query, and returns everything received until the

@@ -178,6 +178,8 @@ pub struct EngineExit {
     pub state_hash: u64,
     /// The snapshot written on stop, if any.
     pub snapshot: Option<PathBuf>,
+    /// Why the stop snapshot could not be written, if it failed.
+    pub snapshot_error: Option<String>,
     /// Commands and queries handled.
     pub handled: u64,
 }
@@ -327,9 +329,13 @@ impl Pipeline {
         Ok(())
     }
 
-    /// True once the engine thread could not journal a command: the server must stop.
+    /// True once the pipeline cannot go on and the server must stop: the engine thread
+    /// could not journal a command, the journal could not sync (`fsync` mode: replies
+    /// would wait forever), or the engine thread ended before it was asked to.
     pub fn failed(&self) -> bool {
         self.failed.load(Ordering::Acquire)
+            || self.durability.failed()
+            || (self.producer.is_some() && self.engine_finished())
     }
 
     /// Closes the ring: the engine thread handles everything already published, writes
@@ -632,15 +638,23 @@ impl EngineThread {
     fn finish(mut self) -> Result<EngineExit, RunnerError> {
         self.runner.publish();
         self.flush_out();
-        let snapshot = if self.snapshot_on_stop && !self.failed.load(Ordering::Acquire) {
-            Some(self.runner.snapshot()?.1)
-        } else {
-            None
-        };
+        // A failed snapshot is reported but does not stop the journal's final sync:
+        // the journal alone is enough to recover.
+        let (mut snapshot, mut snapshot_error) = (None, None);
+        if self.snapshot_on_stop && !self.failed.load(Ordering::Acquire) {
+            match self.runner.snapshot() {
+                Ok((_, path)) => snapshot = Some(path),
+                Err(error) => {
+                    tracing::error!(%error, "the stop snapshot could not be written");
+                    snapshot_error = Some(error.to_string());
+                }
+            }
+        }
         let seq = self.runner.engine().last_seq();
         let state_hash = self.runner.engine().state_hash();
-        self.runner.close()?;
+        let closed = self.runner.close();
         (self.wake)();
-        Ok(EngineExit { seq, state_hash, snapshot, handled: self.handled })
+        closed?;
+        Ok(EngineExit { seq, state_hash, snapshot, snapshot_error, handled: self.handled })
     }
 }

@@ -42,6 +42,8 @@ const FIRST_CONN: usize = 2;
 const BACKLOG_MAX: usize = 1 << 16;
 /// Outbound items taken from the ring at a time.
 const DRAIN_CHUNK: usize = 1024;
+/// Outbound items routed per loop iteration at most.
+const DRAIN_MAX: usize = 16 * DRAIN_CHUNK;
 /// How often timers (heartbeats, login deadlines) are checked.
 const TIMER_TICK: Duration = Duration::from_millis(50);
 /// How long a closing connection may take to accept its last bytes.
@@ -205,6 +207,8 @@ pub fn start(
         held: VecDeque::new(),
         out_items: Vec::with_capacity(4096),
         scratch: Vec::new(),
+        more_outbound: false,
+        resume_from: 0,
         dirty: Vec::new(),
         next_session: 1,
         sessions_total: 0,
@@ -240,6 +244,10 @@ struct Gateway {
     backlog: VecDeque<Inbound>,
     /// Engine output waiting for its journal sequence to be durable (fsync mode).
     held: VecDeque<Outbound>,
+    /// The last drain stopped at its budget with more output queued.
+    more_outbound: bool,
+    /// Where the next resumption of paused reads starts (round robin).
+    resume_from: usize,
     /// Reused list of target slots.
     scratch: Vec<usize>,
     /// Reused buffer for outbound items taken from the ring.
@@ -258,7 +266,9 @@ impl Gateway {
         let mut next_timers = Instant::now() + TIMER_TICK;
         loop {
             // Held replies are released when the durability watcher wakes the poll.
-            let timeout = if !self.backlog.is_empty() {
+            let timeout = if self.more_outbound {
+                Some(Duration::ZERO)
+            } else if !self.backlog.is_empty() {
                 Some(Duration::from_millis(1))
             } else if self.conns.iter().any(Option::is_some) {
                 Some(next_timers.saturating_duration_since(Instant::now()))
@@ -337,8 +347,12 @@ impl Gateway {
                 self.free.push(slot);
                 continue;
             }
-            let session_id = self.next_session;
-            self.next_session = self.next_session.wrapping_add(1).max(1);
+            // Ids are unique among live sessions even after the counter wraps.
+            let mut session_id = self.next_session;
+            while self.sessions.contains_key(&session_id) {
+                session_id = session_id.wrapping_add(1).max(1);
+            }
+            self.next_session = session_id.wrapping_add(1).max(1);
             self.sessions_total += 1;
             let bucket = TokenBucket::new(self.limits.rate_per_sec, self.limits.burst, self.now);
             let login_timeout = Duration::from_millis(u64::from(self.limits.login_timeout_ms));
@@ -387,12 +401,12 @@ impl Gateway {
     /// logged-in session still gets the replies to what it sent, as after a `Logout`;
     /// then the connection closes (at once if the socket cannot be written).
     fn peer_closed(&mut self, slot: usize) {
-        let time_ns = self.time_ns;
+        let (time_ns, self_now) = (self.time_ns, self.now);
         let Some(conn) = self.conn(slot) else { return };
         match (conn.phase, conn.login()) {
             (Phase::Closing { .. }, _) => self.mark_dirty(slot),
-            (_, Some(login)) if !conn.logging_out => {
-                conn.logging_out = true;
+            (_, Some(login)) if conn.logout_deadline.is_none() => {
+                conn.logout_deadline = Some(self_now + CLOSE_LINGER);
                 let inbound = Inbound {
                     session: conn.session_id,
                     user: login.user,
@@ -409,10 +423,14 @@ impl Gateway {
     }
 
     fn resume_paused_reads(&mut self) {
-        for slot in 0..self.conns.len() {
+        let count = self.conns.len();
+        for step in 0..count {
             if self.backlog.len() >= BACKLOG_MAX / 2 {
+                // Start after the last one served next time (round robin).
+                self.resume_from = (self.resume_from + step) % count;
                 return;
             }
+            let slot = (self.resume_from + step) % count;
             if self.conn(slot).is_some_and(|c| c.read_paused) {
                 self.read(slot);
             }
@@ -429,7 +447,7 @@ impl Gateway {
             }
             let now = self.now;
             let Some(conn) = self.conn(slot) else { return };
-            if matches!(conn.phase, Phase::Closing { .. }) || conn.logging_out {
+            if matches!(conn.phase, Phase::Closing { .. }) || conn.logout_deadline.is_some() {
                 conn.discard_input();
                 return;
             }
@@ -477,7 +495,7 @@ impl Gateway {
         self.send(slot, &reject);
         let Some(conn) = self.conn(slot) else { return };
         if reason != SessionReason::RateLimited {
-            conn.errors += 1;
+            conn.errors = conn.errors.saturating_add(1);
         }
         if conn.errors > budget {
             self.end_session(slot, SessionReason::TooManyErrors);
@@ -517,7 +535,7 @@ impl Gateway {
             ClientMsg::Logout => {
                 // Answer everything sent before the logout first: a barrier through
                 // the engine comes back after all of it.
-                conn.logging_out = true;
+                conn.logout_deadline = Some(now + CLOSE_LINGER);
                 conn.discard_input();
                 let inbound = Inbound {
                     session: conn.session_id,
@@ -530,10 +548,10 @@ impl Gateway {
                 self.backlog.push_back(inbound);
                 return;
             }
-            _ if conn.logging_out => return,
+            _ if conn.logout_deadline.is_some() => return,
             _ => {}
         }
-        if !conn.bucket.take(now) {
+        if !conn.bucket.take(message_cost(&message), now) {
             return self.refuse(slot, SessionReason::RateLimited, msg_type, request, coid);
         }
         if message.needs_admin() && !login.admin {
@@ -669,6 +687,11 @@ impl Gateway {
     /// Takes a session out of routing; queues cancel-on-disconnect.
     fn leave(&mut self, slot: usize) {
         let Some(conn) = self.conn(slot) else { return };
+        if conn.left {
+            return;
+        }
+        conn.left = true;
+        conn.pending_subscriptions.clear();
         let session = conn.session_id;
         let login = conn.login();
         let subscriptions = std::mem::take(&mut conn.subscriptions);
@@ -696,9 +719,7 @@ impl Gateway {
 
     /// Closes a socket now.
     fn close(&mut self, slot: usize) {
-        if self.conn(slot).is_some_and(|c| !matches!(c.phase, Phase::Closing { .. })) {
-            self.leave(slot);
-        }
+        self.leave(slot);
         let Some(mut conn) = self.conns[slot].take() else { return };
         let _ = self.poll.registry().deregister(&mut conn.stream);
         self.sessions.remove(&conn.session_id);
@@ -760,7 +781,16 @@ impl Gateway {
             self.route(&item);
         }
         let mut items = std::mem::take(&mut self.out_items);
-        while self.pipeline.drain(&mut items, DRAIN_CHUNK) > 0 {
+        // At most DRAIN_MAX items per loop iteration: then sockets are written, read
+        // and timed again, so a flood of output (a client asking for a lot) cannot
+        // starve the other sessions; the poll does not wait while more is queued.
+        let mut budget = DRAIN_MAX;
+        self.more_outbound = false;
+        while budget > 0 && self.pipeline.drain(&mut items, DRAIN_CHUNK.min(budget)) > 0 {
+            budget = budget.saturating_sub(items.len());
+            if budget == 0 {
+                self.more_outbound = true;
+            }
             for item in items.drain(..) {
                 if !self.held.is_empty() || item.journal_seq > releasable {
                     self.held.push_back(item);
@@ -774,7 +804,13 @@ impl Gateway {
 
     /// Delivers one engine output.
     fn route(&mut self, item: &Outbound) {
-        let origin = self.sessions.get(&item.session).copied();
+        // A session that has left (closing) gets nothing more, not even the answers to
+        // what it sent before.
+        let origin = self
+            .sessions
+            .get(&item.session)
+            .copied()
+            .filter(|&slot| self.conns[slot].as_ref().is_some_and(|c| !c.left));
         match item.body {
             OutboundBody::Event(event) => self.route_event(item, origin, event),
             OutboundBody::SubscribeAnswer(event) => {
@@ -897,11 +933,13 @@ impl Gateway {
         if list.is_empty() {
             return;
         }
-        let targets: Vec<usize> =
-            list.iter().filter_map(|s| self.sessions.get(s).copied()).collect();
-        for slot in targets {
+        let mut targets = std::mem::take(&mut self.scratch);
+        targets.clear();
+        targets.extend(list.iter().filter_map(|s| self.sessions.get(s).copied()));
+        for &slot in &targets {
             self.send(slot, message);
         }
+        self.scratch = targets;
     }
 
     fn subscribe_answer(&mut self, slot: usize, item: &Outbound, event: Event) {
@@ -961,6 +999,11 @@ impl Gateway {
                     self.end_session(slot, SessionReason::LoginTimeout);
                 }
                 Phase::Closing { deadline } if now >= deadline => self.close(slot),
+                Phase::Active(_) if conn.logout_deadline.is_some_and(|d| now >= d) => {
+                    // The replies before the logout did not all come in time.
+                    self.end_session(slot, SessionReason::ClientLogout);
+                }
+                Phase::Active(_) if conn.logout_deadline.is_some() => {}
                 Phase::Active(login) => {
                     if now.saturating_duration_since(conn.last_recv) > login.heartbeat * 3 {
                         self.end_session(slot, SessionReason::HeartbeatTimeout);
@@ -1007,8 +1050,11 @@ impl Gateway {
             self.flush_dirty();
             std::thread::sleep(Duration::from_micros(200));
         }
-        let engine = self.pipeline.join()?;
+        let engine = self.pipeline.join();
         self.drain_outbound();
+        while self.more_outbound {
+            self.drain_outbound();
+        }
         // Everything is synced now; nothing is held back any more.
         for item in std::mem::take(&mut self.held) {
             self.route(&item);
@@ -1031,7 +1077,7 @@ impl Gateway {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-        Ok(ServerExit { engine, sessions: self.sessions_total })
+        Ok(ServerExit { engine: engine?, sessions: self.sessions_total })
     }
 }
 
@@ -1060,4 +1106,18 @@ fn visible_part(event: Event, viewer: UserId, admin: bool, owners: [UserId; 2]) 
         fill.maker_remaining = fincore_engine::Qty(0);
     }
     Event::Fill(fill)
+}
+
+/// Rate-limit tokens a message costs: one, plus one per 50 depth levels it can make the
+/// server send (a depth query for 1 000 levels a side costs 41, a subscription 41), so
+/// that a burst of large queries cannot flood the server with output.
+fn message_cost(message: &ClientMsg) -> u32 {
+    let per_side = match message {
+        ClientMsg::Query(fincore_engine::Query::Depth { levels, .. }) => {
+            u32::from((*levels).min(fincore_engine::DEPTH_LEVELS_MAX))
+        }
+        ClientMsg::Subscribe(_) => u32::from(fincore_engine::DEPTH_LEVELS_MAX),
+        _ => 0,
+    };
+    1 + 2 * per_side / 50
 }

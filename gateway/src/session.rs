@@ -52,13 +52,14 @@ impl TokenBucket {
         TokenBucket { tokens: burst, rate: f64::from(rate), burst, last: now }
     }
 
-    /// Takes one token if there is one.
-    pub(crate) fn take(&mut self, now: Instant) -> bool {
+    /// Takes `cost` tokens if there are that many.
+    pub(crate) fn take(&mut self, cost: u32, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.last = now;
         self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        let cost = f64::from(cost);
+        if self.tokens >= cost {
+            self.tokens -= cost;
             true
         } else {
             false
@@ -89,9 +90,11 @@ pub(crate) struct Conn {
     /// Subscriptions whose depth snapshot is on its way, oldest first, and whether
     /// each is still wanted (an unsubscribe may come before its snapshot).
     pub pending_subscriptions: VecDeque<(InstrumentId, bool)>,
-    /// The client asked to log out; the notice goes once everything it sent before is
-    /// answered.
-    pub logging_out: bool,
+    /// The client asked to log out (or closed its side): the notice goes once everything
+    /// it sent before is answered, or at this deadline. No heartbeat timeout meanwhile.
+    pub logout_deadline: Option<Instant>,
+    /// The session has left the routing tables (it is closing or closed).
+    pub left: bool,
     /// Reading stopped because the gateway's backlog or this input buffer was full.
     pub read_paused: bool,
     /// The peer closed its side, or the socket failed.
@@ -123,7 +126,8 @@ impl Conn {
             errors: 0,
             subscriptions: Vec::new(),
             pending_subscriptions: VecDeque::new(),
-            logging_out: false,
+            logout_deadline: None,
+            left: false,
             read_paused: false,
             eof: false,
         }

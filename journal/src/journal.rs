@@ -402,6 +402,12 @@ impl DurabilityHandle {
     pub fn wait_durable(&self, seq: u64, timeout: Duration) -> bool {
         durable_waiter(&self.shared)(seq, timeout)
     }
+
+    /// True once a sync failed (`fsync` mode): the durable sequence will not advance
+    /// any more, and the journal must be treated as broken.
+    pub fn failed(&self) -> bool {
+        self.shared.failed.load(Ordering::Acquire)
+    }
 }
 
 fn durable_waiter(shared: &Shared) -> impl Fn(u64, Duration) -> bool + '_ {

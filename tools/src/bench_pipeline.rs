@@ -95,7 +95,8 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
     let mut pipeline = Pipeline::start(runner, pipeline_config, || {})?;
 
     let n = workload.commands.len();
-    let mut due_ns: Vec<u64> = vec![0; n];
+    // Written now, so that its pages are not faulted in during the measurement.
+    let mut due_ns: Vec<u64> = vec![u64::MAX; n];
     let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)?;
     let mut out = Vec::with_capacity(1024);
     let mut pending: VecDeque<Inbound> = VecDeque::with_capacity(args.batch);
@@ -105,9 +106,11 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
     let start = Instant::now();
     let since = |t: Instant| t.duration_since(start).as_nanos() as u64;
     while answered < n {
-        let now_ns = since(Instant::now());
-        // Offer what is due (all of it at --rate max), one batch at a time.
-        while sent < n && pending.len() < args.batch {
+        // Offer what is due (all of it at --rate max), one batch at a time. The clock
+        // is read only when there is room to offer more.
+        let room = sent < n && pending.len() < args.batch;
+        let now_ns = if room { since(Instant::now()) } else { 0 };
+        while room && sent < n && pending.len() < args.batch {
             let due = match rate {
                 Some(rate) => (sent as f64 * 1e9 / rate) as u64,
                 None => now_ns,

@@ -111,6 +111,9 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         .context("starting the signal thread")?;
     let exit = handle.wait().context("server failed")?;
     signal_handle.close();
+    if let Some(error) = &exit.engine.snapshot_error {
+        tracing::warn!(error, "no stop snapshot; the next start replays the journal");
+    }
     let snapshot = exit.engine.snapshot.as_ref().map(|p| p.display().to_string());
     tracing::info!(
         sessions = exit.sessions,
