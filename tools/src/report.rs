@@ -36,7 +36,7 @@ pub fn write_hgrm(histogram: &Histogram<u64>, path: &Path, unit: &str) -> Result
 
 /// Draws latency (log scale) against percentile (log "nines" scale) as an SVG file.
 pub fn write_svg(histogram: &Histogram<u64>, path: &Path, title: &str, unit: &str) -> Result<()> {
-    let (width, height, margin) = (800.0, 420.0, 60.0);
+    let (width, height, margin) = (800.0, 420.0, 70.0);
     let nines_max = 5.0; // up to 99.999 %
     let points: Vec<(f64, f64)> = distribution(histogram)
         .into_iter()
@@ -64,7 +64,7 @@ pub fn write_svg(histogram: &Histogram<u64>, path: &Path, title: &str, unit: &st
         let py = y(decade as f64);
         let (x0, x1) = (x(0.0), x(nines_max));
         writeln!(svg, "<line x1='{x0}' y1='{py}' x2='{x1}' y2='{py}' stroke='#ddd'/>")?;
-        let label = 10u64.pow(decade);
+        let label = decade_label(decade, unit);
         writeln!(svg, "<text x='{}' y='{}' text-anchor='end'>{label}</text>", x0 - 6.0, py + 4.0)?;
     }
     let path_data: Vec<String> =
@@ -82,10 +82,25 @@ pub fn write_svg(histogram: &Histogram<u64>, path: &Path, title: &str, unit: &st
     )?;
     writeln!(
         svg,
-        "<text x='16' y='{}' transform='rotate(-90 16 {})' text-anchor='middle'>latency ({unit}, log)</text>",
+        "<text x='16' y='{}' transform='rotate(-90 16 {})' text-anchor='middle'>latency (log scale)</text>",
         height / 2.0,
         height / 2.0
     )?;
     svg.push_str("</svg>\n");
     std::fs::write(path, svg).with_context(|| format!("writing {}", path.display()))
+}
+
+/// `10^decade` of `unit` as a short label: nanoseconds become "100 ns", "10 us",
+/// "1 ms", "1 s"; other units print the number.
+fn decade_label(decade: u32, unit: &str) -> String {
+    if unit != "ns" {
+        return 10u64.pow(decade).to_string();
+    }
+    let (scale, name) = match decade {
+        0..=2 => (0, "ns"),
+        3..=5 => (3, "us"),
+        6..=8 => (6, "ms"),
+        _ => (9, "s"),
+    };
+    format!("{} {name}", 10u64.pow(decade - scale))
 }
