@@ -288,6 +288,22 @@ impl Pipeline {
         n
     }
 
+    /// Calls `f` on up to `max` outbound items available now, in place in the ring (no
+    /// copy); returns how many.
+    pub fn drain_with(&mut self, max: usize, mut f: impl FnMut(&Outbound)) -> usize {
+        match self.outbound.take(max as u64) {
+            Ok(mut batch) => {
+                let mut count = 0;
+                for item in &mut batch {
+                    f(item);
+                    count += 1;
+                }
+                count
+            }
+            Err(_) => 0,
+        }
+    }
+
     /// Appends up to `max` outbound items available now to `out`; returns how many.
     /// (Small chunks keep the copy in cache.)
     pub fn drain(&mut self, out: &mut Vec<Outbound>, max: usize) -> usize {
