@@ -68,8 +68,8 @@ impl Server {
 
     /// SIGINT, then the exit status and the last log line.
     fn interrupt(mut self) -> (bool, String) {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+        let pid = rustix::process::Pid::from_child(&self.child);
+        rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
         let status = self.child.wait().unwrap();
         let last = self.lines.iter().last().unwrap_or_default();
         (status.success(), last)
