@@ -479,26 +479,10 @@ impl EngineThread {
         let origin = Origin { user: inbound.user, session: inbound.session, peer: inbound.peer };
         match inbound.body {
             InboundBody::Command(body) => self.command(origin, inbound, body),
-            InboundBody::Query(query) => {
-                let mut events = std::mem::take(&mut self.events);
-                events.clear();
-                self.runner.engine().query(inbound.user, &query, &mut events);
-                let seq = self.runner.engine().last_seq();
-                for event in events.drain(..) {
-                    self.push(inbound, seq, [NO_USER; 2], OutboundBody::Event(event));
-                }
-                self.events = events;
-            }
+            InboundBody::Query(query) => self.answer(inbound, &query, OutboundBody::Event),
             InboundBody::Subscribe(instrument) => {
-                let mut events = std::mem::take(&mut self.events);
-                events.clear();
                 let query = Query::Depth { instrument, levels: DEPTH_LEVELS_MAX };
-                self.runner.engine().query(inbound.user, &query, &mut events);
-                let seq = self.runner.engine().last_seq();
-                for event in events.drain(..) {
-                    self.push(inbound, seq, [NO_USER; 2], OutboundBody::SubscribeAnswer(event));
-                }
-                self.events = events;
+                self.answer(inbound, &query, OutboundBody::SubscribeAnswer);
             }
             InboundBody::Snapshot => {
                 let seq = self.runner.engine().last_seq();
@@ -532,6 +516,19 @@ impl EngineThread {
             }
             InboundBody::Nop => {}
         }
+    }
+
+    /// Answers a query from the live engine (nothing journaled); `wrap` says what the
+    /// answer is for.
+    fn answer(&mut self, inbound: &Inbound, query: &Query, wrap: fn(Event) -> OutboundBody) {
+        let mut events = std::mem::take(&mut self.events);
+        events.clear();
+        self.runner.engine().query(inbound.user, query, &mut events);
+        let seq = self.runner.engine().last_seq();
+        for event in events.drain(..) {
+            self.push(inbound, seq, [NO_USER; 2], wrap(event));
+        }
+        self.events = events;
     }
 
     fn command(&mut self, origin: Origin, inbound: &Inbound, body: CommandBody) {

@@ -18,7 +18,7 @@ use crate::pipeline::{
 use crate::runner::{Runner, StartReport};
 
 use crate::RunnerError;
-use crate::session::{self, Conn, Login, Phase, TokenBucket};
+use crate::session::{Conn, Login, Phase, TokenBucket};
 use crate::wire::{
     self, ClientMsg, ExecReport, Frame, LoginAccepted, MdLevel, MdSnapshotEnd, MdSnapshotLevel,
     MdTrade, ServerMsg, SessionReason, SessionReject,
@@ -407,14 +407,7 @@ impl Gateway {
             (Phase::Closing { .. }, _) => self.mark_dirty(slot),
             (_, Some(login)) if conn.logout_deadline.is_none() => {
                 conn.logout_deadline = Some(self_now + CLOSE_LINGER);
-                let inbound = Inbound {
-                    session: conn.session_id,
-                    user: login.user,
-                    request_id: 0,
-                    time_ns,
-                    peer: session::peer_code(&conn.peer),
-                    body: InboundBody::Barrier,
-                };
+                let inbound = conn.inbound(login.user, 0, time_ns, InboundBody::Barrier);
                 self.backlog.push_back(inbound);
             }
             (_, Some(_)) => {}
@@ -537,14 +530,7 @@ impl Gateway {
                 // the engine comes back after all of it.
                 conn.logout_deadline = Some(now + CLOSE_LINGER);
                 conn.discard_input();
-                let inbound = Inbound {
-                    session: conn.session_id,
-                    user: login.user,
-                    request_id: request,
-                    time_ns,
-                    peer: session::peer_code(&conn.peer),
-                    body: InboundBody::Barrier,
-                };
+                let inbound = conn.inbound(login.user, request, time_ns, InboundBody::Barrier);
                 self.backlog.push_back(inbound);
                 return;
             }
@@ -614,14 +600,7 @@ impl Gateway {
             }
             ClientMsg::Login(_) | ClientMsg::Logout | ClientMsg::Heartbeat => return,
         };
-        let inbound = Inbound {
-            session: conn.session_id,
-            user: login.user,
-            request_id: request,
-            time_ns,
-            peer: session::peer_code(&conn.peer),
-            body,
-        };
+        let inbound = conn.inbound(login.user, request, time_ns, body);
         self.backlog.push_back(inbound);
     }
 
@@ -686,6 +665,7 @@ impl Gateway {
 
     /// Takes a session out of routing; queues cancel-on-disconnect.
     fn leave(&mut self, slot: usize) {
+        let time_ns = self.time_ns;
         let Some(conn) = self.conn(slot) else { return };
         if conn.left {
             return;
@@ -695,7 +675,9 @@ impl Gateway {
         let session = conn.session_id;
         let login = conn.login();
         let subscriptions = std::mem::take(&mut conn.subscriptions);
-        let peer = session::peer_code(&conn.peer);
+        let cancel_all = login
+            .filter(|l| l.cancel_on_disconnect)
+            .map(|l| conn.inbound(l.user, 0, time_ns, InboundBody::CancelAll));
         for instrument in subscriptions {
             if let Some(list) = self.subscribers.get_mut(usize::from(instrument.0)) {
                 list.retain(|&s| s != session);
@@ -705,16 +687,7 @@ impl Gateway {
         if let Some(list) = self.by_user.get_mut(&login.user) {
             list.retain(|&s| s != session);
         }
-        if login.cancel_on_disconnect {
-            self.backlog.push_back(Inbound {
-                session,
-                user: login.user,
-                request_id: 0,
-                time_ns: self.time_ns,
-                peer,
-                body: InboundBody::CancelAll,
-            });
-        }
+        self.backlog.extend(cancel_all);
     }
 
     /// Closes a socket now.
@@ -1028,14 +1001,7 @@ impl Gateway {
         for slot in 0..self.conns.len() {
             let Some(conn) = self.conn(slot) else { continue };
             let Some(login) = conn.login().filter(|l| l.cancel_on_disconnect) else { continue };
-            let inbound = Inbound {
-                session: conn.session_id,
-                user: login.user,
-                request_id: 0,
-                time_ns,
-                peer: session::peer_code(&conn.peer),
-                body: InboundBody::CancelAll,
-            };
+            let inbound = conn.inbound(login.user, 0, time_ns, InboundBody::CancelAll);
             self.backlog.push_back(inbound);
         }
         while !self.backlog.is_empty() && !self.pipeline.failed() {

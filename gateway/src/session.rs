@@ -3,6 +3,7 @@
 //! decisions about what a message means live in `server.rs`; this file only keeps the
 //! per-connection state and moves bytes.
 
+use crate::pipeline::{Inbound, InboundBody};
 use crate::wire::{self, ServerMsg};
 use fincore_engine::{InstrumentId, UserId};
 use mio::net::TcpStream;
@@ -71,6 +72,8 @@ impl TokenBucket {
 pub(crate) struct Conn {
     pub stream: TcpStream,
     pub peer: SocketAddr,
+    /// `peer` as the journal's audit value, computed once.
+    peer_code: u64,
     /// The server-wide session id.
     pub session_id: u32,
     pub phase: Phase,
@@ -113,6 +116,7 @@ impl Conn {
         Conn {
             stream,
             peer,
+            peer_code: peer_code(&peer),
             session_id,
             phase: Phase::AwaitingLogin { deadline: now + login_timeout },
             input: Vec::with_capacity(READ_CHUNK),
@@ -131,6 +135,18 @@ impl Conn {
             read_paused: false,
             eof: false,
         }
+    }
+
+    /// A request from this session for the engine thread.
+    pub(crate) fn inbound(
+        &self,
+        user: UserId,
+        request_id: u64,
+        time_ns: u64,
+        body: InboundBody,
+    ) -> Inbound {
+        let (session, peer) = (self.session_id, self.peer_code);
+        Inbound { session, user, request_id, time_ns, peer, body }
     }
 
     /// The logged-in identity, if any.
@@ -242,7 +258,7 @@ impl Conn {
 
 /// The audit value the journal stores for a peer: IPv4 address and port packed as
 /// `ip << 16 | port`; IPv6 addresses folded to 48 bits the same way.
-pub(crate) fn peer_code(peer: &SocketAddr) -> u64 {
+fn peer_code(peer: &SocketAddr) -> u64 {
     let ip = match peer.ip() {
         std::net::IpAddr::V4(v4) => u64::from(u32::from(v4)),
         std::net::IpAddr::V6(v6) => {

@@ -79,19 +79,7 @@ fn server_frame(message: ServerMsg, seq: u64) -> Vec<u8> {
 }
 
 fn alice_order() -> NewOrder {
-    NewOrder {
-        account: AccountId(2),
-        instrument: InstrumentId(0),
-        client_order_id: ClientOrderId(1),
-        side: Side::Buy,
-        order_type: OrderType::Limit,
-        time_in_force: TimeInForce::Gtc,
-        price: Price(6_000_000),
-        qty: Qty(100),
-        stp_mode: StpMode::CancelNewest,
-        stp_scope: StpScope::Account,
-        post_only: false,
-    }
+    common::limit(2, InstrumentId(0), Side::Buy, 6_000_000, 100, 1)
 }
 
 fn report(journal_seq: u64, request_id: u64, event: Event) -> ServerMsg {

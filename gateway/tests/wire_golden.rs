@@ -149,19 +149,7 @@ fn server(message: ServerMsg, seq: u64, msg_type: u16, body_len: usize, expected
 }
 
 fn new_order() -> NewOrder {
-    NewOrder {
-        account: AccountId(2),
-        instrument: InstrumentId(0),
-        client_order_id: ClientOrderId(1),
-        side: Side::Buy,
-        order_type: OrderType::Limit,
-        time_in_force: TimeInForce::Gtc,
-        price: Price(6_000_000),
-        qty: Qty(100),
-        stp_mode: StpMode::CancelNewest,
-        stp_scope: StpScope::Account,
-        post_only: false,
-    }
+    common::limit(2, InstrumentId(0), Side::Buy, 6_000_000, 100, 1)
 }
 
 #[test]
