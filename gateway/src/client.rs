@@ -319,9 +319,11 @@ impl Client {
     /// fence's answer (not included): all of the message's replies, plus anything else
     /// that arrived meanwhile (heartbeats excluded).
     pub fn request(&mut self, message: &ClientMsg) -> Result<Vec<Received>, ClientError> {
-        self.send(message)?;
+        // The message and its fence go out in one write.
+        self.queue(message);
         let fence =
-            self.send(&ClientMsg::Query(Query::Depth { instrument: InstrumentId(0), levels: 0 }))?;
+            self.queue(&ClientMsg::Query(Query::Depth { instrument: InstrumentId(0), levels: 0 }));
+        self.flush()?;
         let mut replies = Vec::new();
         loop {
             let received = self.recv()?;

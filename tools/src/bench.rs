@@ -176,7 +176,7 @@ fn throughput_pass(workload: &Workload) -> (u64, u64, u64) {
 fn latency_pass(workload: &Workload, expected_hash: u64) -> Result<(Histogram<u64>, u64, u64)> {
     let mut engine = prepared_engine(workload);
     let mut events: Vec<Event> = Vec::with_capacity(1024);
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)?;
+    let mut histogram = crate::report::latency_histogram()?;
     let mut fills = 0u64;
     for command in &workload.commands {
         events.clear();

@@ -14,7 +14,6 @@ use fincore_engine::testkit::{TradingMix, trading_workload};
 use fincore_gateway::pipeline::{Inbound, InboundBody, Pipeline, PipelineConfig, WaitMode};
 use fincore_gateway::{Runner, RunnerConfig};
 use fincore_journal::Durability;
-use hdrhistogram::Histogram;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -97,7 +96,7 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
     let n = workload.commands.len();
     // Written now, so that its pages are not faulted in during the measurement.
     let mut due_ns: Vec<u64> = vec![u64::MAX; n];
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)?;
+    let mut histogram = crate::report::latency_histogram()?;
     let mut pending: VecDeque<Inbound> = VecDeque::with_capacity(args.batch);
     let mut sent = 0usize;
     let mut answered = 0usize;

@@ -13,7 +13,6 @@ use fincore_gateway::client::{Client, LoginOptions};
 use fincore_gateway::config::ServerConfig;
 use fincore_gateway::server::{self, ServerOptions};
 use fincore_gateway::wire::{self, ClientMsg, ServerMsg};
-use hdrhistogram::Histogram;
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -85,7 +84,7 @@ pub fn run(args: &TcpArgs) -> Result<()> {
         1,
     )?;
 
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)?;
+    let mut histogram = crate::report::latency_histogram()?;
     // Replies come in request order, except the gateway's own refusals (rate limit),
     // which overtake the engine's: look requests up by id.
     let mut in_flight: HashMap<u64, Instant> = HashMap::with_capacity(args.window * 2);

@@ -34,6 +34,12 @@ pub fn write_hgrm(histogram: &Histogram<u64>, path: &Path, unit: &str) -> Result
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
+/// An empty latency histogram: 1 ns to 60 s, 3 significant digits (what every
+/// benchmark here records into).
+pub fn latency_histogram() -> Result<Histogram<u64>> {
+    Ok(Histogram::new_with_bounds(1, 60_000_000_000, 3)?)
+}
+
 /// Draws latency (log scale) against percentile (log "nines" scale) as an SVG file.
 pub fn write_svg(histogram: &Histogram<u64>, path: &Path, title: &str, unit: &str) -> Result<()> {
     let (width, height, margin) = (800.0, 420.0, 70.0);
