@@ -1,5 +1,6 @@
-//! Admin and setup commands: users, assets, instruments, accounts, deposits and
-//! withdrawals, freezes and halts. All need the admin role.
+//! Admin and setup commands: users, assets, instruments, accounts, freezes and halts.
+//! All need the admin role. (Deposits, withdrawals and payment limits are in
+//! `payments`.)
 
 use crate::book::{Book, NIL};
 use crate::command::{Dec, InstrumentSpec};
@@ -163,61 +164,6 @@ impl Engine {
         Ok(())
     }
 
-    pub(crate) fn deposit(
-        &mut self,
-        actor: UserId,
-        account: AccountId,
-        asset: AssetId,
-        amount: i64,
-        out: &mut impl EventSink,
-    ) -> Result<(), RejectReason> {
-        self.require_admin(actor)?;
-        let status = self.account(account).ok_or(RejectReason::UnknownAccount)?.status;
-        if status == AccountStatus::Closed {
-            return Err(RejectReason::AccountClosed);
-        }
-        let supply = self.asset(asset)?.supply;
-        if amount <= 0 {
-            return Err(RejectReason::AmountNotPositive);
-        }
-        // Capping total supply at i64::MAX is what makes every balance sum safe.
-        let new_supply = supply.checked_add(amount).ok_or(RejectReason::ArithmeticOverflow)?;
-        self.assets[asset.0 as usize].as_mut().expect("checked").supply = new_supply;
-        self.account_mut(account).credit(asset, amount);
-        out.emit(Event::External { account, asset, amount });
-        self.emit_balance(account, asset, out);
-        Ok(())
-    }
-
-    pub(crate) fn withdraw(
-        &mut self,
-        actor: UserId,
-        account: AccountId,
-        asset: AssetId,
-        amount: i64,
-        out: &mut impl EventSink,
-    ) -> Result<(), RejectReason> {
-        self.require_admin(actor)?;
-        let found = self.account(account).ok_or(RejectReason::UnknownAccount)?;
-        match found.status {
-            AccountStatus::Closed => return Err(RejectReason::AccountClosed),
-            AccountStatus::Frozen => return Err(RejectReason::AccountFrozen),
-            AccountStatus::Active => {}
-        }
-        self.asset(asset)?;
-        if amount <= 0 {
-            return Err(RejectReason::AmountNotPositive);
-        }
-        if found.balance(asset).available < amount {
-            return Err(RejectReason::InsufficientBalance);
-        }
-        self.assets[asset.0 as usize].as_mut().expect("checked").supply -= amount;
-        self.account_mut(account).credit(asset, -amount);
-        out.emit(Event::External { account, asset, amount: -amount });
-        self.emit_balance(account, asset, out);
-        Ok(())
-    }
-
     pub(crate) fn set_account_status(
         &mut self,
         actor: UserId,
@@ -233,8 +179,7 @@ impl Engine {
         if found.status == status {
             return Err(RejectReason::StatusUnchanged);
         }
-        let empty = found.open_orders == 0
-            && found.balances.iter().all(|b| b.available == 0 && b.held == 0);
+        let empty = found.open_orders == 0 && found.balances.iter().all(|b| b.is_zero());
         if status == AccountStatus::Closed && !empty {
             return Err(RejectReason::AccountNotEmpty);
         }

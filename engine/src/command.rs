@@ -46,7 +46,7 @@ pub enum CommandBody {
         /// The user who owns it.
         owner: UserId,
     },
-    /// Admin: credit an account from outside the system.
+    /// Admin or operator: a payment from the asset's external account into an account.
     Deposit {
         /// Account credited.
         account: AccountId,
@@ -54,8 +54,12 @@ pub enum CommandBody {
         asset: AssetId,
         /// Minor units, positive.
         amount: i64,
+        /// Idempotency key, in the namespace of the external account (one for all
+        /// deposits of every asset).
+        client_payment_id: ClientPaymentId,
     },
-    /// Admin: debit an account's available balance to outside the system.
+    /// Admin or operator: a payment from an account's available balance to the asset's
+    /// external account.
     Withdraw {
         /// Account debited.
         account: AccountId,
@@ -63,6 +67,8 @@ pub enum CommandBody {
         asset: AssetId,
         /// Minor units, positive.
         amount: i64,
+        /// Idempotency key, in the namespace of the debited account.
+        client_payment_id: ClientPaymentId,
     },
     /// Admin: freeze, unfreeze or close an account.
     SetAccountStatus {
@@ -98,6 +104,105 @@ pub enum CommandBody {
         /// Only this instrument; `None` for all.
         instrument: Option<InstrumentId>,
     },
+    /// Payment: move money between two accounts at once (or refuse).
+    Transfer(Transfer),
+    /// Payment: hold money on the debit account for a later capture or void.
+    Authorize(Authorize),
+    /// Payment: complete a pending authorization, wholly or in part; the rest of the
+    /// hold is released to the debit account.
+    Capture {
+        /// The acting user's account in the payment (either side; the debit side when
+        /// the payment is named by client payment id).
+        account: AccountId,
+        /// Which payment.
+        payment: PaymentRef,
+        /// Minor units to move, at most the authorized amount; 0 captures all of it.
+        amount: i64,
+    },
+    /// Payment: release a pending authorization without moving money.
+    Void {
+        /// The acting user's account in the payment (as for `Capture`).
+        account: AccountId,
+        /// Which payment.
+        payment: PaymentRef,
+    },
+    /// Admin: an asset's payment policy.
+    SetPaymentLimits {
+        /// The asset.
+        asset: AssetId,
+        /// Largest amount of one transfer, authorization or withdrawal; `None` for no
+        /// limit.
+        transfer_max: Option<i64>,
+        /// Default rolling 24-hour outgoing limit per account; `None` for no limit.
+        velocity_24h: Option<i64>,
+    },
+    /// Admin: one account's payment limits in one asset.
+    SetAccountLimits {
+        /// The account.
+        account: AccountId,
+        /// The asset.
+        asset: AssetId,
+        /// How far below zero the available balance may go through payments (0: not at
+        /// all). Trading never uses credit.
+        credit_limit: i64,
+        /// Rolling 24-hour outgoing limit for this account; `None` to follow the
+        /// asset's default.
+        velocity_24h: Option<i64>,
+    },
+    /// Admin: put an account on, or take it off, the compliance deny-list. A listed
+    /// account can neither send nor receive payments.
+    SetAccountBlocked {
+        /// The account.
+        account: AccountId,
+        /// On the list or not.
+        blocked: bool,
+    },
+    /// System: advance engine time with no other effect, so that authorizations whose
+    /// deadline has passed expire while no other command arrives. The server journals
+    /// one when the next deadline is due and the engine is idle.
+    Tick,
+}
+
+/// A transfer: `amount` of `asset` from `debit` to `credit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Transfer {
+    /// Account paying; must belong to the acting user.
+    pub debit: AccountId,
+    /// Account paid.
+    pub credit: AccountId,
+    /// What moves.
+    pub asset: AssetId,
+    /// Minor units, positive.
+    pub amount: i64,
+    /// Idempotency key, unique per debit account for the life of the journal.
+    pub client_payment_id: ClientPaymentId,
+}
+
+/// An authorization: like a [`Transfer`], but the money is only held until a capture,
+/// a void, or the deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Authorize {
+    /// Account paying; must belong to the acting user.
+    pub debit: AccountId,
+    /// Account to be paid on capture.
+    pub credit: AccountId,
+    /// What moves.
+    pub asset: AssetId,
+    /// Minor units held, positive.
+    pub amount: i64,
+    /// Idempotency key, unique per debit account for the life of the journal.
+    pub client_payment_id: ClientPaymentId,
+    /// Seconds of engine time after which the hold expires; 0 for never.
+    pub timeout_s: u32,
+}
+
+/// Names a payment either by the engine's id or by the debit account's client id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, SchemaWrite, SchemaRead)]
+pub enum PaymentRef {
+    /// By engine payment id.
+    Id(PaymentId),
+    /// By client payment id (within the debit account).
+    Client(ClientPaymentId),
 }
 
 /// A decimal number as mantissa x 10^-scale, for definitions that come from people
@@ -221,30 +326,60 @@ pub enum Query {
     /// Reference data: every asset, then every instrument (what a client needs to
     /// convert decimals to ticks, lots and minor units).
     Reference,
+    /// One payment.
+    Payment {
+        /// An account of the asking user in the payment (the debit side when the
+        /// payment is named by client payment id).
+        account: AccountId,
+        /// Which payment.
+        payment: PaymentRef,
+    },
+    /// An account's payments, either side, newest first.
+    Payments {
+        /// The account.
+        account: AccountId,
+        /// At most this many (capped at [`crate::PAYMENTS_PAGE_MAX`]).
+        limit: u16,
+    },
 }
 
 impl CommandBody {
-    /// The account and client order id a `Rejected` event reports for this command: the
-    /// account it acts on (0 for commands that act on none) and the client order id it
-    /// names (0 when it names an order by engine id, or none).
-    pub fn reject_context(&self) -> (AccountId, ClientOrderId) {
-        let client_of = |order: OrderRef| match order {
-            OrderRef::Client(client) => client,
-            OrderRef::Id(_) => ClientOrderId(0),
+    /// The account and client id a `Rejected` event reports for this command: the
+    /// account it acts on (0 for commands that act on none) and the client order id or
+    /// client payment id it names (0 when it names an order or payment by engine id, or
+    /// none).
+    pub fn reject_context(&self) -> (AccountId, u64) {
+        let order_client = |order: OrderRef| match order {
+            OrderRef::Client(client) => client.0,
+            OrderRef::Id(_) => 0,
+        };
+        let payment_client = |payment: PaymentRef| match payment {
+            PaymentRef::Client(client) => client.0,
+            PaymentRef::Id(_) => 0,
         };
         match *self {
-            CommandBody::NewOrder(o) => (o.account, o.client_order_id),
-            CommandBody::Amend(a) => (a.account, client_of(a.order)),
-            CommandBody::Cancel { account, order } => (account, client_of(order)),
+            CommandBody::NewOrder(o) => (o.account, o.client_order_id.0),
+            CommandBody::Amend(a) => (a.account, order_client(a.order)),
+            CommandBody::Cancel { account, order } => (account, order_client(order)),
+            CommandBody::Transfer(t) => (t.debit, t.client_payment_id.0),
+            CommandBody::Authorize(a) => (a.debit, a.client_payment_id.0),
+            CommandBody::Deposit { account, client_payment_id, .. }
+            | CommandBody::Withdraw { account, client_payment_id, .. } => {
+                (account, client_payment_id.0)
+            }
+            CommandBody::Capture { account, payment, .. }
+            | CommandBody::Void { account, payment } => (account, payment_client(payment)),
             CommandBody::MassCancel { account, .. }
             | CommandBody::CreateAccount { account, .. }
-            | CommandBody::Deposit { account, .. }
-            | CommandBody::Withdraw { account, .. }
-            | CommandBody::SetAccountStatus { account, .. } => (account, ClientOrderId(0)),
+            | CommandBody::SetAccountStatus { account, .. }
+            | CommandBody::SetAccountLimits { account, .. }
+            | CommandBody::SetAccountBlocked { account, .. } => (account, 0),
             CommandBody::CreateUser { .. }
             | CommandBody::CreateAsset { .. }
             | CommandBody::CreateInstrument(_)
-            | CommandBody::SetInstrumentStatus { .. } => (AccountId(0), ClientOrderId(0)),
+            | CommandBody::SetInstrumentStatus { .. }
+            | CommandBody::SetPaymentLimits { .. }
+            | CommandBody::Tick => (AccountId(0), 0),
         }
     }
 
@@ -263,6 +398,14 @@ impl CommandBody {
             CommandBody::Cancel { .. } => CommandKind::Cancel,
             CommandBody::Amend(_) => CommandKind::Amend,
             CommandBody::MassCancel { .. } => CommandKind::MassCancel,
+            CommandBody::Transfer(_) => CommandKind::Transfer,
+            CommandBody::Authorize(_) => CommandKind::Authorize,
+            CommandBody::Capture { .. } => CommandKind::Capture,
+            CommandBody::Void { .. } => CommandKind::Void,
+            CommandBody::SetPaymentLimits { .. } => CommandKind::SetPaymentLimits,
+            CommandBody::SetAccountLimits { .. } => CommandKind::SetAccountLimits,
+            CommandBody::SetAccountBlocked { .. } => CommandKind::SetAccountBlocked,
+            CommandBody::Tick => CommandKind::Tick,
         }
     }
 }
@@ -297,4 +440,20 @@ pub enum CommandKind {
     MassCancel,
     /// Any [`Query`].
     Query,
+    /// [`CommandBody::Transfer`].
+    Transfer,
+    /// [`CommandBody::Authorize`].
+    Authorize,
+    /// [`CommandBody::Capture`].
+    Capture,
+    /// [`CommandBody::Void`].
+    Void,
+    /// [`CommandBody::SetPaymentLimits`].
+    SetPaymentLimits,
+    /// [`CommandBody::SetAccountLimits`].
+    SetAccountLimits,
+    /// [`CommandBody::SetAccountBlocked`].
+    SetAccountBlocked,
+    /// [`CommandBody::Tick`].
+    Tick,
 }

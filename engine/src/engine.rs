@@ -10,6 +10,7 @@ use crate::command::{Command, CommandBody, OrderRef};
 use crate::event::{BalanceChanged, Event, EventSink, Rejected};
 use crate::ledger::{Account, Asset, Economics};
 use crate::limits::{ASSETS_MAX, EngineLimits};
+use crate::payments::PaymentBook;
 use crate::reject::RejectReason;
 use crate::types::*;
 
@@ -65,6 +66,7 @@ pub struct Engine {
     pub(crate) accounts: Vec<Option<Account>>,
     pub(crate) orders: OrderStore,
     pub(crate) index: OrderIndex,
+    pub(crate) payments: PaymentBook,
     pub(crate) next_order_id: u64,
     pub(crate) next_trade_id: u64,
     pub(crate) last_seq: u64,
@@ -92,6 +94,7 @@ impl Engine {
             accounts: Vec::new(),
             orders: OrderStore::with_capacity(limits.orders_max),
             index: OrderIndex::with_capacity(index_capacity),
+            payments: PaymentBook::new(),
             next_order_id: 1,
             next_trade_id: 1,
             last_seq: 0,
@@ -122,12 +125,20 @@ impl Engine {
     /// Applies one command. `cmd.seq` must be exactly one more than the last applied
     /// sequence (the sequencer's contract; anything else is a bug and panics). Emits the
     /// command's events into `out`; a rejected command emits one `Rejected` and changes
-    /// nothing but the sequence number.
+    /// nothing but the sequence number and engine time.
+    ///
+    /// Engine time is the command's stamp (never moving backwards). Before the command
+    /// itself runs, every pending authorization whose deadline that time has reached
+    /// expires, whoever sent the command and whether or not it is accepted: expiry is a
+    /// consequence of time passing, not of the command.
     pub fn apply(&mut self, cmd: &Command, out: &mut impl EventSink) {
         assert_eq!(cmd.seq, self.last_seq + 1, "commands are applied in sequence");
         self.last_seq = cmd.seq;
         // Time never runs backwards inside the engine, whatever the stamps say.
         self.last_time_ns = self.last_time_ns.max(cmd.time_ns);
+        if self.payments.next_deadline <= self.last_time_ns {
+            self.expire_due(out);
+        }
         let user = cmd.user;
         let result = match &cmd.body {
             CommandBody::CreateUser { user: new, role } => self.create_user(user, *new, *role, out),
@@ -138,11 +149,11 @@ impl Engine {
             CommandBody::CreateAccount { account, owner } => {
                 self.create_account(user, *account, *owner, out)
             }
-            CommandBody::Deposit { account, asset, amount } => {
-                self.deposit(user, *account, *asset, *amount, out)
+            CommandBody::Deposit { account, asset, amount, client_payment_id } => {
+                self.deposit(user, *account, *asset, *amount, *client_payment_id, out)
             }
-            CommandBody::Withdraw { account, asset, amount } => {
-                self.withdraw(user, *account, *asset, *amount, out)
+            CommandBody::Withdraw { account, asset, amount, client_payment_id } => {
+                self.withdraw(user, *account, *asset, *amount, *client_payment_id, out)
             }
             CommandBody::SetAccountStatus { account, status } => {
                 self.set_account_status(user, *account, *status, out)
@@ -156,11 +167,27 @@ impl Engine {
             CommandBody::MassCancel { account, instrument } => {
                 self.mass_cancel(user, *account, *instrument, out)
             }
+            CommandBody::Transfer(transfer) => self.transfer(user, transfer, out),
+            CommandBody::Authorize(authorize) => self.authorize(user, authorize, out),
+            CommandBody::Capture { account, payment, amount } => {
+                self.capture(user, *account, *payment, *amount, out)
+            }
+            CommandBody::Void { account, payment } => self.void(user, *account, *payment, out),
+            CommandBody::SetPaymentLimits { asset, transfer_max, velocity_24h } => {
+                self.set_payment_limits(user, *asset, *transfer_max, *velocity_24h, out)
+            }
+            CommandBody::SetAccountLimits { account, asset, credit_limit, velocity_24h } => {
+                self.set_account_limits(user, *account, *asset, *credit_limit, *velocity_24h, out)
+            }
+            CommandBody::SetAccountBlocked { account, blocked } => {
+                self.set_account_blocked(user, *account, *blocked, out)
+            }
+            CommandBody::Tick => self.tick(user, out),
         };
         if let Err(reason) = result {
-            let (account, client_order_id) = cmd.body.reject_context();
+            let (account, client_id) = cmd.body.reject_context();
             let kind = cmd.body.kind();
-            out.emit(Event::Rejected(Rejected { kind, account, client_order_id, reason }));
+            out.emit(Event::Rejected(Rejected { kind, account, client_id, reason }));
         }
     }
 
@@ -178,7 +205,7 @@ impl Engine {
     pub(crate) fn require_admin(&self, user: UserId) -> Result<(), RejectReason> {
         match self.role(user)? {
             Role::Admin => Ok(()),
-            Role::Trader => Err(RejectReason::NotAdmin),
+            Role::Trader | Role::Operator => Err(RejectReason::NotAdmin),
         }
     }
 
@@ -268,6 +295,7 @@ impl Engine {
             asset,
             available: balance.available,
             held: balance.held,
+            pending: balance.pending,
         }));
     }
 

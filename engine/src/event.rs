@@ -86,8 +86,8 @@ pub struct Rejected {
     pub kind: CommandKind,
     /// Its account, when it names one (else 0).
     pub account: AccountId,
-    /// Its client order id, when it has one (else 0).
-    pub client_order_id: ClientOrderId,
+    /// The client order id or client payment id it names, when it has one (else 0).
+    pub client_id: u64,
     /// Why.
     pub reason: RejectReason,
 }
@@ -171,10 +171,12 @@ pub struct BalanceChanged {
     pub account: AccountId,
     /// Asset.
     pub asset: AssetId,
-    /// Free to use, minor units.
+    /// Free to use, minor units. Below zero only by payments on a credit limit.
     pub available: i64,
     /// Reserved for resting orders, minor units.
     pub held: i64,
+    /// Reserved for pending outgoing authorizations, minor units.
+    pub pending: i64,
 }
 
 /// Public trade print.
@@ -275,14 +277,13 @@ pub enum Event {
         /// Its owner.
         owner: UserId,
     },
-    /// Money entered (positive) or left (negative) the system; a `Balance` event follows.
-    External {
-        /// Account.
-        account: AccountId,
-        /// Asset.
-        asset: AssetId,
-        /// Signed amount in minor units.
-        amount: i64,
+    /// A payment was created or changed (or a retry matched an existing one); the
+    /// `Balance` events of the accounts it moved follow.
+    Payment {
+        /// What happened.
+        action: PaymentAction,
+        /// The payment after it happened.
+        info: PaymentInfo,
     },
     /// An account's status changed.
     AccountStatusChanged {
@@ -332,4 +333,85 @@ pub enum Event {
         /// Trading or halted.
         status: InstrumentStatus,
     },
+    /// Query answer: one payment.
+    PaymentInfo(PaymentInfo),
+    /// An asset's payment policy changed.
+    PaymentLimitsSet {
+        /// Asset.
+        asset: AssetId,
+        /// Largest single outgoing payment, if limited.
+        transfer_max: Option<i64>,
+        /// Default rolling 24-hour outgoing limit per account, if limited.
+        velocity_24h: Option<i64>,
+    },
+    /// An account's payment limits in one asset changed.
+    AccountLimitsSet {
+        /// Account.
+        account: AccountId,
+        /// Asset.
+        asset: AssetId,
+        /// How far below zero payments may take its available balance.
+        credit_limit: i64,
+        /// Its own rolling 24-hour outgoing limit, or `None` for the asset's default.
+        velocity_24h: Option<i64>,
+    },
+    /// An account went on or came off the compliance deny-list.
+    AccountBlocked {
+        /// Account.
+        account: AccountId,
+        /// On the list now.
+        blocked: bool,
+    },
+    /// A `Tick` advanced engine time (its expiries, if any, came before).
+    Ticked {
+        /// Engine time now.
+        time_ns: u64,
+    },
+}
+
+/// What happened to a payment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, SchemaWrite, SchemaRead)]
+pub enum PaymentAction {
+    /// A new payment: a transfer, deposit or withdrawal (completed) or an
+    /// authorization (pending).
+    Created,
+    /// A pending authorization was captured (completed).
+    Captured,
+    /// A pending authorization was voided.
+    Voided,
+    /// A pending authorization reached its deadline. Emitted first among the events of
+    /// the first command whose time reaches the deadline, whoever sent it.
+    Expired,
+    /// A retry: the command matched this existing payment exactly, so nothing was done
+    /// again and no balance moved. `info` is the payment as it is now.
+    Duplicate,
+}
+
+/// A payment as recorded by the engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct PaymentInfo {
+    /// Engine id.
+    pub payment_id: PaymentId,
+    /// The client's id (the idempotency key, per debit account).
+    pub client_payment_id: ClientPaymentId,
+    /// Transfer, authorization, deposit or withdrawal.
+    pub kind: PaymentKind,
+    /// Account paying ([`EXTERNAL_ACCOUNT`] for a deposit).
+    pub debit: AccountId,
+    /// Account paid ([`EXTERNAL_ACCOUNT`] for a withdrawal).
+    pub credit: AccountId,
+    /// What moves.
+    pub asset: AssetId,
+    /// Amount requested (authorized), minor units.
+    pub amount: i64,
+    /// Amount that reached the credit account, minor units.
+    pub captured: i64,
+    /// Pending, completed, voided or expired.
+    pub status: PaymentStatus,
+    /// Engine time it was created.
+    pub created_ns: u64,
+    /// Engine time a pending authorization expires (0: never, or not an authorization).
+    pub deadline_ns: u64,
+    /// Engine time it reached its final status (0 while pending).
+    pub resolved_ns: u64,
 }

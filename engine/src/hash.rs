@@ -1,6 +1,7 @@
 //! The state hash: xxh3-64 over a canonical walk of the whole state. Two engines that
 //! applied the same commands have the same hash; any difference in balances, holds,
-//! resting orders (in priority order), statuses, counters or limits changes it.
+//! resting orders (in priority order), statuses, counters, limits, payments or payment
+//! limits changes it.
 
 use crate::book::{Ladder, NIL};
 use crate::engine::Engine;
@@ -32,6 +33,7 @@ impl Engine {
             limits.orders_max,
             limits.levels_per_side_max,
             limits.open_orders_per_account_max,
+            limits.payments_max,
         ] {
             h.u64(value.into());
         }
@@ -55,6 +57,7 @@ impl Engine {
         }
         self.hash_accounts(&mut h);
         self.hash_instruments(&mut h);
+        self.hash_payments(&mut h);
         h.0.digest()
     }
 
@@ -64,10 +67,12 @@ impl Engine {
             h.u64(id as u64);
             h.u64(account.owner.0.into());
             h.u64(account.status as u64);
+            h.u64(account.blocked.into());
             h.u64(account.open_orders.into());
             for balance in &account.balances {
                 h.i64(balance.available);
                 h.i64(balance.held);
+                h.i64(balance.pending);
             }
             // The account's order list order is observable (open-orders query).
             let mut slot = account.orders_head;
@@ -76,6 +81,50 @@ impl Engine {
                 h.u64(order.id.0);
                 slot = order.account_next;
             }
+        }
+    }
+
+    /// Policies, then outgoing state in key order, then every payment in id order (the
+    /// indexes are derived from the records, so they are not hashed).
+    fn hash_payments(&self, h: &mut Canonical) {
+        let option = |h: &mut Canonical, value: Option<i64>| match value {
+            None => h.u64(0),
+            Some(v) => {
+                h.u64(1);
+                h.i64(v);
+            }
+        };
+        for policy in &self.payments.policies {
+            option(h, policy.transfer_max);
+            option(h, policy.velocity_24h);
+        }
+        let mut keys: Vec<_> = self.payments.outgoing.keys().copied().collect();
+        keys.sort_unstable();
+        for key in keys {
+            let o = &self.payments.outgoing[&key];
+            h.u64(key.0.0.into());
+            h.u64(key.1.0.into());
+            h.i64(o.credit_limit);
+            option(h, o.velocity_24h);
+            h.u64(o.window.len() as u64);
+            for &(time, amount) in &o.window {
+                h.u64(time);
+                h.i64(amount);
+            }
+        }
+        h.u64(self.payments.records.len() as u64);
+        for payment in &self.payments.records {
+            let p = &payment.info;
+            for value in [p.payment_id.0, p.client_payment_id.0, p.created_ns, p.deadline_ns] {
+                h.u64(value);
+            }
+            h.u64(p.resolved_ns);
+            h.u64(u64::from(p.kind as u8) | u64::from(p.status as u8) << 8);
+            h.u64(u64::from(p.debit.0) | u64::from(p.credit.0) << 32);
+            h.u64(p.asset.0.into());
+            h.i64(p.amount);
+            h.i64(p.captured);
+            h.u64(payment.timeout_s.into());
         }
     }
 

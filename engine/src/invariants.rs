@@ -25,9 +25,12 @@ impl Engine {
     ///    remaining quantity could cost at its limit.
     /// 4. Each account's held balance per asset equals the holds of its live orders;
     ///    its open-order count and order list match the book.
-    /// 5. Conservation: per asset, the sum over accounts of available + held equals
-    ///    deposits minus withdrawals; no balance is negative.
+    /// 5. Conservation: per asset, the sum over accounts of available + held + pending
+    ///    equals deposits minus withdrawals (minus the external account's balance).
+    ///    Held and pending are never negative; available is never below minus the
+    ///    account's credit limit; supply plus all credit limits fits an i64.
     /// 6. The id indexes point at exactly the live orders.
+    /// 7. Payments: see [`Engine::check_payments`].
     pub fn check_invariants(&self) -> Result<(), String> {
         let mut held = vec![[0i64; ASSETS_MAX]; self.accounts.len()];
         let mut open = vec![0u32; self.accounts.len()];
@@ -71,9 +74,11 @@ impl Engine {
             }
             ensure!(listed == open[id], "account {id}: list has {listed}, book has {}", open[id]);
             for (asset, balance) in account.balances.iter().enumerate() {
+                let credit =
+                    self.payments.credit_limit(AccountId(id as u32), AssetId(asset as u16));
                 ensure!(
-                    balance.available >= 0 && balance.held >= 0,
-                    "account {id} asset {asset}: negative {balance:?}"
+                    balance.available >= -credit && balance.held >= 0 && balance.pending >= 0,
+                    "account {id} asset {asset}: {balance:?} below zero (credit {credit})"
                 );
                 ensure!(
                     balance.held == held[id][asset],
@@ -81,12 +86,100 @@ impl Engine {
                     balance.held,
                     held[id][asset]
                 );
-                totals[asset] += balance.available as i128 + balance.held as i128;
+                totals[asset] +=
+                    balance.available as i128 + balance.held as i128 + balance.pending as i128;
             }
         }
         for (asset, total) in totals.iter().enumerate() {
             let supply = self.assets[asset].map_or(0, |a| a.supply) as i128;
             ensure!(*total == supply, "asset {asset}: balances {total} vs supply {supply}");
+        }
+        self.check_payments()
+    }
+
+    /// The payment invariants:
+    ///
+    /// 1. Payment ids are 1, 2, 3, ...; the client-id index maps each (debit, client id)
+    ///    to exactly its payment.
+    /// 2. Each account's pending balance per asset equals the amounts of its pending
+    ///    authorizations.
+    /// 3. The deadline set is exactly the pending authorizations with a deadline, all of
+    ///    them later than engine time (anything due has expired), and `next_deadline`
+    ///    is its first.
+    /// 4. Each account's history head is its newest payment on either side.
+    /// 5. Each velocity window is time-ordered and its sum is right; each asset's credit
+    ///    total is the sum of its credit limits, and supply plus that fits an i64.
+    pub fn check_payments(&self) -> Result<(), String> {
+        let book = &self.payments;
+        ensure!(book.by_client.len() == book.records.len(), "client-id index size");
+        let mut pending = std::collections::BTreeMap::<(AccountId, AssetId), i64>::new();
+        let mut newest = vec![crate::book::NIL; self.accounts.len()];
+        let mut deadlines = 0usize;
+        for (index, payment) in book.records.iter().enumerate() {
+            let p = &payment.info;
+            ensure!(
+                p.payment_id.0 == index as u64 + 1,
+                "payment {index} has id {:?}",
+                p.payment_id
+            );
+            let found = book.find_client(p.debit, p.client_payment_id);
+            ensure!(found == Some(index as u32), "payment {index} not indexed by client id");
+            if p.status == PaymentStatus::Pending {
+                *pending.entry((p.debit, p.asset)).or_default() += p.amount;
+                if p.deadline_ns > 0 {
+                    ensure!(
+                        book.deadlines.contains(&(p.deadline_ns, index as u32)),
+                        "pending payment {index} has no deadline entry"
+                    );
+                    ensure!(p.deadline_ns > self.last_time_ns, "payment {index} overdue");
+                    deadlines += 1;
+                }
+            }
+            for account in [p.debit, p.credit] {
+                if let Some(slot) = newest.get_mut(account.0 as usize) {
+                    *slot = index as u32;
+                }
+            }
+        }
+        ensure!(deadlines == book.deadlines.len(), "stale deadline entries");
+        let first = book.deadlines.first().map_or(u64::MAX, |&(d, _)| d);
+        ensure!(book.next_deadline == first, "next_deadline {} vs {first}", book.next_deadline);
+        for (id, account) in self.accounts.iter().enumerate() {
+            let Some(account) = account else { continue };
+            ensure!(account.last_payment == newest[id], "account {id}: history head");
+            for (asset, balance) in account.balances.iter().enumerate() {
+                let key = (AccountId(id as u32), AssetId(asset as u16));
+                let expected = pending.get(&key).copied().unwrap_or(0);
+                ensure!(
+                    balance.pending == expected,
+                    "account {id} asset {asset}: pending {} vs authorizations {expected}",
+                    balance.pending
+                );
+            }
+        }
+        let mut credit_totals = [0i128; ASSETS_MAX];
+        for (&(account, asset), o) in &book.outgoing {
+            ensure!(self.account(account).is_some(), "outgoing state of a missing account");
+            ensure!(!o.is_empty(), "empty outgoing entry of account {}", account.0);
+            let times_sorted =
+                o.window.iter().zip(o.window.iter().skip(1)).all(|(a, b)| a.0 <= b.0);
+            let sum: i128 = o.window.iter().map(|&(_, amount)| i128::from(amount)).sum();
+            ensure!(
+                times_sorted && sum == i128::from(o.window_sum),
+                "account {} asset {}: velocity window",
+                account.0,
+                asset.0
+            );
+            credit_totals[asset.0 as usize] += i128::from(o.credit_limit);
+        }
+        for (asset, total) in credit_totals.iter().enumerate() {
+            let policy = book.policies[asset];
+            ensure!(i128::from(policy.credit_total) == *total, "asset {asset}: credit total");
+            let supply = self.assets[asset].map_or(0, |a| a.supply);
+            ensure!(
+                i128::from(supply) + total <= i128::from(i64::MAX),
+                "asset {asset}: supply plus credit overflows"
+            );
         }
         Ok(())
     }

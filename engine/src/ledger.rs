@@ -20,19 +20,32 @@ pub struct Asset {
     pub symbol: Symbol,
     /// Decimals of the minor unit.
     pub scale: u8,
-    /// Deposits minus withdrawals, minor units. The sum of every account's available
-    /// plus held balance equals this (conservation), and no deposit may take it past
-    /// `i64::MAX`, so no balance arithmetic can overflow.
+    /// Deposits minus withdrawals, minor units: minus the balance of the asset's
+    /// external account. The sum of every account's available, held and pending
+    /// balance equals this (conservation). Supply plus every credit limit in the asset
+    /// stays within `i64::MAX` (checked on deposit and on setting a limit), and no
+    /// balance can exceed that sum, so no balance arithmetic can overflow.
     pub supply: i64,
 }
 
-/// One account's position in one asset.
+/// One account's position in one asset. The account owns `available + held +
+/// pending`; only `available` can be spent.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Balance {
-    /// Free to trade or withdraw.
+    /// Free to trade, pay or withdraw. Negative only through payments on a credit limit
+    /// (never below minus that limit).
     pub available: i64,
     /// Reserved for live orders.
     pub held: i64,
+    /// Reserved for pending outgoing authorizations.
+    pub pending: i64,
+}
+
+impl Balance {
+    /// True if all three parts are zero.
+    pub fn is_zero(&self) -> bool {
+        self.available == 0 && self.held == 0 && self.pending == 0
+    }
 }
 
 /// An account.
@@ -42,6 +55,8 @@ pub struct Account {
     pub owner: UserId,
     /// Active, frozen or closed.
     pub status: AccountStatus,
+    /// On the compliance deny-list: no payment may debit or credit it.
+    pub blocked: bool,
     /// Balances by asset id.
     pub balances: [Balance; ASSETS_MAX],
     /// Live orders.
@@ -50,6 +65,9 @@ pub struct Account {
     pub orders_head: u32,
     /// Newest live order.
     pub orders_tail: u32,
+    /// Newest payment on either side (index in the payment table), the head of the
+    /// account's payment history.
+    pub last_payment: u32,
 }
 
 impl Account {
@@ -58,10 +76,12 @@ impl Account {
         Account {
             owner,
             status: AccountStatus::Active,
+            blocked: false,
             balances: [Balance::default(); ASSETS_MAX],
             open_orders: 0,
             orders_head: crate::book::NIL,
             orders_tail: crate::book::NIL,
+            last_payment: crate::book::NIL,
         }
     }
 
@@ -98,11 +118,10 @@ impl Account {
         balance.held -= amount;
     }
 
-    /// Adds `amount` (possibly negative, never below zero) to available.
+    /// Adds `amount` (not negative) to available.
     pub fn credit(&mut self, asset: AssetId, amount: i64) {
-        let balance = self.balance_mut(asset);
-        balance.available += amount;
-        assert!(balance.available >= 0);
+        assert!(amount >= 0);
+        self.balance_mut(asset).available += amount;
     }
 }
 

@@ -5,6 +5,9 @@
 /// venue we target (a handful of fiat currencies and coins) at 512 bytes per account.
 pub const ASSETS_MAX: usize = 32;
 
+/// Most payments one `Payments` query returns.
+pub const PAYMENTS_PAGE_MAX: u16 = 1_000;
+
 /// Instrument ids are below this. Books are allocated when an instrument is created.
 pub const INSTRUMENTS_MAX: usize = 1024;
 
@@ -22,6 +25,11 @@ pub struct EngineLimits {
     pub levels_per_side_max: u32,
     /// Live orders of one account.
     pub open_orders_per_account_max: u32,
+    /// Payments recorded for the life of the journal (every transfer, authorization,
+    /// deposit and withdrawal is kept, for idempotency and history). Unlike the order
+    /// table, payment memory is not allocated up front: it grows as payments arrive,
+    /// about 150 bytes each, and a full table rejects new payments (`PaymentsFull`).
+    pub payments_max: u32,
     /// Sizing hint, not a limit: the order-id indexes are allocated for this many live
     /// orders and grow (allocating) only when the live count first exceeds it. It does
     /// not change behaviour, so it is not part of the state hash.
@@ -38,6 +46,7 @@ impl Default for EngineLimits {
             orders_max: 1 << 20,
             levels_per_side_max: 1 << 14,
             open_orders_per_account_max: 1 << 16,
+            payments_max: 1 << 24,
             orders_expected: 1 << 14,
         }
     }

@@ -2,9 +2,10 @@
 //! answering a query cannot change state, which is why queries need no journaling.
 
 use crate::book::{NIL, Order};
-use crate::command::{CommandKind, Query};
+use crate::command::{CommandKind, PaymentRef, Query};
 use crate::engine::Engine;
 use crate::event::*;
+use crate::limits::PAYMENTS_PAGE_MAX;
 use crate::reject::RejectReason;
 use crate::types::*;
 
@@ -22,6 +23,8 @@ impl Engine {
             Query::OpenOrders { account } => self.query_open_orders(user, account, out),
             Query::Depth { instrument, levels } => self.query_depth(user, instrument, levels, out),
             Query::Reference => self.query_reference(user, out),
+            Query::Payment { account, payment } => self.query_payment(user, account, payment, out),
+            Query::Payments { account, limit } => self.query_payments(user, account, limit, out),
         };
         match result {
             Ok(items) => out.emit(Event::QueryDone { items }),
@@ -29,15 +32,18 @@ impl Engine {
                 let account = match *query {
                     Query::Balances { account }
                     | Query::Order { account, .. }
-                    | Query::OpenOrders { account } => account,
+                    | Query::OpenOrders { account }
+                    | Query::Payment { account, .. }
+                    | Query::Payments { account, .. } => account,
                     Query::Depth { .. } | Query::Reference => AccountId(0),
                 };
-                out.emit(Event::Rejected(Rejected {
-                    kind: CommandKind::Query,
-                    account,
-                    client_order_id: ClientOrderId(0),
-                    reason,
-                }));
+                let client_id = match *query {
+                    Query::Order { order: crate::command::OrderRef::Client(c), .. } => c.0,
+                    Query::Payment { payment: PaymentRef::Client(c), .. } => c.0,
+                    _ => 0,
+                };
+                let kind = CommandKind::Query;
+                out.emit(Event::Rejected(Rejected { kind, account, client_id, reason }));
             }
         }
     }
@@ -56,8 +62,9 @@ impl Engine {
             }
             let asset = AssetId(index as u16);
             let balance = found.balance(asset);
-            let (available, held) = (balance.available, balance.held);
-            out.emit(Event::BalanceInfo(BalanceChanged { account, asset, available, held }));
+            let (available, held, pending) = (balance.available, balance.held, balance.pending);
+            let info = BalanceChanged { account, asset, available, held, pending };
+            out.emit(Event::BalanceInfo(info));
             items += 1;
         }
         Ok(items)
@@ -131,8 +138,43 @@ impl Engine {
         Ok(items)
     }
 
-    /// An account `user` may read: its own, or any if `user` is an admin. Closed and
-    /// frozen accounts stay readable.
+    fn query_payment(
+        &self,
+        user: UserId,
+        account: AccountId,
+        payment: PaymentRef,
+        out: &mut impl EventSink,
+    ) -> Result<u32, RejectReason> {
+        self.readable_account(user, account)?;
+        let index = self.find_payment(account, payment).ok_or(RejectReason::UnknownPayment)?;
+        out.emit(Event::PaymentInfo(self.payments.records[index as usize].info));
+        Ok(1)
+    }
+
+    fn query_payments(
+        &self,
+        user: UserId,
+        account: AccountId,
+        limit: u16,
+        out: &mut impl EventSink,
+    ) -> Result<u32, RejectReason> {
+        let mut index = self.readable_account(user, account)?.last_payment;
+        let mut items = 0;
+        while index != NIL && items < u32::from(limit.min(PAYMENTS_PAGE_MAX)) {
+            let payment = &self.payments.records[index as usize];
+            out.emit(Event::PaymentInfo(payment.info));
+            items += 1;
+            // A payment links into the history of each of its two accounts.
+            index = match payment.info.debit == account {
+                true => payment.prev_debit,
+                false => payment.prev_credit,
+            };
+        }
+        Ok(items)
+    }
+
+    /// An account `user` may read: its own, or any if `user` is an admin or a payment
+    /// operator. Closed and frozen accounts stay readable.
     fn readable_account(
         &self,
         user: UserId,
@@ -140,7 +182,7 @@ impl Engine {
     ) -> Result<&crate::ledger::Account, RejectReason> {
         let role = self.role(user)?;
         let found = self.account(account).ok_or(RejectReason::UnknownAccount)?;
-        if found.owner != user && role != Role::Admin {
+        if found.owner != user && role == Role::Trader {
             return Err(RejectReason::AccountNotOwned);
         }
         Ok(found)

@@ -29,7 +29,8 @@ reject_reasons! {
     // 1xx: who is acting.
     /// The acting user does not exist.
     UnknownUser = 100,
-    /// The command needs the admin role.
+    /// The command needs the admin role (deposits and withdrawals: admin or payment
+    /// operator).
     NotAdmin = 101,
 
     // 2xx: the account.
@@ -41,6 +42,9 @@ reject_reasons! {
     AccountNotOwned = 202,
     /// The account is frozen: no new risk (cancels are still allowed).
     AccountFrozen = 203,
+    /// The account is on the compliance deny-list: it can neither send nor receive
+    /// payments.
+    AccountBlocked = 204,
 
     // 3xx: the instrument.
     /// No instrument with this id.
@@ -105,6 +109,36 @@ reject_reasons! {
     AccountNotEmpty = 806,
     /// An account cannot be closed while an instrument collects its fees into it.
     AccountInUse = 807,
+
+    // 9xx: payments (after the acting account's checks above).
+    /// The client payment id is zero; every payment needs an idempotency key.
+    PaymentIdZero = 900,
+    /// The debit and credit accounts are the same.
+    SameAccount = 901,
+    /// No credit account with this id.
+    UnknownCreditAccount = 902,
+    /// The credit account is closed.
+    CreditAccountClosed = 903,
+    /// The credit account is on the compliance deny-list.
+    CreditAccountBlocked = 904,
+    /// The amount is above the asset's per-payment maximum.
+    AboveTransferMax = 905,
+    /// The debit account's rolling 24-hour outgoing limit would be exceeded.
+    VelocityLimitExceeded = 906,
+    /// The client payment id was already used on this debit account for a payment with
+    /// different fields (an exact repeat is answered as a duplicate instead).
+    PaymentIdConflict = 907,
+    /// No payment with this id involves this account.
+    UnknownPayment = 908,
+    /// The payment is not a pending authorization (it is a transfer, deposit or
+    /// withdrawal, or was already captured, voided or expired).
+    PaymentNotPending = 909,
+    /// The capture amount is above the authorized amount.
+    CaptureAboveAuthorized = 910,
+    /// The payment table is at its configured capacity (`payments_max`).
+    PaymentsFull = 911,
+    /// A credit limit cannot be set below what the account already owes.
+    CreditLimitBelowUsage = 912,
 }
 
 impl RejectReason {

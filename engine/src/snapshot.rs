@@ -31,9 +31,10 @@
 use crate::book::{NIL, Order};
 use crate::command::InstrumentSpec;
 use crate::engine::Engine;
-use crate::event::{Event, EventSink};
+use crate::event::{Event, EventSink, PaymentInfo};
 use crate::ledger::{Balance, Economics};
 use crate::limits::{ASSETS_MAX, EngineLimits, INSTRUMENTS_MAX};
+use crate::payments::Payment;
 use crate::reject::RejectReason;
 use crate::types::*;
 use wincode::config::DefaultConfig;
@@ -43,7 +44,7 @@ use wincode::{SchemaRead, SchemaWrite};
 /// what a snapshot must contain bumps it; an older or newer snapshot is refused with
 /// [`SnapshotError::UnsupportedVersion`] rather than misread.
 ///
-/// # Layout of version 1
+/// # Layout of version 2
 ///
 /// Everything is encoded through `wincode` in the bincode layout of the wire codec
 /// (little-endian fixed-width integers, `u32` enum tags, `u8` 0/1 for `bool` and
@@ -52,12 +53,12 @@ use wincode::{SchemaRead, SchemaWrite};
 /// a length it read. In order:
 ///
 /// 1. Preamble: magic `FCSN`, format version (`u32`).
-/// 2. Head: the [`EngineLimits`] (six `u32`, `orders_expected` included), `last_seq`,
+/// 2. Head: the [`EngineLimits`] (seven `u32`, `orders_expected` included), `last_seq`,
 ///    `last_time_ns`, `next_order_id`, `next_trade_id` (`u64`).
 /// 3. Users by ascending id, the system user first: id, role.
 /// 4. Assets by ascending id: id, symbol, scale, supply.
-/// 5. Accounts by ascending id: id, owner, status, a `u8` count, then that many
-///    non-zero balances by ascending asset id (asset, available, held).
+/// 5. Accounts by ascending id: id, owner, status, blocked, a `u8` count, then that many
+///    non-zero balances by ascending asset id (asset, available, held, pending).
 /// 6. Instruments by ascending id: definition, derived economics, status, last price.
 /// 7. Resting orders in book order: instruments ascending, bids then asks, each side's
 ///    levels from the worst price to the best, each level's queue oldest first; every
@@ -65,8 +66,16 @@ use wincode::{SchemaRead, SchemaWrite};
 /// 8. Account order lists by ascending account id, for accounts with live orders: the
 ///    account, a count, then the order ids oldest first.
 ///
-/// Sections 3 to 8 each start with their `u32` record count. Nothing follows section 8.
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
+/// 9. Asset payment policies by ascending asset id, for assets that have one: asset,
+///    transfer maximum, default velocity limit (both `Option<i64>`).
+/// 10. Outgoing payment state by ascending (account, asset), where there is any:
+///    account, asset, credit limit, own velocity limit, a `u32` count, then that many
+///    velocity-window debits oldest first (engine time `u64`, amount `i64`).
+/// 11. Every payment in id order: the [`crate::PaymentInfo`] fields, then the requested
+///    timeout (`u32` seconds).
+///
+/// Sections 3 to 11 each start with their `u32` record count. Nothing follows section 11.
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 2;
 
 /// First bytes of every engine snapshot, so that other bytes are told apart early.
 const MAGIC: [u8; 4] = *b"FCSN";
@@ -76,14 +85,15 @@ const MAGIC: [u8; 4] = *b"FCSN";
 /// table for `orders_max` up front (about 100 bytes an order) and account ids index a
 /// dense table (about half a KiB an account), so a corrupted limit must not be believed
 /// without bound; these ceilings keep the worst case near 2 GiB each while leaving room
-/// far above any configuration we run. The open-order and index-hint limits allocate
-/// nothing of their own, so they have no ceiling.
+/// far above any configuration we run. The open-order, payment and index-hint limits
+/// allocate nothing up front, so they have no ceiling.
 const LIMITS_CEILING: EngineLimits = EngineLimits {
     users_max: 1 << 20,
     accounts_max: 1 << 22,
     orders_max: 1 << 24,
     levels_per_side_max: 1 << 20,
     open_orders_per_account_max: u32::MAX,
+    payments_max: u32::MAX,
     orders_expected: u32::MAX,
 };
 
@@ -137,6 +147,7 @@ struct Head {
     orders_max: u32,
     levels_per_side_max: u32,
     open_orders_per_account_max: u32,
+    payments_max: u32,
     orders_expected: u32,
     last_seq: u64,
     last_time_ns: u64,
@@ -163,6 +174,7 @@ struct AccountRecord {
     account: AccountId,
     owner: UserId,
     status: AccountStatus,
+    blocked: bool,
     /// Balance records that follow: the non-zero ones only.
     balances: u8,
 }
@@ -172,6 +184,7 @@ struct BalanceRecord {
     asset: AssetId,
     available: i64,
     held: i64,
+    pending: i64,
 }
 
 #[derive(SchemaWrite, SchemaRead)]
@@ -200,6 +213,35 @@ struct OrderRecord {
     post_only: bool,
     stp_mode: StpMode,
     stp_scope: StpScope,
+}
+
+#[derive(SchemaWrite, SchemaRead)]
+struct PolicyRecord {
+    asset: AssetId,
+    transfer_max: Option<i64>,
+    velocity_24h: Option<i64>,
+}
+
+#[derive(SchemaWrite, SchemaRead)]
+struct OutgoingRecord {
+    account: AccountId,
+    asset: AssetId,
+    credit_limit: i64,
+    velocity_24h: Option<i64>,
+    /// Window debits that follow.
+    window: u32,
+}
+
+#[derive(SchemaWrite, SchemaRead)]
+struct WindowRecord {
+    time_ns: u64,
+    amount: i64,
+}
+
+#[derive(SchemaWrite, SchemaRead)]
+struct PaymentRecord {
+    info: PaymentInfo,
+    timeout_s: u32,
 }
 
 #[derive(SchemaWrite, SchemaRead)]
@@ -248,7 +290,50 @@ impl Engine {
         self.write_instruments(&mut out);
         self.write_orders(&mut out);
         self.write_account_lists(&mut out);
+        self.write_policies(&mut out);
+        self.write_outgoing(&mut out);
+        put_count(&mut out, self.payments.records.len());
+        for payment in &self.payments.records {
+            put(&mut out, &PaymentRecord { info: payment.info, timeout_s: payment.timeout_s });
+        }
         out
+    }
+
+    /// Section 9: the assets' payment policies.
+    fn write_policies(&self, out: &mut Vec<u8>) {
+        let policies = self.payments.policies.iter().enumerate();
+        let set: Vec<_> = policies
+            .filter(|(_, p)| p.transfer_max.is_some() || p.velocity_24h.is_some())
+            .collect();
+        put_count(out, set.len());
+        for (asset, p) in set {
+            let (transfer_max, velocity_24h) = (p.transfer_max, p.velocity_24h);
+            put(out, &PolicyRecord { asset: AssetId(asset as u16), transfer_max, velocity_24h });
+        }
+    }
+
+    /// Section 10: credit limits, velocity limits and windows, sorted (the map's own
+    /// order depends on its history, not only on its contents).
+    fn write_outgoing(&self, out: &mut Vec<u8>) {
+        let mut keys: Vec<_> = self.payments.outgoing.keys().copied().collect();
+        keys.sort_unstable();
+        put_count(out, keys.len());
+        for key in keys {
+            let o = &self.payments.outgoing[&key];
+            put(
+                out,
+                &OutgoingRecord {
+                    account: key.0,
+                    asset: key.1,
+                    credit_limit: o.credit_limit,
+                    velocity_24h: o.velocity_24h,
+                    window: u32::try_from(o.window.len()).expect("one entry per payment"),
+                },
+            );
+            for &(time_ns, amount) in &o.window {
+                put(out, &WindowRecord { time_ns, amount });
+            }
+        }
     }
 
     fn head(&self) -> Head {
@@ -259,6 +344,7 @@ impl Engine {
             orders_max: limits.orders_max,
             levels_per_side_max: limits.levels_per_side_max,
             open_orders_per_account_max: limits.open_orders_per_account_max,
+            payments_max: limits.payments_max,
             orders_expected: limits.orders_expected,
             last_seq: self.last_seq,
             last_time_ns: self.last_time_ns,
@@ -293,7 +379,7 @@ impl Engine {
         put_count(out, self.accounts.iter().flatten().count());
         for (id, account) in self.accounts.iter().enumerate() {
             let Some(account) = account else { continue };
-            let is_used = |b: &Balance| b.available != 0 || b.held != 0;
+            let is_used = |b: &Balance| !b.is_zero();
             let balances = account.balances.iter().filter(|b| is_used(b)).count();
             put(
                 out,
@@ -301,14 +387,17 @@ impl Engine {
                     account: AccountId(id as u32),
                     owner: account.owner,
                     status: account.status,
+                    blocked: account.blocked,
                     // At most ASSETS_MAX (32).
                     balances: balances as u8,
                 },
             );
             for (asset, balance) in account.balances.iter().enumerate() {
                 if is_used(balance) {
-                    let (available, held) = (balance.available, balance.held);
-                    put(out, &BalanceRecord { asset: AssetId(asset as u16), available, held });
+                    let (available, held, pending) =
+                        (balance.available, balance.held, balance.pending);
+                    let asset = AssetId(asset as u16);
+                    put(out, &BalanceRecord { asset, available, held, pending });
                 }
             }
         }
@@ -472,6 +561,7 @@ fn check_limits(head: &Head) -> Result<EngineLimits, SnapshotError> {
         orders_max: head.orders_max,
         levels_per_side_max: head.levels_per_side_max,
         open_orders_per_account_max: head.open_orders_per_account_max,
+        payments_max: head.payments_max,
         orders_expected: head.orders_expected,
     };
     let c = LIMITS_CEILING;
@@ -574,6 +664,9 @@ impl Engine {
         engine.read_instruments(&mut reader)?;
         engine.read_orders(&mut reader)?;
         engine.read_account_lists(&mut reader)?;
+        engine.read_policies(&mut reader)?;
+        engine.read_outgoing(&mut reader)?;
+        engine.read_payments(&mut reader)?;
         reader.finish()?;
         engine.check_invariants().map_err(invalid)?;
         Ok(engine)
@@ -640,6 +733,7 @@ impl Engine {
                 return Err(invalid(format!("{what}: closed but holds money")));
             }
             self.account_mut(account).status = record.status;
+            self.account_mut(account).blocked = record.blocked;
             self.read_balances(reader, account, record.balances, &what)?;
         }
         Ok(())
@@ -661,12 +755,14 @@ impl Engine {
             let asset = record.asset;
             ascending(&mut previous, asset.0.into(), "balance asset")?;
             self.asset(asset).map_err(refused(format!("{what} balance {}", asset.0)))?;
-            let (available, held) = (record.available, record.held);
-            // Zero balances are not written; negative ones do not exist.
-            if available < 0 || held < 0 || (available == 0 && held == 0) {
-                return Err(invalid(format!("{what} asset {}: {available}/{held}", asset.0)));
+            let balance =
+                Balance { available: record.available, held: record.held, pending: record.pending };
+            // Zero balances are not written; only `available` may be negative (credit,
+            // checked against the limit by the invariants once limits are read).
+            if balance.held < 0 || balance.pending < 0 || balance.is_zero() {
+                return Err(invalid(format!("{what} asset {}: {balance:?}", asset.0)));
             }
-            *self.account_mut(account).balance_mut(asset) = Balance { available, held };
+            *self.account_mut(account).balance_mut(asset) = balance;
         }
         Ok(())
     }
@@ -816,6 +912,166 @@ impl Engine {
         self.link_account_order(slot);
         Ok(())
     }
+
+    /// Section 9: asset payment policies, through the admin handler that validates them.
+    fn read_policies(&mut self, reader: &mut Reader) -> Result<(), SnapshotError> {
+        let count = reader.count("payment policies", ASSETS_MAX as u64)?;
+        let mut previous = None;
+        for _ in 0..count {
+            let record: PolicyRecord = reader.take("payment policy")?;
+            let what = format!("asset {} policy", record.asset.0);
+            ascending(&mut previous, record.asset.0.into(), "payment policy")?;
+            let (transfer_max, velocity) = (record.transfer_max, record.velocity_24h);
+            if transfer_max.is_none() && velocity.is_none() {
+                return Err(invalid(format!("{what}: empty")));
+            }
+            let set = self.set_payment_limits(
+                SYSTEM_USER,
+                record.asset,
+                transfer_max,
+                velocity,
+                &mut Discard,
+            );
+            set.map_err(refused(what))?;
+        }
+        Ok(())
+    }
+
+    /// Section 10: limits through the admin handler, then the velocity windows.
+    fn read_outgoing(&mut self, reader: &mut Reader) -> Result<(), SnapshotError> {
+        // Every entry belongs to an account and an asset, and at most one per pair.
+        let max = u64::from(self.limits.accounts_max) * ASSETS_MAX as u64;
+        let count = reader.count("outgoing entries", max)?;
+        let mut previous = None;
+        for _ in 0..count {
+            let record: OutgoingRecord = reader.take("outgoing entry")?;
+            let (account, asset) = (record.account, record.asset);
+            let what = format!("account {} asset {} outgoing", account.0, asset.0);
+            let key = (u64::from(account.0) << 16) | u64::from(asset.0);
+            ascending(&mut previous, key, "outgoing entry")?;
+            self.asset(asset).map_err(refused(what.clone()))?;
+            let found =
+                self.account(account).ok_or_else(|| invalid(format!("{what}: no account")))?;
+            let limits_set = record.credit_limit != 0 || record.velocity_24h.is_some();
+            if limits_set {
+                // Closed accounts cannot get limits; a snapshot cannot either.
+                let (credit, velocity) = (record.credit_limit, record.velocity_24h);
+                let set = self.set_account_limits(
+                    SYSTEM_USER,
+                    account,
+                    asset,
+                    credit,
+                    velocity,
+                    &mut Discard,
+                );
+                set.map_err(refused(what.clone()))?;
+            } else if record.window == 0 || found.status == AccountStatus::Closed {
+                return Err(invalid(format!("{what}: empty")));
+            }
+            // Each window debit is a payment.
+            if record.window > self.limits.payments_max {
+                return Err(invalid(format!("{what}: {} window debits", record.window)));
+            }
+            let entry = self.payments.outgoing.entry((account, asset)).or_default();
+            let mut last_time = 0;
+            for _ in 0..record.window {
+                let debit: WindowRecord = reader.take("window debit")?;
+                let in_order = debit.time_ns >= last_time && debit.time_ns <= self.last_time_ns;
+                if !in_order || debit.amount <= 0 {
+                    return Err(invalid(format!(
+                        "{what}: debit {}@{}",
+                        debit.amount, debit.time_ns
+                    )));
+                }
+                last_time = debit.time_ns;
+                let sum = entry.window_sum.checked_add(debit.amount);
+                entry.window_sum =
+                    sum.ok_or_else(|| invalid(format!("{what}: window overflow")))?;
+                entry.window.push_back((debit.time_ns, debit.amount));
+            }
+        }
+        Ok(())
+    }
+
+    /// Section 11: every payment, checked field by field and linked into the indexes.
+    /// Balances were restored with the accounts; the invariants then check that each
+    /// account's pending amount matches its pending authorizations.
+    fn read_payments(&mut self, reader: &mut Reader) -> Result<(), SnapshotError> {
+        let count = reader.count("payments", self.limits.payments_max.into())?;
+        for index in 0..count {
+            let record: PaymentRecord = reader.take("payment")?;
+            self.restore_payment(index, &record)?;
+        }
+        Ok(())
+    }
+
+    fn restore_payment(&mut self, index: u32, record: &PaymentRecord) -> Result<(), SnapshotError> {
+        let p = record.info;
+        let what = || format!("payment {}: {p:?}", p.payment_id.0);
+        let now = self.last_time_ns;
+        let real = |engine: &Engine, id: AccountId| engine.account(id).is_some();
+        let accounts_ok = match p.kind {
+            PaymentKind::Deposit => p.debit == EXTERNAL_ACCOUNT && real(self, p.credit),
+            PaymentKind::Withdrawal => p.credit == EXTERNAL_ACCOUNT && real(self, p.debit),
+            PaymentKind::Transfer | PaymentKind::Authorization => {
+                p.debit != p.credit && real(self, p.debit) && real(self, p.credit)
+            }
+        };
+        let timeout_ns = u64::from(record.timeout_s) * 1_000_000_000;
+        let deadline_ok = match (p.kind, record.timeout_s) {
+            (PaymentKind::Authorization, 0) | (_, 0) => p.deadline_ns == 0,
+            (PaymentKind::Authorization, _) => {
+                p.created_ns.checked_add(timeout_ns) == Some(p.deadline_ns)
+            }
+            _ => false,
+        };
+        let resolved_ok = p.resolved_ns >= p.created_ns && p.resolved_ns <= now;
+        let status_ok = match (p.kind, p.status) {
+            (PaymentKind::Authorization, PaymentStatus::Pending) => {
+                p.captured == 0 && p.resolved_ns == 0 && (p.deadline_ns == 0 || p.deadline_ns > now)
+            }
+            (PaymentKind::Authorization, PaymentStatus::Completed) => {
+                p.captured > 0 && p.captured <= p.amount && resolved_ok
+            }
+            (PaymentKind::Authorization, PaymentStatus::Voided) => p.captured == 0 && resolved_ok,
+            (PaymentKind::Authorization, PaymentStatus::Expired) => {
+                p.captured == 0
+                    && p.deadline_ns > 0
+                    && p.resolved_ns >= p.deadline_ns
+                    && resolved_ok
+            }
+            (_, PaymentStatus::Completed) => {
+                p.captured == p.amount && p.resolved_ns == p.created_ns
+            }
+            _ => false,
+        };
+        let fields_ok = p.payment_id.0 == u64::from(index) + 1
+            && p.client_payment_id.0 != 0
+            && p.amount > 0
+            && p.created_ns <= now
+            && self.asset(p.asset).is_ok()
+            && self.payments.find_client(p.debit, p.client_payment_id).is_none();
+        if !(accounts_ok && deadline_ok && status_ok && fields_ok) {
+            return Err(invalid(what()));
+        }
+        let mut payment =
+            Payment { info: p, timeout_s: record.timeout_s, prev_debit: NIL, prev_credit: NIL };
+        if p.debit != EXTERNAL_ACCOUNT {
+            payment.prev_debit =
+                std::mem::replace(&mut self.account_mut(p.debit).last_payment, index);
+        }
+        if p.credit != EXTERNAL_ACCOUNT {
+            payment.prev_credit =
+                std::mem::replace(&mut self.account_mut(p.credit).last_payment, index);
+        }
+        self.payments.records.push(payment);
+        self.payments.by_client.insert((p.debit, p.client_payment_id), index);
+        if p.status == PaymentStatus::Pending && p.deadline_ns > 0 {
+            self.payments.deadlines.insert((p.deadline_ns, index));
+            self.payments.next_deadline = self.payments.next_deadline.min(p.deadline_ns);
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -835,9 +1091,9 @@ mod tests {
     #[test]
     fn other_versions_and_other_bytes_are_refused() {
         let mut bytes = Engine::new(EngineLimits::default()).snapshot();
-        bytes[4..8].copy_from_slice(&2u32.to_le_bytes());
+        bytes[4..8].copy_from_slice(&1u32.to_le_bytes());
         let found = Engine::from_snapshot(&bytes).unwrap_err();
-        assert_eq!(found, SnapshotError::UnsupportedVersion { found: 2, supported: 1 });
+        assert_eq!(found, SnapshotError::UnsupportedVersion { found: 1, supported: 2 });
         bytes[0] = b'X';
         assert!(matches!(Engine::from_snapshot(&bytes), Err(SnapshotError::Malformed(_))));
         assert!(matches!(Engine::from_snapshot(&[]), Err(SnapshotError::Malformed(_))));

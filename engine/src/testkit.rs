@@ -116,13 +116,24 @@ pub fn universe(instruments: u16, traders: u32) -> Vec<CommandBody> {
         setup.push(CommandBody::CreateAsset { asset: base_asset(i), symbol, scale: 8 });
         setup.push(CommandBody::CreateInstrument(instrument_spec(i)));
     }
+    // Deposit ids are unique across the external account's namespace.
+    let mut deposit_id = 0;
+    let mut deposit = |account, asset, amount| {
+        deposit_id += 1;
+        CommandBody::Deposit {
+            account,
+            asset,
+            amount,
+            client_payment_id: ClientPaymentId(deposit_id),
+        }
+    };
     for k in 1..=traders {
         let (user, account) = (UserId(k), trader_account(k));
         setup.push(CommandBody::CreateUser { user, role: Role::Trader });
         setup.push(CommandBody::CreateAccount { account, owner: user });
-        setup.push(CommandBody::Deposit { account, asset: USD, amount: START_QUOTE });
+        setup.push(deposit(account, USD, START_QUOTE));
         for i in 0..instruments {
-            setup.push(CommandBody::Deposit { account, asset: base_asset(i), amount: START_BASE });
+            setup.push(deposit(account, base_asset(i), START_BASE));
         }
     }
     setup

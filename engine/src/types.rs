@@ -45,6 +45,16 @@ id_newtype!(
     TradeId(u64)
 );
 id_newtype!(
+    /// Engine-assigned payment id: 1, 2, 3, ... in journal order, for the life of the
+    /// journal.
+    PaymentId(u64)
+);
+id_newtype!(
+    /// Client-assigned payment id, the idempotency key: unique per debit account for the
+    /// life of the journal. Zero is refused.
+    ClientPaymentId(u64)
+);
+id_newtype!(
     /// A price in integer ticks of its instrument.
     Price(i64)
 );
@@ -55,6 +65,12 @@ id_newtype!(
 
 /// The user id the bootstrap/setup commands run as. It always has the admin role.
 pub const SYSTEM_USER: UserId = UserId(0);
+
+/// The per-asset external (settlement) account, named in payments: the debit side of
+/// every deposit and the credit side of every withdrawal. It is not a real account (no
+/// account id reaches it: ids are below the engine's account capacity); its balance in
+/// an asset is minus that asset's supply, so every asset's ledger sums to zero.
+pub const EXTERNAL_ACCOUNT: AccountId = AccountId(u32::MAX);
 
 /// Buy or sell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, SchemaWrite, SchemaRead)]
@@ -154,6 +170,39 @@ pub enum Role {
     Trader = 0,
     /// Creates users, accounts, assets and instruments; deposits, freezes, halts.
     Admin = 1,
+    /// Payment operator: deposits and withdrawals on any account, and reads any
+    /// account; nothing else an admin may do.
+    Operator = 2,
+}
+
+/// What a payment is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, SchemaWrite, SchemaRead)]
+#[repr(u8)]
+pub enum PaymentKind {
+    /// Account to account, completed at once.
+    Transfer = 0,
+    /// Account to account in two phases: held now, captured or voided later.
+    Authorization = 1,
+    /// From the external account into an account.
+    Deposit = 2,
+    /// From an account to the external account.
+    Withdrawal = 3,
+}
+
+/// Where a payment is in its life. `Pending` is the only state that changes; the
+/// other three are final. Voided and expired payments are the failed ones (a refused
+/// payment is never recorded: it gets a `Rejected` event and its id stays unused).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, SchemaWrite, SchemaRead)]
+#[repr(u8)]
+pub enum PaymentStatus {
+    /// Authorized: the amount is held on the debit account.
+    Pending = 0,
+    /// Money moved: `captured` reached the credit account.
+    Completed = 1,
+    /// Released before capture by a void.
+    Voided = 2,
+    /// Released before capture because engine time reached its deadline.
+    Expired = 3,
 }
 
 /// A fixed-width, zero-padded ASCII symbol such as `BTC-USD`. Fixed width keeps commands

@@ -44,6 +44,10 @@ impl Bytes {
         self
     }
     /// The command header: seq, time_ns, user.
+    fn bytes(mut self, v: &[u8]) -> Self {
+        self.0.extend_from_slice(v);
+        self
+    }
     fn header(self, seq: u64, time_ns: u64, user: u32) -> Self {
         self.u64(seq).u64(time_ns).u32(user)
     }
@@ -99,10 +103,20 @@ fn admin_commands() {
     check(command(body), h().tag(1).u16(2).symbol("USD").u8(6));
     let body = CommandBody::CreateAccount { account: AccountId(5), owner: UserId(9) };
     check(command(body), h().tag(3).u32(5).u32(9));
-    let body = CommandBody::Deposit { account: AccountId(5), asset: AssetId(2), amount: 1_000 };
-    check(command(body), h().tag(4).u32(5).u16(2).i64(1_000));
-    let body = CommandBody::Withdraw { account: AccountId(5), asset: AssetId(2), amount: 1 };
-    check(command(body), h().tag(5).u32(5).u16(2).i64(1));
+    let body = CommandBody::Deposit {
+        account: AccountId(5),
+        asset: AssetId(2),
+        amount: 1_000,
+        client_payment_id: ClientPaymentId(77),
+    };
+    check(command(body), h().tag(4).u32(5).u16(2).i64(1_000).u64(77));
+    let body = CommandBody::Withdraw {
+        account: AccountId(5),
+        asset: AssetId(2),
+        amount: 1,
+        client_payment_id: ClientPaymentId(78),
+    };
+    check(command(body), h().tag(5).u32(5).u16(2).i64(1).u64(78));
     let body =
         CommandBody::SetAccountStatus { account: AccountId(5), status: AccountStatus::Frozen };
     check(command(body), h().tag(6).u32(5).tag(1));
@@ -112,6 +126,115 @@ fn admin_commands() {
         cancel_resting: true,
     };
     check(command(body), h().tag(7).u16(1).tag(1).u8(1));
+}
+
+#[test]
+fn payment_commands() {
+    let h = || Bytes::default().header(0x0102, 0x0A0B, 3);
+    let transfer = Transfer {
+        debit: AccountId(5),
+        credit: AccountId(6),
+        asset: AssetId(0),
+        amount: 2_500,
+        client_payment_id: ClientPaymentId(31),
+    };
+    let expected = h().tag(12).u32(5).u32(6).u16(0).i64(2_500).u64(31);
+    check(command(CommandBody::Transfer(transfer)), expected);
+    let authorize = Authorize {
+        debit: AccountId(5),
+        credit: AccountId(6),
+        asset: AssetId(0),
+        amount: 2_500,
+        client_payment_id: ClientPaymentId(32),
+        timeout_s: 600,
+    };
+    let expected = h().tag(13).u32(5).u32(6).u16(0).i64(2_500).u64(32).u32(600);
+    check(command(CommandBody::Authorize(authorize)), expected);
+    let payment = PaymentRef::Client(ClientPaymentId(32));
+    let body = CommandBody::Capture { account: AccountId(5), payment, amount: 0 };
+    check(command(body), h().tag(14).u32(5).tag(1).u64(32).i64(0));
+    let payment = PaymentRef::Id(PaymentId(9));
+    check(
+        command(CommandBody::Void { account: AccountId(6), payment }),
+        h().tag(15).u32(6).tag(0).u64(9),
+    );
+    let body = CommandBody::SetPaymentLimits {
+        asset: AssetId(0),
+        transfer_max: Some(10),
+        velocity_24h: None,
+    };
+    check(command(body), h().tag(16).u16(0).u8(1).i64(10).u8(0));
+    let body = CommandBody::SetAccountLimits {
+        account: AccountId(5),
+        asset: AssetId(0),
+        credit_limit: 100,
+        velocity_24h: Some(1_000),
+    };
+    check(command(body), h().tag(17).u32(5).u16(0).i64(100).u8(1).i64(1_000));
+    let body = CommandBody::SetAccountBlocked { account: AccountId(5), blocked: true };
+    check(command(body), h().tag(18).u32(5).u8(1));
+    check(command(CommandBody::Tick), h().tag(19));
+}
+
+#[test]
+fn payment_events() {
+    let b = Bytes::default;
+    let info = PaymentInfo {
+        payment_id: PaymentId(9),
+        client_payment_id: ClientPaymentId(32),
+        kind: PaymentKind::Authorization,
+        debit: AccountId(5),
+        credit: AccountId(6),
+        asset: AssetId(0),
+        amount: 2_500,
+        captured: 1_000,
+        status: PaymentStatus::Completed,
+        created_ns: 10,
+        deadline_ns: 20,
+        resolved_ns: 15,
+    };
+    let info_bytes = || {
+        b().u64(9)
+            .u64(32)
+            .tag(1)
+            .u32(5)
+            .u32(6)
+            .u16(0)
+            .i64(2_500)
+            .i64(1_000)
+            .tag(1)
+            .u64(10)
+            .u64(20)
+            .u64(15)
+    };
+    let event = Event::Payment { action: PaymentAction::Captured, info };
+    check(event, b().tag(12).tag(1).bytes(&info_bytes().0));
+    check(Event::PaymentInfo(info), b().tag(22).bytes(&info_bytes().0));
+    let event =
+        Event::PaymentLimitsSet { asset: AssetId(0), transfer_max: None, velocity_24h: Some(7) };
+    check(event, b().tag(23).u16(0).u8(0).u8(1).i64(7));
+    let event = Event::AccountLimitsSet {
+        account: AccountId(5),
+        asset: AssetId(0),
+        credit_limit: 3,
+        velocity_24h: None,
+    };
+    check(event, b().tag(24).u32(5).u16(0).i64(3).u8(0));
+    check(
+        Event::AccountBlocked { account: AccountId(5), blocked: false },
+        b().tag(25).u32(5).u8(0),
+    );
+    check(Event::Ticked { time_ns: 99 }, b().tag(26).u64(99));
+    for (action, tag) in [
+        (PaymentAction::Created, 0),
+        (PaymentAction::Captured, 1),
+        (PaymentAction::Voided, 2),
+        (PaymentAction::Expired, 3),
+        (PaymentAction::Duplicate, 4),
+    ] {
+        let bytes = Event::Payment { action, info }.encode();
+        assert_eq!(bytes[4..8], (tag as u32).to_le_bytes());
+    }
 }
 
 #[test]
@@ -196,6 +319,9 @@ fn queries() {
     check(Query::OpenOrders { account: AccountId(7) }, b().tag(2).u32(7));
     check(Query::Depth { instrument: InstrumentId(1), levels: 10 }, b().tag(3).u16(1).u16(10));
     check(Query::Reference, b().tag(4));
+    let payment = PaymentRef::Client(ClientPaymentId(32));
+    check(Query::Payment { account: AccountId(5), payment }, b().tag(5).u32(5).tag(1).u64(32));
+    check(Query::Payments { account: AccountId(5), limit: 20 }, b().tag(6).u32(5).u16(20));
 }
 
 #[test]
@@ -204,7 +330,7 @@ fn order_events() {
     let rejected = Rejected {
         kind: CommandKind::NewOrder,
         account: AccountId(7),
-        client_order_id: ClientOrderId(99),
+        client_id: 99,
         reason: RejectReason::InsufficientBalance,
     };
     // Reject reasons travel as their stable code in the u32 tag.
@@ -283,9 +409,14 @@ fn order_events() {
 #[test]
 fn ledger_and_market_data_events() {
     let b = Bytes::default;
-    let balance =
-        BalanceChanged { account: AccountId(7), asset: AssetId(0), available: 5, held: 6 };
-    check(Event::Balance(balance), b().tag(5).u32(7).u16(0).i64(5).i64(6));
+    let balance = BalanceChanged {
+        account: AccountId(7),
+        asset: AssetId(0),
+        available: 5,
+        held: 6,
+        pending: 4,
+    };
+    check(Event::Balance(balance), b().tag(5).u32(7).u16(0).i64(5).i64(6).i64(4));
     let trade = Trade {
         instrument: InstrumentId(1),
         trade_id: TradeId(8),
@@ -309,8 +440,6 @@ fn ledger_and_market_data_events() {
         Event::AccountCreated { account: AccountId(5), owner: UserId(9) },
         b().tag(11).u32(5).u32(9),
     );
-    let external = Event::External { account: AccountId(5), asset: AssetId(2), amount: -7 };
-    check(external, b().tag(12).u32(5).u16(2).i64(-7));
     let status =
         Event::AccountStatusChanged { account: AccountId(5), status: AccountStatus::Closed };
     check(status, b().tag(13).u32(5).tag(2));
@@ -325,9 +454,14 @@ fn ledger_and_market_data_events() {
 #[test]
 fn query_answer_events() {
     let b = Bytes::default;
-    let balance =
-        BalanceChanged { account: AccountId(7), asset: AssetId(1), available: 1, held: 2 };
-    check(Event::BalanceInfo(balance), b().tag(16).u32(7).u16(1).i64(1).i64(2));
+    let balance = BalanceChanged {
+        account: AccountId(7),
+        asset: AssetId(1),
+        available: -1,
+        held: 2,
+        pending: 0,
+    };
+    check(Event::BalanceInfo(balance), b().tag(16).u32(7).u16(1).i64(-1).i64(2).i64(0));
     let info = OrderInfo {
         order_id: OrderId(42),
         account: AccountId(7),
@@ -395,7 +529,7 @@ fn every_reject_code_is_its_own_wire_tag() {
         let rejected = Rejected {
             kind: CommandKind::Query,
             account: AccountId(0),
-            client_order_id: ClientOrderId(0),
+            client_id: 0,
             reason: *reason,
         };
         let bytes = Event::Rejected(rejected).encode();
@@ -408,7 +542,7 @@ fn every_reject_code_is_its_own_wire_tag() {
 fn malformed_input_is_an_error_not_a_panic() {
     // Unknown variant tags.
     assert!(Event::decode(&Bytes::default().tag(200).0).is_err());
-    assert!(Query::decode(&Bytes::default().tag(4).u32(0).0).is_err());
+    assert!(Query::decode(&Bytes::default().tag(7).u32(0).0).is_err());
     // A bool that is neither 0 nor 1 (post_only is the last byte of a new order).
     let mut bytes = command(CommandBody::NewOrder(new_order())).encode();
     *bytes.last_mut().unwrap() = 2;

@@ -64,7 +64,7 @@ fn example_frames_match_the_encoder() {
     let rejected = Event::Rejected(Rejected {
         kind: CommandKind::NewOrder,
         account: AccountId(7),
-        client_order_id: ClientOrderId(99),
+        client_id: 99,
         reason: RejectReason::InsufficientBalance,
     });
     let expected = [

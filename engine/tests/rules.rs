@@ -60,8 +60,7 @@ fn resume(instrument: InstrumentId) -> CommandBody {
 
 fn query_reject(account: AccountId, reason: RejectReason) -> Vec<Event> {
     let kind = CommandKind::Query;
-    let client_order_id = ClientOrderId(0);
-    vec![Event::Rejected(Rejected { kind, account, client_order_id, reason })]
+    vec![Event::Rejected(Rejected { kind, account, client_id: 0, reason })]
 }
 
 // ==== reject reasons: the catalogue ===================================================
@@ -147,9 +146,19 @@ fn reject_not_admin() {
     let create = CommandBody::CreateUser { user: UserId(50), role: Role::Admin };
     s.expect_reject(ALICE, create, RejectReason::NotAdmin);
     // A trader cannot fund, drain, freeze or open its own account either.
-    let deposit = CommandBody::Deposit { account: ALICE_ACCOUNT, asset: USD, amount: 1 };
+    let deposit = CommandBody::Deposit {
+        account: ALICE_ACCOUNT,
+        asset: USD,
+        amount: 1,
+        client_payment_id: AUTO_PID,
+    };
     s.expect_reject(ALICE, deposit, RejectReason::NotAdmin);
-    let withdraw = CommandBody::Withdraw { account: ALICE_ACCOUNT, asset: USD, amount: 1 };
+    let withdraw = CommandBody::Withdraw {
+        account: ALICE_ACCOUNT,
+        asset: USD,
+        amount: 1,
+        client_payment_id: AUTO_PID,
+    };
     s.expect_reject(ALICE, withdraw, RejectReason::NotAdmin);
     let freeze = status(ALICE_ACCOUNT, AccountStatus::Frozen);
     s.expect_reject(ALICE, freeze, RejectReason::NotAdmin);
@@ -166,7 +175,12 @@ fn reject_unknown_account() {
     let mut s = Scenario::new();
     let nowhere = AccountId(9);
     s.expect_reject(ALICE, new_order(buy(nowhere, 10_000, ONE)), RejectReason::UnknownAccount);
-    let deposit = CommandBody::Deposit { account: nowhere, asset: USD, amount: 1 };
+    let deposit = CommandBody::Deposit {
+        account: nowhere,
+        asset: USD,
+        amount: 1,
+        client_payment_id: AUTO_PID,
+    };
     s.expect_reject(ADMIN, deposit, RejectReason::UnknownAccount);
     let freeze = status(nowhere, AccountStatus::Frozen);
     s.expect_reject(ADMIN, freeze, RejectReason::UnknownAccount);
@@ -188,7 +202,8 @@ fn reject_account_closed() {
     s.expect_reject(ALICE, new_order(buy(spare, 10_000, ONE)), RejectReason::AccountClosed);
     let mass_cancel = CommandBody::MassCancel { account: spare, instrument: None };
     s.expect_reject(ALICE, mass_cancel, RejectReason::AccountClosed);
-    let deposit = CommandBody::Deposit { account: spare, asset: USD, amount: 1 };
+    let deposit =
+        CommandBody::Deposit { account: spare, asset: USD, amount: 1, client_payment_id: AUTO_PID };
     s.expect_reject(ADMIN, deposit, RejectReason::AccountClosed);
     // Closing is permanent: not even the admin can reopen it.
     let reopen = status(spare, AccountStatus::Active);
@@ -228,7 +243,12 @@ fn reject_account_frozen() {
     s.expect_reject(ALICE, order, RejectReason::AccountFrozen);
     let more = amend(ALICE_ACCOUNT, resting, 9_900, 2 * ONE);
     s.expect_reject(ALICE, more, RejectReason::AccountFrozen);
-    let withdraw = CommandBody::Withdraw { account: ALICE_ACCOUNT, asset: USD, amount: 1 };
+    let withdraw = CommandBody::Withdraw {
+        account: ALICE_ACCOUNT,
+        asset: USD,
+        amount: 1,
+        client_payment_id: AUTO_PID,
+    };
     s.expect_reject(ADMIN, withdraw, RejectReason::AccountFrozen);
     s.engine.check_invariants().unwrap();
 }
@@ -398,7 +418,12 @@ fn reject_arithmetic_overflow() {
     s.expect_reject(ALICE, new_order(order), RejectReason::ArithmeticOverflow);
     // Supply: the coin already has 4 x START_BASE in circulation; i64::MAX more does
     // not fit, and the supply cap is what keeps every balance sum from overflowing.
-    let deposit = CommandBody::Deposit { account: ALICE_ACCOUNT, asset: COIN, amount: i64::MAX };
+    let deposit = CommandBody::Deposit {
+        account: ALICE_ACCOUNT,
+        asset: COIN,
+        amount: i64::MAX,
+        client_payment_id: AUTO_PID,
+    };
     s.expect_reject(ADMIN, deposit, RejectReason::ArithmeticOverflow);
     s.engine.check_invariants().unwrap();
 }
@@ -454,7 +479,12 @@ fn reject_insufficient_balance() {
     // Nothing available: no coin to sell, no USD to withdraw, no room to grow the bid.
     let no_coin = sell(erin_account, 10_100, 1);
     s.expect_reject(erin, new_order(no_coin), RejectReason::InsufficientBalance);
-    let withdraw = CommandBody::Withdraw { account: erin_account, asset: USD, amount: 1 };
+    let withdraw = CommandBody::Withdraw {
+        account: erin_account,
+        asset: USD,
+        amount: 1,
+        client_payment_id: AUTO_PID,
+    };
     s.expect_reject(ADMIN, withdraw, RejectReason::InsufficientBalance);
     let more = amend(erin_account, resting, 10_000, ONE + 1);
     s.expect_reject(erin, more, RejectReason::InsufficientBalance);
@@ -573,9 +603,19 @@ fn reject_already_exists() {
 fn reject_unknown_asset() {
     let mut s = Scenario::new();
     let nothing = AssetId(9);
-    let deposit = CommandBody::Deposit { account: ALICE_ACCOUNT, asset: nothing, amount: 1 };
+    let deposit = CommandBody::Deposit {
+        account: ALICE_ACCOUNT,
+        asset: nothing,
+        amount: 1,
+        client_payment_id: AUTO_PID,
+    };
     s.expect_reject(ADMIN, deposit, RejectReason::UnknownAsset);
-    let withdraw = CommandBody::Withdraw { account: ALICE_ACCOUNT, asset: nothing, amount: 1 };
+    let withdraw = CommandBody::Withdraw {
+        account: ALICE_ACCOUNT,
+        asset: nothing,
+        amount: 1,
+        client_payment_id: AUTO_PID,
+    };
     s.expect_reject(ADMIN, withdraw, RejectReason::UnknownAsset);
     let base = InstrumentSpec { base: nothing, ..custom_spec(5, "NONE-USD") };
     s.expect_reject(ADMIN, CommandBody::CreateInstrument(base), RejectReason::UnknownAsset);
@@ -624,9 +664,19 @@ fn reject_invalid_definition() {
 fn reject_amount_not_positive() {
     let mut s = Scenario::new();
     for amount in [0, -1, i64::MIN] {
-        let deposit = CommandBody::Deposit { account: ALICE_ACCOUNT, asset: USD, amount };
+        let deposit = CommandBody::Deposit {
+            account: ALICE_ACCOUNT,
+            asset: USD,
+            amount,
+            client_payment_id: AUTO_PID,
+        };
         s.expect_reject(ADMIN, deposit, RejectReason::AmountNotPositive);
-        let withdraw = CommandBody::Withdraw { account: ALICE_ACCOUNT, asset: USD, amount };
+        let withdraw = CommandBody::Withdraw {
+            account: ALICE_ACCOUNT,
+            asset: USD,
+            amount,
+            client_payment_id: AUTO_PID,
+        };
         s.expect_reject(ADMIN, withdraw, RejectReason::AmountNotPositive);
     }
     s.engine.check_invariants().unwrap();
@@ -680,7 +730,12 @@ fn reject_account_not_empty() {
     s.expect_reject(ADMIN, close, RejectReason::AccountNotEmpty);
     // Emptied, it closes.
     s.trade(ALICE, CommandBody::MassCancel { account: spare, instrument: None });
-    s.admin(CommandBody::Withdraw { account: spare, asset: USD, amount: 100_050_000 });
+    s.admin(CommandBody::Withdraw {
+        account: spare,
+        asset: USD,
+        amount: 100_050_000,
+        client_payment_id: AUTO_PID,
+    });
     s.admin(close);
     s.engine.check_invariants().unwrap();
 }
@@ -721,6 +776,7 @@ fn limit_gtc_that_does_not_cross_rests_with_its_hold() {
                 asset: COIN,
                 available: START_BASE - 200_000_000,
                 held: 200_000_000,
+                pending: 0,
             }),
             Event::Level(LevelChanged {
                 instrument: COIN_USD,
@@ -748,7 +804,7 @@ fn limit_gtc_fills_at_the_maker_price_with_fees_and_price_improvement() {
     let alice_order = accepted(&events).order_id;
     let trade_id = TradeId(1);
     let balance = |account, asset, available, held| {
-        Event::Balance(BalanceChanged { account, asset, available, held })
+        Event::Balance(BalanceChanged { account, asset, available, held, pending: 0 })
     };
     assert_eq!(
         events,
@@ -1408,6 +1464,7 @@ fn cancel_by_client_order_id_releases_the_remaining_hold() {
             asset: USD,
             available: START_QUOTE - 49_495_050,
             held: 0,
+            pending: 0,
         }),
         Event::Level(LevelChanged {
             instrument: COIN_USD,
@@ -1494,19 +1551,50 @@ fn withdrawal_is_limited_to_the_available_balance() {
     let mut s = Scenario::new();
     let bid = s.place(ALICE, buy(ALICE_ACCOUNT, 10_000, ONE));
     let available = START_QUOTE - 100_050_000;
-    let too_much =
-        CommandBody::Withdraw { account: ALICE_ACCOUNT, asset: USD, amount: available + 1 };
+    let too_much = CommandBody::Withdraw {
+        account: ALICE_ACCOUNT,
+        asset: USD,
+        amount: available + 1,
+        client_payment_id: AUTO_PID,
+    };
     s.expect_reject(ADMIN, too_much, RejectReason::InsufficientBalance);
-    let all = CommandBody::Withdraw { account: ALICE_ACCOUNT, asset: USD, amount: available };
+    let all = CommandBody::Withdraw {
+        account: ALICE_ACCOUNT,
+        asset: USD,
+        amount: available,
+        client_payment_id: AUTO_PID,
+    };
     let events = s.admin(all);
-    let external = Event::External { account: ALICE_ACCOUNT, asset: USD, amount: -available };
-    let balance =
-        BalanceChanged { account: ALICE_ACCOUNT, asset: USD, available: 0, held: 100_050_000 };
-    assert_eq!(events, vec![external, Event::Balance(balance)]);
+    let balance = BalanceChanged {
+        account: ALICE_ACCOUNT,
+        asset: USD,
+        available: 0,
+        held: 100_050_000,
+        pending: 0,
+    };
+    let [Event::Payment { action: PaymentAction::Created, info }, Event::Balance(reported)] =
+        events[..]
+    else {
+        panic!("a withdrawal reports its payment and one balance: {events:?}");
+    };
+    assert_eq!(reported, balance);
+    assert_eq!(
+        (info.kind, info.debit, info.credit),
+        (PaymentKind::Withdrawal, ALICE_ACCOUNT, EXTERNAL_ACCOUNT)
+    );
+    assert_eq!(
+        (info.amount, info.captured, info.status),
+        (available, available, PaymentStatus::Completed)
+    );
     // The held part comes back when the order goes, and can then be withdrawn.
     s.trade(ALICE, cancel(ALICE_ACCOUNT, bid));
     assert_eq!(s.balance(ALICE_ACCOUNT, USD), (100_050_000, 0));
-    s.admin(CommandBody::Withdraw { account: ALICE_ACCOUNT, asset: USD, amount: 100_050_000 });
+    s.admin(CommandBody::Withdraw {
+        account: ALICE_ACCOUNT,
+        asset: USD,
+        amount: 100_050_000,
+        client_payment_id: AUTO_PID,
+    });
     assert_eq!(s.balance(ALICE_ACCOUNT, USD), (0, 0));
     s.engine.check_invariants().unwrap();
 }
@@ -1519,7 +1607,13 @@ fn query_balances_lists_every_asset_in_id_order() {
     s.place(ALICE, buy(ALICE_ACCOUNT, 10_000, ONE));
     let answer = s.query(ALICE, Query::Balances { account: ALICE_ACCOUNT });
     let info = |asset, available, held| {
-        Event::BalanceInfo(BalanceChanged { account: ALICE_ACCOUNT, asset, available, held })
+        Event::BalanceInfo(BalanceChanged {
+            account: ALICE_ACCOUNT,
+            asset,
+            available,
+            held,
+            pending: 0,
+        })
     };
     let expected = vec![
         info(USD, START_QUOTE - 100_050_000, 100_050_000),

@@ -21,6 +21,7 @@ fn observe(engine: &Engine, accounts: u32, instruments: u16) -> Vec<Event> {
         let account = AccountId(id);
         engine.query(SYSTEM_USER, &Query::Balances { account }, &mut all);
         engine.query(SYSTEM_USER, &Query::OpenOrders { account }, &mut all);
+        engine.query(SYSTEM_USER, &Query::Payments { account, limit: PAYMENTS_PAGE_MAX }, &mut all);
     }
     for id in 0..instruments {
         let depth = Query::Depth { instrument: InstrumentId(id), levels: DEPTH_LEVELS_MAX };
@@ -95,7 +96,9 @@ fn realistic_workload_round_trips_at_every_checkpoint() {
 /// A universe that exercises what the plain workload does not: owner-scoped STP across
 /// two accounts of one user, every STP mode, post-only, IOC/FOK/market orders,
 /// priority-losing and priority-keeping amends, mass cancels, freezes, halts with and
-/// without cancelling the book, withdrawals, and a closed account.
+/// without cancelling the book, withdrawals, and a closed account; and payments:
+/// transfers, authorizations that are captured (wholly or partly), voided or left to
+/// expire across time jumps, retries, credit and velocity limits and the deny-list.
 struct RichStream {
     rng: Rng,
     sequencer: Sequencer,
@@ -103,6 +106,10 @@ struct RichStream {
     live: Vec<(AccountId, OrderId, ClientOrderId)>,
     live_index: HashMap<OrderId, usize>,
     next_client: u64,
+    /// Every payment created: (debit, client id, the command that made it).
+    payments: Vec<(AccountId, ClientPaymentId, CommandBody)>,
+    /// Authorizations: (debit, payment id).
+    authorizations: Vec<(AccountId, PaymentId)>,
     commands: Vec<Command>,
     coverage: RichCoverage,
 }
@@ -117,6 +124,11 @@ struct RichCoverage {
     freezes: u32,
     fills: u32,
     rejects: u32,
+    payments: u32,
+    captures: u32,
+    voids: u32,
+    expiries: u32,
+    duplicates: u32,
 }
 
 const RICH_TRADERS: u32 = 6;
@@ -137,6 +149,7 @@ fn rich_limits() -> EngineLimits {
         orders_max: 1_024,
         levels_per_side_max: 128,
         open_orders_per_account_max: 64,
+        payments_max: 1 << 20,
         orders_expected: 256,
     }
 }
@@ -150,16 +163,22 @@ impl RichStream {
             live: Vec::new(),
             live_index: HashMap::new(),
             next_client: 1,
+            payments: Vec::new(),
+            authorizations: Vec::new(),
             commands: Vec::new(),
             coverage: RichCoverage::default(),
         };
         let mut setup = universe(RICH_INSTRUMENTS, RICH_TRADERS);
         for (account, owner) in SECOND_ACCOUNTS {
             setup.push(CommandBody::CreateAccount { account, owner });
-            setup.push(CommandBody::Deposit { account, asset: USD, amount: START_QUOTE });
+            let id = ClientPaymentId(1_000 + u64::from(account.0));
+            let amount = START_QUOTE;
+            setup.push(CommandBody::Deposit { account, asset: USD, amount, client_payment_id: id });
             for i in 0..RICH_INSTRUMENTS {
                 let asset = base_asset(i);
-                setup.push(CommandBody::Deposit { account, asset, amount: START_BASE });
+                let id = ClientPaymentId(2_000 + u64::from(account.0) * 10 + u64::from(i));
+                let amount = START_BASE;
+                setup.push(CommandBody::Deposit { account, asset, amount, client_payment_id: id });
             }
         }
         setup.push(CommandBody::CreateAccount { account: CLOSED_ACCOUNT, owner: UserId(3) });
@@ -179,25 +198,46 @@ impl RichStream {
     }
 
     fn push(&mut self, user: UserId, body: CommandBody) -> Vec<Event> {
+        // Now and then time jumps, by up to two seconds (authorizations expire) or,
+        // rarely, by half a day (velocity windows roll over).
+        if self.rng.percent(2) {
+            self.sequencer.time_ns += self.rng.range(1, 2_000_000_000) as u64;
+        }
+        if self.rng.below(2_000) == 0 {
+            self.sequencer.time_ns += 12 * 3_600 * 1_000_000_000;
+        }
         let command = self.sequencer.stamp(user, body);
         let mut events = Vec::new();
         self.engine.apply(&command, &mut events);
         self.observe(&events);
+        let created = events.iter().find_map(|event| match event {
+            Event::Payment { action: PaymentAction::Created, info } => Some(info),
+            _ => None,
+        });
+        if let Some(info) = created {
+            self.payments.push((info.debit, info.client_payment_id, body));
+        }
         self.commands.push(command);
         events
     }
 
     fn step(&mut self) {
         let (user, body) = match self.rng.below(100) {
-            0..=49 => self.new_order(),
-            50..=57 => self.cancel(),
-            58..=84 => self.amend(),
-            85 => self.mass_cancel(),
-            86..=92 => self.account_status(),
-            93..=94 if self.rng.percent(30) => self.instrument_status(),
-            _ => self.money(),
+            0..=44 => self.new_order(),
+            45..=52 => self.cancel(),
+            53..=77 => self.amend(),
+            78 => self.mass_cancel(),
+            79..=85 => self.account_status(),
+            86..=87 if self.rng.percent(30) => self.instrument_status(),
+            86..=87 => self.money(),
+            _ => self.payment(),
         };
         self.push(user, body);
+    }
+
+    fn owner_of(account: AccountId) -> UserId {
+        let accounts = RichStream::accounts();
+        accounts.iter().find(|a| a.0 == account).map_or(SYSTEM_USER, |a| a.1)
     }
 
     fn pick_account(&mut self) -> (AccountId, UserId) {
@@ -295,12 +335,96 @@ impl RichStream {
         let (account, _) = self.pick_account();
         let asset = AssetId(self.rng.below(u64::from(RICH_INSTRUMENTS) + 1) as u16);
         let amount = self.rng.range(1, 5_000_000);
+        let client_payment_id = self.fresh_payment_id();
         let body = if self.rng.percent(50) {
-            CommandBody::Deposit { account, asset, amount }
+            CommandBody::Deposit { account, asset, amount, client_payment_id }
         } else {
-            CommandBody::Withdraw { account, asset, amount }
+            CommandBody::Withdraw { account, asset, amount, client_payment_id }
         };
         (SYSTEM_USER, body)
+    }
+
+    fn fresh_payment_id(&mut self) -> ClientPaymentId {
+        self.next_client += 1;
+        ClientPaymentId(self.next_client)
+    }
+
+    /// A payment command: new, resolving, a retry, or a limit change.
+    fn payment(&mut self) -> (UserId, CommandBody) {
+        let (debit, owner) = self.pick_account();
+        let (credit, _) = self.pick_account();
+        let asset = AssetId(self.rng.below(u64::from(RICH_INSTRUMENTS) + 1) as u16);
+        let amount = self.rng.range(1, 50_000_000);
+        let client_payment_id = self.fresh_payment_id();
+        let pick = self.rng.below(100);
+        match pick {
+            0..=29 => {
+                let t = Transfer { debit, credit, asset, amount, client_payment_id };
+                (owner, CommandBody::Transfer(t))
+            }
+            30..=54 => {
+                let timeout_s = [0, 1, 2][self.rng.below(3) as usize];
+                let a = Authorize { debit, credit, asset, amount, client_payment_id, timeout_s };
+                (owner, CommandBody::Authorize(a))
+            }
+            55..=74 if !self.authorizations.is_empty() => {
+                // Mostly recent ones, which are more likely still pending.
+                let recent = self.authorizations.len().min(8) as u64;
+                let back = 1 + self.rng.below(recent) as usize;
+                let (account, id) = self.authorizations[self.authorizations.len() - back];
+                let owner = RichStream::owner_of(account);
+                let payment = PaymentRef::Id(id);
+                let body = match self.rng.below(3) {
+                    0 => CommandBody::Void { account, payment },
+                    1 => CommandBody::Capture { account, payment, amount: 0 },
+                    _ => CommandBody::Capture { account, payment, amount: amount / 4 + 1 },
+                };
+                (owner, body)
+            }
+            75..=84 if !self.payments.is_empty() => {
+                // A retry of an earlier payment: usually exact, sometimes altered.
+                let (_, _, body) =
+                    self.payments[self.rng.below(self.payments.len() as u64) as usize];
+                let body = match body {
+                    CommandBody::Transfer(mut t) if self.rng.percent(20) => {
+                        t.amount += 1;
+                        CommandBody::Transfer(t)
+                    }
+                    other => other,
+                };
+                let user = match body {
+                    CommandBody::Transfer(t) => RichStream::owner_of(t.debit),
+                    CommandBody::Authorize(a) => RichStream::owner_of(a.debit),
+                    _ => SYSTEM_USER,
+                };
+                (user, body)
+            }
+            85..=89 => {
+                let credit_limit =
+                    if self.rng.percent(50) { 0 } else { self.rng.range(1, 100_000_000) };
+                let velocity_24h = self.rng.percent(50).then(|| self.rng.range(1, 500_000_000));
+                let body = CommandBody::SetAccountLimits {
+                    account: debit,
+                    asset,
+                    credit_limit,
+                    velocity_24h,
+                };
+                (SYSTEM_USER, body)
+            }
+            90..=92 => {
+                let transfer_max =
+                    self.rng.percent(50).then(|| self.rng.range(1_000_000, 100_000_000));
+                let velocity_24h =
+                    self.rng.percent(30).then(|| self.rng.range(100_000_000, 1_000_000_000));
+                let body = CommandBody::SetPaymentLimits { asset, transfer_max, velocity_24h };
+                (SYSTEM_USER, body)
+            }
+            93..=94 => {
+                let blocked = self.rng.percent(30);
+                (SYSTEM_USER, CommandBody::SetAccountBlocked { account: credit, blocked })
+            }
+            _ => (SYSTEM_USER, CommandBody::Tick),
+        }
     }
 
     fn observe(&mut self, events: &[Event]) {
@@ -331,6 +455,18 @@ impl RichStream {
                     self.coverage.freezes += 1;
                 }
                 Event::Rejected(_) => self.coverage.rejects += 1,
+                Event::Payment { action, info } => match action {
+                    PaymentAction::Created => {
+                        self.coverage.payments += 1;
+                        if info.kind == PaymentKind::Authorization {
+                            self.authorizations.push((info.debit, info.payment_id));
+                        }
+                    }
+                    PaymentAction::Captured => self.coverage.captures += 1,
+                    PaymentAction::Voided => self.coverage.voids += 1,
+                    PaymentAction::Expired => self.coverage.expiries += 1,
+                    PaymentAction::Duplicate => self.coverage.duplicates += 1,
+                },
                 _ => {}
             }
         }
@@ -367,7 +503,12 @@ fn rich_stream(seed: u64, limits: EngineLimits, steps: usize) -> (Vec<Command>, 
         && c.self_trade_cancels > per_thousand
         && c.halts > per_thousand / 4
         && c.freezes > per_thousand
-        && c.fills > 20 * per_thousand;
+        && c.fills > 20 * per_thousand
+        && c.payments > 10 * per_thousand
+        && c.captures > per_thousand
+        && c.voids > per_thousand
+        && c.expiries > per_thousand / 2
+        && c.duplicates > per_thousand;
     assert!(exercised, "seed {seed:#x}: {c:#?}");
     (stream.commands, setup)
 }
@@ -395,7 +536,8 @@ fn rich_universe_round_trips_at_every_checkpoint() {
 /// True if some trading account is frozen (a tiny withdrawal is refused as frozen).
 fn probe_frozen(engine: &Engine) -> bool {
     RichStream::accounts().into_iter().any(|(account, _)| {
-        let body = CommandBody::Withdraw { account, asset: USD, amount: 1 };
+        let client_payment_id = ClientPaymentId(u64::MAX);
+        let body = CommandBody::Withdraw { account, asset: USD, amount: 1, client_payment_id };
         probe(engine, body) == Some(RejectReason::AccountFrozen)
     })
 }

@@ -239,9 +239,9 @@ impl Reference {
         let result = self.dispatch(cmd.user, &cmd.body, out);
         if let Err(reason) = result {
             assert_eq!(out.len(), before, "reference: events emitted before a reject");
-            let (account, client_order_id) = cmd.body.reject_context();
+            let (account, client_id) = cmd.body.reject_context();
             let kind = cmd.body.kind();
-            out.push(Event::Rejected(Rejected { kind, account, client_order_id, reason }));
+            out.push(Event::Rejected(Rejected { kind, account, client_id, reason }));
         }
     }
 
@@ -260,10 +260,10 @@ impl Reference {
             CommandBody::CreateAccount { account, owner } => {
                 self.create_account(user, account, owner, out)
             }
-            CommandBody::Deposit { account, asset, amount } => {
+            CommandBody::Deposit { account, asset, amount, client_payment_id: _ } => {
                 self.deposit(user, account, asset, amount, out)
             }
-            CommandBody::Withdraw { account, asset, amount } => {
+            CommandBody::Withdraw { account, asset, amount, client_payment_id: _ } => {
                 self.withdraw(user, account, asset, amount, out)
             }
             CommandBody::SetAccountStatus { account, status } => {
@@ -278,6 +278,7 @@ impl Reference {
             CommandBody::MassCancel { account, instrument } => {
                 self.mass_cancel(user, account, instrument, out)
             }
+            _ => todo!("payments in the reference model"),
         }
     }
 
@@ -340,7 +341,7 @@ impl Reference {
     fn require_admin(&self, user: UserId) -> Result<(), RejectReason> {
         match self.role(user)? {
             Role::Admin => Ok(()),
-            Role::Trader => Err(RejectReason::NotAdmin),
+            Role::Trader | Role::Operator => Err(RejectReason::NotAdmin),
         }
     }
 
@@ -434,7 +435,7 @@ impl Reference {
     fn emit_balance(&self, account: AccountId, asset: AssetId, out: &mut Vec<Event>) {
         let money = self.money(account, asset);
         let (available, held) = (money.available, money.held);
-        out.push(Event::Balance(BalanceChanged { account, asset, available, held }));
+        out.push(Event::Balance(BalanceChanged { account, asset, available, held, pending: 0 }));
     }
 
     fn emit_level(&self, instrument: InstrumentId, side: Side, price: Price, out: &mut Vec<Event>) {
@@ -569,7 +570,7 @@ impl Reference {
         let supply = supply.checked_add(amount).ok_or(RejectReason::ArithmeticOverflow)?;
         self.assets.get_mut(&asset).expect("checked").supply = supply;
         self.money_mut(account, asset).available += amount;
-        out.push(Event::External { account, asset, amount });
+        todo!("payments in the reference model: {account:?} {asset:?} {amount}");
         self.emit_balance(account, asset, out);
         Ok(())
     }
@@ -598,7 +599,7 @@ impl Reference {
         }
         self.assets.get_mut(&asset).expect("checked").supply -= amount;
         self.money_mut(account, asset).available -= amount;
-        out.push(Event::External { account, asset, amount: -amount });
+        todo!("payments in the reference model: {account:?} {asset:?} {amount}");
         self.emit_balance(account, asset, out);
         Ok(())
     }
@@ -1147,6 +1148,9 @@ impl Reference {
             Query::OpenOrders { account } => self.query_open_orders(user, account, out),
             Query::Depth { instrument, levels } => self.query_depth(user, instrument, levels, out),
             Query::Reference => self.query_reference(user, out),
+            Query::Payment { .. } | Query::Payments { .. } => {
+                todo!("payment queries in the reference model")
+            }
         };
         match result {
             Ok(items) => out.push(Event::QueryDone { items }),
@@ -1157,10 +1161,14 @@ impl Reference {
                     | Query::Order { account, .. }
                     | Query::OpenOrders { account } => account,
                     Query::Depth { .. } | Query::Reference => AccountId(0),
+                    _ => todo!("payment queries in the reference model"),
                 };
-                let client_order_id = ClientOrderId(0);
+                let client_id = match *query {
+                    Query::Order { order: OrderRef::Client(c), .. } => c.0,
+                    _ => 0,
+                };
                 let kind = CommandKind::Query;
-                out.push(Event::Rejected(Rejected { kind, account, client_order_id, reason }));
+                out.push(Event::Rejected(Rejected { kind, account, client_id, reason }));
             }
         }
     }
@@ -1185,7 +1193,14 @@ impl Reference {
         for &asset in self.assets.keys() {
             let money = self.money(account, asset);
             let (available, held) = (money.available, money.held);
-            out.push(Event::BalanceInfo(BalanceChanged { account, asset, available, held }));
+            let pending = 0;
+            out.push(Event::BalanceInfo(BalanceChanged {
+                account,
+                asset,
+                available,
+                held,
+                pending,
+            }));
         }
         Ok(self.assets.len() as u32)
     }

@@ -60,6 +60,10 @@ const SNAPSHOT_INSTRUMENTS: u16 = 16;
 /// tests only spell out client ids when the id itself is what they test.
 pub const AUTO_CID: ClientOrderId = ClientOrderId(u64::MAX);
 
+/// A client payment id that [`Scenario::apply`] replaces with a fresh one (unique in
+/// the scenario, so across every payment namespace).
+pub const AUTO_PID: ClientPaymentId = ClientPaymentId(u64::MAX);
+
 /// A user id that is never created; commands from it are rejected by the very first
 /// check of every handler.
 const NOBODY: UserId = UserId(u32::MAX);
@@ -161,7 +165,7 @@ impl Scenario {
 
     /// Credits `amount` of `asset` to `account`.
     pub fn deposit(&mut self, account: AccountId, asset: AssetId, amount: i64) {
-        self.admin(CommandBody::Deposit { account, asset, amount });
+        self.admin(CommandBody::Deposit { account, asset, amount, client_payment_id: AUTO_PID });
     }
 
     /// Lists `spec` (built from [`testkit::instrument_spec`] and then edited).
@@ -188,8 +192,8 @@ impl Scenario {
         let before = self.snapshot();
         let mut baseline = self.engine.clone();
         let events = self.apply(user, body);
-        let (account, client_order_id) = body.reject_context();
-        let expected = Rejected { kind: body.kind(), account, client_order_id, reason };
+        let (account, client_id) = body.reject_context();
+        let expected = Rejected { kind: body.kind(), account, client_id, reason };
         assert_eq!(events, vec![Event::Rejected(expected)], "for {body:?}");
 
         let noop = Command {
@@ -264,11 +268,35 @@ impl Scenario {
     }
 
     fn fill_cid(&mut self, body: CommandBody) -> CommandBody {
+        let mut fresh = || {
+            self.next_cid += 1;
+            self.next_cid - 1
+        };
+        let pid = |id: &mut ClientPaymentId, fresh: &mut dyn FnMut() -> u64| {
+            if *id == AUTO_PID {
+                *id = ClientPaymentId(fresh());
+            }
+        };
         match body {
             CommandBody::NewOrder(mut order) if order.client_order_id == AUTO_CID => {
-                order.client_order_id = ClientOrderId(self.next_cid);
-                self.next_cid += 1;
+                order.client_order_id = ClientOrderId(fresh());
                 CommandBody::NewOrder(order)
+            }
+            CommandBody::Deposit { account, asset, amount, mut client_payment_id } => {
+                pid(&mut client_payment_id, &mut fresh);
+                CommandBody::Deposit { account, asset, amount, client_payment_id }
+            }
+            CommandBody::Withdraw { account, asset, amount, mut client_payment_id } => {
+                pid(&mut client_payment_id, &mut fresh);
+                CommandBody::Withdraw { account, asset, amount, client_payment_id }
+            }
+            CommandBody::Transfer(mut t) => {
+                pid(&mut t.client_payment_id, &mut fresh);
+                CommandBody::Transfer(t)
+            }
+            CommandBody::Authorize(mut a) => {
+                pid(&mut a.client_payment_id, &mut fresh);
+                CommandBody::Authorize(a)
             }
             other => other,
         }

@@ -1,0 +1,726 @@
+//! Payments: transfers, two-phase authorizations (authorize, capture, void, expiry),
+//! deposits and withdrawals, each idempotent by client payment id and checked inline
+//! before anything moves.
+//!
+//! Double entry: every payment debits one account and credits another in one asset.
+//! Deposits debit, and withdrawals credit, the asset's external account
+//! ([`EXTERNAL_ACCOUNT`]), whose balance is minus the asset's supply; so per asset the
+//! ledger always sums to zero. An authorization moves its amount from the debit
+//! account's `available` to its `pending` (still the debit account's money); a capture
+//! pays the captured part to the credit account and releases the rest; a void or an
+//! expiry releases all of it.
+//!
+//! Every payment is recorded for the life of the journal: that is what makes the client
+//! payment id a permanent idempotency key and what the history query walks. A refused
+//! payment is not recorded, so its id stays free for a corrected retry.
+//!
+//! Time is the engine's (the command stamps): an authorization's deadline, its expiry
+//! and the 24-hour velocity window are all computed from it, so replay expires the same
+//! payments at the same sequence numbers.
+
+use crate::book::NIL;
+use crate::command::{Authorize, PaymentRef, Transfer};
+use crate::engine::Engine;
+use crate::event::{Event, EventSink, PaymentAction, PaymentInfo};
+use crate::limits::ASSETS_MAX;
+use crate::reject::RejectReason;
+use crate::types::*;
+use rustc_hash::FxHasher;
+use std::collections::{BTreeSet, VecDeque};
+use std::hash::BuildHasherDefault;
+
+/// Length of the velocity window: a rolling 24 hours of engine time.
+pub const VELOCITY_WINDOW_NS: u64 = 24 * 60 * 60 * NS_PER_S;
+
+const NS_PER_S: u64 = 1_000_000_000;
+
+/// Seedless hash map (deterministic; never iterated into an output or the hash).
+pub(crate) type FxMap<K, V> = hashbrown::HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// One recorded payment and its links in the two accounts' histories.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Payment {
+    /// What clients see.
+    pub info: PaymentInfo,
+    /// Authorization timeout as requested (part of the idempotency comparison).
+    pub timeout_s: u32,
+    /// The debit account's previous payment (index), or `NIL`.
+    pub prev_debit: u32,
+    /// The credit account's previous payment (index), or `NIL`.
+    pub prev_credit: u32,
+}
+
+/// An asset's payment policy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct AssetPolicy {
+    /// Largest single outgoing payment.
+    pub transfer_max: Option<i64>,
+    /// Default rolling 24-hour outgoing limit of every account.
+    pub velocity_24h: Option<i64>,
+    /// Sum of every account's credit limit in this asset (derived, for the overflow
+    /// bound: supply + credit_total <= i64::MAX).
+    pub credit_total: i64,
+}
+
+/// One account's outgoing side in one asset: its limits and the debits of the velocity
+/// window.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Outgoing {
+    /// How far below zero payments may take `available`.
+    pub credit_limit: i64,
+    /// The account's own 24-hour limit; `None` follows the asset's default.
+    pub velocity_24h: Option<i64>,
+    /// Completed debits `(engine time, amount)`, oldest first. Entries leave lazily: a
+    /// debit stops counting once `time + VELOCITY_WINDOW_NS <= now`.
+    pub window: VecDeque<(u64, i64)>,
+    /// Sum of the amounts in `window`.
+    pub window_sum: i64,
+}
+
+impl Outgoing {
+    /// True if it holds nothing: such entries are removed, so that the map's contents
+    /// (hashed and snapshotted) are canonical.
+    pub fn is_empty(&self) -> bool {
+        self.credit_limit == 0 && self.velocity_24h.is_none() && self.window.is_empty()
+    }
+
+    /// The amount of the window still counting at `now` (read-only: does not evict).
+    fn counted(&self, now: u64) -> i64 {
+        let stale: i64 = self
+            .window
+            .iter()
+            .take_while(|(time, _)| time.saturating_add(VELOCITY_WINDOW_NS) <= now)
+            .map(|(_, amount)| amount)
+            .sum();
+        self.window_sum - stale
+    }
+
+    /// Drops the debits that stopped counting, then records a new one.
+    fn record_debit(&mut self, now: u64, amount: i64) {
+        while let Some(&(time, old)) = self.window.front() {
+            if time.saturating_add(VELOCITY_WINDOW_NS) > now {
+                break;
+            }
+            self.window.pop_front();
+            self.window_sum -= old;
+        }
+        self.window.push_back((now, amount));
+        self.window_sum += amount;
+    }
+}
+
+/// Every payment and the payment-risk state.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PaymentBook {
+    /// Payment id `n` is `records[n - 1]`.
+    pub records: Vec<Payment>,
+    /// `(debit account, client payment id)` -> index; the debit of a deposit is
+    /// [`EXTERNAL_ACCOUNT`].
+    pub by_client: FxMap<(AccountId, ClientPaymentId), u32>,
+    /// `(deadline, index)` of pending authorizations that have a deadline.
+    pub deadlines: BTreeSet<(u64, u32)>,
+    /// The first deadline, `u64::MAX` when none: one comparison per command.
+    pub next_deadline: u64,
+    /// Per asset.
+    pub policies: [AssetPolicy; ASSETS_MAX],
+    /// Per (account, asset) that has limits or has sent a payment.
+    pub outgoing: FxMap<(AccountId, AssetId), Outgoing>,
+}
+
+impl PaymentBook {
+    /// No payments, no limits.
+    pub fn new() -> PaymentBook {
+        PaymentBook { next_deadline: u64::MAX, ..PaymentBook::default() }
+    }
+
+    /// Index of the payment a debit account made with this client id.
+    pub fn find_client(&self, debit: AccountId, client: ClientPaymentId) -> Option<u32> {
+        self.by_client.get(&(debit, client)).copied()
+    }
+
+    /// The payment with this engine id.
+    pub fn get(&self, id: PaymentId) -> Option<&Payment> {
+        let index = usize::try_from(id.0.checked_sub(1)?).ok()?;
+        self.records.get(index)
+    }
+
+    /// The rolling 24-hour limit that applies to `account` in `asset`.
+    pub fn velocity_limit(&self, account: AccountId, asset: AssetId) -> Option<i64> {
+        let own = self.outgoing.get(&(account, asset)).and_then(|o| o.velocity_24h);
+        own.or(self.policies[asset.0 as usize].velocity_24h)
+    }
+
+    /// The credit limit of `account` in `asset`.
+    pub fn credit_limit(&self, account: AccountId, asset: AssetId) -> i64 {
+        self.outgoing.get(&(account, asset)).map_or(0, |o| o.credit_limit)
+    }
+
+    fn set_deadline(&mut self, deadline: u64, index: u32) {
+        self.deadlines.insert((deadline, index));
+        self.next_deadline = self.next_deadline.min(deadline);
+    }
+
+    fn clear_deadline(&mut self, deadline: u64, index: u32) {
+        self.deadlines.remove(&(deadline, index));
+        self.next_deadline = self.deadlines.first().map_or(u64::MAX, |&(d, _)| d);
+    }
+}
+
+/// A new payment as requested, whichever command asked for it.
+#[derive(Clone, Copy, Debug)]
+struct Draft {
+    kind: PaymentKind,
+    debit: AccountId,
+    credit: AccountId,
+    asset: AssetId,
+    amount: i64,
+    client_payment_id: ClientPaymentId,
+    timeout_s: u32,
+}
+
+impl Draft {
+    /// True if `payment` is exactly this request (an idempotent repeat).
+    fn matches(&self, payment: &Payment) -> bool {
+        let p = &payment.info;
+        p.kind == self.kind
+            && p.debit == self.debit
+            && p.credit == self.credit
+            && p.asset == self.asset
+            && p.amount == self.amount
+            && payment.timeout_s == self.timeout_s
+    }
+
+    /// The real account it debits, if any (not for a deposit).
+    fn debit_account(&self) -> Option<AccountId> {
+        (self.kind != PaymentKind::Deposit).then_some(self.debit)
+    }
+
+    /// The real account it credits, if any (not for a withdrawal).
+    fn credit_account(&self) -> Option<AccountId> {
+        (self.kind != PaymentKind::Withdrawal).then_some(self.credit)
+    }
+}
+
+/// What the checks of a new payment decided.
+enum Admission {
+    /// An exact repeat of the payment at this index.
+    Duplicate(u32),
+    /// A new payment; authorizations carry their deadline (0: none).
+    New { deadline_ns: u64 },
+}
+
+impl Engine {
+    pub(crate) fn transfer(
+        &mut self,
+        actor: UserId,
+        t: &Transfer,
+        out: &mut impl EventSink,
+    ) -> Result<(), RejectReason> {
+        let draft = Draft {
+            kind: PaymentKind::Transfer,
+            debit: t.debit,
+            credit: t.credit,
+            asset: t.asset,
+            amount: t.amount,
+            client_payment_id: t.client_payment_id,
+            timeout_s: 0,
+        };
+        self.new_payment(actor, draft, out)
+    }
+
+    pub(crate) fn authorize(
+        &mut self,
+        actor: UserId,
+        a: &Authorize,
+        out: &mut impl EventSink,
+    ) -> Result<(), RejectReason> {
+        let draft = Draft {
+            kind: PaymentKind::Authorization,
+            debit: a.debit,
+            credit: a.credit,
+            asset: a.asset,
+            amount: a.amount,
+            client_payment_id: a.client_payment_id,
+            timeout_s: a.timeout_s,
+        };
+        self.new_payment(actor, draft, out)
+    }
+
+    pub(crate) fn deposit(
+        &mut self,
+        actor: UserId,
+        account: AccountId,
+        asset: AssetId,
+        amount: i64,
+        client_payment_id: ClientPaymentId,
+        out: &mut impl EventSink,
+    ) -> Result<(), RejectReason> {
+        let draft = Draft {
+            kind: PaymentKind::Deposit,
+            debit: EXTERNAL_ACCOUNT,
+            credit: account,
+            asset,
+            amount,
+            client_payment_id,
+            timeout_s: 0,
+        };
+        self.new_payment(actor, draft, out)
+    }
+
+    pub(crate) fn withdraw(
+        &mut self,
+        actor: UserId,
+        account: AccountId,
+        asset: AssetId,
+        amount: i64,
+        client_payment_id: ClientPaymentId,
+        out: &mut impl EventSink,
+    ) -> Result<(), RejectReason> {
+        let draft = Draft {
+            kind: PaymentKind::Withdrawal,
+            debit: account,
+            credit: EXTERNAL_ACCOUNT,
+            asset,
+            amount,
+            client_payment_id,
+            timeout_s: 0,
+        };
+        self.new_payment(actor, draft, out)
+    }
+
+    fn new_payment(
+        &mut self,
+        actor: UserId,
+        draft: Draft,
+        out: &mut impl EventSink,
+    ) -> Result<(), RejectReason> {
+        match self.check_new_payment(actor, &draft)? {
+            Admission::Duplicate(index) => {
+                let info = self.payments.records[index as usize].info;
+                out.emit(Event::Payment { action: PaymentAction::Duplicate, info });
+            }
+            Admission::New { deadline_ns } => self.execute_new_payment(&draft, deadline_ns, out),
+        }
+        Ok(())
+    }
+
+    /// Every check of a new payment, in the documented order; reads only.
+    fn check_new_payment(&self, actor: UserId, d: &Draft) -> Result<Admission, RejectReason> {
+        let role = self.role(actor)?;
+        let external = matches!(d.kind, PaymentKind::Deposit | PaymentKind::Withdrawal);
+        if external && !matches!(role, Role::Admin | Role::Operator) {
+            return Err(RejectReason::NotAdmin);
+        }
+        // The account the command names: the one credited by a deposit, else the debit.
+        let named = if d.kind == PaymentKind::Deposit { d.credit } else { d.debit };
+        let account = self.account(named).ok_or(RejectReason::UnknownAccount)?;
+        if !external && account.owner != actor {
+            return Err(RejectReason::AccountNotOwned);
+        }
+        if d.client_payment_id.0 == 0 {
+            return Err(RejectReason::PaymentIdZero);
+        }
+        // Idempotency comes before every check of the ledger's current state: a retry
+        // of a payment that went through is a duplicate even if it could not pass now.
+        if let Some(index) = self.payments.find_client(d.debit, d.client_payment_id) {
+            return match d.matches(&self.payments.records[index as usize]) {
+                true => Ok(Admission::Duplicate(index)),
+                false => Err(RejectReason::PaymentIdConflict),
+            };
+        }
+        if account.status == AccountStatus::Closed {
+            return Err(RejectReason::AccountClosed);
+        }
+        // Frozen accounts can still receive.
+        if account.status == AccountStatus::Frozen && d.kind != PaymentKind::Deposit {
+            return Err(RejectReason::AccountFrozen);
+        }
+        if account.blocked {
+            return Err(RejectReason::AccountBlocked);
+        }
+        if !external {
+            if d.credit == d.debit {
+                return Err(RejectReason::SameAccount);
+            }
+            let credit = self.account(d.credit).ok_or(RejectReason::UnknownCreditAccount)?;
+            if credit.status == AccountStatus::Closed {
+                return Err(RejectReason::CreditAccountClosed);
+            }
+            if credit.blocked {
+                return Err(RejectReason::CreditAccountBlocked);
+            }
+        }
+        let asset = self.asset(d.asset)?;
+        if d.amount <= 0 {
+            return Err(RejectReason::AmountNotPositive);
+        }
+        let policy = &self.payments.policies[d.asset.0 as usize];
+        if d.kind != PaymentKind::Deposit && policy.transfer_max.is_some_and(|max| d.amount > max) {
+            return Err(RejectReason::AboveTransferMax);
+        }
+        if self.payments.records.len() >= self.limits.payments_max as usize {
+            return Err(RejectReason::PaymentsFull);
+        }
+        if d.kind == PaymentKind::Deposit {
+            // Supply plus every credit limit bounds every balance (see `Asset::supply`).
+            let room = i64::MAX - policy.credit_total - asset.supply;
+            if d.amount > room {
+                return Err(RejectReason::ArithmeticOverflow);
+            }
+        } else {
+            self.check_debit(d, account.balance(d.asset))?;
+        }
+        let mut deadline_ns = 0;
+        if d.kind == PaymentKind::Authorization && d.timeout_s > 0 {
+            let timeout_ns = u64::from(d.timeout_s) * NS_PER_S;
+            deadline_ns = self
+                .last_time_ns
+                .checked_add(timeout_ns)
+                .ok_or(RejectReason::ArithmeticOverflow)?;
+        }
+        Ok(Admission::New { deadline_ns })
+    }
+
+    /// Funds and velocity of the debit account.
+    fn check_debit(&self, d: &Draft, balance: crate::ledger::Balance) -> Result<(), RejectReason> {
+        let outgoing = self.payments.outgoing.get(&(d.debit, d.asset));
+        let credit_limit = outgoing.map_or(0, |o| o.credit_limit);
+        // Both are bounded by the supply + credit bound, so the sum fits.
+        if balance.available + credit_limit < d.amount {
+            return Err(RejectReason::InsufficientBalance);
+        }
+        if let Some(limit) = self.payments.velocity_limit(d.debit, d.asset) {
+            // Pending authorizations count in full until they are resolved; completed
+            // debits count for 24 hours from when they completed.
+            let counted = outgoing.map_or(0, |o| o.counted(self.last_time_ns));
+            let used = i128::from(counted) + i128::from(balance.pending);
+            if used + i128::from(d.amount) > i128::from(limit) {
+                return Err(RejectReason::VelocityLimitExceeded);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a checked new payment, moves its money and reports it.
+    fn execute_new_payment(&mut self, d: &Draft, deadline_ns: u64, out: &mut impl EventSink) {
+        let now = self.last_time_ns;
+        let index = u32::try_from(self.payments.records.len()).expect("payments_max is a u32");
+        let pending = d.kind == PaymentKind::Authorization;
+        let info = PaymentInfo {
+            payment_id: PaymentId(u64::from(index) + 1),
+            client_payment_id: d.client_payment_id,
+            kind: d.kind,
+            debit: d.debit,
+            credit: d.credit,
+            asset: d.asset,
+            amount: d.amount,
+            captured: if pending { 0 } else { d.amount },
+            status: if pending { PaymentStatus::Pending } else { PaymentStatus::Completed },
+            created_ns: now,
+            deadline_ns,
+            resolved_ns: if pending { 0 } else { now },
+        };
+        let mut payment =
+            Payment { info, timeout_s: d.timeout_s, prev_debit: NIL, prev_credit: NIL };
+        if let Some(debit) = d.debit_account() {
+            payment.prev_debit =
+                std::mem::replace(&mut self.account_mut(debit).last_payment, index);
+        }
+        if let Some(credit) = d.credit_account() {
+            payment.prev_credit =
+                std::mem::replace(&mut self.account_mut(credit).last_payment, index);
+        }
+        self.payments.records.push(payment);
+        self.payments.by_client.insert((d.debit, d.client_payment_id), index);
+        if deadline_ns > 0 {
+            self.payments.set_deadline(deadline_ns, index);
+        }
+
+        let asset = d.asset;
+        match d.kind {
+            PaymentKind::Transfer => {
+                self.debit_available(d.debit, asset, d.amount);
+                self.account_mut(d.credit).credit(asset, d.amount);
+            }
+            PaymentKind::Authorization => {
+                let balance = self.account_mut(d.debit).balance_mut(asset);
+                balance.available -= d.amount;
+                balance.pending += d.amount;
+            }
+            PaymentKind::Deposit => {
+                self.assets[asset.0 as usize].as_mut().expect("checked").supply += d.amount;
+                self.account_mut(d.credit).credit(asset, d.amount);
+            }
+            PaymentKind::Withdrawal => {
+                self.assets[asset.0 as usize].as_mut().expect("checked").supply -= d.amount;
+                self.debit_available(d.debit, asset, d.amount);
+            }
+        }
+        out.emit(Event::Payment { action: PaymentAction::Created, info });
+        self.emit_payment_balances(&info, out);
+    }
+
+    /// Takes a completed debit from `available` and counts it in the velocity window.
+    fn debit_available(&mut self, account: AccountId, asset: AssetId, amount: i64) {
+        self.account_mut(account).balance_mut(asset).available -= amount;
+        let now = self.last_time_ns;
+        self.payments.outgoing.entry((account, asset)).or_default().record_debit(now, amount);
+    }
+
+    /// The balances of the real accounts of a payment, debit first.
+    fn emit_payment_balances(&self, info: &PaymentInfo, out: &mut impl EventSink) {
+        for account in [info.debit, info.credit] {
+            if account != EXTERNAL_ACCOUNT {
+                self.emit_balance(account, info.asset, out);
+            }
+        }
+    }
+
+    pub(crate) fn capture(
+        &mut self,
+        actor: UserId,
+        account: AccountId,
+        payment: PaymentRef,
+        amount: i64,
+        out: &mut impl EventSink,
+    ) -> Result<(), RejectReason> {
+        let index = self.resolvable_payment(actor, account, payment)?;
+        if amount < 0 {
+            return Err(RejectReason::AmountNotPositive);
+        }
+        let p = self.payments.records[index as usize].info;
+        let captured = if amount == 0 { p.amount } else { amount };
+        if p.kind != PaymentKind::Authorization {
+            return Err(RejectReason::PaymentNotPending);
+        }
+        if p.status == PaymentStatus::Completed && p.captured == captured {
+            out.emit(Event::Payment { action: PaymentAction::Duplicate, info: p });
+            return Ok(());
+        }
+        if p.status != PaymentStatus::Pending {
+            return Err(RejectReason::PaymentNotPending);
+        }
+        if captured > p.amount {
+            return Err(RejectReason::CaptureAboveAuthorized);
+        }
+        let (debit, credit) = (self.account(p.debit), self.account(p.credit));
+        let (debit, credit) = (debit.expect("payment accounts exist"), credit.expect("exist"));
+        if credit.status == AccountStatus::Closed {
+            return Err(RejectReason::CreditAccountClosed);
+        }
+        if debit.blocked {
+            return Err(RejectReason::AccountBlocked);
+        }
+        if credit.blocked {
+            return Err(RejectReason::CreditAccountBlocked);
+        }
+
+        let asset = p.asset;
+        let balance = self.account_mut(p.debit).balance_mut(asset);
+        balance.pending -= p.amount;
+        balance.available += p.amount;
+        self.debit_available(p.debit, asset, captured);
+        self.account_mut(p.credit).credit(asset, captured);
+        let info = self.resolve(index, PaymentStatus::Completed, captured);
+        out.emit(Event::Payment { action: PaymentAction::Captured, info });
+        self.emit_payment_balances(&info, out);
+        Ok(())
+    }
+
+    pub(crate) fn void(
+        &mut self,
+        actor: UserId,
+        account: AccountId,
+        payment: PaymentRef,
+        out: &mut impl EventSink,
+    ) -> Result<(), RejectReason> {
+        let index = self.resolvable_payment(actor, account, payment)?;
+        let p = self.payments.records[index as usize].info;
+        if p.status == PaymentStatus::Voided {
+            out.emit(Event::Payment { action: PaymentAction::Duplicate, info: p });
+            return Ok(());
+        }
+        if p.status != PaymentStatus::Pending {
+            return Err(RejectReason::PaymentNotPending);
+        }
+        self.release_pending(index, PaymentStatus::Voided, PaymentAction::Voided, out);
+        Ok(())
+    }
+
+    /// Expires every pending authorization whose deadline engine time has reached, in
+    /// deadline order (ties by payment id). Runs at the start of every command.
+    pub(crate) fn expire_due(&mut self, out: &mut impl EventSink) {
+        while self.payments.next_deadline <= self.last_time_ns {
+            let &(_, index) = self.payments.deadlines.first().expect("next_deadline is set");
+            self.release_pending(index, PaymentStatus::Expired, PaymentAction::Expired, out);
+        }
+    }
+
+    /// Releases a pending authorization's whole hold to its debit account.
+    fn release_pending(
+        &mut self,
+        index: u32,
+        status: PaymentStatus,
+        action: PaymentAction,
+        out: &mut impl EventSink,
+    ) {
+        let p = self.payments.records[index as usize].info;
+        let balance = self.account_mut(p.debit).balance_mut(p.asset);
+        balance.pending -= p.amount;
+        balance.available += p.amount;
+        let info = self.resolve(index, status, 0);
+        out.emit(Event::Payment { action, info });
+        self.emit_balance(p.debit, p.asset, out);
+    }
+
+    /// Moves a pending payment to its final status; returns it as it is now.
+    fn resolve(&mut self, index: u32, status: PaymentStatus, captured: i64) -> PaymentInfo {
+        let now = self.last_time_ns;
+        let payment = &mut self.payments.records[index as usize];
+        assert_eq!(payment.info.status, PaymentStatus::Pending);
+        payment.info.status = status;
+        payment.info.captured = captured;
+        payment.info.resolved_ns = now;
+        let info = payment.info;
+        if info.deadline_ns > 0 {
+            self.payments.clear_deadline(info.deadline_ns, index);
+        }
+        info
+    }
+
+    /// The payment a capture or void names, if the acting user may resolve it: `account`
+    /// exists, belongs to the user, and is a side of the payment (the debit side when it
+    /// is named by client id).
+    fn resolvable_payment(
+        &self,
+        actor: UserId,
+        account: AccountId,
+        payment: PaymentRef,
+    ) -> Result<u32, RejectReason> {
+        self.role(actor)?;
+        let found = self.account(account).ok_or(RejectReason::UnknownAccount)?;
+        if found.owner != actor {
+            return Err(RejectReason::AccountNotOwned);
+        }
+        self.find_payment(account, payment).ok_or(RejectReason::UnknownPayment)
+    }
+
+    /// Index of the payment `payment` names, if `account` is a side of it.
+    pub(crate) fn find_payment(&self, account: AccountId, payment: PaymentRef) -> Option<u32> {
+        match payment {
+            PaymentRef::Client(client) => self.payments.find_client(account, client),
+            PaymentRef::Id(id) => {
+                let found = self.payments.get(id)?;
+                let party = found.info.debit == account || found.info.credit == account;
+                party.then(|| (id.0 - 1) as u32)
+            }
+        }
+    }
+
+    // ---- admin: limits and the deny-list -----------------------------------------------
+
+    pub(crate) fn set_payment_limits(
+        &mut self,
+        actor: UserId,
+        asset: AssetId,
+        transfer_max: Option<i64>,
+        velocity_24h: Option<i64>,
+        out: &mut impl EventSink,
+    ) -> Result<(), RejectReason> {
+        self.require_admin(actor)?;
+        self.asset(asset)?;
+        if transfer_max.is_some_and(|v| v <= 0) || velocity_24h.is_some_and(|v| v <= 0) {
+            return Err(RejectReason::InvalidDefinition);
+        }
+        let policy = &mut self.payments.policies[asset.0 as usize];
+        policy.transfer_max = transfer_max;
+        policy.velocity_24h = velocity_24h;
+        out.emit(Event::PaymentLimitsSet { asset, transfer_max, velocity_24h });
+        Ok(())
+    }
+
+    pub(crate) fn set_account_limits(
+        &mut self,
+        actor: UserId,
+        account: AccountId,
+        asset: AssetId,
+        credit_limit: i64,
+        velocity_24h: Option<i64>,
+        out: &mut impl EventSink,
+    ) -> Result<(), RejectReason> {
+        self.require_admin(actor)?;
+        let found = self.account(account).ok_or(RejectReason::UnknownAccount)?;
+        if found.status == AccountStatus::Closed {
+            return Err(RejectReason::AccountClosed);
+        }
+        let supply = self.asset(asset)?.supply;
+        if credit_limit < 0 || velocity_24h.is_some_and(|v| v <= 0) {
+            return Err(RejectReason::InvalidDefinition);
+        }
+        let owed = -found.balance(asset).available.min(0);
+        if credit_limit < owed {
+            return Err(RejectReason::CreditLimitBelowUsage);
+        }
+        let old = self.payments.credit_limit(account, asset);
+        let credit_total = self.payments.policies[asset.0 as usize].credit_total - old;
+        let room = i64::MAX - supply - credit_total;
+        if credit_limit > room {
+            return Err(RejectReason::ArithmeticOverflow);
+        }
+        self.payments.policies[asset.0 as usize].credit_total = credit_total + credit_limit;
+        let entry = self.payments.outgoing.entry((account, asset)).or_default();
+        entry.credit_limit = credit_limit;
+        entry.velocity_24h = velocity_24h;
+        if entry.is_empty() {
+            self.payments.outgoing.remove(&(account, asset));
+        }
+        out.emit(Event::AccountLimitsSet { account, asset, credit_limit, velocity_24h });
+        Ok(())
+    }
+
+    pub(crate) fn set_account_blocked(
+        &mut self,
+        actor: UserId,
+        account: AccountId,
+        blocked: bool,
+        out: &mut impl EventSink,
+    ) -> Result<(), RejectReason> {
+        self.require_admin(actor)?;
+        let found = self.account(account).ok_or(RejectReason::UnknownAccount)?;
+        if found.status == AccountStatus::Closed {
+            return Err(RejectReason::AccountClosed);
+        }
+        if found.blocked == blocked {
+            return Err(RejectReason::StatusUnchanged);
+        }
+        self.account_mut(account).blocked = blocked;
+        out.emit(Event::AccountBlocked { account, blocked });
+        Ok(())
+    }
+
+    pub(crate) fn tick(
+        &mut self,
+        actor: UserId,
+        out: &mut impl EventSink,
+    ) -> Result<(), RejectReason> {
+        self.require_admin(actor)?;
+        out.emit(Event::Ticked { time_ns: self.last_time_ns });
+        Ok(())
+    }
+
+    /// Engine time at which the next pending authorization expires, if any. The server
+    /// journals a `Tick` when the clock passes it and nothing else arrives.
+    pub fn next_deadline(&self) -> Option<u64> {
+        (self.payments.next_deadline != u64::MAX).then_some(self.payments.next_deadline)
+    }
+
+    /// Payments recorded so far.
+    pub fn payment_count(&self) -> usize {
+        self.payments.records.len()
+    }
+
+    /// The payment with this engine id, as clients see it.
+    pub fn payment(&self, id: PaymentId) -> Option<PaymentInfo> {
+        self.payments.get(id).map(|p| p.info)
+    }
+}
