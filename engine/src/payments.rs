@@ -109,6 +109,112 @@ impl Outgoing {
     }
 }
 
+/// The client payment ids of one debit account. Clients almost always number their
+/// payments upwards, so ids above every earlier one are appended to a sorted vector
+/// (inserted in O(1)); an id below the largest so far goes to a B-tree instead. Lookups
+/// search the vector from its newest end outwards (galloping), because the ids looked up
+/// are almost always recent ones (a new id, a capture of a recent authorization, a
+/// retry), and the newest part stays in cache; an old id costs O(log n). Nothing is ever
+/// forgotten. (Measured first: a hash table over every id of every account, and a plain
+/// binary search over the vector, both cost cache misses per payment once the ids
+/// outgrew the cache.)
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ClientIds {
+    /// Strictly increasing ids, with their payment index.
+    ascending: Vec<(ClientPaymentId, u32)>,
+    /// Ids that arrived below the largest one seen.
+    others: std::collections::BTreeMap<ClientPaymentId, u32>,
+}
+
+impl ClientIds {
+    fn find(&self, client: ClientPaymentId) -> Option<u32> {
+        let newest = self.ascending.last().map_or(ClientPaymentId(0), |&(id, _)| id);
+        if client <= newest
+            && let Some(index) = self.find_ascending(client)
+        {
+            return Some(index);
+        }
+        if self.others.is_empty() { None } else { self.others.get(&client).copied() }
+    }
+
+    /// Galloping search from the newest end: windows of 1, 2, 4, ... entries back until
+    /// one starts at or below `client`, then a binary search inside that window.
+    fn find_ascending(&self, client: ClientPaymentId) -> Option<u32> {
+        let ids = &self.ascending;
+        let (mut low, mut high) = (ids.len(), ids.len());
+        let mut step = 1;
+        while low > 0 {
+            low = low.saturating_sub(step);
+            if ids[low].0 <= client {
+                break;
+            }
+            high = low;
+            step *= 2;
+        }
+        let window = &ids[low..high];
+        let at = window.binary_search_by_key(&client, |&(id, _)| id).ok()?;
+        Some(window[at].1)
+    }
+
+    fn insert(&mut self, client: ClientPaymentId, index: u32) {
+        let newest = self.ascending.last().map_or(ClientPaymentId(0), |&(id, _)| id);
+        if client > newest {
+            self.ascending.push((client, index));
+        } else {
+            let previous = self.others.insert(client, index);
+            assert!(previous.is_none(), "a client payment id is recorded once");
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.ascending.len() + self.others.len()
+    }
+}
+
+/// Client payment ids of every debit account (and of the external account, for
+/// deposits).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ClientIndex {
+    /// By account id.
+    accounts: Vec<ClientIds>,
+    /// The external account's: every deposit.
+    external: ClientIds,
+}
+
+impl ClientIndex {
+    fn ids(&self, debit: AccountId) -> Option<&ClientIds> {
+        match debit {
+            EXTERNAL_ACCOUNT => Some(&self.external),
+            _ => self.accounts.get(debit.0 as usize),
+        }
+    }
+
+    /// Index of the payment `debit` made with this client id.
+    pub fn find(&self, debit: AccountId, client: ClientPaymentId) -> Option<u32> {
+        self.ids(debit)?.find(client)
+    }
+
+    /// Records a new (debit, client id); it must not be there yet.
+    pub fn insert(&mut self, debit: AccountId, client: ClientPaymentId, index: u32) {
+        let ids = match debit {
+            EXTERNAL_ACCOUNT => &mut self.external,
+            _ => {
+                let at = debit.0 as usize;
+                if self.accounts.len() <= at {
+                    self.accounts.resize_with(at + 1, ClientIds::default);
+                }
+                &mut self.accounts[at]
+            }
+        };
+        ids.insert(client, index);
+    }
+
+    /// Ids recorded.
+    pub fn len(&self) -> usize {
+        self.external.len() + self.accounts.iter().map(ClientIds::len).sum::<usize>()
+    }
+}
+
 /// Every payment and the payment-risk state.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct PaymentBook {
@@ -116,10 +222,11 @@ pub(crate) struct PaymentBook {
     pub records: Vec<Payment>,
     /// `(debit account, client payment id)` -> index; the debit of a deposit is
     /// [`EXTERNAL_ACCOUNT`].
-    pub by_client: FxMap<(AccountId, ClientPaymentId), u32>,
+    pub by_client: ClientIndex,
     /// `(deadline, index)` of pending authorizations that have a deadline.
     pub deadlines: BTreeSet<(u64, u32)>,
-    /// The first deadline, `u64::MAX` when none: one comparison per command.
+    /// The first deadline, `u64::MAX` when none: one comparison per command decides
+    /// whether `expire_due` must look at `deadlines`.
     pub next_deadline: u64,
     /// Per asset.
     pub policies: [AssetPolicy; ASSETS_MAX],
@@ -135,7 +242,7 @@ impl PaymentBook {
 
     /// Index of the payment a debit account made with this client id.
     pub fn find_client(&self, debit: AccountId, client: ClientPaymentId) -> Option<u32> {
-        self.by_client.get(&(debit, client)).copied()
+        self.by_client.find(debit, client)
     }
 
     /// The payment with this engine id.
@@ -431,7 +538,7 @@ impl Engine {
                 std::mem::replace(&mut self.account_mut(credit).last_payment, index);
         }
         self.payments.records.push(payment);
-        self.payments.by_client.insert((d.debit, d.client_payment_id), index);
+        self.payments.by_client.insert(d.debit, d.client_payment_id, index);
         if deadline_ns > 0 {
             self.payments.set_deadline(deadline_ns, index);
         }
@@ -550,8 +657,11 @@ impl Engine {
     /// Expires every pending authorization whose deadline engine time has reached, in
     /// deadline order (ties by payment id). Runs at the start of every command.
     pub(crate) fn expire_due(&mut self, out: &mut impl EventSink) {
-        while self.payments.next_deadline <= self.last_time_ns {
-            let &(_, index) = self.payments.deadlines.first().expect("next_deadline is set");
+        // `next_deadline` is only a fast filter (u64::MAX also stands for "none", and a
+        // deadline may be exactly u64::MAX): the set decides.
+        while let Some(&(deadline, index)) = self.payments.deadlines.first()
+            && deadline <= self.last_time_ns
+        {
             self.release_pending(index, PaymentStatus::Expired, PaymentAction::Expired, out);
         }
     }
@@ -711,7 +821,7 @@ impl Engine {
     /// Engine time at which the next pending authorization expires, if any. The server
     /// journals a `Tick` when the clock passes it and nothing else arrives.
     pub fn next_deadline(&self) -> Option<u64> {
-        (self.payments.next_deadline != u64::MAX).then_some(self.payments.next_deadline)
+        self.payments.deadlines.first().map(|&(deadline, _)| deadline)
     }
 
     /// Payments recorded so far.

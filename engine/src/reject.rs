@@ -110,35 +110,36 @@ reject_reasons! {
     /// An account cannot be closed while an instrument collects its fees into it.
     AccountInUse = 807,
 
-    // 9xx: payments (after the acting account's checks above).
+    // 10xx: payments (after the acting account's checks above). The 9xx range is left
+    // to the gateway's session-layer codes, so that no number means two things.
     /// The client payment id is zero; every payment needs an idempotency key.
-    PaymentIdZero = 900,
+    PaymentIdZero = 1000,
     /// The debit and credit accounts are the same.
-    SameAccount = 901,
+    SameAccount = 1001,
     /// No credit account with this id.
-    UnknownCreditAccount = 902,
+    UnknownCreditAccount = 1002,
     /// The credit account is closed.
-    CreditAccountClosed = 903,
+    CreditAccountClosed = 1003,
     /// The credit account is on the compliance deny-list.
-    CreditAccountBlocked = 904,
+    CreditAccountBlocked = 1004,
     /// The amount is above the asset's per-payment maximum.
-    AboveTransferMax = 905,
+    AboveTransferMax = 1005,
     /// The debit account's rolling 24-hour outgoing limit would be exceeded.
-    VelocityLimitExceeded = 906,
+    VelocityLimitExceeded = 1006,
     /// The client payment id was already used on this debit account for a payment with
     /// different fields (an exact repeat is answered as a duplicate instead).
-    PaymentIdConflict = 907,
+    PaymentIdConflict = 1007,
     /// No payment with this id involves this account.
-    UnknownPayment = 908,
+    UnknownPayment = 1008,
     /// The payment is not a pending authorization (it is a transfer, deposit or
     /// withdrawal, or was already captured, voided or expired).
-    PaymentNotPending = 909,
+    PaymentNotPending = 1009,
     /// The capture amount is above the authorized amount.
-    CaptureAboveAuthorized = 910,
+    CaptureAboveAuthorized = 1010,
     /// The payment table is at its configured capacity (`payments_max`).
-    PaymentsFull = 911,
+    PaymentsFull = 1011,
     /// A credit limit cannot be set below what the account already owes.
-    CreditLimitBelowUsage = 912,
+    CreditLimitBelowUsage = 1012,
 }
 
 impl RejectReason {

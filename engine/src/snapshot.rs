@@ -1065,7 +1065,7 @@ impl Engine {
                 std::mem::replace(&mut self.account_mut(p.credit).last_payment, index);
         }
         self.payments.records.push(payment);
-        self.payments.by_client.insert((p.debit, p.client_payment_id), index);
+        self.payments.by_client.insert(p.debit, p.client_payment_id, index);
         if p.status == PaymentStatus::Pending && p.deadline_ns > 0 {
             self.payments.deadlines.insert((p.deadline_ns, index));
             self.payments.next_deadline = self.payments.next_deadline.min(p.deadline_ns);

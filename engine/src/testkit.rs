@@ -116,8 +116,9 @@ pub fn universe(instruments: u16, traders: u32) -> Vec<CommandBody> {
         setup.push(CommandBody::CreateAsset { asset: base_asset(i), symbol, scale: 8 });
         setup.push(CommandBody::CreateInstrument(instrument_spec(i)));
     }
-    // Deposit ids are unique across the external account's namespace.
-    let mut deposit_id = 0;
+    // Deposit ids are unique across the external account's namespace, and far above
+    // the small ids tests pick for their own deposits.
+    let mut deposit_id = 1 << 62;
     let mut deposit = |account, asset, amount| {
         deposit_id += 1;
         CommandBody::Deposit {
@@ -189,6 +190,117 @@ pub fn trading_workload(mix: TradingMix) -> Workload {
         commands.push(command);
     }
     Workload { setup, commands }
+}
+
+/// Shape of the payments workload (and of the mixed one, with `trading_percent > 0`).
+#[derive(Clone, Copy, Debug)]
+pub struct PaymentsMix {
+    /// Traders paying each other (and trading, in the mixed stream).
+    pub traders: u32,
+    /// Instruments of the trading share.
+    pub instruments: u16,
+    /// Commands after setup.
+    pub commands: usize,
+    /// Percentage of commands drawn from the trading mix instead (0: payments only).
+    pub trading_percent: u32,
+    /// PRNG seed.
+    pub seed: u64,
+}
+
+/// Generates payments in USD between random traders: half transfers, half
+/// authorize/capture pairs (an authorization with a one-hour timeout, captured later in
+/// full or, one time in four, in part). The setup gives USD a per-payment maximum and a
+/// default 24-hour velocity limit, both high enough to pass, so every payment runs
+/// every risk check. With `trading_percent > 0` that share of the commands comes from
+/// [`trading_workload`]'s generator instead, interleaved at random.
+pub fn payments_workload(mix: PaymentsMix) -> Workload {
+    let mut sequencer = Sequencer::default();
+    let mut setup_bodies = universe(mix.instruments.max(1), mix.traders);
+    setup_bodies.push(CommandBody::SetPaymentLimits {
+        asset: USD,
+        transfer_max: Some(START_QUOTE),
+        velocity_24h: Some(i64::MAX / 2),
+    });
+    let setup: Vec<Command> =
+        setup_bodies.into_iter().map(|b| sequencer.stamp(SYSTEM_USER, b)).collect();
+    let mut engine = Engine::new(EngineLimits::default());
+    let mut events = Vec::new();
+    for command in &setup {
+        engine.apply(command, &mut events);
+    }
+    let trading = TradingMix {
+        instruments: mix.instruments.max(1),
+        traders: mix.traders,
+        commands: mix.commands,
+        seed: mix.seed,
+    };
+    let mut trades = GeneratorState::new(trading);
+    let mut payments = PaymentGenerator {
+        rng: Rng::new(mix.seed ^ 0x9E37_79B9_7F4A_7C15),
+        traders: mix.traders,
+        pending: std::collections::VecDeque::new(),
+        next_client_id: 1,
+    };
+    let mut commands = Vec::with_capacity(mix.commands);
+    for _ in 0..mix.commands {
+        let (user, body) = if payments.rng.below(100) < u64::from(mix.trading_percent) {
+            trades.next_body()
+        } else {
+            payments.next_body()
+        };
+        let command = sequencer.stamp(user, body);
+        events.clear();
+        engine.apply(&command, &mut events);
+        trades.observe(&events);
+        commands.push(command);
+    }
+    Workload { setup, commands }
+}
+
+/// The payment side of [`payments_workload`]: open authorizations, oldest first.
+struct PaymentGenerator {
+    rng: Rng,
+    traders: u32,
+    /// (debit account, client payment id, amount) of authorizations not yet captured.
+    pending: std::collections::VecDeque<(AccountId, ClientPaymentId, i64)>,
+    next_client_id: u64,
+}
+
+impl PaymentGenerator {
+    fn next_body(&mut self) -> (UserId, CommandBody) {
+        let roll = self.rng.below(100);
+        let capture = !self.pending.is_empty() && (roll >= 75 || self.pending.len() > 256);
+        if capture {
+            let (account, client, amount) = self.pending.pop_front().expect("not empty");
+            let amount = if self.rng.percent(25) { amount / 2 + 1 } else { 0 };
+            let payment = PaymentRef::Client(client);
+            return (UserId(account.0), CommandBody::Capture { account, payment, amount });
+        }
+        let debit = 1 + self.rng.below(u64::from(self.traders)) as u32;
+        // Any other trader (a trader never pays itself).
+        let other = 1 + self.rng.below(u64::from(self.traders.max(2) - 1)) as u32;
+        let credit = if other >= debit { other + 1 } else { other };
+        let (debit, credit) = (trader_account(debit), trader_account(credit.min(self.traders)));
+        let amount = self.rng.range(1, 1_000_000);
+        self.next_client_id += 1;
+        let client_payment_id = ClientPaymentId(self.next_client_id);
+        let user = UserId(debit.0);
+        if roll < 50 {
+            let t = Transfer { debit, credit, asset: USD, amount, client_payment_id };
+            (user, CommandBody::Transfer(t))
+        } else {
+            self.pending.push_back((debit, client_payment_id, amount));
+            let a = Authorize {
+                debit,
+                credit,
+                asset: USD,
+                amount,
+                client_payment_id,
+                timeout_s: 3_600,
+            };
+            (user, CommandBody::Authorize(a))
+        }
+    }
 }
 
 /// What the generator knows: mids, and which orders are live (from the events).

@@ -17,8 +17,8 @@ use crate::RunnerConfig;
 use crate::auth::{Authenticator, SecretHash};
 use fincore_engine::units::{decimal_to_dec, decimal_to_minor, price_to_ticks, qty_to_lots};
 use fincore_engine::{
-    ASSETS_MAX, AccountId, AssetId, CommandBody, Dec, EngineLimits, INSTRUMENTS_MAX, InstrumentId,
-    InstrumentSpec, Price, Qty, RejectReason, Role, Symbol, UserId,
+    ASSETS_MAX, AccountId, AssetId, ClientPaymentId, CommandBody, Dec, EngineLimits,
+    INSTRUMENTS_MAX, InstrumentId, InstrumentSpec, Price, Qty, RejectReason, Role, Symbol, UserId,
 };
 use fincore_journal::Durability;
 use rust_decimal::Decimal;
@@ -37,6 +37,7 @@ pub const DEMO_SECRETS: &[(&str, &str)] = &[
     ("alice", "alice-secret"),
     ("bob", "bob-secret"),
     ("carol", "carol-secret"),
+    ("payops", "payops-secret"),
     ("load0", "load0-secret"),
     ("load1", "load1-secret"),
     ("load2", "load2-secret"),
@@ -46,6 +47,10 @@ pub const DEMO_SECRETS: &[(&str, &str)] = &[
     ("load6", "load6-secret"),
     ("load7", "load7-secret"),
 ];
+
+/// First client payment id of the setup deposits (see `ServerConfig::setup_commands`):
+/// ids from 2^63 up are reserved for them.
+pub const SETUP_DEPOSIT_ID_BASE: u64 = 1 << 63;
 
 /// Default listen address: loopback only, so a demo server is not exposed by accident.
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:7100";
@@ -119,6 +124,9 @@ pub struct ServerConfig {
     pub users: Vec<UserConfig>,
     /// `[[accounts]]`, in file order.
     pub accounts: Vec<AccountConfig>,
+    /// `deny_list`: account ids on the compliance deny-list at setup (they can neither
+    /// send nor receive payments).
+    pub deny_list: Vec<u32>,
 }
 
 /// Per-session limits of the gateway: the `[session]` table.
@@ -171,6 +179,11 @@ pub struct AssetConfig {
     pub symbol: String,
     /// Decimals of one minor unit: 6 for micro-dollars, 8 for satoshis (at most 18).
     pub scale: u8,
+    /// Largest single transfer, authorization or withdrawal (`transfer_max`), if any.
+    pub transfer_max: Option<Decimal>,
+    /// Default rolling 24-hour outgoing payment limit of every account
+    /// (`daily_outgoing_max`), if any.
+    pub daily_outgoing_max: Option<Decimal>,
 }
 
 /// A user: `[[users]]`.
@@ -180,7 +193,8 @@ pub struct UserConfig {
     pub id: u32,
     /// Login name, unique.
     pub name: String,
-    /// `"trader"` or `"admin"`.
+    /// `"trader"`, `"admin"` or `"operator"` (payment operator: deposits and
+    /// withdrawals, reads every account).
     pub role: Role,
     /// Hash of the login secret (`sha256:<salt>:<digest>`).
     pub secret_hash: SecretHash,
@@ -196,6 +210,12 @@ pub struct AccountConfig {
     /// Deposits made at setup, as (asset symbol, amount in that asset), in the order of
     /// `[[assets]]`. Written `deposits = { USD = "1000000", BTC = "10" }`.
     pub deposits: Vec<(String, Decimal)>,
+    /// Credit limits by asset symbol (`credit_limits = { USD = "5000" }`): how far
+    /// below zero payments may take the available balance.
+    pub credit_limits: Vec<(String, Decimal)>,
+    /// The account's own rolling 24-hour outgoing limits by asset symbol
+    /// (`daily_outgoing_max = { USD = "20000" }`), overriding the asset's default.
+    pub daily_outgoing_max: Vec<(String, Decimal)>,
 }
 
 /// An instrument: `[[instruments]]`. Decimals are as people write them; the engine's
@@ -289,7 +309,8 @@ impl ServerConfig {
 
     /// The engine commands that build this configuration in a fresh engine, to be run
     /// as the system user in this order: assets, users, accounts, instruments (whose fee
-    /// accounts must exist first), then deposits.
+    /// accounts must exist first), deposits, payment limits, then the deny-list (last,
+    /// so that listed accounts still receive their setup deposits).
     pub fn setup_commands(&self) -> Result<Vec<CommandBody>, ConfigError> {
         self.validate()?;
         let mut setup = Vec::new();
@@ -309,7 +330,59 @@ impl ServerConfig {
             setup.push(CommandBody::CreateInstrument(self.instrument_spec(instrument)?));
         }
         self.push_deposits(&mut setup)?;
+        self.push_payment_limits(&mut setup)?;
+        for &account in &self.deny_list {
+            setup.push(CommandBody::SetAccountBlocked {
+                account: AccountId(account),
+                blocked: true,
+            });
+        }
         Ok(setup)
+    }
+
+    /// Asset payment policies, then account limits (one command per account and asset).
+    fn push_payment_limits(&self, setup: &mut Vec<CommandBody>) -> Result<(), ConfigError> {
+        let amount = |label: &str, value: Option<Decimal>, asset: &AssetConfig| {
+            value
+                .map(|v| minor_units("amount", v, asset))
+                .transpose()
+                .map_err(|what| invalid(format!("{label}: {what}")))
+        };
+        for asset in &self.assets {
+            let label = format!("asset {}", asset.symbol);
+            let transfer_max =
+                amount(&format!("{label}: transfer_max"), asset.transfer_max, asset)?;
+            let velocity_24h =
+                amount(&format!("{label}: daily_outgoing_max"), asset.daily_outgoing_max, asset)?;
+            if transfer_max.is_some() || velocity_24h.is_some() {
+                let asset = AssetId(asset.id);
+                setup.push(CommandBody::SetPaymentLimits { asset, transfer_max, velocity_24h });
+            }
+        }
+        for account in &self.accounts {
+            for asset in &self.assets {
+                let find = |list: &[(String, Decimal)]| {
+                    list.iter().find(|(symbol, _)| *symbol == asset.symbol).map(|(_, v)| *v)
+                };
+                let (credit, daily) =
+                    (find(&account.credit_limits), find(&account.daily_outgoing_max));
+                if credit.is_none() && daily.is_none() {
+                    continue;
+                }
+                let label = format!("account {}", account.id);
+                let credit_label = format!("{label}: credit_limits.{}", asset.symbol);
+                let credit_limit = amount(&credit_label, credit, asset)?.unwrap_or(0);
+                let daily_label = format!("{label}: daily_outgoing_max.{}", asset.symbol);
+                let velocity_24h = amount(&daily_label, daily, asset)?;
+                setup.push(CommandBody::SetAccountLimits {
+                    account: AccountId(account.id),
+                    asset: AssetId(asset.id),
+                    credit_limit,
+                    velocity_24h,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The engine's definition of an instrument: decimals converted to ticks, lots and
@@ -351,9 +424,12 @@ impl ServerConfig {
     }
 
     /// Deposit commands, account by account; checks that no asset's total supply
-    /// overflows the engine's i64.
+    /// overflows the engine's i64. Setup deposits carry client payment ids
+    /// [`SETUP_DEPOSIT_ID_BASE`] + 1, + 2, ... in order: the top half of the id space is
+    /// reserved for them, so an operator's own deposit ids (below 2^63) never collide.
     fn push_deposits(&self, setup: &mut Vec<CommandBody>) -> Result<(), ConfigError> {
         let mut supply: BTreeMap<u16, i64> = BTreeMap::new();
+        let mut setup_deposits = 1;
         for account in &self.accounts {
             for (symbol, amount) in &account.deposits {
                 let label = format!("account {}: deposits.{symbol}", account.id);
@@ -366,7 +442,9 @@ impl ServerConfig {
                     invalid(format!("{label}: total deposits of {symbol} overflow the engine"))
                 })?;
                 let (account, asset) = (AccountId(account.id), AssetId(asset.id));
-                setup.push(CommandBody::Deposit { account, asset, amount });
+                let client_payment_id = ClientPaymentId(SETUP_DEPOSIT_ID_BASE + setup_deposits);
+                setup_deposits += 1;
+                setup.push(CommandBody::Deposit { account, asset, amount, client_payment_id });
             }
         }
         Ok(())
@@ -443,14 +521,33 @@ impl ServerConfig {
                 format!("duplicate account id {}", account.id)
             } else if self.user(&account.owner).is_none() {
                 format!("owner {:?} is not a user listed under [[users]]", account.owner)
-            } else if let Some((symbol, _)) =
-                account.deposits.iter().find(|(s, _)| self.asset_by_symbol(s).is_none())
-            {
-                format!("deposits.{symbol}: {symbol:?} is not a listed asset")
+            } else if let Some((field, symbol)) = [
+                ("deposits", &account.deposits),
+                ("credit_limits", &account.credit_limits),
+                ("daily_outgoing_max", &account.daily_outgoing_max),
+            ]
+            .into_iter()
+            .find_map(|(field, list)| {
+                list.iter()
+                    .find(|(s, _)| self.asset_by_symbol(s).is_none())
+                    .map(|(s, _)| (field, s))
+            }) {
+                format!("{field}.{symbol}: {symbol:?} is not a listed asset")
             } else {
                 continue;
             };
             return Err(invalid(format!("account {}: {problem}", account.id)));
+        }
+        let mut listed = BTreeSet::new();
+        for &id in &self.deny_list {
+            if !ids.contains(&id) {
+                return Err(invalid(format!(
+                    "deny_list: {id} is not an account under [[accounts]]"
+                )));
+            }
+            if !listed.insert(id) {
+                return Err(invalid(format!("deny_list: account {id} is listed twice")));
+            }
         }
         Ok(())
     }
@@ -590,6 +687,7 @@ fn check_limits(limits: &EngineLimits) -> Result<(), ConfigError> {
         ("orders_max", limits.orders_max),
         ("levels_per_side_max", limits.levels_per_side_max),
         ("open_orders_per_account_max", limits.open_orders_per_account_max),
+        ("payments_max", limits.payments_max),
     ];
     match required.iter().find(|(_, value)| *value == 0) {
         Some((name, _)) => Err(invalid(format!("limits.{name} must be at least 1"))),
@@ -640,6 +738,8 @@ struct RawConfig {
     users: Vec<RawUser>,
     #[serde(default)]
     accounts: Vec<RawAccount>,
+    #[serde(default)]
+    deny_list: Vec<u32>,
 }
 
 #[derive(Default, Deserialize)]
@@ -650,6 +750,7 @@ struct RawLimits {
     orders_max: Option<u32>,
     levels_per_side_max: Option<u32>,
     open_orders_per_account_max: Option<u32>,
+    payments_max: Option<u32>,
     orders_expected: Option<u32>,
 }
 
@@ -672,6 +773,8 @@ struct RawAsset {
     id: u16,
     symbol: String,
     scale: u8,
+    transfer_max: Option<DecimalText>,
+    daily_outgoing_max: Option<DecimalText>,
 }
 
 #[derive(Deserialize)]
@@ -690,6 +793,10 @@ struct RawAccount {
     owner: String,
     #[serde(default)]
     deposits: BTreeMap<String, DecimalText>,
+    #[serde(default)]
+    credit_limits: BTreeMap<String, DecimalText>,
+    #[serde(default)]
+    daily_outgoing_max: BTreeMap<String, DecimalText>,
 }
 
 #[derive(Deserialize)]
@@ -780,12 +887,13 @@ impl RawConfig {
             durability,
             limits: self.limits.into_limits(),
             session: self.session.into_session(),
-            assets: self.assets.into_iter().map(RawAsset::into_asset).collect(),
+            assets: self.assets.into_iter().map(RawAsset::into_asset).collect::<Result<_, _>>()?,
             instruments: (self.instruments.into_iter().map(RawInstrument::into_instrument))
                 .collect::<Result<_, _>>()?,
             users: self.users.into_iter().map(RawUser::into_user).collect::<Result<_, _>>()?,
             accounts: (self.accounts.into_iter().map(|a| a.into_account(&asset_order)))
                 .collect::<Result<_, _>>()?,
+            deny_list: self.deny_list,
         })
     }
 }
@@ -801,6 +909,7 @@ impl RawLimits {
             open_orders_per_account_max: self
                 .open_orders_per_account_max
                 .unwrap_or(default.open_orders_per_account_max),
+            payments_max: self.payments_max.unwrap_or(default.payments_max),
             orders_expected: self.orders_expected.unwrap_or(default.orders_expected),
         }
     }
@@ -823,8 +932,18 @@ impl RawSession {
 }
 
 impl RawAsset {
-    fn into_asset(self) -> AssetConfig {
-        AssetConfig { id: self.id, symbol: self.symbol, scale: self.scale }
+    fn into_asset(self) -> Result<AssetConfig, ConfigError> {
+        let label = format!("asset {:?} (id {})", self.symbol, self.id);
+        let optional = |text: &Option<DecimalText>, field: &str| {
+            text.as_ref().map(|t| t.parse(&label, field)).transpose()
+        };
+        Ok(AssetConfig {
+            transfer_max: optional(&self.transfer_max, "transfer_max")?,
+            daily_outgoing_max: optional(&self.daily_outgoing_max, "daily_outgoing_max")?,
+            id: self.id,
+            symbol: self.symbol,
+            scale: self.scale,
+        })
     }
 }
 
@@ -834,8 +953,10 @@ impl RawUser {
         let role = match self.role.as_str() {
             "trader" => Role::Trader,
             "admin" => Role::Admin,
+            "operator" => Role::Operator,
             other => {
-                let message = format!("{label}: role {other:?} is not \"trader\" or \"admin\"");
+                let message =
+                    format!("{label}: role {other:?} is not \"trader\", \"admin\" or \"operator\"");
                 return Err(invalid(message));
             }
         };
@@ -850,14 +971,23 @@ impl RawAccount {
     /// later), so the setup does not depend on how the table was written.
     fn into_account(self, asset_order: &[String]) -> Result<AccountConfig, ConfigError> {
         let label = format!("account {}", self.id);
-        let mut deposits = Vec::with_capacity(self.deposits.len());
-        for (symbol, amount) in &self.deposits {
-            let amount = amount.parse(&label, &format!("deposits.{symbol}"))?;
-            deposits.push((symbol.clone(), amount));
-        }
-        let rank = |symbol: &str| asset_order.iter().position(|s| s == symbol);
-        deposits.sort_by_key(|(symbol, _)| rank(symbol).unwrap_or(usize::MAX));
-        Ok(AccountConfig { id: self.id, owner: self.owner, deposits })
+        let by_asset = |table: &BTreeMap<String, DecimalText>, field: &str| {
+            let mut list = Vec::with_capacity(table.len());
+            for (symbol, amount) in table {
+                let amount = amount.parse(&label, &format!("{field}.{symbol}"))?;
+                list.push((symbol.clone(), amount));
+            }
+            let rank = |symbol: &str| asset_order.iter().position(|s| s == symbol);
+            list.sort_by_key(|(symbol, _)| rank(symbol).unwrap_or(usize::MAX));
+            Ok::<_, ConfigError>(list)
+        };
+        Ok(AccountConfig {
+            deposits: by_asset(&self.deposits, "deposits")?,
+            credit_limits: by_asset(&self.credit_limits, "credit_limits")?,
+            daily_outgoing_max: by_asset(&self.daily_outgoing_max, "daily_outgoing_max")?,
+            id: self.id,
+            owner: self.owner,
+        })
     }
 }
 

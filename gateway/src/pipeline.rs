@@ -29,14 +29,14 @@ use disruptor::{
     SingleProducerBarrier,
 };
 use fincore_engine::{
-    AccountId, CommandBody, DEPTH_LEVELS_MAX, Event, InstrumentId, Query, UserId,
+    AccountId, CommandBody, DEPTH_LEVELS_MAX, Event, InstrumentId, Query, SYSTEM_USER, UserId,
 };
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::thread::{JoinHandle, Thread};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Outbound items published per ring batch at most (and buffered before publishing).
 const OUT_CHUNK: usize = 1024;
@@ -193,6 +193,9 @@ struct Parker {
 /// Spins of the adaptive wait before yielding, and yields before parking.
 const SPINS: u32 = 2_000;
 const YIELDS: u32 = 200;
+/// While idle, the engine thread looks at the clock for due authorization deadlines
+/// once per this many idle rounds.
+const DEADLINE_CHECK_SPINS: u32 = 1_024;
 /// A parked engine thread wakes up by itself this often (a safety net; the gateway
 /// unparks it when it publishes).
 const PARK_TIMEOUT: Duration = Duration::from_millis(100);
@@ -434,6 +437,7 @@ impl EngineThread {
         mut poller: EventPoller<Inbound, SingleProducerBarrier>,
     ) -> Result<EngineExit, RunnerError> {
         let mut idle: u32 = 0;
+        let mut rounds: u32 = 0;
         loop {
             match poller.poll() {
                 Ok(mut batch) => {
@@ -449,7 +453,19 @@ impl EngineThread {
                     self.flush_out();
                     (self.wake)();
                 }
-                Err(Polling::NoEvents) => idle = self.idle(idle),
+                Err(Polling::NoEvents) => {
+                    // Idle: authorizations may be due with nothing arriving to expire
+                    // them. Checked every DEADLINE_CHECK_SPINS idle rounds, and on every
+                    // wake-up of a parked thread (at least every PARK_TIMEOUT).
+                    rounds = rounds.wrapping_add(1);
+                    let parking = idle >= SPINS + YIELDS && self.wait != WaitMode::BusySpin;
+                    if (parking || rounds % DEADLINE_CHECK_SPINS == 0) && self.tick_if_due() {
+                        self.parker.sleeping.store(false, Ordering::SeqCst);
+                        idle = 0;
+                        continue;
+                    }
+                    idle = self.idle(idle);
+                }
                 Err(Polling::Shutdown) => break,
             }
         }
@@ -471,7 +487,32 @@ impl EngineThread {
             std::thread::park_timeout(PARK_TIMEOUT);
             return idle;
         }
-        idle + 1
+        idle.saturating_add(1)
+    }
+
+    /// Journals and applies a `Tick` if the wall clock has reached the engine's next
+    /// authorization deadline: the expiry then happens at a journaled sequence number,
+    /// so replay repeats it exactly. Returns true if it did.
+    fn tick_if_due(&mut self) -> bool {
+        let Some(deadline) = self.runner.engine().next_deadline() else { return false };
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let now = u64::try_from(wall.as_nanos()).unwrap_or(u64::MAX);
+        if now < deadline {
+            return false;
+        }
+        // From the server itself (session 0, the system user): routed to the owners of
+        // the expired payments only.
+        let inbound = Inbound {
+            user: SYSTEM_USER,
+            time_ns: now,
+            body: InboundBody::Command(CommandBody::Tick),
+            ..Inbound::EMPTY
+        };
+        self.handle(&inbound);
+        self.runner.publish();
+        self.flush_out();
+        (self.wake)();
+        true
     }
 
     fn handle(&mut self, inbound: &Inbound) {
@@ -582,9 +623,14 @@ impl EngineThread {
             Event::Cancelled(e) => [owner(e.account), NO_USER],
             Event::Amended(e) => [owner(e.account), NO_USER],
             Event::Balance(e) => [owner(e.account), NO_USER],
-            Event::External { account, .. }
-            | Event::MassCancelled { account, .. }
-            | Event::AccountStatusChanged { account, .. } => [owner(*account), NO_USER],
+            Event::MassCancelled { account, .. }
+            | Event::AccountStatusChanged { account, .. }
+            | Event::AccountLimitsSet { account, .. }
+            | Event::AccountBlocked { account, .. } => [owner(*account), NO_USER],
+            Event::Payment { info, .. } => {
+                let (debit, credit) = (owner(info.debit), owner(info.credit));
+                [debit, if credit == debit { NO_USER } else { credit }]
+            }
             Event::AccountCreated { owner, .. } => [*owner, NO_USER],
             Event::Fill(e) => {
                 let maker = owner(e.maker_account);

@@ -476,14 +476,14 @@ impl Gateway {
         reason: SessionReason,
         msg_type: u16,
         request: u64,
-        coid: u64,
+        client_id: u64,
     ) {
         let budget = self.limits.error_budget;
         let reject = ServerMsg::SessionReject(SessionReject {
             reason: reason.code(),
             ref_type: msg_type,
             ref_request_id: request,
-            ref_client_order_id: fincore_engine::ClientOrderId(coid),
+            ref_client_id: client_id,
         });
         self.send(slot, &reject);
         let Some(conn) = self.conn(slot) else { return };
@@ -507,23 +507,29 @@ impl Gateway {
                 return self.end_session(slot, SessionReason::ClientLogout);
             }
             (Phase::AwaitingLogin { .. }, _) => {
-                let coid = message.client_order_id().0;
+                let client_id = message.client_id();
                 return self.refuse(
                     slot,
                     SessionReason::NotLoggedIn,
                     message.msg_type(),
                     request,
-                    coid,
+                    client_id,
                 );
             }
             (Phase::Closing { .. }, _) => return,
             (Phase::Active(login), _) => login,
         };
-        let coid = message.client_order_id().0;
+        let client_id = message.client_id();
         let msg_type = message.msg_type();
         match message {
             ClientMsg::Login(_) => {
-                return self.refuse(slot, SessionReason::AlreadyLoggedIn, msg_type, request, coid);
+                return self.refuse(
+                    slot,
+                    SessionReason::AlreadyLoggedIn,
+                    msg_type,
+                    request,
+                    client_id,
+                );
             }
             ClientMsg::Logout => {
                 // Answer everything sent before the logout first: a barrier through
@@ -538,10 +544,10 @@ impl Gateway {
             _ => {}
         }
         if !conn.bucket.take(message_cost(&message), now) {
-            return self.refuse(slot, SessionReason::RateLimited, msg_type, request, coid);
+            return self.refuse(slot, SessionReason::RateLimited, msg_type, request, client_id);
         }
-        if message.needs_admin() && !login.admin {
-            return self.refuse(slot, SessionReason::NotAdmin, msg_type, request, coid);
+        if !message.permitted(login.role) {
+            return self.refuse(slot, SessionReason::NotAdmin, msg_type, request, client_id);
         }
         let body = match message {
             ClientMsg::NewOrder(order) => InboundBody::Command(CommandBody::NewOrder(order)),
@@ -557,16 +563,43 @@ impl Gateway {
                 account: c.account,
                 owner: c.owner,
             }),
-            ClientMsg::Deposit(t) => InboundBody::Command(CommandBody::Deposit {
-                account: t.account,
-                asset: t.asset,
-                amount: t.amount,
+            ClientMsg::Deposit(p) => InboundBody::Command(CommandBody::Deposit {
+                account: p.account,
+                asset: p.asset,
+                amount: p.amount,
+                client_payment_id: p.client_payment_id,
             }),
-            ClientMsg::Withdraw(t) => InboundBody::Command(CommandBody::Withdraw {
-                account: t.account,
-                asset: t.asset,
-                amount: t.amount,
+            ClientMsg::Withdraw(p) => InboundBody::Command(CommandBody::Withdraw {
+                account: p.account,
+                asset: p.asset,
+                amount: p.amount,
+                client_payment_id: p.client_payment_id,
             }),
+            ClientMsg::Transfer(t) => InboundBody::Command(CommandBody::Transfer(t)),
+            ClientMsg::Authorize(a) => InboundBody::Command(CommandBody::Authorize(a)),
+            ClientMsg::Capture(c) => InboundBody::Command(CommandBody::Capture {
+                account: c.account,
+                payment: c.payment,
+                amount: c.amount,
+            }),
+            ClientMsg::Void(v) => {
+                InboundBody::Command(CommandBody::Void { account: v.account, payment: v.payment })
+            }
+            ClientMsg::SetPaymentLimits(p) => InboundBody::Command(CommandBody::SetPaymentLimits {
+                asset: p.asset,
+                transfer_max: p.transfer_max,
+                velocity_24h: p.velocity_24h,
+            }),
+            ClientMsg::SetAccountLimits(l) => InboundBody::Command(CommandBody::SetAccountLimits {
+                account: l.account,
+                asset: l.asset,
+                credit_limit: l.credit_limit,
+                velocity_24h: l.velocity_24h,
+            }),
+            ClientMsg::SetAccountBlocked(b) => {
+                let (account, blocked) = (b.account, b.blocked);
+                InboundBody::Command(CommandBody::SetAccountBlocked { account, blocked })
+            }
             ClientMsg::SetAccountStatus(s) => InboundBody::Command(CommandBody::SetAccountStatus {
                 account: s.account,
                 status: s.status,
@@ -620,7 +653,7 @@ impl Gateway {
                 let Some(conn) = self.conn(slot) else { return };
                 let session = Login {
                     user,
-                    admin: role == fincore_engine::Role::Admin,
+                    role,
                     heartbeat: Duration::from_millis(u64::from(heartbeat_ms)),
                     cancel_on_disconnect: login.cancel_on_disconnect,
                 };
@@ -628,7 +661,7 @@ impl Gateway {
                 let accepted = LoginAccepted {
                     session_id: conn.session_id,
                     user,
-                    admin: session.admin,
+                    admin: session.admin(),
                     heartbeat_ms,
                     next_seq: conn.next_seq + 1,
                 };
@@ -807,7 +840,7 @@ impl Gateway {
                         reason: reason.code(),
                         ref_type: 0,
                         ref_request_id: item.request_id,
-                        ref_client_order_id: fincore_engine::ClientOrderId(0),
+                        ref_client_id: 0,
                     };
                     self.send(slot, &ServerMsg::SessionReject(reject));
                 }
@@ -866,9 +899,11 @@ impl Gateway {
         // and orders (the fee account, the other side of a fill) are not shown.
         if let Some(slot) = origin
             && let Some(login) = self.conn(slot).and_then(|c| c.login())
-            && (login.admin || item.owners == [NO_USER; 2] || item.owners.contains(&login.user))
+            && (login.sees_own_effects()
+                || item.owners == [NO_USER; 2]
+                || item.owners.contains(&login.user))
         {
-            let shown = visible_part(event, login.user, login.admin, item.owners);
+            let shown = visible_part(event, login.user, login.admin(), item.owners);
             let report = ExecReport {
                 journal_seq: item.journal_seq,
                 request_id: item.request_id,

@@ -33,9 +33,22 @@ pub(crate) enum Phase {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Login {
     pub user: UserId,
-    pub admin: bool,
+    pub role: fincore_engine::Role,
     pub heartbeat: Duration,
     pub cancel_on_disconnect: bool,
+}
+
+impl Login {
+    /// True for the admin role.
+    pub fn admin(&self) -> bool {
+        self.role == fincore_engine::Role::Admin
+    }
+
+    /// True for roles whose commands act on other users' accounts (admin, payment
+    /// operator): they see every event their own commands cause.
+    pub fn sees_own_effects(&self) -> bool {
+        self.role != fincore_engine::Role::Trader
+    }
 }
 
 /// A token bucket: `rate` tokens a second, at most `burst` saved.

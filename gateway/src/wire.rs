@@ -17,8 +17,9 @@
 //! query, the event inside an execution report).
 
 use fincore_engine::{
-    AccountId, AccountStatus, Amend, AssetId, ClientOrderId, Event, InstrumentId, InstrumentStatus,
-    NewOrder, OrderRef, Price, Qty, Query, RejectReason, Side, TradeId, UserId,
+    AccountId, AccountStatus, Amend, AssetId, Authorize, ClientPaymentId, Event, InstrumentId,
+    InstrumentStatus, NewOrder, OrderRef, PaymentRef, Price, Qty, Query, RejectReason, Role, Side,
+    TradeId, Transfer, UserId,
 };
 use wincode::{SchemaRead, SchemaWrite};
 
@@ -52,9 +53,9 @@ pub mod msg {
     pub const MASS_CANCEL: u16 = 13;
     /// Admin: create an account.
     pub const CREATE_ACCOUNT: u16 = 20;
-    /// Admin: deposit.
+    /// Admin or payment operator: deposit.
     pub const DEPOSIT: u16 = 21;
-    /// Admin: withdraw.
+    /// Admin or payment operator: withdraw.
     pub const WITHDRAW: u16 = 22;
     /// Admin: freeze / unfreeze / close an account.
     pub const SET_ACCOUNT_STATUS: u16 = 23;
@@ -62,12 +63,26 @@ pub mod msg {
     pub const SET_INSTRUMENT_STATUS: u16 = 24;
     /// Admin: write a snapshot now.
     pub const TAKE_SNAPSHOT: u16 = 25;
+    /// Admin: an asset's payment limits.
+    pub const SET_PAYMENT_LIMITS: u16 = 26;
+    /// Admin: an account's credit and velocity limits in one asset.
+    pub const SET_ACCOUNT_LIMITS: u16 = 27;
+    /// Admin: put an account on or off the compliance deny-list.
+    pub const SET_ACCOUNT_BLOCKED: u16 = 28;
     /// Client: a query (balances, order, open orders, depth).
     pub const QUERY: u16 = 30;
     /// Client: subscribe to an instrument's market data.
     pub const SUBSCRIBE: u16 = 40;
     /// Client: unsubscribe.
     pub const UNSUBSCRIBE: u16 = 41;
+    /// Client: transfer between accounts.
+    pub const TRANSFER: u16 = 50;
+    /// Client: authorize (hold) a payment.
+    pub const AUTHORIZE: u16 = 51;
+    /// Client: capture an authorization.
+    pub const CAPTURE: u16 = 52;
+    /// Client: void an authorization.
+    pub const VOID: u16 = 53;
 
     /// Server: login accepted.
     pub const LOGIN_ACCEPTED: u16 = 101;
@@ -93,9 +108,10 @@ pub mod msg {
     pub const MD_UNSUBSCRIBED: u16 = 124;
 }
 
-/// Why the server refused a message or ended a session. Codes below 900 are the
-/// engine's reject codes ([`RejectReason`]), used where the gateway applies the same
-/// rule (101 `NotAdmin`); codes from 900 belong to the session layer.
+/// Why the server refused a message or ended a session. Codes 900-999 belong to the
+/// session layer; every other number is one of the engine's reject codes
+/// ([`RejectReason`]: 100-899 and 1000 up), used where the gateway applies the same rule
+/// (101 `NotAdmin`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
 pub enum SessionReason {
@@ -320,15 +336,71 @@ pub struct CreateAccount {
     pub owner: UserId,
 }
 
-/// Deposit and withdrawal body.
+/// Deposit and withdrawal body: a payment between an account and the asset's external
+/// account.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, SchemaWrite, SchemaRead)]
-pub struct Transfer {
-    /// The account.
+pub struct ExternalPayment {
+    /// The account credited (deposit) or debited (withdrawal).
     pub account: AccountId,
     /// The asset.
     pub asset: AssetId,
     /// Minor units, positive.
     pub amount: i64,
+    /// Idempotency key (deposits: one namespace for all; withdrawals: the account's).
+    pub client_payment_id: ClientPaymentId,
+}
+
+/// Capture body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Capture {
+    /// The sender's account in the payment (the debit side when named by client id).
+    pub account: AccountId,
+    /// Which payment.
+    pub payment: PaymentRef,
+    /// Minor units to capture; 0 for the whole authorized amount.
+    pub amount: i64,
+}
+
+/// Void body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Void {
+    /// The sender's account in the payment (the debit side when named by client id).
+    pub account: AccountId,
+    /// Which payment.
+    pub payment: PaymentRef,
+}
+
+/// Asset payment-limits body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct SetPaymentLimits {
+    /// The asset.
+    pub asset: AssetId,
+    /// Largest single outgoing payment; none for no limit.
+    pub transfer_max: Option<i64>,
+    /// Default rolling 24-hour outgoing limit per account; none for no limit.
+    pub velocity_24h: Option<i64>,
+}
+
+/// Account payment-limits body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct SetAccountLimits {
+    /// The account.
+    pub account: AccountId,
+    /// The asset.
+    pub asset: AssetId,
+    /// How far below zero payments may take the available balance.
+    pub credit_limit: i64,
+    /// The account's own 24-hour outgoing limit; none to follow the asset's default.
+    pub velocity_24h: Option<i64>,
+}
+
+/// Deny-list body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct SetAccountBlocked {
+    /// The account.
+    pub account: AccountId,
+    /// On the list or not.
+    pub blocked: bool,
 }
 
 /// Account-status body.
@@ -370,10 +442,10 @@ pub enum ClientMsg {
     MassCancel(MassCancel),
     /// Admin: create an account.
     CreateAccount(CreateAccount),
-    /// Admin: deposit.
-    Deposit(Transfer),
-    /// Admin: withdraw.
-    Withdraw(Transfer),
+    /// Admin or operator: deposit.
+    Deposit(ExternalPayment),
+    /// Admin or operator: withdraw.
+    Withdraw(ExternalPayment),
     /// Admin: account status.
     SetAccountStatus(SetAccountStatus),
     /// Admin: instrument status.
@@ -386,6 +458,20 @@ pub enum ClientMsg {
     Subscribe(InstrumentId),
     /// Market data off.
     Unsubscribe(InstrumentId),
+    /// Payment: transfer.
+    Transfer(Transfer),
+    /// Payment: authorize.
+    Authorize(Authorize),
+    /// Payment: capture.
+    Capture(Capture),
+    /// Payment: void.
+    Void(Void),
+    /// Admin: asset payment limits.
+    SetPaymentLimits(SetPaymentLimits),
+    /// Admin: account payment limits.
+    SetAccountLimits(SetAccountLimits),
+    /// Admin: deny-list.
+    SetAccountBlocked(SetAccountBlocked),
 }
 
 impl ClientMsg {
@@ -408,29 +494,49 @@ impl ClientMsg {
             ClientMsg::Query(_) => msg::QUERY,
             ClientMsg::Subscribe(_) => msg::SUBSCRIBE,
             ClientMsg::Unsubscribe(_) => msg::UNSUBSCRIBE,
+            ClientMsg::Transfer(_) => msg::TRANSFER,
+            ClientMsg::Authorize(_) => msg::AUTHORIZE,
+            ClientMsg::Capture(_) => msg::CAPTURE,
+            ClientMsg::Void(_) => msg::VOID,
+            ClientMsg::SetPaymentLimits(_) => msg::SET_PAYMENT_LIMITS,
+            ClientMsg::SetAccountLimits(_) => msg::SET_ACCOUNT_LIMITS,
+            ClientMsg::SetAccountBlocked(_) => msg::SET_ACCOUNT_BLOCKED,
         }
     }
 
-    /// Admin-only messages.
-    pub fn needs_admin(&self) -> bool {
-        matches!(
-            self,
+    /// True if a user with `role` may send this message: admin messages need the admin
+    /// role, deposits and withdrawals the admin or payment-operator role.
+    pub fn permitted(&self, role: Role) -> bool {
+        match self {
             ClientMsg::CreateAccount(_)
-                | ClientMsg::Deposit(_)
-                | ClientMsg::Withdraw(_)
-                | ClientMsg::SetAccountStatus(_)
-                | ClientMsg::SetInstrumentStatus(_)
-                | ClientMsg::TakeSnapshot
-        )
+            | ClientMsg::SetAccountStatus(_)
+            | ClientMsg::SetInstrumentStatus(_)
+            | ClientMsg::TakeSnapshot
+            | ClientMsg::SetPaymentLimits(_)
+            | ClientMsg::SetAccountLimits(_)
+            | ClientMsg::SetAccountBlocked(_) => role == Role::Admin,
+            ClientMsg::Deposit(_) | ClientMsg::Withdraw(_) => role != Role::Trader,
+            _ => true,
+        }
     }
 
-    /// The client order id the message carries, if any (for session rejects).
-    pub fn client_order_id(&self) -> ClientOrderId {
+    /// The client order id or client payment id the message carries, if any (for
+    /// session rejects), else 0.
+    pub fn client_id(&self) -> u64 {
+        let payment = |payment: &PaymentRef| match payment {
+            PaymentRef::Client(id) => id.0,
+            PaymentRef::Id(_) => 0,
+        };
         match self {
-            ClientMsg::NewOrder(order) => order.client_order_id,
+            ClientMsg::NewOrder(order) => order.client_order_id.0,
             ClientMsg::Cancel(Cancel { order: OrderRef::Client(id), .. })
-            | ClientMsg::Amend(Amend { order: OrderRef::Client(id), .. }) => *id,
-            _ => ClientOrderId(0),
+            | ClientMsg::Amend(Amend { order: OrderRef::Client(id), .. }) => id.0,
+            ClientMsg::Deposit(p) | ClientMsg::Withdraw(p) => p.client_payment_id.0,
+            ClientMsg::Transfer(t) => t.client_payment_id.0,
+            ClientMsg::Authorize(a) => a.client_payment_id.0,
+            ClientMsg::Capture(c) => payment(&c.payment),
+            ClientMsg::Void(v) => payment(&v.payment),
+            _ => 0,
         }
     }
 
@@ -450,6 +556,13 @@ impl ClientMsg {
             ClientMsg::SetInstrumentStatus(body) => put(out, body),
             ClientMsg::Query(body) => put(out, body),
             ClientMsg::Subscribe(body) | ClientMsg::Unsubscribe(body) => put(out, body),
+            ClientMsg::Transfer(body) => put(out, body),
+            ClientMsg::Authorize(body) => put(out, body),
+            ClientMsg::Capture(body) => put(out, body),
+            ClientMsg::Void(body) => put(out, body),
+            ClientMsg::SetPaymentLimits(body) => put(out, body),
+            ClientMsg::SetAccountLimits(body) => put(out, body),
+            ClientMsg::SetAccountBlocked(body) => put(out, body),
         }
         end_frame(out, start, self.msg_type(), request_id);
     }
@@ -473,6 +586,13 @@ impl ClientMsg {
             msg::QUERY => ClientMsg::Query(get(body)?),
             msg::SUBSCRIBE => ClientMsg::Subscribe(get(body)?),
             msg::UNSUBSCRIBE => ClientMsg::Unsubscribe(get(body)?),
+            msg::TRANSFER => ClientMsg::Transfer(get(body)?),
+            msg::AUTHORIZE => ClientMsg::Authorize(get(body)?),
+            msg::CAPTURE => ClientMsg::Capture(get(body)?),
+            msg::VOID => ClientMsg::Void(get(body)?),
+            msg::SET_PAYMENT_LIMITS => ClientMsg::SetPaymentLimits(get(body)?),
+            msg::SET_ACCOUNT_LIMITS => ClientMsg::SetAccountLimits(get(body)?),
+            msg::SET_ACCOUNT_BLOCKED => ClientMsg::SetAccountBlocked(get(body)?),
             _ => return Err(SessionReason::UnknownMessageType),
         })
     }
@@ -509,8 +629,8 @@ pub struct SessionReject {
     pub ref_type: u16,
     /// Its request id (the header's `seq`).
     pub ref_request_id: u64,
-    /// Its client order id when it has one, else 0.
-    pub ref_client_order_id: ClientOrderId,
+    /// Its client order id or client payment id when it has one, else 0.
+    pub ref_client_id: u64,
 }
 
 /// An engine event for this session.

@@ -8,8 +8,10 @@
 
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use fincore_engine::testkit::{TradingMix, Workload, trading_workload};
-use fincore_engine::{Engine, EngineLimits, Event};
+use fincore_engine::testkit::{
+    PaymentsMix, TradingMix, Workload, payments_workload, trading_workload,
+};
+use fincore_engine::{Engine, EngineLimits, Event, PaymentAction};
 use hdrhistogram::Histogram;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -30,10 +32,20 @@ pub enum Target {
 pub enum Mix {
     /// 55 % passive limits, 35 % cancels, 8 % crossing limits, 2 % market orders.
     Trading,
-    /// Payments (not built yet).
+    /// USD payments between traders: 50 % transfers, 50 % authorize/capture pairs.
     Payments,
-    /// Trading and payments (not built yet).
+    /// Half trading (the trading mix), half payments (the payments mix), interleaved.
     Mixed,
+}
+
+impl Mix {
+    fn name(self) -> &'static str {
+        match self {
+            Mix::Trading => "trading",
+            Mix::Payments => "payments",
+            Mix::Mixed => "mixed",
+        }
+    }
 }
 
 #[derive(Args)]
@@ -74,40 +86,39 @@ pub fn run(target: Target) -> Result<()> {
 }
 
 fn bench_engine(args: &EngineArgs) -> Result<()> {
-    match args.mix {
-        Mix::Trading => {}
-        Mix::Payments | Mix::Mixed => {
-            bail!("--mix payments/mixed needs the payments commands, not built yet")
-        }
+    if args.ops == 0 || args.instruments == 0 || args.traders < 2 {
+        bail!("--ops and --instruments must be positive, --traders at least 2");
     }
-    if args.ops == 0 || args.instruments == 0 || args.traders == 0 {
-        bail!("--ops, --instruments and --traders must be positive");
-    }
-    let mix = TradingMix {
-        instruments: args.instruments,
-        traders: args.traders,
-        commands: args.ops,
-        seed: args.seed,
-    };
     eprintln!(
-        "generating {} commands (seed {}, {} instrument(s))...",
-        args.ops, args.seed, args.instruments
+        "generating {} {} commands (seed {}, {} instrument(s))...",
+        args.ops,
+        args.mix.name(),
+        args.seed,
+        args.instruments
     );
-    let workload = trading_workload(mix);
+    let workload = workload(args);
     let (elapsed_ns, events, hash) = throughput_pass(&workload);
-    let (histogram, timer_ns, fills) = latency_pass(&workload, hash)?;
+    let (histogram, timer_ns, counts) = latency_pass(&workload, hash)?;
+    let fills = counts.fills;
     let ops_per_sec = args.ops as f64 / (elapsed_ns as f64 / 1e9);
     let p = |q: f64| histogram.value_at_quantile(q);
     println!(
-        "engine bench: mix=trading instruments={} traders={} ops={} seed={}",
-        args.instruments, args.traders, args.ops, args.seed
+        "engine bench: mix={} instruments={} traders={} ops={} seed={}",
+        args.mix.name(),
+        args.instruments,
+        args.traders,
+        args.ops,
+        args.seed
     );
     println!(
         "  throughput   {:>12.0} commands/s ({:.1} ns/command)",
         ops_per_sec,
         elapsed_ns as f64 / args.ops as f64
     );
-    println!("  events       {events} ({fills} fills)");
+    println!(
+        "  events       {events} ({fills} fills, {} payments created, {} captured, {} rejected commands)",
+        counts.payments, counts.captures, counts.rejects
+    );
     println!(
         "  latency ns   p50={} p99={} p99.9={} max={} (includes ~{timer_ns} ns of clock reads)",
         p(0.5),
@@ -128,7 +139,8 @@ fn bench_engine(args: &EngineArgs) -> Result<()> {
     }
     if args.json {
         println!(
-            "{{\"mix\":\"trading\",\"ops\":{},\"instruments\":{},\"seed\":{},\"ops_per_sec\":{:.0},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{},\"timer_overhead_ns\":{},\"fills\":{},\"events\":{},\"state_hash\":\"{:016x}\"}}",
+            "{{\"mix\":\"{}\",\"ops\":{},\"instruments\":{},\"seed\":{},\"ops_per_sec\":{:.0},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{},\"timer_overhead_ns\":{},\"fills\":{},\"payments\":{},\"rejects\":{},\"events\":{},\"state_hash\":\"{:016x}\"}}",
+            args.mix.name(),
             args.ops,
             args.instruments,
             args.seed,
@@ -139,11 +151,43 @@ fn bench_engine(args: &EngineArgs) -> Result<()> {
             histogram.max(),
             timer_ns,
             fills,
+            counts.payments,
+            counts.rejects,
             events,
             hash
         );
     }
     Ok(())
+}
+
+/// The seeded command stream of `--mix`.
+fn workload(args: &EngineArgs) -> Workload {
+    let payments = |trading_percent| PaymentsMix {
+        traders: args.traders,
+        instruments: args.instruments,
+        commands: args.ops,
+        trading_percent,
+        seed: args.seed,
+    };
+    match args.mix {
+        Mix::Trading => trading_workload(TradingMix {
+            instruments: args.instruments,
+            traders: args.traders,
+            commands: args.ops,
+            seed: args.seed,
+        }),
+        Mix::Payments => payments_workload(payments(0)),
+        Mix::Mixed => payments_workload(payments(50)),
+    }
+}
+
+/// What the measured commands did.
+#[derive(Default)]
+struct Counts {
+    fills: u64,
+    payments: u64,
+    captures: u64,
+    rejects: u64,
 }
 
 /// A fresh engine with the workload's setup applied.
@@ -173,22 +217,30 @@ fn throughput_pass(workload: &Workload) -> (u64, u64, u64) {
 }
 
 /// Times every command separately; checks it reaches the same state as the first pass.
-fn latency_pass(workload: &Workload, expected_hash: u64) -> Result<(Histogram<u64>, u64, u64)> {
+fn latency_pass(workload: &Workload, expected_hash: u64) -> Result<(Histogram<u64>, u64, Counts)> {
     let mut engine = prepared_engine(workload);
     let mut events: Vec<Event> = Vec::with_capacity(1024);
     let mut histogram = crate::report::latency_histogram()?;
-    let mut fills = 0u64;
+    let mut counts = Counts::default();
     for command in &workload.commands {
         events.clear();
         let start = Instant::now();
         engine.apply(command, &mut events);
         histogram.saturating_record(start.elapsed().as_nanos() as u64);
-        fills += events.iter().filter(|e| matches!(e, Event::Fill(_))).count() as u64;
+        for event in &events {
+            match event {
+                Event::Fill(_) => counts.fills += 1,
+                Event::Rejected(_) => counts.rejects += 1,
+                Event::Payment { action: PaymentAction::Created, .. } => counts.payments += 1,
+                Event::Payment { action: PaymentAction::Captured, .. } => counts.captures += 1,
+                _ => {}
+            }
+        }
     }
     if engine.state_hash() != expected_hash {
         bail!("the two passes reached different states: determinism is broken");
     }
-    Ok((histogram, timer_overhead_ns(), fills))
+    Ok((histogram, timer_overhead_ns(), counts))
 }
 
 /// Median cost of one `Instant::now()` pair with nothing between them.

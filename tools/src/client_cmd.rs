@@ -6,8 +6,10 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use fincore_engine::units::{lots_to_qty, minor_to_decimal, ticks_to_price};
 use fincore_engine::{
-    AccountId, AccountStatus, Amend, CancelReason, Event, InstrumentId, InstrumentStatus, OrderId,
-    OrderRef, Query, Side, TimeInForce, UserId,
+    AccountId, AccountStatus, Amend, AssetId, Authorize, CancelReason, ClientPaymentId,
+    EXTERNAL_ACCOUNT, Event, InstrumentId, InstrumentStatus, OrderId, OrderRef, PaymentAction,
+    PaymentId, PaymentInfo, PaymentKind, PaymentRef, PaymentStatus, Query, Side, TimeInForce,
+    Transfer, UserId,
 };
 use fincore_gateway::client::{Client, LoginOptions, Received, Reference};
 use fincore_gateway::wire::{self, ClientMsg, ServerMsg};
@@ -90,10 +92,102 @@ enum ClientCommand {
     },
     /// Show the assets and instruments.
     Reference,
-    /// Admin: deposit into an account: `deposit 2 USD 1000`.
-    Deposit { account: u32, asset: String, amount: Decimal },
-    /// Admin: withdraw from an account.
-    Withdraw { account: u32, asset: String, amount: Decimal },
+    /// Pay from the account to another: `pay 3 USD 25.50 --id 7`.
+    Pay {
+        to: u32,
+        asset: String,
+        amount: Decimal,
+        /// Client payment id, the idempotency key: resend with the same id to retry
+        /// safely (default: derived from the clock, printed with the result).
+        #[arg(long)]
+        id: Option<u64>,
+    },
+    /// Hold money for another account until a capture, a void or the timeout:
+    /// `authorize 3 USD 100 --timeout 600 --id 8`.
+    Authorize {
+        to: u32,
+        asset: String,
+        amount: Decimal,
+        /// Seconds until the hold expires (0: never).
+        #[arg(long, default_value_t = 0)]
+        timeout: u32,
+        /// Client payment id (see `pay`).
+        #[arg(long)]
+        id: Option<u64>,
+    },
+    /// Capture an authorization (all of it, or `--amount`): `capture 12`, or by the
+    /// payer's client id: `capture 8 --client`.
+    Capture {
+        payment: u64,
+        /// The number is the payer's client payment id (payer only).
+        #[arg(long)]
+        client: bool,
+        /// Capture only this much; the rest is released.
+        #[arg(long)]
+        amount: Option<Decimal>,
+    },
+    /// Release an authorization without paying.
+    Void {
+        payment: u64,
+        /// The number is the payer's client payment id (payer only).
+        #[arg(long)]
+        client: bool,
+    },
+    /// Show one payment of the account.
+    Payment {
+        payment: u64,
+        /// The number is the account's client payment id.
+        #[arg(long)]
+        client: bool,
+    },
+    /// Show the account's payments, newest first.
+    Payments {
+        #[arg(long, default_value_t = 20)]
+        limit: u16,
+    },
+    /// Admin or operator: deposit into an account: `deposit 2 USD 1000 --id 1`.
+    Deposit {
+        account: u32,
+        asset: String,
+        amount: Decimal,
+        /// Client payment id (deposits share one namespace; default: from the clock).
+        #[arg(long)]
+        id: Option<u64>,
+    },
+    /// Admin or operator: withdraw from an account.
+    Withdraw {
+        account: u32,
+        asset: String,
+        amount: Decimal,
+        /// Client payment id (the account's namespace; default: from the clock).
+        #[arg(long)]
+        id: Option<u64>,
+    },
+    /// Admin: an asset's payment limits (omitted: no limit).
+    PaymentLimits {
+        asset: String,
+        /// Largest single transfer, authorization or withdrawal.
+        #[arg(long)]
+        transfer_max: Option<Decimal>,
+        /// Default rolling 24-hour outgoing limit of every account.
+        #[arg(long)]
+        daily_max: Option<Decimal>,
+    },
+    /// Admin: an account's payment limits in one asset.
+    AccountLimits {
+        account: u32,
+        asset: String,
+        /// How far below zero payments may take the available balance.
+        #[arg(long, default_value_t = Decimal::ZERO)]
+        credit: Decimal,
+        /// The account's own rolling 24-hour outgoing limit (omitted: the asset's).
+        #[arg(long)]
+        daily_max: Option<Decimal>,
+    },
+    /// Admin: put an account on the compliance deny-list.
+    Block { account: u32 },
+    /// Admin: take an account off the deny-list.
+    Unblock { account: u32 },
     /// Admin: create an account for a user id.
     CreateAccount { account: u32, owner: u32 },
     /// Admin: freeze an account (new risk refused, cancels allowed).
@@ -187,17 +281,103 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
             );
         }
         ClientCommand::Reference => return query(&mut client, Query::Reference, &reference, json),
-        ClientCommand::Deposit { account, asset, amount }
-        | ClientCommand::Withdraw { account, asset, amount } => {
-            let (asset, scale) = reference.asset(asset)?;
-            let amount = fincore_engine::units::decimal_to_minor(*amount, scale)
-                .map_err(|_| anyhow::anyhow!("{amount} is not a whole number of minor units"))?;
-            let transfer = wire::Transfer { account: AccountId(*account), asset, amount };
+        ClientCommand::Deposit { account, asset, amount, id }
+        | ClientCommand::Withdraw { account, asset, amount, id } => {
+            let (asset, amount) = money(&reference, asset, *amount)?;
+            let client_payment_id = ClientPaymentId(id.unwrap_or_else(clock_id));
+            let payment = wire::ExternalPayment {
+                account: AccountId(*account),
+                asset,
+                amount,
+                client_payment_id,
+            };
             if matches!(args.command, ClientCommand::Deposit { .. }) {
-                ClientMsg::Deposit(transfer)
+                ClientMsg::Deposit(payment)
             } else {
-                ClientMsg::Withdraw(transfer)
+                ClientMsg::Withdraw(payment)
             }
+        }
+        ClientCommand::Pay { to, asset, amount, id } => {
+            let (asset, amount) = money(&reference, asset, *amount)?;
+            let client_payment_id = ClientPaymentId(id.unwrap_or_else(clock_id));
+            let credit = AccountId(*to);
+            ClientMsg::Transfer(Transfer {
+                debit: account,
+                credit,
+                asset,
+                amount,
+                client_payment_id,
+            })
+        }
+        ClientCommand::Authorize { to, asset, amount, timeout, id } => {
+            let (asset, amount) = money(&reference, asset, *amount)?;
+            ClientMsg::Authorize(Authorize {
+                debit: account,
+                credit: AccountId(*to),
+                asset,
+                amount,
+                client_payment_id: ClientPaymentId(id.unwrap_or_else(clock_id)),
+                timeout_s: *timeout,
+            })
+        }
+        ClientCommand::Capture { payment, client: by_client, amount } => {
+            let payment = payment_ref(*payment, *by_client);
+            let amount = match amount {
+                None => 0,
+                // The amount is in the payment's asset: look the payment up first.
+                Some(amount) => {
+                    let info = client.query(Query::Payment { account, payment })?;
+                    let Some(Event::PaymentInfo(info)) = info.first() else {
+                        print_events(&info, &reference, json);
+                        bail!("no such payment");
+                    };
+                    let (_, scale) = reference
+                        .asset_by_id(info.asset)
+                        .context("the payment's asset is unknown")?;
+                    minor(*amount, scale)?
+                }
+            };
+            ClientMsg::Capture(wire::Capture { account, payment, amount })
+        }
+        ClientCommand::Void { payment, client: by_client } => {
+            ClientMsg::Void(wire::Void { account, payment: payment_ref(*payment, *by_client) })
+        }
+        ClientCommand::Payment { payment, client: by_client } => {
+            let payment = payment_ref(*payment, *by_client);
+            return query(&mut client, Query::Payment { account, payment }, &reference, json);
+        }
+        ClientCommand::Payments { limit } => {
+            return query(
+                &mut client,
+                Query::Payments { account, limit: *limit },
+                &reference,
+                json,
+            );
+        }
+        ClientCommand::PaymentLimits { asset, transfer_max, daily_max } => {
+            let (asset, scale) = reference.asset(asset)?;
+            let limit = |value: &Option<Decimal>| value.map(|v| minor(v, scale)).transpose();
+            ClientMsg::SetPaymentLimits(wire::SetPaymentLimits {
+                asset,
+                transfer_max: limit(transfer_max)?,
+                velocity_24h: limit(daily_max)?,
+            })
+        }
+        ClientCommand::AccountLimits { account, asset, credit, daily_max } => {
+            let (asset, scale) = reference.asset(asset)?;
+            ClientMsg::SetAccountLimits(wire::SetAccountLimits {
+                account: AccountId(*account),
+                asset,
+                credit_limit: minor(*credit, scale)?,
+                velocity_24h: daily_max.map(|v| minor(v, scale)).transpose()?,
+            })
+        }
+        ClientCommand::Block { account } | ClientCommand::Unblock { account } => {
+            let blocked = matches!(args.command, ClientCommand::Block { .. });
+            ClientMsg::SetAccountBlocked(wire::SetAccountBlocked {
+                account: AccountId(*account),
+                blocked,
+            })
         }
         ClientCommand::CreateAccount { account, owner } => {
             ClientMsg::CreateAccount(wire::CreateAccount {
@@ -249,6 +429,26 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
         bail!("refused");
     }
     Ok(())
+}
+
+/// An amount of an asset named by symbol, in its minor units.
+fn money(reference: &Reference, asset: &str, amount: Decimal) -> anyhow::Result<(AssetId, i64)> {
+    let (asset, scale) = reference.asset(asset)?;
+    Ok((asset, minor(amount, scale)?))
+}
+
+/// `amount` in minor units of an asset with `scale` decimals.
+fn minor(amount: Decimal, scale: u8) -> anyhow::Result<i64> {
+    fincore_engine::units::decimal_to_minor(amount, scale)
+        .map_err(|_| anyhow::anyhow!("{amount} is not a whole number of minor units"))
+}
+
+fn payment_ref(number: u64, by_client: bool) -> PaymentRef {
+    if by_client {
+        PaymentRef::Client(ClientPaymentId(number))
+    } else {
+        PaymentRef::Id(PaymentId(number))
+    }
 }
 
 /// A client order id from the clock, for people who do not pick one.
@@ -432,10 +632,34 @@ fn describe(event: &Event, reference: &Reference) -> String {
             if a.priority_kept { "priority kept" } else { "priority lost" }
         ),
         Event::Balance(b) | Event::BalanceInfo(b) => format!(
-            "balance: account {} available {} held {}",
+            "balance: account {} available {} held {} pending {}",
             b.account.0,
             money(b.asset, b.available),
-            money(b.asset, b.held)
+            money(b.asset, b.held),
+            money(b.asset, b.pending)
+        ),
+        Event::Payment { action, info } => {
+            format!("{}: {}", payment_action(action), describe_payment(&info, reference))
+        }
+        Event::PaymentInfo(info) => describe_payment(&info, reference),
+        Event::PaymentLimitsSet { asset, transfer_max, velocity_24h } => format!(
+            "payment limits of {}: per payment {}, per account per 24 hours {}",
+            reference
+                .asset_by_id(asset)
+                .map_or(format!("asset {}", asset.0), |(s, _)| s.to_string()),
+            transfer_max.map_or("unlimited".to_string(), |v| money(asset, v)),
+            velocity_24h.map_or("unlimited".to_string(), |v| money(asset, v)),
+        ),
+        Event::AccountLimitsSet { account, asset, credit_limit, velocity_24h } => format!(
+            "account {} limits: credit {}, per 24 hours {}",
+            account.0,
+            money(asset, credit_limit),
+            velocity_24h.map_or("the asset's default".to_string(), |v| money(asset, v)),
+        ),
+        Event::AccountBlocked { account, blocked } => format!(
+            "account {} {} the deny-list",
+            account.0,
+            if blocked { "is on" } else { "is off" }
         ),
         Event::OrderInfo(o) => format!(
             "order {} (client id {}) {:?} {} {} @ {}, filled {}",
@@ -459,11 +683,8 @@ fn describe(event: &Event, reference: &Reference) -> String {
             wire::reason_name(u32::from(r.reason.code())),
             r.kind,
             r.account.0,
-            r.client_order_id.0
+            r.client_id
         ),
-        Event::External { account, asset, amount } => {
-            format!("external: account {} {}", account.0, money(asset, amount))
-        }
         Event::MassCancelled { account, count } => {
             format!("mass cancel: account {} cancelled {count} orders", account.0)
         }
@@ -480,6 +701,81 @@ fn describe(event: &Event, reference: &Reference) -> String {
         ),
         other => format!("{other:?}"),
     }
+}
+
+fn payment_action(action: PaymentAction) -> &'static str {
+    match action {
+        PaymentAction::Created => "payment",
+        PaymentAction::Captured => "captured",
+        PaymentAction::Voided => "voided",
+        PaymentAction::Expired => "expired",
+        PaymentAction::Duplicate => "duplicate (already done, nothing moved)",
+    }
+}
+
+fn payment_kind(kind: PaymentKind) -> &'static str {
+    match kind {
+        PaymentKind::Transfer => "transfer",
+        PaymentKind::Authorization => "authorization",
+        PaymentKind::Deposit => "deposit",
+        PaymentKind::Withdrawal => "withdrawal",
+    }
+}
+
+fn payment_status(status: PaymentStatus) -> &'static str {
+    match status {
+        PaymentStatus::Pending => "pending",
+        PaymentStatus::Completed => "completed",
+        PaymentStatus::Voided => "voided",
+        PaymentStatus::Expired => "expired",
+    }
+}
+
+fn party(account: AccountId) -> String {
+    if account == EXTERNAL_ACCOUNT {
+        "external".to_string()
+    } else {
+        format!("account {}", account.0)
+    }
+}
+
+fn describe_payment(p: &PaymentInfo, reference: &Reference) -> String {
+    let money = |amount| match reference.asset_by_id(p.asset) {
+        Some((symbol, scale)) => format!("{} {symbol}", minor_to_decimal(amount, scale)),
+        None => format!("{amount} (asset {})", p.asset.0),
+    };
+    let captured = match (p.kind, p.status) {
+        (PaymentKind::Authorization, PaymentStatus::Completed) => {
+            format!(", captured {}", money(p.captured))
+        }
+        _ => String::new(),
+    };
+    format!(
+        "payment {} (client id {}) {} {} {} -> {}: {}{captured}",
+        p.payment_id.0,
+        p.client_payment_id.0,
+        payment_kind(p.kind),
+        money(p.amount),
+        party(p.debit),
+        party(p.credit),
+        payment_status(p.status),
+    )
+}
+
+fn payment_json(p: &PaymentInfo, reference: &Reference) -> serde_json::Value {
+    let money = |amount: i64| {
+        reference.asset_by_id(p.asset).map(|(_, scale)| minor_to_decimal(amount, scale).to_string())
+    };
+    let account = |a: AccountId| if a == EXTERNAL_ACCOUNT { None } else { Some(a.0) };
+    serde_json::json!({
+        "payment_id": p.payment_id.0, "client_payment_id": p.client_payment_id.0,
+        "kind": payment_kind(p.kind), "debit": account(p.debit), "credit": account(p.credit),
+        "asset": reference.asset_by_id(p.asset).map(|(s, _)| s.to_string()),
+        "amount": money(p.amount), "captured": money(p.captured),
+        "amount_raw": p.amount, "captured_raw": p.captured,
+        "status": payment_status(p.status), "created_ns": p.created_ns,
+        "deadline_ns": p.deadline_ns, "resolved_ns": p.resolved_ns,
+    })
 }
 
 fn base(reference: &Reference, id: InstrumentId) -> fincore_engine::AssetId {
@@ -545,7 +841,19 @@ fn event_json(event: &Event, reference: &Reference) -> serde_json::Value {
             "type": if matches!(event, Event::Balance(_)) { "balance" } else { "balance_info" },
             "account": b.account.0, "asset": asset_symbol(b.asset),
             "available": money(b.asset, b.available), "held": money(b.asset, b.held),
+            "pending": money(b.asset, b.pending),
         }),
+        Event::Payment { action, info } => {
+            let mut object = payment_json(&info, reference);
+            object["type"] = "payment".into();
+            object["action"] = format!("{action:?}").to_lowercase().into();
+            object
+        }
+        Event::PaymentInfo(info) => {
+            let mut object = payment_json(&info, reference);
+            object["type"] = "payment_info".into();
+            object
+        }
         Event::OrderInfo(o) => json!({
             "type": "order", "order_id": o.order_id.0, "account": o.account.0,
             "instrument": symbol(o.instrument), "client_order_id": o.client_order_id.0,
@@ -558,12 +866,8 @@ fn event_json(event: &Event, reference: &Reference) -> serde_json::Value {
         }),
         Event::Rejected(r) => json!({
             "type": "rejected", "kind": format!("{:?}", r.kind), "account": r.account.0,
-            "client_order_id": r.client_order_id.0, "reason": r.reason.code(),
+            "client_id": r.client_id, "reason": r.reason.code(),
             "reason_name": format!("{:?}", r.reason),
-        }),
-        Event::External { account, asset, amount } => json!({
-            "type": "external", "account": account.0, "asset": asset_symbol(asset),
-            "amount": money(asset, amount),
         }),
         Event::MassCancelled { account, count } => {
             json!({ "type": "mass_cancelled", "account": account.0, "count": count })
