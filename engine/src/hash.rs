@@ -113,7 +113,7 @@ impl Engine {
             }
         }
         h.u64(self.payments.records.len() as u64);
-        for payment in &self.payments.records {
+        for payment in self.payments.records.iter() {
             let p = &payment.info;
             for value in [p.payment_id.0, p.client_payment_id.0, p.created_ns, p.deadline_ns] {
                 h.u64(value);

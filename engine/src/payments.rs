@@ -50,6 +50,54 @@ pub(crate) struct Payment {
     pub prev_credit: u32,
 }
 
+/// Every payment ever made, by index (payment id - 1). Stored in fixed-size chunks so
+/// that growing never copies what is already there: a plain `Vec` reallocating a table
+/// of millions of payments cost about a third of the payments benchmark's time (copies
+/// plus faulting in each new buffer). Memory is still only taken as payments arrive.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PaymentTable {
+    chunks: Vec<Vec<Payment>>,
+    len: usize,
+}
+
+/// Payments per chunk (about 7 MB).
+const CHUNK: usize = 1 << 16;
+
+impl PaymentTable {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn push(&mut self, payment: Payment) {
+        if self.len.is_multiple_of(CHUNK) {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        self.chunks.last_mut().expect("a chunk with room").push(payment);
+        self.len += 1;
+    }
+
+    pub fn get(&self, index: usize) -> Option<&Payment> {
+        self.chunks.get(index / CHUNK)?.get(index % CHUNK)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Payment> {
+        self.chunks.iter().flatten()
+    }
+}
+
+impl std::ops::Index<usize> for PaymentTable {
+    type Output = Payment;
+    fn index(&self, index: usize) -> &Payment {
+        &self.chunks[index / CHUNK][index % CHUNK]
+    }
+}
+
+impl std::ops::IndexMut<usize> for PaymentTable {
+    fn index_mut(&mut self, index: usize) -> &mut Payment {
+        &mut self.chunks[index / CHUNK][index % CHUNK]
+    }
+}
+
 /// An asset's payment policy.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct AssetPolicy {
@@ -219,7 +267,7 @@ impl ClientIndex {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct PaymentBook {
     /// Payment id `n` is `records[n - 1]`.
-    pub records: Vec<Payment>,
+    pub records: PaymentTable,
     /// `(debit account, client payment id)` -> index; the debit of a deposit is
     /// [`EXTERNAL_ACCOUNT`].
     pub by_client: ClientIndex,

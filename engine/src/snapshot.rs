@@ -69,10 +69,10 @@ use wincode::{SchemaRead, SchemaWrite};
 /// 9. Asset payment policies by ascending asset id, for assets that have one: asset,
 ///    transfer maximum, default velocity limit (both `Option<i64>`).
 /// 10. Outgoing payment state by ascending (account, asset), where there is any:
-///    account, asset, credit limit, own velocity limit, a `u32` count, then that many
-///    velocity-window debits oldest first (engine time `u64`, amount `i64`).
+///     account, asset, credit limit, own velocity limit, a `u32` count, then that many
+///     velocity-window debits oldest first (engine time `u64`, amount `i64`).
 /// 11. Every payment in id order: the [`crate::PaymentInfo`] fields, then the requested
-///    timeout (`u32` seconds).
+///     timeout (`u32` seconds).
 ///
 /// Sections 3 to 11 each start with their `u32` record count. Nothing follows section 11.
 pub const SNAPSHOT_FORMAT_VERSION: u32 = 2;
@@ -293,7 +293,7 @@ impl Engine {
         self.write_policies(&mut out);
         self.write_outgoing(&mut out);
         put_count(&mut out, self.payments.records.len());
-        for payment in &self.payments.records {
+        for payment in self.payments.records.iter() {
             put(&mut out, &PaymentRecord { info: payment.info, timeout_s: payment.timeout_s });
         }
         out

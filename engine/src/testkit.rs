@@ -203,12 +203,15 @@ pub struct PaymentsMix {
     pub commands: usize,
     /// Percentage of commands drawn from the trading mix instead (0: payments only).
     pub trading_percent: u32,
+    /// Percentage of the payments that are transfers; the rest are authorizations and
+    /// their captures (50 in the standard mix, 100 for transfers only).
+    pub transfer_percent: u32,
     /// PRNG seed.
     pub seed: u64,
 }
 
-/// Generates payments in USD between random traders: half transfers, half
-/// authorize/capture pairs (an authorization with a one-hour timeout, captured later in
+/// Generates payments in USD between random traders: `transfer_percent` transfers, the
+/// rest authorize/capture pairs (an authorization with a one-hour timeout, captured later in
 /// full or, one time in four, in part). The setup gives USD a per-payment maximum and a
 /// default 24-hour velocity limit, both high enough to pass, so every payment runs
 /// every risk check. With `trading_percent > 0` that share of the commands comes from
@@ -240,6 +243,7 @@ pub fn payments_workload(mix: PaymentsMix) -> Workload {
         traders: mix.traders,
         pending: std::collections::VecDeque::new(),
         next_client_id: 1,
+        transfer_percent: u64::from(mix.transfer_percent),
     };
     let mut commands = Vec::with_capacity(mix.commands);
     for _ in 0..mix.commands {
@@ -264,12 +268,16 @@ struct PaymentGenerator {
     /// (debit account, client payment id, amount) of authorizations not yet captured.
     pending: std::collections::VecDeque<(AccountId, ClientPaymentId, i64)>,
     next_client_id: u64,
+    transfer_percent: u64,
 }
 
 impl PaymentGenerator {
     fn next_body(&mut self) -> (UserId, CommandBody) {
         let roll = self.rng.below(100);
-        let capture = !self.pending.is_empty() && (roll >= 75 || self.pending.len() > 256);
+        // Of the non-transfers, half are authorizations and half captures.
+        let capture_from = self.transfer_percent + (100 - self.transfer_percent) / 2;
+        let capture =
+            !self.pending.is_empty() && (roll >= capture_from || self.pending.len() > 256);
         if capture {
             let (account, client, amount) = self.pending.pop_front().expect("not empty");
             let amount = if self.rng.percent(25) { amount / 2 + 1 } else { 0 };
@@ -285,7 +293,7 @@ impl PaymentGenerator {
         self.next_client_id += 1;
         let client_payment_id = ClientPaymentId(self.next_client_id);
         let user = UserId(debit.0);
-        if roll < 50 {
+        if roll < self.transfer_percent {
             let t = Transfer { debit, credit, asset: USD, amount, client_payment_id };
             (user, CommandBody::Transfer(t))
         } else {

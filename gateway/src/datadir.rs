@@ -25,7 +25,7 @@ pub fn snapshot_dir(data: &Path) -> PathBuf {
 }
 
 /// Lines the limits file must have.
-const LIMIT_FIELDS: usize = 6;
+const LIMIT_FIELDS: usize = 7;
 
 fn limits_path(data: &Path) -> PathBuf {
     data.join("engine-limits")
@@ -35,12 +35,13 @@ fn limits_path(data: &Path) -> PathBuf {
 pub fn write_limits(data: &Path, limits: &EngineLimits) -> Result<(), RunnerError> {
     let text = format!(
         "users_max = {}\naccounts_max = {}\norders_max = {}\nlevels_per_side_max = {}\n\
-         open_orders_per_account_max = {}\norders_expected = {}\n",
+         open_orders_per_account_max = {}\npayments_max = {}\norders_expected = {}\n",
         limits.users_max,
         limits.accounts_max,
         limits.orders_max,
         limits.levels_per_side_max,
         limits.open_orders_per_account_max,
+        limits.payments_max,
         limits.orders_expected
     );
     // Temporary file, fsync, rename, fsync the directory: the file is either absent or
@@ -81,6 +82,7 @@ pub fn read_limits(data: &Path) -> Result<Option<EngineLimits>, RunnerError> {
             "orders_max" => &mut limits.orders_max,
             "levels_per_side_max" => &mut limits.levels_per_side_max,
             "open_orders_per_account_max" => &mut limits.open_orders_per_account_max,
+            "payments_max" => &mut limits.payments_max,
             "orders_expected" => &mut limits.orders_expected,
             _ => return Err(bad()),
         };
@@ -91,8 +93,13 @@ pub fn read_limits(data: &Path) -> Result<Option<EngineLimits>, RunnerError> {
         let why = format!("{}: expected all {LIMIT_FIELDS} limits, found {seen}", path.display());
         return Err(RunnerError::Data(why));
     }
-    let positive =
-        [limits.users_max, limits.accounts_max, limits.orders_max, limits.levels_per_side_max];
+    let positive = [
+        limits.users_max,
+        limits.accounts_max,
+        limits.orders_max,
+        limits.levels_per_side_max,
+        limits.payments_max,
+    ];
     if positive.contains(&0) {
         return Err(RunnerError::Data(format!("{}: limits must be positive", path.display())));
     }

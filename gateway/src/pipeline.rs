@@ -459,7 +459,9 @@ impl EngineThread {
                     // wake-up of a parked thread (at least every PARK_TIMEOUT).
                     rounds = rounds.wrapping_add(1);
                     let parking = idle >= SPINS + YIELDS && self.wait != WaitMode::BusySpin;
-                    if (parking || rounds % DEADLINE_CHECK_SPINS == 0) && self.tick_if_due() {
+                    if (parking || rounds.is_multiple_of(DEADLINE_CHECK_SPINS))
+                        && self.tick_if_due()
+                    {
                         self.parker.sleeping.store(false, Ordering::SeqCst);
                         idle = 0;
                         continue;

@@ -1,13 +1,16 @@
 //! The server configuration: the embedded demo builds a working venue, a custom file is
-//! read as written, every validation names what is wrong, and logins check secrets.
+//! read as written (payment settings included), every validation names what is wrong,
+//! and logins check secrets.
 
 use fincore_engine::units::{dec_to_decimal, decimal_to_dec};
 use fincore_engine::{
-    AccountId, AssetId, Command, CommandBody, Engine, EngineLimits, Event, Price, Qty, Role,
-    SYSTEM_USER, Symbol, UserId,
+    AccountId, AssetId, ClientPaymentId, Command, CommandBody, Engine, EngineLimits, Event, Price,
+    Qty, Role, SYSTEM_USER, Symbol, UserId,
 };
 use fincore_gateway::auth::SecretHash;
-use fincore_gateway::config::{ConfigError, DEMO_SECRETS, DEMO_TOML, ServerConfig, SessionLimits};
+use fincore_gateway::config::{
+    ConfigError, DEMO_SECRETS, DEMO_TOML, SETUP_DEPOSIT_ID_BASE, ServerConfig, SessionLimits,
+};
 use fincore_journal::Durability;
 use rust_decimal::Decimal;
 use std::str::FromStr;
@@ -43,8 +46,9 @@ fn demo_parses_and_its_setup_applies_without_a_reject() {
     assert_eq!(demo.session, SessionLimits::default());
     let symbols: Vec<&str> = demo.assets.iter().map(|a| a.symbol.as_str()).collect();
     assert_eq!(symbols, ["USD", "BTC", "ETH"]);
-    assert_eq!(demo.users.len(), 12);
+    assert_eq!(demo.users.len(), 13);
     assert_eq!(demo.accounts.len(), 12);
+    assert!(demo.deny_list.is_empty());
     let btc = demo.instrument_by_symbol("BTC-USD").unwrap();
     let spec = demo.instrument_spec(btc).unwrap();
     assert_eq!(spec.reference_price, Price(6_000_000));
@@ -52,10 +56,44 @@ fn demo_parses_and_its_setup_applies_without_a_reject() {
     assert_eq!(spec.notional_max, 10_000_000 * 1_000_000);
     assert_eq!(spec.fee_account, AccountId(1));
     assert_eq!(demo.user("admin").unwrap().role, Role::Admin);
+    let payops = demo.user("payops").unwrap();
+    assert_eq!((payops.id, payops.role), (5, Role::Operator));
+    let usd = &demo.assets[0];
+    assert_eq!((usd.transfer_max, usd.daily_outgoing_max), (Some(d("250000")), Some(d("1000000"))));
+    assert!(
+        demo.assets[1..].iter().all(|a| (a.transfer_max, a.daily_outgoing_max) == (None, None))
+    );
+    let carol = demo.accounts.iter().find(|a| a.id == 4).unwrap();
+    assert_eq!(carol.credit_limits, [("USD".to_string(), d("5000"))]);
+    assert!(demo.accounts.iter().all(|a| a.daily_outgoing_max.is_empty()));
 
     let setup = demo.setup_commands().unwrap();
-    // 3 assets, 12 users, 12 accounts, 2 instruments, 11 funded accounts x 3 assets.
-    assert_eq!(setup.len(), 3 + 12 + 12 + 2 + 11 * 3);
+    // 3 assets, 13 users, 12 accounts, 2 instruments, 11 funded accounts x 3 assets,
+    // USD's payment limits and carol's credit limit.
+    assert_eq!(setup.len(), 3 + 13 + 12 + 2 + 11 * 3 + 2);
+    // The deposits carry client payment ids from 2^63 + 1 up, in order.
+    let deposit_ids: Vec<u64> = setup
+        .iter()
+        .filter_map(|c| match c {
+            CommandBody::Deposit { client_payment_id, .. } => Some(client_payment_id.0),
+            _ => None,
+        })
+        .collect();
+    let expected: Vec<u64> = (1..=33).map(|i| SETUP_DEPOSIT_ID_BASE + i).collect();
+    assert_eq!(deposit_ids, expected);
+    assert_eq!(SETUP_DEPOSIT_ID_BASE, 1 << 63);
+    let usd_limits = CommandBody::SetPaymentLimits {
+        asset: AssetId(0),
+        transfer_max: Some(250_000 * 1_000_000),
+        velocity_24h: Some(1_000_000 * 1_000_000),
+    };
+    let carol_credit = CommandBody::SetAccountLimits {
+        account: AccountId(4),
+        asset: AssetId(0),
+        credit_limit: 5_000 * 1_000_000,
+        velocity_24h: None,
+    };
+    assert_eq!(setup[setup.len() - 2..], [usd_limits, carol_credit]);
     assert_eq!(rejects_of(&setup), vec![]);
 }
 
@@ -171,10 +209,120 @@ fn a_custom_config_is_read_as_written() {
     assert_eq!((spec.reference_price, spec.qty_max), (Price(3601), Qty(100)));
     assert_eq!((spec.base, spec.quote, spec.notional_max), (gold_asset, eur, 5_000_000));
     let account = AccountId(21);
-    let eur_deposit = CommandBody::Deposit { account, asset: eur, amount: 100_025 };
-    let gold_deposit = CommandBody::Deposit { account, asset: gold_asset, amount: 12_500 };
+    let eur_deposit = CommandBody::Deposit {
+        account,
+        asset: eur,
+        amount: 100_025,
+        client_payment_id: ClientPaymentId(SETUP_DEPOSIT_ID_BASE + 1),
+    };
+    let gold_deposit = CommandBody::Deposit {
+        account,
+        asset: gold_asset,
+        amount: 12_500,
+        client_payment_id: ClientPaymentId(SETUP_DEPOSIT_ID_BASE + 2),
+    };
     assert_eq!(setup[7..], [eur_deposit, gold_deposit]);
     assert_eq!(rejects_of(&setup), vec![]);
+}
+
+/// The minimal config with payment settings: an operator, asset and account limits, a
+/// deny-list, a payment capacity.
+fn with_payments() -> String {
+    let payops = SecretHash::new(b"payops-secret-0123456789", SALT).to_string();
+    minimal()
+        .replace("durability = \"fsync\"", "durability = \"fsync\"\ndeny_list = [20]")
+        .replace("orders_max = 5000", "orders_max = 5000\npayments_max = 1000")
+        .replace("scale = 2", "scale = 2\ntransfer_max = \"100.50\"\ndaily_outgoing_max = \"1000\"")
+        .replace(
+            "deposits = { GOLD = \"12.5\", EUR = \"1000.25\" }",
+            "deposits = { GOLD = \"12.5\", EUR = \"1000.25\" }\n\
+             credit_limits = { EUR = \"50\" }\n\
+             daily_outgoing_max = { GOLD = \"1.5\", EUR = \"200\" }",
+        )
+        .replace(
+            "[[accounts]]\nid = 20",
+            &format!(
+                "[[users]]\nid = 7\nname = \"payops\"\nrole = \"operator\"\n\
+                 secret_hash = \"{payops}\"\n\n[[accounts]]\nid = 20"
+            ),
+        )
+}
+
+#[test]
+fn payment_settings_become_setup_commands_after_the_deposits() {
+    let text = with_payments();
+    let config = ServerConfig::from_toml(&text).unwrap();
+    assert_eq!(config.limits.payments_max, 1000);
+    assert_eq!(config.deny_list, [20]);
+    assert_eq!(config.user("payops").unwrap().role, Role::Operator);
+    let eur = &config.assets[0];
+    assert_eq!((eur.transfer_max, eur.daily_outgoing_max), (Some(d("100.50")), Some(d("1000"))));
+    let dora = &config.accounts[1];
+    assert_eq!(dora.credit_limits, [("EUR".to_string(), d("50"))]);
+    // In the order of [[assets]], like the deposits.
+    let daily = [("EUR".to_string(), d("200")), ("GOLD".to_string(), d("1.5"))];
+    assert_eq!(dora.daily_outgoing_max, daily);
+
+    let setup = config.setup_commands().unwrap();
+    let (eur, gold) = (AssetId(3), AssetId(4));
+    assert_eq!(setup[2], CommandBody::CreateUser { user: UserId(9), role: Role::Admin });
+    assert_eq!(setup[4], CommandBody::CreateUser { user: UserId(7), role: Role::Operator });
+    // Deposits, then limits (asset, then account by account and asset), then the
+    // deny-list last, so that a listed account still gets its setup deposits.
+    assert!(matches!(setup[setup.len() - 5], CommandBody::Deposit { asset, .. } if asset == gold));
+    let tail = [
+        CommandBody::SetPaymentLimits {
+            asset: eur,
+            transfer_max: Some(10_050),
+            velocity_24h: Some(100_000),
+        },
+        CommandBody::SetAccountLimits {
+            account: AccountId(21),
+            asset: eur,
+            credit_limit: 5_000,
+            velocity_24h: Some(20_000),
+        },
+        CommandBody::SetAccountLimits {
+            account: AccountId(21),
+            asset: gold,
+            credit_limit: 0,
+            velocity_24h: Some(1_500),
+        },
+        CommandBody::SetAccountBlocked { account: AccountId(20), blocked: true },
+    ];
+    assert_eq!(setup[setup.len() - 4..], tail);
+    assert_eq!(rejects_of(&setup), vec![]);
+    let auth = config.authenticator();
+    assert_eq!(
+        auth.authenticate("payops", b"payops-secret-0123456789"),
+        Some((UserId(7), Role::Operator))
+    );
+}
+
+#[test]
+fn payment_settings_are_checked() {
+    let refused_payments = |from: &str, to: &str, needles: &[&str]| {
+        let text = with_payments();
+        assert!(text.contains(from), "{from:?} is not in the config");
+        let message = match ServerConfig::from_toml(&text.replacen(from, to, 1)) {
+            Ok(_) => panic!("accepted with {from:?} -> {to:?}"),
+            Err(error) => error.to_string(),
+        };
+        for needle in needles {
+            assert!(message.contains(needle), "{from:?} -> {to:?}: {message:?} lacks {needle:?}");
+        }
+    };
+    refused_payments("deny_list = [20]", "deny_list = [99]", &["deny_list", "99"]);
+    refused_payments("deny_list = [20]", "deny_list = [20, 21, 20]", &["deny_list", "20", "twice"]);
+    refused_payments("payments_max = 1000", "payments_max = 0", &["limits.payments_max"]);
+    refused_payments("\"100.50\"", "\"0\"", &["EUR", "transfer_max", "positive"]);
+    refused_payments("\"100.50\"", "\"100.505\"", &["EUR", "transfer_max", "minor unit"]);
+    refused_payments("\"100.50\"", "\"lots\"", &["EUR", "transfer_max", "not a decimal"]);
+    refused_payments("= \"1000\"", "= \"-1\"", &["EUR", "daily_outgoing_max", "positive"]);
+    refused_payments("EUR = \"50\"", "SILVER = \"50\"", &["account 21", "credit_limits.SILVER"]);
+    refused_payments("EUR = \"50\"", "EUR = \"0.001\"", &["account 21", "credit_limits.EUR"]);
+    refused_payments("GOLD = \"1.5\"", "GOLD = \"1.5001\"", &["daily_outgoing_max.GOLD"]);
+    refused_payments("role = \"operator\"", "role = \"auditor\"", &["payops", "\"operator\""]);
 }
 
 #[test]

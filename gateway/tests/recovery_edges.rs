@@ -74,7 +74,7 @@ fn a_damaged_limits_file_is_refused() {
     runner.close().unwrap();
     std::fs::write(dir.path().join("engine-limits"), "orders_max = 5\n").unwrap();
     let error = replay(dir.path(), ReplayBounds::default()).err().expect("refused").to_string();
-    assert!(error.contains("expected all 6 limits"), "{error}");
+    assert!(error.contains("expected all 7 limits"), "{error}");
     std::fs::remove_file(dir.path().join("engine-limits")).unwrap();
     let error = Runner::open(&RunnerConfig::new(dir.path()), &setup).err().expect("refused");
     assert!(error.to_string().contains("no engine-limits file"), "{error}");
@@ -98,4 +98,28 @@ fn a_setup_interrupted_by_a_crash_is_completed_on_the_next_start() {
     let (runner, report) = Runner::open(&config, &setup).unwrap();
     assert_eq!(report.setup_applied, 0);
     assert_eq!(runner.engine().last_seq(), (setup.len() + commands.len()) as u64);
+}
+
+/// The engine limits decide which commands are rejected (`payments_max`: 1011
+/// `PaymentsFull`), so the data directory keeps all of them from its first start: the
+/// engine runs with the configured values, a later start with another configuration
+/// keeps the directory's, and a replay uses them too.
+#[test]
+fn every_engine_limit_is_kept_in_the_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (setup, _) = setup_and_commands(1);
+    let limits = fincore_engine::EngineLimits {
+        payments_max: 1_000,
+        open_orders_per_account_max: 77,
+        ..Default::default()
+    };
+    let config = RunnerConfig { limits, ..RunnerConfig::new(dir.path()) };
+    let (runner, _) = Runner::open(&config, &setup).unwrap();
+    assert_eq!(runner.engine().limits(), limits, "the first start");
+    runner.close().unwrap();
+    let (runner, _) = Runner::open(&RunnerConfig::new(dir.path()), &setup).unwrap();
+    assert_eq!(runner.engine().limits(), limits, "a restart with the default limits");
+    runner.close().unwrap();
+    let replayed = replay(dir.path(), ReplayBounds { no_snapshot: true, ..Default::default() });
+    assert_eq!(replayed.unwrap().engine.limits(), limits, "a replay");
 }

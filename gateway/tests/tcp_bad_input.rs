@@ -3,9 +3,10 @@
 //! `BODY_LEN_MAX`: Logout 901; wrong version: Logout 903; both close the connection);
 //! frames refused with a session reject while the session goes on (unknown type 902,
 //! non-zero flags 900, a body of the wrong length, a bad enum tag or a bool byte of 2
-//! inside a NewOrder: 900); seeded garbage; the error budget (Logout 914); and order and
-//! transfer values that are zero, negative or overflowing (engine rejects, balances
-//! unchanged).
+//! inside a NewOrder, and the like in payment messages: 900); seeded garbage; the error
+//! budget (Logout 914); and order and payment values that are zero, negative or
+//! overflowing, and payment ids that are 0 or unknown (engine rejects, balances unchanged,
+//! nothing recorded).
 //!
 //! In every test a well-behaved session (bob) places an order after each bad input and
 //! gets its answer, and at the end the server stops cleanly and a replay of the data
@@ -15,19 +16,19 @@
 mod common;
 
 use common::{
-    BTC_0, BTC_USD, ETH_0, Incoming, Raw, USD, USD_0, applied_seq, balances, body_of, command,
-    limit, open_orders, raw_frame,
+    BTC, BTC_0, BTC_USD, ETH_0, Incoming, Raw, USD, USD_0, applied_seq, balances, body_of, command,
+    external, limit, open_orders, raw_frame,
 };
 use fincore_engine::{
-    AccountId, Amend, CommandKind, Event, OrderRef, OrderType, Price, Qty, Query, RejectReason,
-    Side, TimeInForce,
+    AccountId, Amend, Authorize, ClientPaymentId, CommandKind, Event, OrderRef, OrderType,
+    PaymentId, PaymentRef, Price, Qty, Query, RejectReason, Side, TimeInForce, Transfer,
 };
 use fincore_gateway::client::{Client, Received};
 use fincore_gateway::config::ServerConfig;
 use fincore_gateway::server::ServerHandle;
 use fincore_gateway::wire::{
-    self, BODY_LEN_MAX, Cancel, ClientMsg, MassCancel, ServerMsg, SessionReason, SessionReject,
-    Transfer, VERSION, msg,
+    self, BODY_LEN_MAX, Cancel, Capture, ClientMsg, MassCancel, ServerMsg, SessionReason,
+    SessionReject, SetAccountBlocked, SetAccountLimits, SetPaymentLimits, VERSION, Void, msg,
 };
 use fincore_gateway::{ReplayBounds, replay};
 use std::net::SocketAddr;
@@ -86,7 +87,7 @@ fn session_reject(reason: SessionReason, ref_type: u16, request: u64) -> ServerM
         reason: reason.code(),
         ref_type,
         ref_request_id: request,
-        ref_client_order_id: fincore_engine::ClientOrderId(0),
+        ref_client_id: 0,
     })
 }
 
@@ -244,6 +245,25 @@ fn malformed_frames_are_refused_and_the_session_goes_on() {
         account: ALICE,
         order: OrderRef::Id(fincore_engine::OrderId(1)),
     }));
+    let transfer = body_of(&ClientMsg::Transfer(Transfer {
+        debit: ALICE,
+        credit: BOB,
+        asset: USD,
+        amount: 1,
+        client_payment_id: ClientPaymentId(1),
+    }));
+    let capture = body_of(&ClientMsg::Capture(Capture {
+        account: ALICE,
+        payment: PaymentRef::Id(PaymentId(1)),
+        amount: 0,
+    }));
+    let blocked =
+        body_of(&ClientMsg::SetAccountBlocked(SetAccountBlocked { account: ALICE, blocked: true }));
+    let limits = body_of(&ClientMsg::SetPaymentLimits(SetPaymentLimits {
+        asset: USD,
+        transfer_max: None,
+        velocity_24h: None,
+    }));
     let with = |body: &[u8], at: usize, byte: u8| {
         let mut body = body.to_vec();
         body[at] = byte;
@@ -328,6 +348,26 @@ fn malformed_frames_are_refused_and_the_session_goes_on() {
             "Query tag 9",
             frame(msg::QUERY, 27, &with(&query, 0, 9)),
             session_reject(malformed, msg::QUERY, 27),
+        ),
+        (
+            "Transfer one byte short",
+            frame(msg::TRANSFER, 28, &transfer[..transfer.len() - 1]),
+            session_reject(malformed, msg::TRANSFER, 28),
+        ),
+        (
+            "Capture payment tag 2",
+            frame(msg::CAPTURE, 29, &with(&capture, 4, 2)),
+            session_reject(malformed, msg::CAPTURE, 29),
+        ),
+        (
+            "SetAccountBlocked bool 2 (decoded before the admin check)",
+            frame(msg::SET_ACCOUNT_BLOCKED, 30, &with(&blocked, 4, 2)),
+            session_reject(malformed, msg::SET_ACCOUNT_BLOCKED, 30),
+        ),
+        (
+            "SetPaymentLimits option tag 2",
+            frame(msg::SET_PAYMENT_LIMITS, 31, &with(&limits, 2, 2)),
+            session_reject(malformed, msg::SET_PAYMENT_LIMITS, 31),
         ),
     ];
     assert_eq!(good[side], 0, "Buy is tag 0");
@@ -428,7 +468,32 @@ fn seeded_garbage_ends_the_connection_and_the_server_survives() {
             qty: Qty(1),
         }),
         ClientMsg::MassCancel(MassCancel { account: ALICE, instrument: Some(BTC_USD) }),
-        ClientMsg::Deposit(Transfer { account: ALICE, asset: USD, amount: 1 }),
+        ClientMsg::Deposit(external(ALICE, USD, 1, 1)),
+        ClientMsg::Transfer(Transfer {
+            debit: ALICE,
+            credit: BOB,
+            asset: USD,
+            amount: 1,
+            client_payment_id: ClientPaymentId(1),
+        }),
+        ClientMsg::Capture(Capture {
+            account: ALICE,
+            payment: PaymentRef::Client(ClientPaymentId(1)),
+            amount: 1,
+        }),
+        ClientMsg::Void(Void { account: ALICE, payment: PaymentRef::Id(PaymentId(1)) }),
+        ClientMsg::SetPaymentLimits(SetPaymentLimits {
+            asset: USD,
+            transfer_max: Some(1),
+            velocity_24h: Some(1),
+        }),
+        ClientMsg::SetAccountLimits(SetAccountLimits {
+            account: ALICE,
+            asset: USD,
+            credit_limit: 1,
+            velocity_24h: Some(1),
+        }),
+        ClientMsg::SetAccountBlocked(SetAccountBlocked { account: ALICE, blocked: true }),
         ClientMsg::Query(Query::Order {
             account: ALICE,
             order: OrderRef::Id(fincore_engine::OrderId(1)),
@@ -603,38 +668,147 @@ fn zero_negative_and_overflowing_values_are_rejected_and_change_nothing() {
     let cancel = Cancel { account: ALICE, order: OrderRef::Id(live.order_id) };
     assert!(matches!(command(&mut alice, ClientMsg::Cancel(cancel))[0], Event::Cancelled(_)));
 
-    // Transfers: zero, negative, more than there is, and a deposit past i64::MAX.
-    let transfer = |amount| Transfer { account: ALICE, asset: USD, amount };
+    // Deposits and withdrawals: zero, negative, more than there is, above the asset's
+    // transfer_max (USD's, 250 000 USD; BTC has none), past i64::MAX, and id 0. Each
+    // attempt has its own client payment id, so that none is judged a retry.
+    let mut next_id = 0;
+    let mut external_with = |asset, amount| {
+        next_id += 1;
+        external(ALICE, asset, amount, next_id)
+    };
     for (what, message, reason) in [
-        ("deposit 0", ClientMsg::Deposit(transfer(0)), RejectReason::AmountNotPositive),
-        ("deposit -1", ClientMsg::Deposit(transfer(-1)), RejectReason::AmountNotPositive),
+        ("deposit 0", ClientMsg::Deposit(external_with(USD, 0)), RejectReason::AmountNotPositive),
+        ("deposit -1", ClientMsg::Deposit(external_with(USD, -1)), RejectReason::AmountNotPositive),
         (
             "deposit i64::MIN",
-            ClientMsg::Deposit(transfer(i64::MIN)),
+            ClientMsg::Deposit(external_with(USD, i64::MIN)),
             RejectReason::AmountNotPositive,
         ),
         (
             "deposit i64::MAX",
-            ClientMsg::Deposit(transfer(i64::MAX)),
+            ClientMsg::Deposit(external_with(USD, i64::MAX)),
             RejectReason::ArithmeticOverflow,
         ),
-        ("withdraw -1", ClientMsg::Withdraw(transfer(-1)), RejectReason::AmountNotPositive),
+        (
+            "deposit i64::MAX of BTC",
+            ClientMsg::Deposit(external_with(BTC, i64::MAX)),
+            RejectReason::ArithmeticOverflow,
+        ),
+        (
+            "deposit id 0",
+            ClientMsg::Deposit(external(ALICE, USD, 1, 0)),
+            RejectReason::PaymentIdZero,
+        ),
+        (
+            "withdraw -1",
+            ClientMsg::Withdraw(external_with(USD, -1)),
+            RejectReason::AmountNotPositive,
+        ),
+        (
+            "withdraw above transfer_max",
+            ClientMsg::Withdraw(external_with(USD, common::USD_TRANSFER_MAX + 1)),
+            RejectReason::AboveTransferMax,
+        ),
         (
             "withdraw too much",
-            ClientMsg::Withdraw(transfer(USD_0 + 1)),
+            ClientMsg::Withdraw(external_with(BTC, BTC_0 + 1)),
             RejectReason::InsufficientBalance,
         ),
         (
             "withdraw i64::MAX",
-            ClientMsg::Withdraw(transfer(i64::MAX)),
+            ClientMsg::Withdraw(external_with(USD, i64::MAX)),
+            RejectReason::AboveTransferMax,
+        ),
+        (
+            "withdraw i64::MAX of BTC",
+            ClientMsg::Withdraw(external_with(BTC, i64::MAX)),
             RejectReason::InsufficientBalance,
+        ),
+        (
+            "withdraw id 0",
+            ClientMsg::Withdraw(external(ALICE, USD, 1, 0)),
+            RejectReason::PaymentIdZero,
         ),
     ] {
         let replies = command(&mut admin, message);
         let [Event::Rejected(rejected)] = replies[..] else { panic!("{what}: {replies:?}") };
         assert_eq!(rejected.reason, reason, "{what}");
+        assert_eq!(rejected.client_id, message.client_id(), "{what}");
         h.bob_works();
     }
+
+    // Transfers and authorizations from alice with the same values (the authorizations
+    // ask for the longest timeout, u32::MAX seconds, whose deadline still fits engine
+    // time: they are refused for their amounts), and captures and voids of payments
+    // that do not exist.
+    let payment = |amount: i64, id: u64| Transfer {
+        debit: ALICE,
+        credit: BOB,
+        asset: BTC,
+        amount,
+        client_payment_id: ClientPaymentId(id),
+    };
+    let authorize = |amount: i64, id: u64| {
+        let t = payment(amount, id);
+        ClientMsg::Authorize(Authorize {
+            debit: t.debit,
+            credit: t.credit,
+            asset: t.asset,
+            amount: t.amount,
+            client_payment_id: t.client_payment_id,
+            timeout_s: u32::MAX,
+        })
+    };
+    for (what, message, reason) in [
+        ("transfer 0", ClientMsg::Transfer(payment(0, 1)), RejectReason::AmountNotPositive),
+        ("transfer -1", ClientMsg::Transfer(payment(-1, 2)), RejectReason::AmountNotPositive),
+        (
+            "transfer i64::MIN",
+            ClientMsg::Transfer(payment(i64::MIN, 3)),
+            RejectReason::AmountNotPositive,
+        ),
+        (
+            "transfer i64::MAX",
+            ClientMsg::Transfer(payment(i64::MAX, 4)),
+            RejectReason::InsufficientBalance,
+        ),
+        ("transfer id 0", ClientMsg::Transfer(payment(1, 0)), RejectReason::PaymentIdZero),
+        (
+            "transfer of an unknown asset",
+            ClientMsg::Transfer(Transfer { asset: fincore_engine::AssetId(31), ..payment(1, 5) }),
+            RejectReason::UnknownAsset,
+        ),
+        ("authorize 0", authorize(0, 6), RejectReason::AmountNotPositive),
+        ("authorize i64::MAX", authorize(i64::MAX, 7), RejectReason::InsufficientBalance),
+        (
+            "capture of payment id u64::MAX",
+            ClientMsg::Capture(Capture {
+                account: ALICE,
+                payment: PaymentRef::Id(PaymentId(u64::MAX)),
+                amount: 1,
+            }),
+            RejectReason::UnknownPayment,
+        ),
+        (
+            "void of a client id never used",
+            ClientMsg::Void(Void {
+                account: ALICE,
+                payment: PaymentRef::Client(ClientPaymentId(9)),
+            }),
+            RejectReason::UnknownPayment,
+        ),
+    ] {
+        let replies = command(&mut alice, message);
+        let [Event::Rejected(rejected)] = replies[..] else { panic!("{what}: {replies:?}") };
+        assert_eq!(rejected.reason, reason, "{what}");
+        assert_eq!(rejected.client_id, message.client_id(), "{what}");
+        h.bob_works();
+    }
+    // Nothing was recorded: alice's newest payment is still a setup deposit.
+    let newest = common::query(&mut alice, Query::Payments { account: ALICE, limit: 1 });
+    let [Event::PaymentInfo(newest)] = newest[..] else { panic!("{newest:?}") };
+    assert_eq!(newest.kind, fincore_engine::PaymentKind::Deposit);
+    assert!(newest.client_payment_id.0 > fincore_gateway::config::SETUP_DEPOSIT_ID_BASE);
 
     assert_eq!(balances(&mut alice, ALICE), before);
     assert_eq!(before, [(USD_0, 0), (BTC_0, 0), (ETH_0, 0)]);

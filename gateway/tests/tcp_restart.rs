@@ -2,7 +2,9 @@
 //! ports, temporary directory): after trading (resting orders of several users, fills)
 //! and a clean stop, the restarted server reports the stop's sequence and state hash,
 //! and its balances, open orders and depth, queried over TCP, are exactly the ones before
-//! the stop; trading goes on with order and trade ids continuing, not reused. A second
+//! the stop (payments too: an account's history, a pending authorization); trading goes on
+//! with order, trade and payment ids continuing, not reused, and a payment sent again
+//! with its client payment id is recognised as a retry. A second
 //! restart with the snapshots deleted rebuilds the same state from the journal alone.
 //! Sessions connected at the stop get `Logout` 915; for those that asked for
 //! cancel-on-disconnect the shutdown cancels the user's orders first (journaled, so they
@@ -10,12 +12,16 @@
 
 mod common;
 
-use common::{BTC_USD, ETH_USD, applied_seq, balances, command, limit, open_orders};
-use fincore_engine::{AccountId, Event, LevelChanged, OrderInfo, Side};
+use common::{
+    BTC_USD, ETH_USD, applied_seq, balances, command, limit, open_orders, payment_balances,
+};
+use fincore_engine::{
+    AccountId, ClientPaymentId, Event, LevelChanged, OrderInfo, PaymentAction, Query, Side,
+};
 use fincore_gateway::client::{Client, ClientError, LoginOptions};
 use fincore_gateway::server::ServerHandle;
 use fincore_gateway::snapshot_dir;
-use fincore_gateway::wire::SessionReason;
+use fincore_gateway::wire::{ClientMsg, SessionReason};
 use std::net::SocketAddr;
 
 const ACCOUNTS: [(&str, AccountId); 4] = [
@@ -28,8 +34,9 @@ const ACCOUNTS: [(&str, AccountId); 4] = [
 /// Everything a client can see of the state.
 #[derive(Debug, PartialEq, Eq)]
 struct View {
-    balances: Vec<Vec<(i64, i64)>>,
+    balances: Vec<Vec<(i64, i64, i64)>>,
     orders: Vec<Vec<OrderInfo>>,
+    payments: Vec<Vec<Event>>,
     depth: Vec<Vec<LevelChanged>>,
     seq: u64,
 }
@@ -37,16 +44,45 @@ struct View {
 fn view(addr: SocketAddr) -> View {
     let mut balances_of = Vec::new();
     let mut orders_of = Vec::new();
+    let mut payments_of = Vec::new();
     let mut seq = 0;
     for (user, account) in ACCOUNTS {
         let mut client = common::login(addr, user);
-        balances_of.push(balances(&mut client, account));
+        balances_of.push(payment_balances(&mut client, account));
         orders_of.push(open_orders(&mut client, account));
+        payments_of.push(common::query(&mut client, Query::Payments { account, limit: 1_000 }));
         seq = applied_seq(&mut client);
     }
     let mut client = common::login(addr, "carol");
     let depth = vec![common::depth(&mut client, BTC_USD), common::depth(&mut client, ETH_USD)];
-    View { balances: balances_of, orders: orders_of, depth, seq }
+    View { balances: balances_of, orders: orders_of, payments: payments_of, depth, seq }
+}
+
+fn transfer(debit: u32, credit: u32, amount: i64, id: u64) -> ClientMsg {
+    ClientMsg::Transfer(fincore_engine::Transfer {
+        debit: AccountId(debit),
+        credit: AccountId(credit),
+        asset: common::USD,
+        amount,
+        client_payment_id: ClientPaymentId(id),
+    })
+}
+
+fn authorize(debit: u32, credit: u32, amount: i64, id: u64) -> ClientMsg {
+    ClientMsg::Authorize(fincore_engine::Authorize {
+        debit: AccountId(debit),
+        credit: AccountId(credit),
+        asset: common::USD,
+        amount,
+        client_payment_id: ClientPaymentId(id),
+        timeout_s: 0,
+    })
+}
+
+/// The action and payment id of a command's first event, a `Payment`.
+fn paid(events: &[Event]) -> (PaymentAction, u64) {
+    let (action, info) = common::payment_of(&events[0]);
+    (action, info.payment_id.0)
 }
 
 /// Lots filled so far of alice's live order with client id `coid`.
@@ -116,7 +152,19 @@ fn a_restart_restores_the_state_and_ids_continue() {
     ids.push(order_id(&place(&mut bob, limit(3, BTC_USD, Side::Sell, 6_100_000, 250, 2))));
     ids.push(order_id(&place(&mut carol, limit(4, ETH_USD, Side::Buy, 300_000, 1_000, 3))));
     ids.push(order_id(&place(&mut alice, limit(2, ETH_USD, Side::Sell, 310_000, 500, 4))));
+    // Payments: a transfer, and an authorization left pending across the restarts.
+    let first_payment = common::SETUP_PAYMENTS + 1;
+    let created = PaymentAction::Created;
+    assert_eq!(paid(&command(&mut bob, transfer(3, 4, 7_000_000, 1))), (created, first_payment));
+    let held = command(&mut alice, authorize(2, 3, 2_000_000, 1));
+    assert_eq!(paid(&held), (created, first_payment + 1));
+    // The other sides are told: carol of bob's transfer, bob of alice's authorization.
+    assert_eq!(common::unsolicited(&mut carol).len(), 2);
+    assert_eq!(common::unsolicited(&mut bob).len(), 2);
     let before = view(addr);
+    assert_eq!(before.balances[1][0].2, 2_000_000, "alice's authorization is pending");
+    // Three setup deposits each, and the two payments on the sides they touch.
+    assert_eq!(before.payments.iter().map(Vec::len).collect::<Vec<_>>(), [0, 4, 5, 4]);
     assert_eq!(before.orders.iter().map(Vec::len).collect::<Vec<_>>(), [0, 2, 1, 1]);
     assert_eq!(filled(&before, 1), 100, "alice's bid is partly filled");
     let exit = server.stop().unwrap();
@@ -142,8 +190,31 @@ fn a_restart_restores_the_state_and_ids_continue() {
     trades.extend(new_trades);
     let fill = common::unsolicited(&mut alice);
     assert!(matches!(fill[0], Event::Fill(f) if f.maker_client_id.0 == 1 && f.qty.0 == 50));
+    // Client payment ids are kept: the transfer and the authorization, sent again, are
+    // retries; payment ids continue. The pending authorization can still be captured.
+    let mut bob = common::login(addr, "bob");
+    let duplicate = PaymentAction::Duplicate;
+    let retry = command(&mut bob, transfer(3, 4, 7_000_000, 1));
+    assert_eq!((paid(&retry), retry.len()), ((duplicate, first_payment), 1));
+    let retry = command(&mut alice, authorize(2, 3, 2_000_000, 1));
+    assert_eq!((paid(&retry), retry.len()), ((duplicate, first_payment + 1), 1));
+    assert_eq!(common::unsolicited(&mut bob), retry, "the credit side is told too");
+    let next = command(&mut bob, transfer(3, 4, 1_000_000, 2));
+    assert_eq!(paid(&next), (created, first_payment + 2));
+    let capture = ClientMsg::Capture(fincore_gateway::wire::Capture {
+        account: AccountId(3),
+        payment: fincore_engine::PaymentRef::Id(fincore_engine::PaymentId(first_payment + 1)),
+        amount: 0,
+    });
+    let captured = command(&mut bob, capture);
+    assert_eq!(paid(&captured), (PaymentAction::Captured, first_payment + 1));
+    assert_eq!(common::unsolicited(&mut alice).len(), 2, "the capture and alice's balance");
     let after = view(addr);
-    assert_eq!(after.seq, before.seq + 1);
+    assert_eq!(after.seq, before.seq + 5);
+    assert_eq!(after.balances[1][0].2, 0, "alice's authorization is captured");
+    // Bob: the capture in, his second transfer out (his USD is not in any order).
+    let (available, held, pending) = before.balances[2][0];
+    assert_eq!(after.balances[2][0], (available + 2_000_000 - 1_000_000, held, pending));
     assert_eq!(filled(&after, 1), 150);
     let exit = server.stop().unwrap();
     expect_shutdown_notice(&mut alice);

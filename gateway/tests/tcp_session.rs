@@ -11,7 +11,8 @@ mod common;
 
 use common::{BTC_USD, Incoming, Raw, WAIT, assert_gap_free, limit, raw_frame};
 use fincore_engine::{
-    AccountId, ClientOrderId, Event, OrderRef, Query, RejectReason, Side, UserId,
+    AccountId, ClientOrderId, ClientPaymentId, Event, OrderRef, PaymentKind, Query, RejectReason,
+    Side, UserId,
 };
 use fincore_gateway::client::{LoginOptions, Received};
 use fincore_gateway::wire::{
@@ -20,12 +21,12 @@ use fincore_gateway::wire::{
 };
 use std::time::{Duration, Instant};
 
-fn reject(reason: SessionReason, ref_type: u16, request: u64, coid: u64) -> ServerMsg {
+fn reject(reason: SessionReason, ref_type: u16, request: u64, client_id: u64) -> ServerMsg {
     ServerMsg::SessionReject(SessionReject {
         reason: reason.code(),
         ref_type,
         ref_request_id: request,
-        ref_client_order_id: ClientOrderId(coid),
+        ref_client_id: client_id,
     })
 }
 
@@ -71,6 +72,10 @@ fn login_is_accepted_with_the_session_parameters() {
         (UserId(1), true, 60_000, 2)
     );
     assert_ne!(admin.session_id, alice.session_id, "session ids are unique");
+
+    // A payment operator is not an admin.
+    let (_payops, _, payops) = Raw::login(addr, "payops", 1_000, false);
+    assert_eq!((payops.user, payops.admin), (UserId(5), false));
 
     // The configured bounds themselves are accepted (100 and 60 000 ms by default).
     let (_bob, _, bob) = Raw::login(addr, "bob", 100, true);
@@ -188,14 +193,24 @@ fn messages_before_login_a_second_login_and_logout() {
     let mut raw = Raw::connect(addr);
     raw.send_as(&ClientMsg::Query(Query::Balances { account: AccountId(2) }), 77);
     raw.send_as(&limit(2, BTC_USD, Side::Buy, 5_900_000, 100, 4242).into(), 78);
+    let transfer = fincore_engine::Transfer {
+        debit: AccountId(2),
+        credit: AccountId(3),
+        asset: common::USD,
+        amount: 1_000_000,
+        client_payment_id: ClientPaymentId(4343),
+    };
+    raw.send_as(&ClientMsg::Transfer(transfer), 76);
     raw.send_as(&ClientMsg::Heartbeat, 79);
     raw.send_as(&ClientMsg::Login(wire::Login::new("alice", "alice-secret", 60_000, false)), 80);
-    let got: Vec<Received> = (0..3).map(|_| raw.expect()).collect();
+    let got: Vec<Received> = (0..4).map(|_| raw.expect()).collect();
     assert_eq!(got[0].msg, reject(SessionReason::NotLoggedIn, msg::QUERY, 77, 0));
     assert_eq!(got[1].msg, reject(SessionReason::NotLoggedIn, msg::NEW_ORDER, 78, 4242));
+    // A payment's client payment id is echoed like an order's client order id.
+    assert_eq!(got[2].msg, reject(SessionReason::NotLoggedIn, msg::TRANSFER, 76, 4343));
     // The heartbeat is allowed and not answered: LoginAccepted comes next.
-    let ServerMsg::LoginAccepted(accepted) = got[2].msg else { panic!("{:?}", got[2]) };
-    assert_eq!((accepted.user, accepted.next_seq), (UserId(2), 4));
+    let ServerMsg::LoginAccepted(accepted) = got[3].msg else { panic!("{:?}", got[3]) };
+    assert_eq!((accepted.user, accepted.next_seq), (UserId(2), 5));
     assert_gap_free(&got, 1);
 
     // A second login (even as someone else) is refused; the session stays alice's.
@@ -203,19 +218,25 @@ fn messages_before_login_a_second_login_and_logout() {
     let second = raw.expect();
     assert_eq!(
         second,
-        Received { seq: 4, msg: reject(SessionReason::AlreadyLoggedIn, msg::LOGIN, 81, 0) }
+        Received { seq: 5, msg: reject(SessionReason::AlreadyLoggedIn, msg::LOGIN, 81, 0) }
     );
     raw.send_as(&ClientMsg::Query(Query::OpenOrders { account: AccountId(3) }), 82);
     match report(&raw.expect()) {
         (82, Event::Rejected(r)) => assert_eq!(r.reason, RejectReason::AccountNotOwned),
         other => panic!("bob's orders are not alice's to see: {other:?}"),
     }
-    // The order sent before login never reached the engine.
+    // The order and the transfer sent before login never reached the engine.
     raw.send_as(&ClientMsg::Query(Query::OpenOrders { account: AccountId(2) }), 83);
     assert_eq!(report(&raw.expect()), (83, Event::QueryDone { items: 0 }));
+    raw.send_as(&ClientMsg::Query(Query::Payments { account: AccountId(2), limit: 1 }), 84);
+    match report(&raw.expect()) {
+        (84, Event::PaymentInfo(p)) => assert_eq!(p.kind, PaymentKind::Deposit, "setup's"),
+        other => panic!("alice's last payment: {other:?}"),
+    }
+    assert_eq!(report(&raw.expect()), (84, Event::QueryDone { items: 1 }));
 
-    raw.send_as(&ClientMsg::Logout, 84);
-    assert_eq!(raw.expect(), Received { seq: 7, msg: ServerMsg::Logout(0) });
+    raw.send_as(&ClientMsg::Logout, 85);
+    assert_eq!(raw.expect(), Received { seq: 10, msg: ServerMsg::Logout(0) });
     raw.expect_closed();
 
     // Logging out before logging in is allowed too.
@@ -387,7 +408,7 @@ fn the_rate_limit_drops_messages_beyond_the_burst() {
             ServerMsg::SessionReject(reject) => {
                 assert_eq!(reject.reason, SessionReason::RateLimited.code());
                 assert_eq!(reject.ref_type, msg::NEW_ORDER);
-                assert_eq!(reject.ref_client_order_id.0, reject.ref_request_id);
+                assert_eq!(reject.ref_client_id, reject.ref_request_id);
                 limited.push(reject.ref_request_id);
             }
             other => panic!("unexpected {other:?}"),

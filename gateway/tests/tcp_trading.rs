@@ -5,7 +5,10 @@
 //! its own user's accounts; the fee account's owner sees its fee); authorization
 //! (another user's account: reject 202; admin messages from a trader: session reject
 //! 101); the admin's deposit, withdrawal, freeze, halt and snapshot; cancel-on-disconnect;
-//! and a slow consumer, disconnected without hurting the other sessions.
+//! a slow consumer, disconnected without hurting the other sessions; and payments:
+//! transfers, authorizations with their capture, void and expiry, retries, queries, the
+//! payment operator's role, payment limits, credit and the deny-list, each reported to
+//! the sides of the payment and no one else.
 //!
 //! Demo numbers used throughout (BTC-USD: tick 0.01 USD, lot 0.0001 BTC, USD 6 decimals,
 //! BTC 8): one tick x one lot is 1 micro-dollar, one lot is 10 000 satoshi. 60 000 USD is
@@ -16,18 +19,20 @@
 mod common;
 
 use common::{
-    BTC, BTC_0, BTC_USD, ETH_0, Incoming, Raw, USD, USD_0, WAIT, applied_seq, balances, command,
-    events, fence, limit, next, open_orders, request, unsolicited,
+    BTC, BTC_0, BTC_USD, ETH_0, Incoming, Raw, USD, USD_0, WAIT, applied_seq, balance, balances,
+    command, events, external, fence, limit, next, now_ns, open_orders, request, unsolicited,
 };
 use fincore_engine::{
-    AccountId, AccountStatus, Amend, BalanceChanged, CancelReason, ClientOrderId, CommandKind,
-    Event, Fill, InstrumentId, InstrumentStatus, OrderAccepted, OrderCancelled, OrderId, OrderRef,
-    Price, Qty, Query, RejectReason, Rejected, Side, UserId,
+    AccountId, AccountStatus, Amend, CancelReason, ClientOrderId, ClientPaymentId, CommandKind,
+    EXTERNAL_ACCOUNT, Event, Fill, InstrumentId, InstrumentStatus, OrderAccepted, OrderCancelled,
+    OrderId, OrderRef, PaymentAction, PaymentId, PaymentInfo, PaymentKind, PaymentStatus, Price,
+    Qty, Query, RejectReason, Rejected, Side, UserId,
 };
 use fincore_gateway::client::{LoginOptions, Received};
 use fincore_gateway::wire::{
     Cancel, ClientMsg, CreateAccount, MassCancel, MdLevel, MdSnapshotEnd, MdSnapshotLevel, MdTrade,
-    ServerMsg, SessionReason, SessionReject, SetAccountStatus, SetInstrumentStatus, Transfer,
+    ServerMsg, SessionReason, SessionReject, SetAccountBlocked, SetAccountLimits, SetAccountStatus,
+    SetInstrumentStatus, SetPaymentLimits,
 };
 use fincore_gateway::{ReplayBounds, replay, snapshot_dir};
 use std::time::{Duration, Instant};
@@ -37,12 +42,8 @@ const BOB: AccountId = AccountId(3);
 const CAROL: AccountId = AccountId(4);
 const FEES: AccountId = AccountId(1);
 
-fn balance(account: AccountId, asset: fincore_engine::AssetId, available: i64, held: i64) -> Event {
-    Event::Balance(BalanceChanged { account, asset, available, held })
-}
-
-fn rejected(kind: CommandKind, account: AccountId, coid: u64, reason: RejectReason) -> Event {
-    Event::Rejected(Rejected { kind, account, client_order_id: ClientOrderId(coid), reason })
+fn rejected(kind: CommandKind, account: AccountId, client_id: u64, reason: RejectReason) -> Event {
+    Event::Rejected(Rejected { kind, account, client_id, reason })
 }
 
 fn accepted(event: &Event) -> OrderAccepted {
@@ -314,30 +315,53 @@ fn a_trader_acts_only_on_its_own_accounts_and_sends_no_admin_messages() {
     }
 
     // Admin messages from a trader never reach the engine: session reject 101 each,
-    // echoing the message type and request id.
-    let transfer = Transfer { account: ALICE, asset: USD, amount: 1_000_000 };
+    // echoing the message type, the request id and the client payment id if any.
     let admin_only = [
-        ClientMsg::Deposit(transfer),
-        ClientMsg::Withdraw(transfer),
-        ClientMsg::CreateAccount(CreateAccount { account: AccountId(99), owner: UserId(2) }),
-        ClientMsg::SetAccountStatus(SetAccountStatus {
-            account: BOB,
-            status: AccountStatus::Frozen,
-        }),
-        ClientMsg::SetInstrumentStatus(SetInstrumentStatus {
-            instrument: BTC_USD,
-            status: InstrumentStatus::Halted,
-            cancel_resting: true,
-        }),
-        ClientMsg::TakeSnapshot,
+        (ClientMsg::Deposit(external(ALICE, USD, 1_000_000, 41)), 41),
+        (ClientMsg::Withdraw(external(ALICE, USD, 1_000_000, 42)), 42),
+        (ClientMsg::CreateAccount(CreateAccount { account: AccountId(99), owner: UserId(2) }), 0),
+        (
+            ClientMsg::SetAccountStatus(SetAccountStatus {
+                account: BOB,
+                status: AccountStatus::Frozen,
+            }),
+            0,
+        ),
+        (
+            ClientMsg::SetInstrumentStatus(SetInstrumentStatus {
+                instrument: BTC_USD,
+                status: InstrumentStatus::Halted,
+                cancel_resting: true,
+            }),
+            0,
+        ),
+        (ClientMsg::TakeSnapshot, 0),
+        (
+            ClientMsg::SetPaymentLimits(SetPaymentLimits {
+                asset: USD,
+                transfer_max: None,
+                velocity_24h: None,
+            }),
+            0,
+        ),
+        (
+            ClientMsg::SetAccountLimits(SetAccountLimits {
+                account: ALICE,
+                asset: USD,
+                credit_limit: 1_000_000_000,
+                velocity_24h: None,
+            }),
+            0,
+        ),
+        (ClientMsg::SetAccountBlocked(SetAccountBlocked { account: BOB, blocked: true }), 0),
     ];
-    for message in admin_only {
+    for (message, client_id) in admin_only {
         let (id, replies) = request(&mut alice, &message);
         let reject = SessionReject {
             reason: SessionReason::NotAdmin.code(),
             ref_type: message.msg_type(),
             ref_request_id: id,
-            ref_client_order_id: ClientOrderId(0),
+            ref_client_id: client_id,
         };
         let got: Vec<ServerMsg> = replies.iter().map(|r| r.msg).collect();
         assert_eq!(got, [ServerMsg::SessionReject(reject)], "{message:?}");
@@ -364,20 +388,61 @@ fn the_admin_deposits_withdraws_freezes_halts_and_snapshots() {
     let mut admin = common::login(addr, "admin");
     let mut alice = common::login(addr, "alice");
 
-    // A deposit: the admin gets the result; alice's session the same, unsolicited.
-    let deposit = Transfer { account: ALICE, asset: USD, amount: 5_000_000 };
+    // A deposit: a payment from USD's external account to alice's, recorded after the
+    // setup's 33 deposits. The admin gets the result; alice's session the same,
+    // unsolicited.
+    let since = now_ns();
+    let replies = command(&mut admin, ClientMsg::Deposit(external(ALICE, USD, 5_000_000, 1)));
+    let at = common::created_at(&replies[0], since);
+    let deposit = PaymentInfo {
+        payment_id: PaymentId(common::SETUP_PAYMENTS + 1),
+        client_payment_id: ClientPaymentId(1),
+        kind: PaymentKind::Deposit,
+        debit: EXTERNAL_ACCOUNT,
+        credit: ALICE,
+        asset: USD,
+        amount: 5_000_000,
+        captured: 5_000_000,
+        status: PaymentStatus::Completed,
+        created_ns: at,
+        deadline_ns: 0,
+        resolved_ns: at,
+    };
     let expected = [
-        Event::External { account: ALICE, asset: USD, amount: 5_000_000 },
+        Event::Payment { action: PaymentAction::Created, info: deposit },
         balance(ALICE, USD, USD_0 + 5_000_000, 0),
     ];
-    assert_eq!(command(&mut admin, ClientMsg::Deposit(deposit)), expected);
+    assert_eq!(replies, expected);
     assert_eq!(unsolicited(&mut alice), expected);
-    let withdraw = Transfer { account: ALICE, asset: USD, amount: 2_000_000 };
+    // The same deposit again (a retry): nothing moves, the payment is reported as it is.
+    let retry = command(&mut admin, ClientMsg::Deposit(external(ALICE, USD, 5_000_000, 1)));
+    assert_eq!(retry, [Event::Payment { action: PaymentAction::Duplicate, info: deposit }]);
+    assert_eq!(unsolicited(&mut alice), retry);
+    // The same id for another amount is a conflict, told to the admin only.
+    let conflict = command(&mut admin, ClientMsg::Deposit(external(ALICE, USD, 5_000_001, 1)));
+    let refused = rejected(CommandKind::Deposit, ALICE, 1, RejectReason::PaymentIdConflict);
+    assert_eq!(conflict, [refused]);
+    assert_eq!(unsolicited(&mut alice), []);
+
+    let since = now_ns();
+    let replies = command(&mut admin, ClientMsg::Withdraw(external(ALICE, USD, 2_000_000, 1)));
+    let at = common::created_at(&replies[0], since);
+    let withdrawal = PaymentInfo {
+        payment_id: PaymentId(common::SETUP_PAYMENTS + 2),
+        kind: PaymentKind::Withdrawal,
+        debit: ALICE,
+        credit: EXTERNAL_ACCOUNT,
+        amount: 2_000_000,
+        captured: 2_000_000,
+        created_ns: at,
+        resolved_ns: at,
+        ..deposit
+    };
     let expected = [
-        Event::External { account: ALICE, asset: USD, amount: -2_000_000 },
+        Event::Payment { action: PaymentAction::Created, info: withdrawal },
         balance(ALICE, USD, USD_0 + 3_000_000, 0),
     ];
-    assert_eq!(command(&mut admin, ClientMsg::Withdraw(withdraw)), expected);
+    assert_eq!(replies, expected);
     assert_eq!(unsolicited(&mut alice), expected);
 
     // A new account for alice: she is told, and can trade on it once funded.
@@ -385,7 +450,7 @@ fn the_admin_deposits_withdraws_freezes_halts_and_snapshots() {
     let created = [Event::AccountCreated { account: AccountId(50), owner: UserId(2) }];
     assert_eq!(command(&mut admin, ClientMsg::CreateAccount(create)), created);
     assert_eq!(unsolicited(&mut alice), created);
-    let fund = Transfer { account: AccountId(50), asset: BTC, amount: 100_000_000 };
+    let fund = external(AccountId(50), BTC, 100_000_000, 2);
     assert_eq!(command(&mut admin, ClientMsg::Deposit(fund)).len(), 2);
     assert_eq!(unsolicited(&mut alice).len(), 2);
     let ask = command(&mut alice, limit(50, BTC_USD, Side::Sell, 6_500_000, 10_000, 50).into());
@@ -675,5 +740,490 @@ fn a_fast_client_pipelining_a_large_batch_is_not_a_slow_consumer() {
             Err(e) => panic!("after {replies} of 2000 replies: {e}"),
         }
     }
+    server.stop().unwrap();
+}
+
+// ---------------------------------------------------------------------------------
+// Payments over TCP (PROTOCOL.md sections 9, 11 and 13).
+// ---------------------------------------------------------------------------------
+
+/// A `Balance` event with `pending` held for outgoing authorizations.
+fn pending_balance(account: AccountId, available: i64, pending: i64) -> Event {
+    Event::Balance(fincore_engine::BalanceChanged {
+        account,
+        asset: USD,
+        available,
+        held: 0,
+        pending,
+    })
+}
+
+fn transfer(debit: AccountId, credit: AccountId, amount: i64, id: u64) -> ClientMsg {
+    ClientMsg::Transfer(fincore_engine::Transfer {
+        debit,
+        credit,
+        asset: USD,
+        amount,
+        client_payment_id: ClientPaymentId(id),
+    })
+}
+
+fn authorize(
+    debit: AccountId,
+    credit: AccountId,
+    amount: i64,
+    id: u64,
+    timeout_s: u32,
+) -> ClientMsg {
+    ClientMsg::Authorize(fincore_engine::Authorize {
+        debit,
+        credit,
+        asset: USD,
+        amount,
+        client_payment_id: ClientPaymentId(id),
+        timeout_s,
+    })
+}
+
+fn created(info: PaymentInfo) -> Event {
+    Event::Payment { action: PaymentAction::Created, info }
+}
+
+/// 1 USD in minor units.
+const DOLLAR: i64 = 1_000_000;
+
+#[test]
+fn payments_between_traders_reach_both_sides_and_only_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::start(&common::config(dir.path()));
+    let addr = server.local_addr();
+    let mut alice = common::login(addr, "alice");
+    let mut bob = common::login(addr, "bob");
+    let mut carol = common::login(addr, "carol");
+    let mut admin = common::login(addr, "admin");
+    let first_payment = common::SETUP_PAYMENTS + 1;
+
+    // A transfer: alice sees the payment and her own balance, bob the payment and his
+    // (request id 0); nobody else hears of it.
+    let since = now_ns();
+    let replies = command(&mut alice, transfer(ALICE, BOB, 100 * DOLLAR, 1));
+    let at = common::created_at(&replies[0], since);
+    let paid = PaymentInfo {
+        payment_id: PaymentId(first_payment),
+        client_payment_id: ClientPaymentId(1),
+        kind: PaymentKind::Transfer,
+        debit: ALICE,
+        credit: BOB,
+        asset: USD,
+        amount: 100 * DOLLAR,
+        captured: 100 * DOLLAR,
+        status: PaymentStatus::Completed,
+        created_ns: at,
+        deadline_ns: 0,
+        resolved_ns: at,
+    };
+    assert_eq!(replies, [created(paid), balance(ALICE, USD, USD_0 - 100 * DOLLAR, 0)]);
+    assert_eq!(unsolicited(&mut bob), [created(paid), balance(BOB, USD, USD_0 + 100 * DOLLAR, 0)]);
+    assert_eq!(unsolicited(&mut carol), []);
+    assert_eq!(unsolicited(&mut admin), []);
+
+    // The identical transfer again is a retry: the payment as it is, no balance, and
+    // both sides are told; the same id with another amount is a conflict, told to the
+    // sender only.
+    let duplicate = [Event::Payment { action: PaymentAction::Duplicate, info: paid }];
+    assert_eq!(command(&mut alice, transfer(ALICE, BOB, 100 * DOLLAR, 1)), duplicate);
+    assert_eq!(unsolicited(&mut bob), duplicate);
+    let conflict = rejected(CommandKind::Transfer, ALICE, 1, RejectReason::PaymentIdConflict);
+    assert_eq!(command(&mut alice, transfer(ALICE, BOB, 99 * DOLLAR, 1)), [conflict]);
+
+    // Refusals carry the debit account and the client payment id; nothing moves.
+    for (message, kind, account, id, reason) in [
+        (
+            transfer(ALICE, ALICE, DOLLAR, 2),
+            CommandKind::Transfer,
+            ALICE,
+            2,
+            RejectReason::SameAccount,
+        ),
+        (
+            transfer(ALICE, AccountId(999), DOLLAR, 2),
+            CommandKind::Transfer,
+            ALICE,
+            2,
+            RejectReason::UnknownCreditAccount,
+        ),
+        (
+            transfer(BOB, ALICE, DOLLAR, 2),
+            CommandKind::Transfer,
+            BOB,
+            2,
+            RejectReason::AccountNotOwned,
+        ),
+        (
+            transfer(ALICE, BOB, DOLLAR, 0),
+            CommandKind::Transfer,
+            ALICE,
+            0,
+            RejectReason::PaymentIdZero,
+        ),
+        (
+            transfer(ALICE, BOB, common::USD_TRANSFER_MAX + 1, 2),
+            CommandKind::Transfer,
+            ALICE,
+            2,
+            RejectReason::AboveTransferMax,
+        ),
+        (
+            authorize(ALICE, BOB, 0, 2, 0),
+            CommandKind::Authorize,
+            ALICE,
+            2,
+            RejectReason::AmountNotPositive,
+        ),
+    ] {
+        let refused = rejected(kind, account, id, reason);
+        assert_eq!(command(&mut alice, message), [refused], "{message:?}");
+    }
+    assert_eq!(unsolicited(&mut bob), []);
+
+    // An authorization holds the money in alice's `pending`; carol, to be paid, sees
+    // it and her (unchanged) balance.
+    let since = now_ns();
+    let replies = command(&mut alice, authorize(ALICE, CAROL, 1_000 * DOLLAR, 2, 0));
+    let at = common::created_at(&replies[0], since);
+    let held = PaymentInfo {
+        payment_id: PaymentId(first_payment + 1),
+        client_payment_id: ClientPaymentId(2),
+        kind: PaymentKind::Authorization,
+        credit: CAROL,
+        amount: 1_000 * DOLLAR,
+        captured: 0,
+        status: PaymentStatus::Pending,
+        created_ns: at,
+        resolved_ns: 0,
+        ..paid
+    };
+    let left = USD_0 - 100 * DOLLAR;
+    assert_eq!(
+        replies,
+        [created(held), pending_balance(ALICE, left - 1_000 * DOLLAR, 1_000 * DOLLAR)]
+    );
+    assert_eq!(unsolicited(&mut carol), [created(held), balance(CAROL, USD, USD_0, 0)]);
+    let pending = common::payment_balances(&mut alice, ALICE);
+    assert_eq!(pending[0], (left - 1_000 * DOLLAR, 0, 1_000 * DOLLAR));
+
+    // Carol, the credit side, captures 600 by engine id: she gets 600, the other 400
+    // go back to alice's available.
+    let since = now_ns();
+    let capture = ClientMsg::Capture(fincore_gateway::wire::Capture {
+        account: CAROL,
+        payment: fincore_engine::PaymentRef::Id(held.payment_id),
+        amount: 600 * DOLLAR,
+    });
+    let replies = command(&mut carol, capture);
+    let (action, info) = common::payment_of(&replies[0]);
+    assert!((since..=now_ns()).contains(&info.resolved_ns), "{info:?}");
+    let captured = PaymentInfo {
+        captured: 600 * DOLLAR,
+        status: PaymentStatus::Completed,
+        resolved_ns: info.resolved_ns,
+        ..held
+    };
+    let captured_event = Event::Payment { action: PaymentAction::Captured, info: captured };
+    assert_eq!(action, PaymentAction::Captured);
+    assert_eq!(replies, [captured_event, balance(CAROL, USD, USD_0 + 600 * DOLLAR, 0)]);
+    let left = left - 600 * DOLLAR;
+    assert_eq!(unsolicited(&mut alice), [captured_event, balance(ALICE, USD, left, 0)]);
+    // Alice repeats the capture, naming the payment by her client id: a duplicate.
+    let again = ClientMsg::Capture(fincore_gateway::wire::Capture {
+        account: ALICE,
+        payment: fincore_engine::PaymentRef::Client(ClientPaymentId(2)),
+        amount: 600 * DOLLAR,
+    });
+    let duplicate = [Event::Payment { action: PaymentAction::Duplicate, info: captured }];
+    assert_eq!(command(&mut alice, again), duplicate);
+    assert_eq!(unsolicited(&mut carol), duplicate);
+    // Capturing more than was authorized, or a settled payment again: refused.
+    let other = ClientMsg::Capture(fincore_gateway::wire::Capture {
+        account: ALICE,
+        payment: fincore_engine::PaymentRef::Client(ClientPaymentId(2)),
+        amount: 0,
+    });
+    let refused = rejected(CommandKind::Capture, ALICE, 2, RejectReason::PaymentNotPending);
+    assert_eq!(command(&mut alice, other), [refused]);
+
+    // A void gives the whole hold back; only the debit account's balance moves.
+    let replies = command(&mut alice, authorize(ALICE, CAROL, 300 * DOLLAR, 3, 0));
+    let (_, voidable) = common::payment_of(&replies[0]);
+    assert_eq!(unsolicited(&mut carol).len(), 2);
+    let void = ClientMsg::Void(fincore_gateway::wire::Void {
+        account: ALICE,
+        payment: fincore_engine::PaymentRef::Client(ClientPaymentId(3)),
+    });
+    let replies = command(&mut alice, void);
+    let (action, voided) = common::payment_of(&replies[0]);
+    assert_eq!(action, PaymentAction::Voided);
+    assert_eq!(
+        voided,
+        PaymentInfo { status: PaymentStatus::Voided, resolved_ns: voided.resolved_ns, ..voidable }
+    );
+    assert_eq!(replies[1..], [balance(ALICE, USD, left, 0)]);
+    assert_eq!(unsolicited(&mut carol), [replies[0]]);
+
+    // Queries: one payment by client id (the debit side's), or by engine id from the
+    // credit side; an account's history, newest first, setup deposits last.
+    let by_client = Query::Payment {
+        account: ALICE,
+        payment: fincore_engine::PaymentRef::Client(ClientPaymentId(2)),
+    };
+    assert_eq!(common::query(&mut alice, by_client), [Event::PaymentInfo(captured)]);
+    let by_id = Query::Payment {
+        account: CAROL,
+        payment: fincore_engine::PaymentRef::Id(captured.payment_id),
+    };
+    assert_eq!(common::query(&mut carol, by_id), [Event::PaymentInfo(captured)]);
+    let not_debit = Query::Payment {
+        account: CAROL,
+        payment: fincore_engine::PaymentRef::Client(ClientPaymentId(2)),
+    };
+    let unknown = rejected(CommandKind::Query, CAROL, 2, RejectReason::UnknownPayment);
+    assert_eq!(common::query(&mut carol, not_debit), [unknown]);
+    let history = common::query(&mut alice, Query::Payments { account: ALICE, limit: 10 });
+    let infos: Vec<PaymentInfo> = history
+        .iter()
+        .map(|e| match e {
+            Event::PaymentInfo(info) => *info,
+            other => panic!("history: {other:?}"),
+        })
+        .collect();
+    assert_eq!(infos[..3], [voided, captured, paid]);
+    let setup: Vec<(PaymentKind, u64)> =
+        infos[3..].iter().map(|p| (p.kind, p.client_payment_id.0)).collect();
+    let base = fincore_gateway::config::SETUP_DEPOSIT_ID_BASE;
+    let kind = PaymentKind::Deposit;
+    assert_eq!(setup, [(kind, base + 3), (kind, base + 2), (kind, base + 1)]);
+    let two = common::query(&mut alice, Query::Payments { account: ALICE, limit: 2 });
+    assert_eq!(two, [Event::PaymentInfo(voided), Event::PaymentInfo(captured)]);
+    // A trader reads only its own accounts' payments.
+    let not_owned = rejected(CommandKind::Query, ALICE, 0, RejectReason::AccountNotOwned);
+    let query = Query::Payments { account: ALICE, limit: 10 };
+    assert_eq!(common::query(&mut bob, query), [not_owned]);
+
+    // The ledger: every dollar accounted for.
+    assert_eq!(balances(&mut alice, ALICE)[0], (USD_0 - 700 * DOLLAR, 0));
+    assert_eq!(balances(&mut bob, BOB)[0], (USD_0 + 100 * DOLLAR, 0));
+    assert_eq!(balances(&mut carol, CAROL)[0], (USD_0 + 600 * DOLLAR, 0));
+    assert_eq!(unsolicited(&mut admin), []);
+    server.stop().unwrap();
+}
+
+#[test]
+fn an_idle_server_expires_an_authorization_with_a_tick() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::start(&common::config(dir.path()));
+    let addr = server.local_addr();
+    let mut alice = common::login(addr, "alice");
+    let mut bob = common::login(addr, "bob");
+
+    let replies = command(&mut alice, authorize(ALICE, BOB, 50 * DOLLAR, 7, 1));
+    let (_, held) = common::payment_of(&replies[0]);
+    assert_eq!(held.deadline_ns, held.created_ns + 1_000_000_000);
+    assert_eq!(replies[1], pending_balance(ALICE, USD_0 - 50 * DOLLAR, 50 * DOLLAR));
+    assert_eq!(unsolicited(&mut bob).len(), 2);
+    let seq = applied_seq(&mut alice);
+
+    // Nobody sends anything: a second later the server journals a Tick, and both sides
+    // hear of the expiry (request id 0); the money is alice's again.
+    let ServerMsg::ExecReport(expiry) = next(&mut alice).msg else { panic!("a report") };
+    assert_eq!((expiry.request_id, expiry.journal_seq), (0, seq + 1));
+    let (action, expired) = common::payment_of(&expiry.event);
+    assert_eq!(action, PaymentAction::Expired);
+    assert!(expired.resolved_ns >= held.deadline_ns, "{expired:?}");
+    let resolved_ns = expired.resolved_ns;
+    assert_eq!(expired, PaymentInfo { status: PaymentStatus::Expired, resolved_ns, ..held });
+    let ServerMsg::ExecReport(restored) = next(&mut alice).msg else { panic!("a report") };
+    assert_eq!(restored.event, balance(ALICE, USD, USD_0, 0));
+    assert_eq!(unsolicited(&mut alice), []);
+    assert_eq!(unsolicited(&mut bob), [expiry.event]);
+    assert_eq!(applied_seq(&mut alice), seq + 1, "one Tick journaled");
+
+    // Too late to capture.
+    let capture = ClientMsg::Capture(fincore_gateway::wire::Capture {
+        account: BOB,
+        payment: fincore_engine::PaymentRef::Id(held.payment_id),
+        amount: 0,
+    });
+    let refused = rejected(CommandKind::Capture, BOB, 0, RejectReason::PaymentNotPending);
+    assert_eq!(command(&mut bob, capture), [refused]);
+    let exit = server.stop().unwrap();
+    // The Tick is in the journal: a replay expires the same payment at the same place.
+    let bounds = ReplayBounds { no_snapshot: true, ..Default::default() };
+    assert_eq!(replay(dir.path(), bounds).unwrap().engine.state_hash(), exit.engine.state_hash);
+}
+
+#[test]
+fn the_payment_operator_deposits_withdraws_and_reads_but_does_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::start(&common::config(dir.path()));
+    let addr = server.local_addr();
+    let mut payops = common::login(addr, "payops");
+    assert_eq!((payops.session().user, payops.session().admin), (UserId(5), false));
+    let mut carol = common::login(addr, "carol");
+
+    // Deposits and withdrawals on anyone's account: the operator sees everything its
+    // commands cause, the owner the same, unsolicited.
+    let deposit = command(&mut payops, ClientMsg::Deposit(external(CAROL, USD, 70 * DOLLAR, 5)));
+    let (_, info) = common::payment_of(&deposit[0]);
+    assert_eq!(
+        (info.kind, info.debit, info.credit),
+        (PaymentKind::Deposit, EXTERNAL_ACCOUNT, CAROL)
+    );
+    assert_eq!(deposit[1], balance(CAROL, USD, USD_0 + 70 * DOLLAR, 0));
+    assert_eq!(unsolicited(&mut carol), deposit);
+    // Withdrawal ids are the account's own namespace: 5 is free there.
+    let withdraw = command(&mut payops, ClientMsg::Withdraw(external(CAROL, USD, 20 * DOLLAR, 5)));
+    let (_, info) = common::payment_of(&withdraw[0]);
+    assert_eq!(
+        (info.kind, info.debit, info.credit),
+        (PaymentKind::Withdrawal, CAROL, EXTERNAL_ACCOUNT)
+    );
+    assert_eq!(withdraw[1], balance(CAROL, USD, USD_0 + 50 * DOLLAR, 0));
+    assert_eq!(unsolicited(&mut carol), withdraw);
+    // A withdrawal above the asset's transfer_max is refused by the engine.
+    let big = ClientMsg::Withdraw(external(CAROL, USD, common::USD_TRANSFER_MAX + 1, 6));
+    let refused = rejected(CommandKind::Withdraw, CAROL, 6, RejectReason::AboveTransferMax);
+    assert_eq!(command(&mut payops, big), [refused]);
+
+    // It reads every account.
+    assert_eq!(balances(&mut payops, CAROL)[0], (USD_0 + 50 * DOLLAR, 0));
+    assert_eq!(balances(&mut payops, ALICE)[0], (USD_0, 0));
+    let history = common::query(&mut payops, Query::Payments { account: CAROL, limit: 2 });
+    assert_eq!(
+        history,
+        [Event::PaymentInfo(info), Event::PaymentInfo(common::payment_of(&deposit[0]).1)]
+    );
+
+    // But it trades and pays for nobody: the engine refuses (202), and the admin
+    // messages are session rejects (101).
+    let order = ClientMsg::NewOrder(limit(4, BTC_USD, Side::Buy, 6_000_000, 100, 1));
+    let refused = rejected(CommandKind::NewOrder, CAROL, 1, RejectReason::AccountNotOwned);
+    assert_eq!(command(&mut payops, order), [refused]);
+    let refused = rejected(CommandKind::Transfer, CAROL, 9, RejectReason::AccountNotOwned);
+    assert_eq!(command(&mut payops, transfer(CAROL, ALICE, DOLLAR, 9)), [refused]);
+    for message in [
+        ClientMsg::CreateAccount(CreateAccount { account: AccountId(60), owner: UserId(5) }),
+        ClientMsg::SetAccountStatus(SetAccountStatus {
+            account: CAROL,
+            status: AccountStatus::Frozen,
+        }),
+        ClientMsg::TakeSnapshot,
+        ClientMsg::SetAccountBlocked(SetAccountBlocked { account: CAROL, blocked: true }),
+    ] {
+        let (id, replies) = request(&mut payops, &message);
+        let reject = SessionReject {
+            reason: SessionReason::NotAdmin.code(),
+            ref_type: message.msg_type(),
+            ref_request_id: id,
+            ref_client_id: 0,
+        };
+        let got: Vec<ServerMsg> = replies.iter().map(|r| r.msg).collect();
+        assert_eq!(got, [ServerMsg::SessionReject(reject)], "{message:?}");
+    }
+    assert_eq!(unsolicited(&mut carol), []);
+    server.stop().unwrap();
+}
+
+#[test]
+fn payment_limits_credit_and_the_deny_list_are_enforced_and_announced() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::start(&common::config(dir.path()));
+    let addr = server.local_addr();
+    let mut admin = common::login(addr, "admin");
+    let mut alice = common::login(addr, "alice");
+    let mut bob = common::login(addr, "bob");
+    let mut carol = common::login(addr, "carol");
+
+    // The deny-list: the account's owner is told; no payment may debit or credit it.
+    let block = |blocked| ClientMsg::SetAccountBlocked(SetAccountBlocked { account: BOB, blocked });
+    let blocked = [Event::AccountBlocked { account: BOB, blocked: true }];
+    assert_eq!(command(&mut admin, block(true)), blocked);
+    assert_eq!(unsolicited(&mut bob), blocked);
+    assert_eq!(unsolicited(&mut alice), []);
+    let refused = rejected(CommandKind::Transfer, ALICE, 1, RejectReason::CreditAccountBlocked);
+    assert_eq!(command(&mut alice, transfer(ALICE, BOB, DOLLAR, 1)), [refused]);
+    let refused = rejected(CommandKind::Transfer, BOB, 1, RejectReason::AccountBlocked);
+    assert_eq!(command(&mut bob, transfer(BOB, ALICE, DOLLAR, 1)), [refused]);
+    let refused = rejected(CommandKind::SetAccountBlocked, BOB, 0, RejectReason::StatusUnchanged);
+    assert_eq!(command(&mut admin, block(true)), [refused]);
+    let unblocked = [Event::AccountBlocked { account: BOB, blocked: false }];
+    assert_eq!(command(&mut admin, block(false)), unblocked);
+    assert_eq!(unsolicited(&mut bob), unblocked);
+    // The refused transfer's id was never used: the same id now goes through.
+    assert_eq!(command(&mut alice, transfer(ALICE, BOB, DOLLAR, 1)).len(), 2);
+    assert_eq!(unsolicited(&mut bob).len(), 2);
+
+    // An asset's limits: told to the admin only (no account is concerned).
+    let usd_limits = |transfer_max, velocity_24h| {
+        ClientMsg::SetPaymentLimits(SetPaymentLimits { asset: USD, transfer_max, velocity_24h })
+    };
+    let set = command(&mut admin, usd_limits(Some(1_000 * DOLLAR), Some(1_500 * DOLLAR)));
+    let expected = Event::PaymentLimitsSet {
+        asset: USD,
+        transfer_max: Some(1_000 * DOLLAR),
+        velocity_24h: Some(1_500 * DOLLAR),
+    };
+    assert_eq!(set, [expected]);
+    assert_eq!(unsolicited(&mut alice), []);
+    // Alice has sent 1 dollar today: 1 000 + 499 fit the 1 500 of the day, 1 more
+    // does not; a single payment above 1 000 never fits.
+    let refused = rejected(CommandKind::Transfer, ALICE, 2, RejectReason::AboveTransferMax);
+    assert_eq!(command(&mut alice, transfer(ALICE, BOB, 1_000 * DOLLAR + 1, 2)), [refused]);
+    assert_eq!(command(&mut alice, transfer(ALICE, BOB, 1_000 * DOLLAR, 2)).len(), 2);
+    assert_eq!(command(&mut alice, transfer(ALICE, BOB, 499 * DOLLAR, 3)).len(), 2);
+    let refused = rejected(CommandKind::Authorize, ALICE, 4, RejectReason::VelocityLimitExceeded);
+    assert_eq!(command(&mut alice, authorize(ALICE, BOB, 1, 4, 0)), [refused]);
+    assert_eq!(unsolicited(&mut bob).len(), 4);
+
+    // An account's own limits override the asset's default; its owner is told.
+    let alice_limits = ClientMsg::SetAccountLimits(SetAccountLimits {
+        account: ALICE,
+        asset: USD,
+        credit_limit: 0,
+        velocity_24h: Some(10_000 * DOLLAR),
+    });
+    let set = [Event::AccountLimitsSet {
+        account: ALICE,
+        asset: USD,
+        credit_limit: 0,
+        velocity_24h: Some(10_000 * DOLLAR),
+    }];
+    assert_eq!(command(&mut admin, alice_limits), set);
+    assert_eq!(unsolicited(&mut alice), set);
+    assert_eq!(command(&mut alice, authorize(ALICE, BOB, 1, 4, 0)).len(), 2);
+
+    // Carol's credit line (5 000 USD in the demo): with the asset's limits lifted, she
+    // may pay up to 5 000 more than she has, and not a minor unit beyond.
+    assert_eq!(command(&mut admin, usd_limits(None, None)).len(), 1);
+    let all = USD_0 + common::CAROL_USD_CREDIT;
+    let replies = command(&mut carol, transfer(CAROL, ALICE, all, 1));
+    assert_eq!(replies[1], balance(CAROL, USD, -common::CAROL_USD_CREDIT, 0));
+    let refused = rejected(CommandKind::Transfer, CAROL, 2, RejectReason::InsufficientBalance);
+    assert_eq!(command(&mut carol, transfer(CAROL, ALICE, 1, 2)), [refused]);
+    // The credit line cannot be cut below what she owes.
+    let cut = ClientMsg::SetAccountLimits(SetAccountLimits {
+        account: CAROL,
+        asset: USD,
+        credit_limit: common::CAROL_USD_CREDIT - 1,
+        velocity_24h: None,
+    });
+    let [Event::Rejected(refused)] = command(&mut admin, cut)[..] else { panic!("refused") };
+    assert_eq!(
+        (refused.kind, refused.account, refused.reason),
+        (CommandKind::SetAccountLimits, CAROL, RejectReason::CreditLimitBelowUsage)
+    );
+    // Trading never uses credit: a buy needs money she has.
+    let buy = ClientMsg::NewOrder(limit(4, BTC_USD, Side::Buy, 6_000_000, 1, 1));
+    let refused = rejected(CommandKind::NewOrder, CAROL, 1, RejectReason::InsufficientBalance);
+    assert_eq!(command(&mut carol, buy), [refused]);
     server.stop().unwrap();
 }

@@ -32,6 +32,8 @@ pub enum Target {
 pub enum Mix {
     /// 55 % passive limits, 35 % cancels, 8 % crossing limits, 2 % market orders.
     Trading,
+    /// USD transfers between traders, nothing else.
+    Transfers,
     /// USD payments between traders: 50 % transfers, 50 % authorize/capture pairs.
     Payments,
     /// Half trading (the trading mix), half payments (the payments mix), interleaved.
@@ -42,6 +44,7 @@ impl Mix {
     fn name(self) -> &'static str {
         match self {
             Mix::Trading => "trading",
+            Mix::Transfers => "transfers",
             Mix::Payments => "payments",
             Mix::Mixed => "mixed",
         }
@@ -162,11 +165,12 @@ fn bench_engine(args: &EngineArgs) -> Result<()> {
 
 /// The seeded command stream of `--mix`.
 fn workload(args: &EngineArgs) -> Workload {
-    let payments = |trading_percent| PaymentsMix {
+    let payments = |trading_percent, transfer_percent| PaymentsMix {
         traders: args.traders,
         instruments: args.instruments,
         commands: args.ops,
         trading_percent,
+        transfer_percent,
         seed: args.seed,
     };
     match args.mix {
@@ -176,8 +180,9 @@ fn workload(args: &EngineArgs) -> Workload {
             commands: args.ops,
             seed: args.seed,
         }),
-        Mix::Payments => payments_workload(payments(0)),
-        Mix::Mixed => payments_workload(payments(50)),
+        Mix::Transfers => payments_workload(payments(0, 100)),
+        Mix::Payments => payments_workload(payments(0, 50)),
+        Mix::Mixed => payments_workload(payments(50, 50)),
     }
 }
 

@@ -3,21 +3,21 @@
 #![allow(dead_code)]
 
 use fincore_engine::{
-    AccountId, AssetId, BalanceChanged, ClientOrderId, Dec, Event, InstrumentId, InstrumentSpec,
-    LevelChanged, NewOrder, OrderInfo, OrderType, Price, Qty, Query, Side, StpMode, StpScope,
-    Symbol, TimeInForce,
+    AccountId, AssetId, BalanceChanged, ClientOrderId, ClientPaymentId, Dec, Event, InstrumentId,
+    InstrumentSpec, LevelChanged, NewOrder, OrderInfo, OrderType, PaymentAction, PaymentInfo,
+    Price, Qty, Query, Side, StpMode, StpScope, Symbol, TimeInForce,
 };
 use fincore_gateway::client::Received;
 use fincore_gateway::client::{Client, LoginOptions};
 use fincore_gateway::config::ServerConfig;
 use fincore_gateway::server::Started;
 use fincore_gateway::server::{self, ServerHandle, ServerOptions};
-use fincore_gateway::wire::{self, ClientMsg, Frame, LoginAccepted, ServerMsg};
+use fincore_gateway::wire::{self, ClientMsg, ExternalPayment, Frame, LoginAccepted, ServerMsg};
 use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
 use std::net::{Shutdown, TcpStream};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The demo configuration, listening on an ephemeral port, with data in `dir`.
 pub fn config(dir: &Path) -> ServerConfig {
@@ -62,8 +62,18 @@ pub const USD_0: i64 = 1_000_000 * 1_000_000;
 pub const BTC_0: i64 = 100 * 100_000_000;
 /// 1 000 ETH in minor units.
 pub const ETH_0: i64 = 1_000 * 100_000_000;
-/// Journal sequence after the demo setup (62 commands).
-pub const SETUP_SEQ: u64 = 62;
+/// Journal sequence after the demo setup (65 commands: 3 assets, 13 users, 12
+/// accounts, 2 instruments, 33 deposits, USD's payment limits, carol's credit limit).
+pub const SETUP_SEQ: u64 = 65;
+/// Payments the demo setup records (its 33 deposits): the first payment made over TCP
+/// gets id `SETUP_PAYMENTS + 1`.
+pub const SETUP_PAYMENTS: u64 = 33;
+/// The demo's USD `transfer_max` (250 000 USD) in minor units.
+pub const USD_TRANSFER_MAX: i64 = 250_000 * 1_000_000;
+/// The demo's USD `daily_outgoing_max` (1 000 000 USD) in minor units.
+pub const USD_DAILY_MAX: i64 = 1_000_000 * 1_000_000;
+/// Carol's (account 4) USD credit limit in the demo (5 000 USD) in minor units.
+pub const CAROL_USD_CREDIT: i64 = 5_000 * 1_000_000;
 
 /// Starts `config` and returns the start report too.
 pub fn start_full(config: &ServerConfig) -> (ServerHandle, Started) {
@@ -151,20 +161,70 @@ pub fn query(client: &mut Client, query: Query) -> Vec<Event> {
     }
 }
 
-/// An account's balances: `[(available, held)]` indexed by asset id (USD, BTC, ETH).
+/// An account's balances: `[(available, held)]` indexed by asset id (USD, BTC, ETH),
+/// for an account with no pending authorization (asserted).
 pub fn balances(client: &mut Client, account: AccountId) -> Vec<(i64, i64)> {
+    payment_balances(client, account)
+        .into_iter()
+        .map(|(available, held, pending)| {
+            assert_eq!(pending, 0, "{account:?} has no pending authorization");
+            (available, held)
+        })
+        .collect()
+}
+
+/// An account's balances: `[(available, held, pending)]` indexed by asset id.
+pub fn payment_balances(client: &mut Client, account: AccountId) -> Vec<(i64, i64, i64)> {
     query(client, Query::Balances { account })
         .into_iter()
         .enumerate()
         .map(|(i, e)| match e {
-            Event::BalanceInfo(BalanceChanged { account: a, asset, available, held })
+            Event::BalanceInfo(BalanceChanged { account: a, asset, available, held, pending })
                 if a == account && usize::from(asset.0) == i =>
             {
-                (available, held)
+                (available, held, pending)
             }
             other => panic!("balances of {account:?}: unexpected {other:?}"),
         })
         .collect()
+}
+
+/// A `Balance` event with nothing pending.
+pub fn balance(account: AccountId, asset: AssetId, available: i64, held: i64) -> Event {
+    Event::Balance(BalanceChanged { account, asset, available, held, pending: 0 })
+}
+
+/// Wall-clock time in nanoseconds since the Unix epoch: the clock the server stamps
+/// commands with, so the engine time of a command sent after `now_ns()` is at least it.
+pub fn now_ns() -> u64 {
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).expect("after 1970");
+    u64::try_from(since_epoch.as_nanos()).expect("before 2554")
+}
+
+/// The action and payment of a `Payment` event (panics on any other event).
+pub fn payment_of(event: &Event) -> (PaymentAction, PaymentInfo) {
+    match event {
+        Event::Payment { action, info } => (*action, *info),
+        other => panic!("expected a Payment event, got {other:?}"),
+    }
+}
+
+/// The engine time at which the payment of a `Payment` event was created, checked to be
+/// a server stamp taken between `since` and now.
+pub fn created_at(event: &Event, since: u64) -> u64 {
+    let (_, info) = payment_of(event);
+    let now = now_ns();
+    assert!(
+        (since..=now).contains(&info.created_ns),
+        "created at {} (engine time), not within {since}..={now}: {info:?}",
+        info.created_ns
+    );
+    info.created_ns
+}
+
+/// A deposit (or, for `ClientMsg::Withdraw`, withdrawal) body.
+pub fn external(account: AccountId, asset: AssetId, amount: i64, id: u64) -> ExternalPayment {
+    ExternalPayment { account, asset, amount, client_payment_id: ClientPaymentId(id) }
 }
 
 /// An account's live orders.
