@@ -282,3 +282,75 @@ fn a_shutdown_runs_cancel_on_disconnect_before_the_last_journal_record() {
     assert_eq!(orders.iter().map(|o| o.client_order_id.0).collect::<Vec<_>>(), [3]);
     server.stop().unwrap();
 }
+
+/// An authorization whose deadline passes while the server is down expires right after
+/// the restart (the idle engine journals a `Tick` as its first command), not before:
+/// the stopped journal still has it pending. A replay of the journal alone expires the
+/// same payment at the same sequence number and reaches the live state hash.
+#[test]
+fn an_authorization_falling_due_while_the_server_is_down_expires_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::config(dir.path());
+    let (server, addr, _, _) = start(&config);
+    let mut alice = common::login(addr, "alice");
+    let body = fincore_engine::Authorize {
+        debit: AccountId(2),
+        credit: AccountId(3),
+        asset: common::USD,
+        amount: 3_000_000,
+        client_payment_id: ClientPaymentId(41),
+        timeout_s: 1,
+    };
+    let replies = command(&mut alice, ClientMsg::Authorize(body));
+    let (action, held) = common::payment_of(&replies[0]);
+    assert_eq!(action, PaymentAction::Created);
+    drop(alice);
+    let stopped = server.stop().unwrap();
+    let stopped_seq = stopped.engine.seq;
+
+    // Down past the deadline.
+    let now = || {
+        let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+        wall.as_nanos() as u64
+    };
+    while now() <= held.deadline_ns {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let (server, addr, seq, _) = start(&config);
+    assert_eq!(seq, stopped_seq, "the restart applied nothing new by itself");
+    let mut alice = common::login(addr, "alice");
+    let payment = Query::Payment {
+        account: AccountId(2),
+        payment: fincore_engine::PaymentRef::Id(held.payment_id),
+    };
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let expired = loop {
+        let answer = common::query(&mut alice, payment);
+        let Event::PaymentInfo(info) = answer[0] else { panic!("{answer:?}") };
+        if info.status != fincore_engine::PaymentStatus::Pending {
+            break info;
+        }
+        assert!(std::time::Instant::now() < give_up, "never expired: {info:?}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(expired.status, fincore_engine::PaymentStatus::Expired);
+    assert!(expired.resolved_ns >= held.deadline_ns, "{expired:?}");
+    assert_eq!(payment_balances(&mut alice, AccountId(2))[0].2, 0, "nothing pending");
+    assert_eq!(applied_seq(&mut alice), stopped_seq + 1, "one Tick");
+    drop(alice);
+    let exit = server.stop().unwrap();
+
+    // The journal alone: pending up to the stop, expired by the Tick right after.
+    let bounds = fincore_gateway::ReplayBounds { no_snapshot: true, ..Default::default() };
+    let replayed = fincore_gateway::replay(dir.path(), bounds).unwrap();
+    assert_eq!(replayed.engine.state_hash(), exit.engine.state_hash);
+    assert_eq!(replayed.engine.payment(held.payment_id), Some(expired));
+    let before = fincore_gateway::ReplayBounds {
+        until_seq: Some(stopped_seq),
+        no_snapshot: true,
+        ..Default::default()
+    };
+    let at_stop = fincore_gateway::replay(dir.path(), before).unwrap();
+    assert_eq!(at_stop.engine.state_hash(), stopped.engine.state_hash);
+    assert_eq!(at_stop.engine.payment(held.payment_id), Some(held), "pending at the stop");
+}
