@@ -177,8 +177,9 @@ enum ClientCommand {
     AccountLimits {
         account: u32,
         asset: String,
-        /// How far below zero payments may take the available balance.
-        #[arg(long, default_value_t = Decimal::ZERO)]
+        /// How far below zero payments may take the available balance (required: the
+        /// command sets both limits at once, so 0 must be said explicitly).
+        #[arg(long)]
         credit: Decimal,
         /// The account's own rolling 24-hour outgoing limit (omitted: the asset's).
         #[arg(long)]
@@ -324,6 +325,10 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
             let payment = payment_ref(*payment, *by_client);
             let amount = match amount {
                 None => 0,
+                // On the wire 0 means "all of it"; a person typing 0 means nothing.
+                Some(amount) if *amount <= Decimal::ZERO => {
+                    bail!("--amount must be positive (omit it to capture the whole authorization)")
+                }
                 // The amount is in the payment's asset: look the payment up first.
                 Some(amount) => {
                     let info = client.query(Query::Payment { account, payment })?;
@@ -439,8 +444,12 @@ fn money(reference: &Reference, asset: &str, amount: Decimal) -> anyhow::Result<
 
 /// `amount` in minor units of an asset with `scale` decimals.
 fn minor(amount: Decimal, scale: u8) -> anyhow::Result<i64> {
-    fincore_engine::units::decimal_to_minor(amount, scale)
-        .map_err(|_| anyhow::anyhow!("{amount} is not a whole number of minor units"))
+    fincore_engine::units::decimal_to_minor(amount, scale).map_err(|reason| match reason {
+        fincore_engine::RejectReason::ArithmeticOverflow => {
+            anyhow::anyhow!("{amount} is too large for a 64-bit count of minor units")
+        }
+        _ => anyhow::anyhow!("{amount} is not a whole number of minor units (scale {scale})"),
+    })
 }
 
 fn payment_ref(number: u64, by_client: bool) -> PaymentRef {
@@ -867,7 +876,7 @@ fn event_json(event: &Event, reference: &Reference) -> serde_json::Value {
         Event::Rejected(r) => json!({
             "type": "rejected", "kind": format!("{:?}", r.kind), "account": r.account.0,
             "client_id": r.client_id, "reason": r.reason.code(),
-            "reason_name": format!("{:?}", r.reason),
+            "reason_name": wire::reason_name(u32::from(r.reason.code())),
         }),
         Event::MassCancelled { account, count } => {
             json!({ "type": "mass_cancelled", "account": account.0, "count": count })
