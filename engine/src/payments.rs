@@ -137,7 +137,9 @@ impl Outgoing {
         let stale: i64 = self
             .window
             .iter()
-            .take_while(|(time, _)| time.saturating_add(VELOCITY_WINDOW_NS) <= now)
+            // Debits are recorded at engine time, which never exceeds `now`; the
+            // difference (not `time + window`, which would saturate near u64::MAX) is exact.
+            .take_while(|(time, _)| now - time >= VELOCITY_WINDOW_NS)
             .map(|(_, amount)| amount)
             .sum();
         self.window_sum - stale
@@ -146,7 +148,7 @@ impl Outgoing {
     /// Drops the debits that stopped counting, then records a new one.
     fn record_debit(&mut self, now: u64, amount: i64) {
         while let Some(&(time, old)) = self.window.front() {
-            if time.saturating_add(VELOCITY_WINDOW_NS) > now {
+            if now - time < VELOCITY_WINDOW_NS {
                 break;
             }
             self.window.pop_front();

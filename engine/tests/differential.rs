@@ -3,19 +3,34 @@
 //!
 //! Every step generates one command (valid or not, from a mix that keeps a small, tight
 //! universe busy: three instruments, a handful of traders, two users with two accounts
-//! each, some nearly broke), applies it to both, and requires:
+//! each, some nearly broke, an admin and a payment operator), applies it to both, and
+//! requires:
 //! - the same events, in the same order;
-//! - `check_invariants()` on the engine and on the model;
+//! - the model's `check_invariants()` after every step, including per-asset
+//!   conservation (the sum of available, held and pending over all accounts equals
+//!   deposits minus withdrawals), and the engine's (sampled once the payment table is
+//!   large, see `Harness::heavy_stride`);
 //! - after a successful command, the same state through every public query (balances
 //!   and open orders of every account, full depth), with the published invariants
 //!   checked on the engine's answers: no crossed book, strictly sorted levels, every
 //!   resting order holding exactly its remaining obligation, held balances equal to
-//!   order holds, per-asset conservation against the deposits and withdrawals seen;
-//! - after a rejected command, an unchanged state hash (see `check_unchanged`).
+//!   order holds, pending balances equal to pending authorizations, no balance below
+//!   its credit limit, per-asset conservation against the deposits and withdrawals seen;
+//! - after a rejected command, an unchanged state hash (see `check_unchanged`; sampled
+//!   like the engine's invariants).
 //!
-//! At the end it compares the final state once more (including per-order queries) and
-//! asserts minimum counts of what the stream exercised, so the test cannot silently
-//! degrade into one that only checks rejects.
+//! About a quarter of the commands are payments: deposits and withdrawals (by admins and
+//! the operator), transfers, authorizations with and without timeouts, captures (full,
+//! partial, too much), voids, retries of earlier payments (exact repeats and conflicting
+//! ones), payment limits, credit limits, the deny-list and ticks. Command stamps jump
+//! ahead now and then (seconds, so authorizations expire; hours, so velocity windows
+//! roll), land exactly on or one nanosecond before a pending deadline or the moment a
+//! debit leaves its velocity window, or lag behind engine time. Payment queries are
+//! compared now and then, and in full at the end.
+//!
+//! At the end it compares the final state once more (including per-order and
+//! per-payment queries) and asserts minimum counts of what the stream exercised, so the
+//! test cannot silently degrade into one that only checks rejects.
 //!
 //! `FINCORE_DIFF_STEPS` overrides the number of commands per seed (for longer soaks).
 
@@ -23,7 +38,7 @@
 #[allow(dead_code)]
 mod common;
 
-use common::reference::{RefOrder, Reference};
+use common::reference::{PaymentRequest, RefOrder, RefPayment, Reference};
 use fincore_engine::testkit::{Rng, Sequencer};
 use fincore_engine::*;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -33,39 +48,89 @@ const STEPS_DEFAULT: usize = 100_000;
 
 #[test]
 fn differential_seed_a() {
-    run(0xA11C_E5EED);
+    run(Run::full(0xA11C_E5EED));
 }
 
 #[test]
 fn differential_seed_b() {
-    run(0xB0B_5EED);
+    run(Run::full(0xB0B_5EED));
 }
 
 #[test]
 fn differential_seed_c() {
-    run(0xC0FF_EE5EED);
+    run(Run::full(0xC0FF_EE5EED));
 }
 
 #[test]
 fn differential_seed_d() {
-    run(0xD1FF_5EED);
+    run(Run::full(0xD1FF_5EED));
 }
 
-fn run(seed: u64) {
-    let steps = std::env::var("FINCORE_DIFF_STEPS")
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .unwrap_or(STEPS_DEFAULT);
-    let mut harness = Harness::new(seed);
+/// A short run at the payment edges: a payment table so small that it fills up part-way
+/// (`PaymentsFull` from then on), engine time so close to the top of a u64 that long
+/// authorization timeouts overflow the deadline (`ArithmeticOverflow`), and deposits and
+/// credit limits often exactly at, or one past, the room that keeps an asset's supply
+/// plus its credit limits within an i64.
+#[test]
+fn differential_payment_edges() {
+    run(Run {
+        seed: 0xED6E_5EED,
+        steps: 20_000,
+        payments_max: 600,
+        start_ns: u64::MAX - (1 << 61),
+        edges: true,
+    });
+}
+
+/// One randomized run.
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    seed: u64,
+    /// Commands after the setup.
+    steps: usize,
+    /// The engine's payment capacity.
+    payments_max: u32,
+    /// Engine time before the first command.
+    start_ns: u64,
+    /// The short edge run: checked for the edge rejects, not for full coverage.
+    edges: bool,
+}
+
+impl Run {
+    /// A full-length run with room for every payment, from time zero.
+    fn full(seed: u64) -> Run {
+        let steps = std::env::var("FINCORE_DIFF_STEPS")
+            .ok()
+            .and_then(|text| text.parse().ok())
+            .unwrap_or(STEPS_DEFAULT);
+        Run { seed, steps, payments_max: 1 << 20, start_ns: 0, edges: false }
+    }
+}
+
+fn run(run: Run) {
+    let mut harness = Harness::new(run);
     harness.setup();
-    for step in 0..steps {
+    for step in 0..run.steps {
         harness.step(step);
     }
     harness.compare_final();
-    let mean = harness.coverage.live_orders_sum / steps.max(1);
-    println!("seed {seed:#x}: {steps} commands, {mean} live orders on average");
-    println!("{:#?}", harness.coverage);
-    harness.coverage.assert_exercised(seed);
+    let coverage = &harness.coverage;
+    let mean = coverage.live_orders_sum / run.steps.max(1);
+    let payments = harness.model.payments().len();
+    println!(
+        "seed {:#x}: {} commands ({} payment commands, {payments} payments recorded), \
+         {mean} live orders on average, engine time {} s",
+        run.seed,
+        run.steps,
+        coverage.payment_commands,
+        (harness.model.time_ns() - run.start_ns) / 1_000_000_000,
+    );
+    println!("{coverage:#?}");
+    if run.edges {
+        coverage.assert_edges(run, payments);
+    } else {
+        coverage.assert_exercised(run.seed);
+    }
 }
 
 // ---- the universe --------------------------------------------------------------------
@@ -79,6 +144,8 @@ const INSTRUMENTS: [InstrumentId; 3] = [InstrumentId(0), InstrumentId(1), Instru
 const FEE_ACCOUNT: AccountId = AccountId(0);
 /// A second admin, so that "admin" is a role and not the system user.
 const ADMIN: UserId = UserId(7);
+/// The payment operator: deposits, withdrawals and reads on any account, nothing else.
+const OPERATOR: UserId = UserId(12);
 /// Traders 1..=6; users 1 and 2 own a second account (7, 8) so that owner-scoped
 /// self-trade prevention spans accounts.
 const TRADERS: u32 = 6;
@@ -96,14 +163,15 @@ const UNKNOWN_INSTRUMENT: InstrumentId = InstrumentId(5);
 
 /// Small capacities so that every "full" reject is reachable: four more users (8..=11)
 /// and accounts (11..=14) can be created, and the order table, the levels per side and
-/// the orders per account all fill up now and then.
-fn limits() -> EngineLimits {
+/// the orders per account all fill up now and then. The payment table is sized per run.
+fn limits(payments_max: u32) -> EngineLimits {
     EngineLimits {
-        users_max: 12,
+        users_max: 13,
         accounts_max: 15,
         orders_max: 64,
         levels_per_side_max: 12,
         open_orders_per_account_max: 10,
+        payments_max,
         ..EngineLimits::default()
     }
 }
@@ -150,27 +218,81 @@ fn setup_bodies() -> Vec<CommandBody> {
         setup.push(CommandBody::CreateUser { user: UserId(k), role: Role::Trader });
     }
     setup.push(CommandBody::CreateUser { user: ADMIN, role: Role::Admin });
+    setup.push(CommandBody::CreateUser { user: OPERATOR, role: Role::Operator });
     let owners = (1..=TRADERS).map(|k| (AccountId(k), UserId(k)));
     let second = [(AccountId(7), UserId(1)), (AccountId(8), UserId(2)), (SPARE, UserId(3))];
+    // Deposits share one idempotency namespace: ids 1, 2, 3, ... here (the stream's
+    // small random ids collide with them on purpose).
+    let mut deposit_id = 0;
     for (account, owner) in owners.chain(second) {
         setup.push(CommandBody::CreateAccount { account, owner });
-        setup.extend(funding(account));
+        for (asset, amount) in funding(account) {
+            deposit_id += 1;
+            let client_payment_id = ClientPaymentId(deposit_id);
+            setup.push(CommandBody::Deposit { account, asset, amount, client_payment_id });
+        }
     }
     setup
 }
 
 /// Rich accounts never run short; poor ones do, so `InsufficientBalance` is common.
-fn funding(account: AccountId) -> Vec<CommandBody> {
+fn funding(account: AccountId) -> Vec<(AssetId, i64)> {
     let (quote, base) = match account.0 {
         1 | 2 | 3 | 7 => (200_000_000, 2_000_000_000),
         4 | 5 | 6 | 8 => (2_000_000, 20_000_000),
         _ => return Vec::new(),
     };
-    let mut deposits = vec![CommandBody::Deposit { account, asset: USD, amount: quote }];
-    for asset in COINS {
-        deposits.push(CommandBody::Deposit { account, asset, amount: base });
-    }
+    let mut deposits = vec![(USD, quote)];
+    deposits.extend(COINS.map(|asset| (asset, base)));
     deposits
+}
+
+/// A typical payment size in `asset`: one dollar, or a tenth of a coin. Rich accounts
+/// start with 200 of them in every asset, poor ones with 2.
+fn unit(asset: AssetId) -> i64 {
+    if asset == USD { 1_000_000 } else { 10_000_000 }
+}
+
+/// The command that asks for exactly this payment.
+fn payment_body(r: &PaymentRequest) -> CommandBody {
+    let client_payment_id = r.client;
+    let (debit, credit, asset, amount) = (r.debit, r.credit, r.asset, r.amount);
+    match r.kind {
+        PaymentKind::Transfer => {
+            CommandBody::Transfer(Transfer { debit, credit, asset, amount, client_payment_id })
+        }
+        PaymentKind::Authorization => CommandBody::Authorize(Authorize {
+            debit,
+            credit,
+            asset,
+            amount,
+            client_payment_id,
+            timeout_s: r.timeout_s,
+        }),
+        PaymentKind::Deposit => {
+            CommandBody::Deposit { account: credit, asset, amount, client_payment_id }
+        }
+        PaymentKind::Withdrawal => {
+            CommandBody::Withdraw { account: debit, asset, amount, client_payment_id }
+        }
+    }
+}
+
+/// The commands that are payments or payment administration.
+fn is_payment_command(kind: CommandKind) -> bool {
+    matches!(
+        kind,
+        CommandKind::Deposit
+            | CommandKind::Withdraw
+            | CommandKind::Transfer
+            | CommandKind::Authorize
+            | CommandKind::Capture
+            | CommandKind::Void
+            | CommandKind::SetPaymentLimits
+            | CommandKind::SetAccountLimits
+            | CommandKind::SetAccountBlocked
+            | CommandKind::Tick
+    )
 }
 
 // ---- the command generator -----------------------------------------------------------
@@ -180,12 +302,29 @@ fn funding(account: AccountId) -> Vec<CommandBody> {
 struct Generator {
     rng: Rng,
     next_client: u64,
+    next_payment_client: u64,
+    /// The edge run: deposits and credit limits often exactly at (or one past) the room
+    /// that keeps supply plus credit within an i64.
+    edges: bool,
+}
+
+/// What the next command's stamp was chosen for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Aim {
+    /// Nothing in particular: any command.
+    Any,
+    /// The next pending deadline: a tick, as the server sends one.
+    Tick,
+    /// The moment a debit of this account in this asset leaves (or, one nanosecond
+    /// earlier, is still in) its velocity window: a payment from it.
+    WindowEdge(AccountId, AssetId),
 }
 
 impl Generator {
-    fn new(seed: u64) -> Generator {
+    fn new(seed: u64, edges: bool) -> Generator {
         // Client ids 1..=5 are drawn at random too; fresh ones start well above them.
-        Generator { rng: Rng::new(seed), next_client: 1_000 }
+        let (next_client, next_payment_client) = (1_000, 1_000);
+        Generator { rng: Rng::new(seed), next_client, next_payment_client, edges }
     }
 
     fn chance(&mut self, percent: u64) -> bool {
@@ -196,26 +335,103 @@ impl Generator {
         items[self.rng.below(items.len() as u64) as usize]
     }
 
-    fn next(&mut self, model: &Reference) -> (UserId, CommandBody) {
+    /// The next command, to be stamped `time_ns` (which the stamp aimed at `aim`).
+    fn next(&mut self, model: &Reference, time_ns: u64, aim: Aim) -> (UserId, CommandBody) {
+        match aim {
+            Aim::Any => {}
+            Aim::Tick => return self.tick(),
+            Aim::WindowEdge(account, asset) => {
+                return self.payment_from(model, account, asset, time_ns);
+            }
+        }
         // Halts are short: a halted instrument only produces rejects.
         let halted = model.instruments().any(|(_, s)| s == InstrumentStatus::Halted);
         if halted && self.chance(4) {
             return self.instrument_status(model);
         }
         match self.rng.below(1_000) {
-            0..=89 => self.cancel(model),
-            90..=239 => self.amend(model),
-            240..=249 => self.mass_cancel(model),
-            250..=309 => self.money(model),
-            310..=329 => self.account_status(model),
-            330..=337 => self.instrument_status(model),
-            338..=347 => self.create(),
+            0..=54 => self.cancel(model),
+            55..=180 => self.amend(model),
+            181..=188 => self.mass_cancel(model),
+            189..=238 => self.money(model),
+            239..=258 => self.account_status(model),
+            259..=265 => self.instrument_status(model),
+            266..=275 => self.create(),
+            276..=335 => self.transfer(model, time_ns),
+            336..=380 => self.authorize(model, time_ns),
+            381..=415 => self.capture(model, time_ns),
+            416..=433 => self.void(model, time_ns),
+            434..=455 => self.retry(model, time_ns),
+            456..=473 => self.payment_admin(model),
+            474..=478 => self.tick(),
             _ => self.new_order(model),
+        }
+    }
+
+    /// The stamp of the next command, given engine time, and what it aims at: mostly
+    /// a microsecond later; sometimes seconds later (authorizations expire), hours later
+    /// (velocity windows roll), exactly at or one nanosecond before a pending deadline
+    /// or the moment a debit leaves its velocity window, or behind engine time (which
+    /// then stays where it is). Ticks come at the next deadline, as the server sends
+    /// them (and at random times from the mix).
+    fn stamp(&mut self, model: &Reference, now: u64) -> (u64, Aim) {
+        const SECOND: i64 = 1_000_000_000;
+        const HOUR: i64 = 3_600 * SECOND;
+        let ahead = |ns: i64| now.saturating_add(ns as u64);
+        // Within ten minutes: far deadlines (long timeouts) are not aimed at.
+        let soon = |deadline: u64| deadline > now + 1 && deadline - now <= 600 * SECOND as u64;
+        let deadlines = || {
+            let mut due: Vec<u64> = model
+                .pending_authorizations()
+                .map(|p| p.info.deadline_ns)
+                .filter(|&deadline| soon(deadline))
+                .collect();
+            due.sort();
+            due
+        };
+        match self.rng.below(1_000) {
+            0..=896 => (ahead(1_000), Aim::Any),
+            897..=976 => (ahead(self.rng.range(1, 3 * SECOND)), Aim::Any),
+            977..=986 => (ahead(self.rng.range(3 * SECOND, 60 * SECOND)), Aim::Any),
+            987..=991 => match deadlines().as_slice() {
+                [] => (ahead(1_000), Aim::Any),
+                some => {
+                    let deadline = self.pick(some);
+                    (if self.chance(50) { deadline } else { deadline - 1 }, Aim::Any)
+                }
+            },
+            992..=993 => match deadlines().first() {
+                Some(&next) => (next, Aim::Tick),
+                None => (ahead(1_000), Aim::Any),
+            },
+            994..=995 => {
+                let exits: Vec<(AccountId, AssetId, u64)> =
+                    model.window_exits().filter(|(.., exit)| *exit > now + 1).collect();
+                if exits.is_empty() {
+                    return (ahead(1_000), Aim::Any);
+                }
+                let (account, asset, exit) = self.pick(&exits);
+                let time_ns = if self.chance(50) { exit } else { exit - 1 };
+                (time_ns, Aim::WindowEdge(account, asset))
+            }
+            996..=997 => (ahead(self.rng.range(HOUR, 12 * HOUR)), Aim::Any),
+            _ => (now.saturating_sub(self.rng.range(1, 10 * SECOND) as u64), Aim::Any),
         }
     }
 
     fn admin(&mut self) -> UserId {
         if self.chance(50) { SYSTEM_USER } else { ADMIN }
+    }
+
+    /// Who sends an admin-only payment command: mostly an admin, sometimes the
+    /// operator or a trader (`NotAdmin`), rarely nobody known.
+    fn payment_admin_user(&mut self) -> UserId {
+        match self.rng.below(100) {
+            0..=89 => self.admin(),
+            90..=94 => OPERATOR,
+            95..=98 => self.some_user(),
+            _ => STRANGER,
+        }
     }
 
     /// Any user id that may exist (1..=11; 8..=11 only once created).
@@ -475,16 +691,411 @@ impl Generator {
             _ => i64::MAX,
         };
         let user = match self.rng.below(100) {
-            0..=89 => self.admin(),
+            0..=59 => self.admin(),
+            60..=89 => OPERATOR,
             90..=97 => self.some_user(),
             _ => STRANGER,
         };
+        let client_payment_id = self.payment_client();
+        let room = model.deposit_room(asset);
+        let amount = match room {
+            Some(room) if deposit && self.edges && self.chance(30) => {
+                room.saturating_add(self.rng.range(0, 1)).max(1)
+            }
+            _ => amount,
+        };
         let body = if deposit {
-            CommandBody::Deposit { account, asset, amount }
+            CommandBody::Deposit { account, asset, amount, client_payment_id }
         } else {
-            CommandBody::Withdraw { account, asset, amount }
+            CommandBody::Withdraw { account, asset, amount, client_payment_id }
         };
         (user, body)
+    }
+
+    // ---- payments ----------------------------------------------------------------
+
+    /// Mostly fresh; sometimes zero (`PaymentIdZero`) or a small id that may already be
+    /// taken in the namespace (a duplicate or a conflict).
+    fn payment_client(&mut self) -> ClientPaymentId {
+        match self.rng.below(100) {
+            0..=89 => {
+                self.next_payment_client += 1;
+                ClientPaymentId(self.next_payment_client)
+            }
+            90..=92 => ClientPaymentId(0),
+            _ => ClientPaymentId(1 + self.rng.below(5)),
+        }
+    }
+
+    /// Mostly a coin or dollars; sometimes an asset that does not exist.
+    fn payment_asset(&mut self) -> AssetId {
+        match self.rng.below(100) {
+            0..=96 => AssetId(self.rng.below(COINS.len() as u64 + 1) as u16),
+            97..=98 => AssetId(7),
+            _ => AssetId(40),
+        }
+    }
+
+    /// Who pays from which account: mostly the owner; sometimes an admin or the
+    /// operator (no override: `AccountNotOwned`), another user, an unknown account or
+    /// user. The system user pays from the fee account now and then.
+    fn payer(&mut self, model: &Reference) -> (UserId, AccountId) {
+        let (account, owner) =
+            if self.chance(5) { (FEE_ACCOUNT, SYSTEM_USER) } else { self.trading_account(model) };
+        match self.rng.below(100) {
+            0..=90 => (owner, account),
+            91..=92 => (self.admin(), account),
+            93 => (OPERATOR, account),
+            94..=96 => (self.some_user(), account),
+            97..=98 => (owner, UNKNOWN_ACCOUNT),
+            _ => (STRANGER, account),
+        }
+    }
+
+    /// The account paid: another known account mostly (frozen, blocked and closed ones
+    /// included); sometimes the payer itself or an unknown account. The empty accounts
+    /// are never paid while open (they must stay empty to be closed), but authorizations
+    /// may name them: such an authorization is never captured while they are open (see
+    /// `capture`), and once they are closed its capture meets `CreditAccountClosed`.
+    fn payee(&mut self, model: &Reference, debit: AccountId, authorization: bool) -> AccountId {
+        let closed = |id: AccountId| model.account_status(id) == Some(AccountStatus::Closed);
+        let empty: Vec<AccountId> =
+            EMPTY_ACCOUNTS.into_iter().filter(|id| authorization || closed(*id)).collect();
+        match self.rng.below(100) {
+            0..=2 => debit,
+            3..=4 => UNKNOWN_ACCOUNT,
+            5..=7 if !empty.is_empty() => self.pick(&empty),
+            8..=12 => FEE_ACCOUNT,
+            _ => {
+                let others: Vec<AccountId> = model
+                    .accounts()
+                    .map(|(id, ..)| id)
+                    .filter(|id| *id != debit && (!EMPTY_ACCOUNTS.contains(id) || closed(*id)))
+                    .collect();
+                self.pick(&others)
+            }
+        }
+    }
+
+    /// Mostly something the account can pay; sometimes exactly what it has (with or
+    /// without its credit), more than that, around the asset's transfer maximum, exactly
+    /// its velocity room at `time_ns` or one more, zero, negative or absurd.
+    fn payment_amount(
+        &mut self,
+        model: &Reference,
+        account: AccountId,
+        asset: AssetId,
+        time_ns: u64,
+    ) -> i64 {
+        let available = model.money(account, asset).available;
+        let spendable = available.saturating_add(model.credit_limit(account, asset));
+        let max = model.transfer_max(asset);
+        let room = model.velocity_room(account, asset, time_ns);
+        match self.rng.below(100) {
+            0..=44 => self.rng.range(1, (spendable / 20).max(1)),
+            45..=59 => self.rng.range(1, 5 * unit(asset)),
+            60..=64 => available,
+            65..=70 => spendable,
+            71..=75 => spendable.saturating_add(self.rng.range(1, 1_000)),
+            76..=80 => max.map_or(unit(asset), |max| max.saturating_add(self.rng.range(0, 1))),
+            81..=87 => match room {
+                Some(room) => room.saturating_add(self.rng.range(0, 1)).max(1),
+                None => self.rng.range(1, unit(asset)),
+            },
+            88..=94 => -self.rng.range(0, 5),
+            _ => i64::MAX,
+        }
+    }
+
+    /// No timeout, a few seconds (expires during the run), minutes, or so long that
+    /// near the top of engine time the deadline overflows.
+    fn timeout(&mut self) -> u32 {
+        match self.rng.below(100) {
+            0..=24 => 0,
+            25..=79 => self.rng.range(1, 20) as u32,
+            80..=94 => self.rng.range(21, 600) as u32,
+            95..=97 => self.rng.range(1 << 31, i64::from(u32::MAX)) as u32,
+            _ => u32::MAX,
+        }
+    }
+
+    fn transfer(&mut self, model: &Reference, time_ns: u64) -> (UserId, CommandBody) {
+        let (user, debit) = self.payer(model);
+        let asset = self.payment_asset();
+        let transfer = Transfer {
+            debit,
+            credit: self.payee(model, debit, false),
+            asset,
+            amount: self.payment_amount(model, debit, asset, time_ns),
+            client_payment_id: self.payment_client(),
+        };
+        (user, CommandBody::Transfer(transfer))
+    }
+
+    fn authorize(&mut self, model: &Reference, time_ns: u64) -> (UserId, CommandBody) {
+        let (user, debit) = self.payer(model);
+        let asset = self.payment_asset();
+        let authorize = Authorize {
+            debit,
+            credit: self.payee(model, debit, true),
+            asset,
+            amount: self.payment_amount(model, debit, asset, time_ns),
+            client_payment_id: self.payment_client(),
+            timeout_s: self.timeout(),
+        };
+        (user, CommandBody::Authorize(authorize))
+    }
+
+    /// A transfer, authorization or withdrawal from `account` in `asset` by its owner
+    /// (the operator for a withdrawal), for exactly its velocity room at `time_ns` or
+    /// one more.
+    fn payment_from(
+        &mut self,
+        model: &Reference,
+        account: AccountId,
+        asset: AssetId,
+        time_ns: u64,
+    ) -> (UserId, CommandBody) {
+        let owner = model.owner(account).expect("a debited account exists");
+        let room = model.velocity_room(account, asset, time_ns).unwrap_or(unit(asset));
+        let amount = room.saturating_add(self.rng.range(0, 1)).max(1);
+        let request = PaymentRequest {
+            kind: self.pick(&[
+                PaymentKind::Transfer,
+                PaymentKind::Authorization,
+                PaymentKind::Withdrawal,
+            ]),
+            debit: account,
+            credit: self.payee(model, account, false),
+            asset,
+            amount,
+            client: self.payment_client(),
+            timeout_s: 0,
+        };
+        if request.kind == PaymentKind::Withdrawal {
+            let request = PaymentRequest { credit: EXTERNAL_ACCOUNT, ..request };
+            return (OPERATOR, payment_body(&request));
+        }
+        (owner, payment_body(&request))
+    }
+
+    /// Who names which payment, and how, for a capture, void or payment query: mostly
+    /// a pending authorization, named by id or client id by its debit side, or by id
+    /// by its credit side; sometimes a recent payment of any kind or status; sometimes
+    /// the wrong side, user or id. `None` before the first payment.
+    fn resolution(&mut self, model: &Reference) -> Option<(UserId, AccountId, PaymentRef)> {
+        let pending: Vec<RefPayment> = model.pending_authorizations().copied().collect();
+        let all = model.payments();
+        let payment = match self.rng.below(100) {
+            0..=74 if !pending.is_empty() => self.pick(&pending),
+            _ if !all.is_empty() => self.pick(&all[all.len().saturating_sub(300)..]),
+            _ => return None,
+        };
+        let info = payment.info;
+        let debit_side = info.debit != EXTERNAL_ACCOUNT && self.chance(80);
+        let on_debit = debit_side || info.credit == EXTERNAL_ACCOUNT;
+        let account = if on_debit { info.debit } else { info.credit };
+        // By client id from the credit side finds nothing (or the credit account's own
+        // payment with that id).
+        let by_client = if on_debit { 50 } else { 10 };
+        let by = match self.chance(by_client) {
+            true => PaymentRef::Client(info.client_payment_id),
+            false => PaymentRef::Id(info.payment_id),
+        };
+        let owner = model.owner(account).expect("a payment's real side exists");
+        Some(match self.rng.below(100) {
+            0..=89 => (owner, account, by),
+            90..=91 => (self.some_user(), account, by),
+            92 => (STRANGER, account, by),
+            93 => (owner, UNKNOWN_ACCOUNT, by),
+            94..=95 => {
+                let unknown = [0, all.len() as u64 + 1, u64::MAX];
+                (owner, account, PaymentRef::Id(PaymentId(self.pick(&unknown))))
+            }
+            96..=97 => {
+                // A side that is not the payment's: unknown there.
+                let (other, other_owner) = self.trading_account(model);
+                (other_owner, other, PaymentRef::Id(info.payment_id))
+            }
+            _ => (if self.chance(50) { ADMIN } else { OPERATOR }, account, by),
+        })
+    }
+
+    /// Captures: all (amount 0), part, exactly all, the captured amount again (a
+    /// retry), more than authorized, negative or absurd.
+    fn capture(&mut self, model: &Reference, time_ns: u64) -> (UserId, CommandBody) {
+        let Some((user, account, by)) = self.resolution(model) else {
+            return self.authorize(model, time_ns);
+        };
+        let Some(named) = model.payment_named(account, by) else {
+            return (user, CommandBody::Capture { account, payment: by, amount: 0 });
+        };
+        let info = named.info;
+        // Keep the empty accounts empty: what would pay one is voided instead.
+        let credit_open = model.account_status(info.credit) != Some(AccountStatus::Closed);
+        if EMPTY_ACCOUNTS.contains(&info.credit) && credit_open {
+            return (user, CommandBody::Void { account, payment: by });
+        }
+        let amount = match self.rng.below(100) {
+            0..=39 => 0,
+            40..=69 => self.rng.range(1, info.amount.max(1)),
+            70..=77 => info.amount,
+            78..=84 if info.captured > 0 => info.captured,
+            78..=91 => info.amount.saturating_add(self.rng.range(1, 100)),
+            92..=95 => -self.rng.range(1, 5),
+            _ => i64::MAX,
+        };
+        (user, CommandBody::Capture { account, payment: by, amount })
+    }
+
+    fn void(&mut self, model: &Reference, time_ns: u64) -> (UserId, CommandBody) {
+        let Some((user, account, by)) = self.resolution(model) else {
+            return self.authorize(model, time_ns);
+        };
+        (user, CommandBody::Void { account, payment: by })
+    }
+
+    /// An earlier payment sent again: mostly exactly (a duplicate, whatever has
+    /// happened to its accounts since), sometimes with one field changed or as another
+    /// kind of payment with the same key (a conflict), sometimes by someone not allowed.
+    fn retry(&mut self, model: &Reference, time_ns: u64) -> (UserId, CommandBody) {
+        let all = model.payments();
+        if all.is_empty() {
+            return self.transfer(model, time_ns);
+        }
+        let recent = &all[all.len().saturating_sub(300)..];
+        let mut r = if self.chance(70) { self.pick(recent) } else { self.pick(all) }.request;
+        match self.rng.below(100) {
+            0..=59 => {}
+            60..=69 => r.amount = r.amount.saturating_add(self.rng.range(1, 1_000)),
+            70..=74 => r.asset = AssetId((r.asset.0 + 1) % (COINS.len() as u16 + 1)),
+            75..=79 if r.kind == PaymentKind::Authorization => r.timeout_s ^= 1,
+            75..=79 if r.kind == PaymentKind::Transfer => r.credit = UNKNOWN_ACCOUNT,
+            80..=89 if r.kind != PaymentKind::Deposit => {
+                // The same key in the same namespace, as another kind of payment.
+                let kind = match r.kind {
+                    PaymentKind::Withdrawal => {
+                        self.pick(&[PaymentKind::Transfer, PaymentKind::Authorization])
+                    }
+                    _ => PaymentKind::Withdrawal,
+                };
+                let credit = match (kind, r.kind) {
+                    (PaymentKind::Withdrawal, _) => EXTERNAL_ACCOUNT,
+                    (_, PaymentKind::Withdrawal) => FEE_ACCOUNT,
+                    _ => r.credit,
+                };
+                r = PaymentRequest { kind, credit, timeout_s: 0, ..r };
+            }
+            _ => r.amount = r.amount.saturating_sub(1),
+        }
+        let rightful = match r.kind {
+            PaymentKind::Deposit | PaymentKind::Withdrawal if self.chance(50) => OPERATOR,
+            PaymentKind::Deposit | PaymentKind::Withdrawal => self.admin(),
+            _ => model.owner(r.debit).expect("a payer exists"),
+        };
+        let user = match self.rng.below(100) {
+            0..=91 => rightful,
+            92..=97 => self.some_user(),
+            _ => STRANGER,
+        };
+        (user, payment_body(&r))
+    }
+
+    /// Asset policies, account limits and the deny-list.
+    fn payment_admin(&mut self, model: &Reference) -> (UserId, CommandBody) {
+        let user = self.payment_admin_user();
+        let body = match self.rng.below(100) {
+            0..=29 => self.payment_limits(),
+            30..=64 => self.account_limits(model),
+            _ => self.blocked(model),
+        };
+        (user, body)
+    }
+
+    /// Per-payment maxima and velocity defaults, often none; sometimes invalid.
+    fn payment_limits(&mut self) -> CommandBody {
+        let asset = self.payment_asset();
+        let unit = unit(asset);
+        let transfer_max = match self.rng.below(100) {
+            0..=49 => None,
+            50..=89 => Some(self.rng.range(unit, 40 * unit)),
+            90..=94 => Some(-self.rng.range(0, 3)),
+            _ => Some(i64::MAX),
+        };
+        let velocity_24h = match self.rng.below(100) {
+            0..=39 => None,
+            40..=89 => Some(self.rng.range(20 * unit, 300 * unit)),
+            90..=94 => Some(-self.rng.range(0, 3)),
+            _ => Some(i64::MAX),
+        };
+        CommandBody::SetPaymentLimits { asset, transfer_max, velocity_24h }
+    }
+
+    /// Credit limits (none, some, exactly what is owed, one below it, negative, absurd;
+    /// in the edge run often exactly the room left, or one more) and velocity
+    /// overrides, mostly for accounts that owe something. The empty accounts never get
+    /// credit, so they stay empty.
+    fn account_limits(&mut self, model: &Reference) -> CommandBody {
+        let assets = [USD, COINS[0], COINS[1], COINS[2]];
+        let owing: Vec<(AccountId, AssetId)> = model
+            .accounts()
+            .flat_map(|(id, ..)| assets.map(|asset| (id, asset)))
+            .filter(|&(id, asset)| model.money(id, asset).available < 0)
+            .collect();
+        let (mut account, mut asset) = (self.trading_account(model).0, self.payment_asset());
+        if !owing.is_empty() && self.chance(40) {
+            (account, asset) = self.pick(&owing);
+        }
+        if self.chance(3) {
+            account = UNKNOWN_ACCOUNT;
+        }
+        let unit = unit(asset);
+        let owed = -model.money(account, asset).available.min(0);
+        let room = model.credit_room(account, asset);
+        let mut credit_limit = match self.rng.below(100) {
+            _ if self.edges && room.is_some() && self.chance(30) => {
+                room.unwrap_or(0).saturating_add(self.rng.range(0, 1))
+            }
+            0..=29 => 0,
+            30..=64 => self.rng.range(1, 20 * unit),
+            65..=74 => owed,
+            75..=80 => owed - 1,
+            81..=84 => owed - self.rng.range(2, unit),
+            85..=89 => -self.rng.range(1, 5),
+            _ => i64::MAX,
+        };
+        if EMPTY_ACCOUNTS.contains(&account) {
+            credit_limit = credit_limit.min(0);
+        }
+        let velocity_24h = match self.rng.below(100) {
+            0..=49 => None,
+            50..=89 => Some(self.rng.range(unit, 50 * unit)),
+            _ => Some(-self.rng.range(0, 3)),
+        };
+        CommandBody::SetAccountLimits { account, asset, credit_limit, velocity_24h }
+    }
+
+    /// Blocks (short-lived: blocked accounts are usually unblocked soon) and no-op
+    /// changes.
+    fn blocked(&mut self, model: &Reference) -> CommandBody {
+        let listed: Vec<AccountId> =
+            model.accounts().map(|(id, ..)| id).filter(|id| model.is_blocked(*id)).collect();
+        if !listed.is_empty() && self.chance(60) {
+            let account = self.pick(&listed);
+            return CommandBody::SetAccountBlocked { account, blocked: !self.chance(90) };
+        }
+        let (mut account, _) = self.trading_account(model);
+        if self.chance(5) {
+            account = FEE_ACCOUNT;
+        }
+        if self.chance(3) {
+            account = UNKNOWN_ACCOUNT;
+        }
+        CommandBody::SetAccountBlocked { account, blocked: self.chance(85) }
+    }
+
+    fn tick(&mut self) -> (UserId, CommandBody) {
+        (self.payment_admin_user(), CommandBody::Tick)
     }
 
     /// Freezes (short-lived: frozen accounts are usually thawed next), closes (which
@@ -556,10 +1167,14 @@ impl Generator {
 
     /// A read-only question from someone who may or may not be allowed to ask it.
     fn query(&mut self, model: &Reference) -> (UserId, Query) {
+        if self.chance(40) {
+            return self.payment_query(model);
+        }
         let (mut account, owner) = self.trading_account(model);
         let user = match self.rng.below(100) {
             0..=69 => owner,
-            70..=84 => self.admin(),
+            70..=79 => self.admin(),
+            80..=84 => OPERATOR,
             85..=96 => self.some_user(),
             _ => STRANGER,
         };
@@ -587,6 +1202,32 @@ impl Generator {
         };
         (user, query)
     }
+
+    /// One payment (named as a capture names it) or an account's payment history.
+    fn payment_query(&mut self, model: &Reference) -> (UserId, Query) {
+        if self.chance(30) {
+            let (mut account, owner) = self.trading_account(model);
+            if self.chance(5) {
+                account = UNKNOWN_ACCOUNT;
+            }
+            let user = match self.rng.below(100) {
+                0..=59 => owner,
+                60..=74 => self.admin(),
+                75..=89 => OPERATOR,
+                90..=97 => self.some_user(),
+                _ => STRANGER,
+            };
+            let limit = self.pick(&[0, 1, 3, 20, u16::MAX]);
+            return (user, Query::Payments { account, limit });
+        }
+        let Some((mut user, account, payment)) = self.resolution(model) else {
+            return (SYSTEM_USER, Query::Payments { account: FEE_ACCOUNT, limit: 3 });
+        };
+        if self.chance(20) {
+            user = OPERATOR;
+        }
+        (user, Query::Payment { account, payment })
+    }
 }
 
 // ---- the harness ---------------------------------------------------------------------
@@ -608,37 +1249,56 @@ struct Harness {
     sequencer: Sequencer,
     generator: Generator,
     coverage: Coverage,
-    /// Deposits minus withdrawals per asset, summed from the engine's `External` events.
+    /// Deposits minus withdrawals per asset, summed from the engine's `Payment` events.
     external: BTreeMap<AssetId, i128>,
     /// The state queries compared after every successful command.
     state_queries: Vec<Query>,
+    /// The payment queries compared every `PAYMENT_HISTORY_EVERY` steps.
+    payment_queries: Vec<Query>,
     history: VecDeque<Command>,
     expected: Vec<Event>,
     actual: Vec<Event>,
+    /// Commands (payment changes counting twice) and predicted rejects so far, for
+    /// `heavy_stride`.
+    commands_seen: u64,
+    rejects_seen: u64,
 }
 
+/// How often the recent payment history of every account is compared (the payment
+/// events themselves are compared at every step).
+const PAYMENT_HISTORY_EVERY: usize = 250;
+
+/// Payments per step of `Harness::heavy_stride`.
+const HEAVY_CHECK_PAYMENTS: usize = 100;
+
 impl Harness {
-    fn new(seed: u64) -> Harness {
-        let accounts = (0..=limits().accounts_max).map(AccountId);
+    fn new(run: Run) -> Harness {
+        let limits = limits(run.payments_max);
+        let accounts = (0..=limits.accounts_max).map(AccountId);
         let mut state_queries: Vec<Query> = accounts
+            .clone()
             .flat_map(|account| [Query::Balances { account }, Query::OpenOrders { account }])
             .collect();
         for instrument in INSTRUMENTS.into_iter().chain([UNKNOWN_INSTRUMENT]) {
             state_queries.push(Query::Depth { instrument, levels: u16::MAX });
         }
         state_queries.push(Query::Reference);
+        let payment_queries = accounts.map(|account| Query::Payments { account, limit: 4 });
         Harness {
-            seed,
-            engine: Engine::new(limits()),
-            model: Reference::new(limits()),
-            sequencer: Sequencer::default(),
-            generator: Generator::new(seed),
+            seed: run.seed,
+            engine: Engine::new(limits),
+            model: Reference::new(limits),
+            sequencer: Sequencer { seq: 0, time_ns: run.start_ns },
+            generator: Generator::new(run.seed, run.edges),
             coverage: Coverage::default(),
             external: BTreeMap::new(),
             state_queries,
+            payment_queries: payment_queries.collect(),
             history: VecDeque::new(),
             expected: Vec::new(),
             actual: Vec::new(),
+            commands_seen: 0,
+            rejects_seen: 0,
         }
     }
 
@@ -654,12 +1314,26 @@ impl Harness {
 
     /// One random command through both, with every per-step check.
     fn step(&mut self, step: usize) {
-        let (user, body) = self.generator.next(&self.model);
-        let cmd = self.sequencer.stamp(user, body);
+        // The sequencer's clock is engine time (the largest stamp so far).
+        let now = self.sequencer.time_ns;
+        let (time_ns, aim) = self.generator.stamp(&self.model, now);
+        let (user, body) = self.generator.next(&self.model, time_ns, aim);
+        let cmd = Command { time_ns, ..self.sequencer.stamp(user, body) };
+        self.sequencer.time_ns = now.max(time_ns);
+        self.coverage.stale_stamps += u64::from(time_ns < now);
         self.apply_both(step, &cmd);
         self.coverage.observe(&cmd, &self.actual, &self.model);
+        let next_ns = self.sequencer.time_ns + 1;
+        let pending = self.model.pending_authorizations();
+        let due_next = pending.filter(|p| p.info.deadline_ns == next_ns).count();
+        self.coverage.pending_one_ns_before_deadline += due_next as u64;
         if !matches!(self.actual.as_slice(), [Event::Rejected(_)]) {
             self.compare_state(step);
+        }
+        if step.is_multiple_of(PAYMENT_HISTORY_EVERY) {
+            for query in self.payment_queries.clone() {
+                self.compare_query(step, SYSTEM_USER, &query);
+            }
         }
         if self.generator.chance(5) {
             let (user, query) = self.generator.query(&self.model);
@@ -680,9 +1354,12 @@ impl Harness {
         self.expected.clear();
         self.model.apply(cmd, &mut self.expected);
         // Only a predicted reject needs the before-image; if the engine disagrees, the
-        // event comparison below reports it first.
-        let rejected = matches!(self.expected.as_slice(), [Event::Rejected(_)]);
-        let before = rejected.then(|| self.engine.clone());
+        // event comparison below reports it first. (Expiries may come before the
+        // `Rejected`: they are time passing, and the baseline repeats them.)
+        let rejected = matches!(self.expected.last(), Some(Event::Rejected(_)));
+        self.rejects_seen += u64::from(rejected);
+        let check_reject = rejected && self.rejects_seen.is_multiple_of(self.heavy_stride());
+        let before = check_reject.then(|| self.engine.clone());
         self.actual.clear();
         self.engine.apply(cmd, &mut self.actual);
         if self.expected != self.actual {
@@ -692,33 +1369,67 @@ impl Harness {
         if let Some(before) = before {
             self.check_unchanged(step, before, cmd);
         }
+        let mut payment_changed = false;
         for event in &self.actual {
-            if let Event::External { asset, amount, .. } = event {
-                *self.external.entry(*asset).or_default() += i128::from(*amount);
+            match event {
+                Event::Payment { action: PaymentAction::Duplicate, .. } => {}
+                Event::Payment { action, info } => {
+                    payment_changed = true;
+                    let amount = i128::from(info.amount);
+                    let external = self.external.entry(info.asset).or_default();
+                    match (action, info.kind) {
+                        (PaymentAction::Created, PaymentKind::Deposit) => *external += amount,
+                        (PaymentAction::Created, PaymentKind::Withdrawal) => *external -= amount,
+                        _ => {}
+                    }
+                }
+                Event::PaymentLimitsSet { .. }
+                | Event::AccountLimitsSet { .. }
+                | Event::AccountBlocked { .. } => payment_changed = true,
+                _ => {}
             }
         }
-        if let Err(why) = self.engine.check_invariants() {
-            self.fail(step, "engine invariants", &why);
+        // Commands that changed a payment or a payment setting count double.
+        self.commands_seen += 1 + u64::from(payment_changed);
+        if self.commands_seen % self.heavy_stride() <= u64::from(payment_changed) {
+            if let Err(why) = self.engine.check_invariants() {
+                self.fail(step, "engine invariants", &why);
+            }
+            self.coverage.engine_invariant_checks += 1;
         }
         if let Err(why) = self.model.check_invariants() {
             self.fail(step, "reference model invariants", &why);
         }
     }
 
-    /// A rejected command must change nothing but the sequence number and the clock.
-    /// The state hash covers both, so the before-image is brought to the same sequence
-    /// and time with the most trivial reject there is (an unknown user, refused before
-    /// anything is looked at); then the two hashes must agree.
+    /// The engine's whole-state checks (`check_invariants`, and the clone and the two
+    /// state hashes of `check_unchanged`) walk every payment ever recorded, so their cost
+    /// grows with the run. They run on every command (every reject) while the payment
+    /// table is small, and on about one in `heavy_stride()` later (twice as often after
+    /// commands that changed a payment or a payment setting), which keeps their cost
+    /// per step flat. Events, the model's invariants (conservation included) and the
+    /// state queries are still checked at every step.
+    fn heavy_stride(&self) -> u64 {
+        1 + (self.model.payments().len() / HEAVY_CHECK_PAYMENTS) as u64
+    }
+
+    /// A rejected command must change nothing but the sequence number and the clock
+    /// (and what the clock expires). The state hash covers all of it, so the
+    /// before-image is brought to the same sequence and time with the most trivial
+    /// reject there is (an unknown user, refused before anything is looked at, after
+    /// the same expiries); then the two hashes must agree.
     fn check_unchanged(&mut self, step: usize, mut before: Engine, cmd: &Command) {
         let body = CommandBody::MassCancel { account: AccountId(0), instrument: None };
         let baseline = Command { user: NOBODY, body, ..*cmd };
         let mut events = Vec::new();
         before.apply(&baseline, &mut events);
-        let reason = match events.as_slice() {
-            [Event::Rejected(r)] => Some(r.reason),
+        let reason = match events.last() {
+            Some(Event::Rejected(r)) => Some(r.reason),
             _ => None,
         };
         assert_eq!(reason, Some(RejectReason::UnknownUser), "the baseline is a plain reject");
+        let expiries = &events[..events.len() - 1];
+        assert_eq!(expiries, &self.actual[..expiries.len()], "the baseline's expiries");
         if before.state_hash() != self.engine.state_hash() {
             self.fail(
                 step,
@@ -744,7 +1455,7 @@ impl Harness {
         }
     }
 
-    fn compare_query(&self, step: usize, user: UserId, query: &Query) {
+    fn compare_query(&mut self, step: usize, user: UserId, query: &Query) {
         let (mut expected, mut actual) = (Vec::new(), Vec::new());
         self.model.query(user, query, &mut expected);
         self.engine.query(user, query, &mut actual);
@@ -752,13 +1463,20 @@ impl Harness {
             let what = format!("query {query:?} by {user:?}\n{}", event_diff(&expected, &actual));
             self.fail(step, "query answers differ", &what);
         }
+        self.coverage.observe_query(query, &actual);
     }
 
     /// The invariants, checked on what the engine publishes rather than on its
     /// internals: sorted, uncrossed depth; holds equal to obligations (by the model's
-    /// arithmetic); held balances equal to order holds; conservation against the
-    /// deposits and withdrawals seen in the events.
+    /// arithmetic); held balances equal to order holds; pending balances equal to the
+    /// pending authorizations (as the agreed events left them); no balance below its
+    /// credit limit; conservation against the deposits and withdrawals seen in the
+    /// events.
     fn check_published(&self, answers: &[Event]) -> Result<(), String> {
+        let mut authorized: BTreeMap<(AccountId, AssetId), i64> = BTreeMap::new();
+        for p in self.model.pending_authorizations() {
+            *authorized.entry((p.info.debit, p.info.asset)).or_default() += p.info.amount;
+        }
         let mut order_holds: BTreeMap<(AccountId, AssetId), i64> = BTreeMap::new();
         let mut held: BTreeMap<(AccountId, AssetId), i64> = BTreeMap::new();
         let mut totals: BTreeMap<AssetId, i128> = BTreeMap::new();
@@ -774,11 +1492,18 @@ impl Harness {
                     *order_holds.entry((o.account, asset)).or_default() += o.hold;
                 }
                 Event::BalanceInfo(b) => {
-                    if b.available < 0 || b.held < 0 {
-                        return Err(format!("negative balance {b:?}"));
+                    let floor = -self.model.credit_limit(b.account, b.asset);
+                    if b.available < floor || b.held < 0 || b.pending < 0 {
+                        return Err(format!("balance below zero (credit down to {floor}): {b:?}"));
+                    }
+                    let owed = authorized.get(&(b.account, b.asset)).copied().unwrap_or(0);
+                    if b.pending != owed {
+                        return Err(format!("{b:?}: pending authorizations {owed}"));
                     }
                     held.insert((b.account, b.asset), b.held);
-                    *totals.entry(b.asset).or_default() += i128::from(b.available + b.held);
+                    let total =
+                        i128::from(b.available) + i128::from(b.held) + i128::from(b.pending);
+                    *totals.entry(b.asset).or_default() += total;
                 }
                 Event::DepthLevel(l) if l.qty.0 <= 0 || l.orders == 0 => {
                     return Err(format!("empty level published: {l:?}"));
@@ -802,7 +1527,9 @@ impl Harness {
     }
 
     /// The final state once more, plus every live order by engine id and by client id,
-    /// asked by its owner and by someone else.
+    /// asked by its owner and by someone else; every payment by id from each of its
+    /// sides and by client id from its debit side, asked by the owner, the operator and
+    /// another trader; and every account's whole payment history.
     fn compare_final(&mut self) {
         let step = NO_STEP;
         self.compare_state(step);
@@ -814,6 +1541,27 @@ impl Harness {
                 for user in [order.owner, SYSTEM_USER, UserId(order.owner.0 % 6 + 1), STRANGER] {
                     self.compare_query(step, user, &query);
                 }
+            }
+        }
+        assert_eq!(self.engine.payment_count(), self.model.payments().len());
+        let payments = self.model.payments().to_vec();
+        for p in payments {
+            let info = p.info;
+            let mut named = vec![(info.debit, PaymentRef::Client(info.client_payment_id))];
+            for account in [info.debit, info.credit] {
+                named.push((account, PaymentRef::Id(info.payment_id)));
+            }
+            for (account, by) in named {
+                let Some(owner) = self.model.owner(account) else { continue };
+                for user in [owner, OPERATOR, UserId(owner.0 % 6 + 1)] {
+                    self.compare_query(step, user, &Query::Payment { account, payment: by });
+                }
+            }
+            assert_eq!(self.engine.payment(info.payment_id), Some(info), "payment by id");
+        }
+        for account in (0..=self.engine.limits().accounts_max).map(AccountId) {
+            for limit in [1, u16::MAX] {
+                self.compare_query(step, SYSTEM_USER, &Query::Payments { account, limit });
             }
         }
     }
@@ -907,15 +1655,95 @@ struct Coverage {
     withdrawals: u64,
     accounts_created: u64,
     reject_hash_checks: u64,
+    engine_invariant_checks: u64,
     live_orders_max: usize,
     /// Sum over steps of the live order count, for the mean.
     live_orders_sum: usize,
+    /// Commands that are payments or payment administration.
+    payment_commands: u64,
+    /// `Payment` events by action.
+    payment_actions: HashMap<PaymentAction, u64>,
+    /// New payments by kind.
+    payments_created: HashMap<PaymentKind, u64>,
+    /// Duplicates by the command that repeated a payment (or a capture or void).
+    duplicates: HashMap<CommandKind, u64>,
+    partial_captures: u64,
+    /// Captures whose debit account was frozen.
+    captures_from_frozen: u64,
+    /// Transfers into a frozen account.
+    transfers_to_frozen: u64,
+    /// Expiries at exactly their deadline (the command's stamp was the deadline).
+    expired_at_deadline: u64,
+    /// Authorizations still pending one nanosecond before their deadline.
+    pending_one_ns_before_deadline: u64,
+    /// Expiries that came before a command's `Rejected`.
+    expiries_before_reject: u64,
+    /// Expiries emitted by a `Tick`.
+    expiries_on_tick: u64,
+    /// Commands stamped behind engine time.
+    stale_stamps: u64,
+    /// Balance events with credit in use (available below zero).
+    credit_in_use: u64,
+    /// Rejected payment commands by command and reason.
+    payment_rejects: HashMap<(CommandKind, RejectReason), u64>,
+    /// Payment queries compared, and their rejects by reason.
+    payment_queries: u64,
+    payment_query_rejects: HashMap<RejectReason, u64>,
 }
+
+/// The reject reasons every full run must produce on payment commands (each in at least
+/// one of the commands that can raise it).
+const PAYMENT_REJECTS: [RejectReason; 25] = [
+    RejectReason::UnknownUser,
+    RejectReason::NotAdmin,
+    RejectReason::UnknownAccount,
+    RejectReason::AccountClosed,
+    RejectReason::AccountNotOwned,
+    RejectReason::AccountFrozen,
+    RejectReason::AccountBlocked,
+    RejectReason::ArithmeticOverflow,
+    RejectReason::InsufficientBalance,
+    RejectReason::UnknownAsset,
+    RejectReason::InvalidDefinition,
+    RejectReason::AmountNotPositive,
+    RejectReason::StatusUnchanged,
+    RejectReason::PaymentIdZero,
+    RejectReason::SameAccount,
+    RejectReason::UnknownCreditAccount,
+    RejectReason::CreditAccountClosed,
+    RejectReason::CreditAccountBlocked,
+    RejectReason::AboveTransferMax,
+    RejectReason::VelocityLimitExceeded,
+    RejectReason::PaymentIdConflict,
+    RejectReason::UnknownPayment,
+    RejectReason::PaymentNotPending,
+    RejectReason::CaptureAboveAuthorized,
+    RejectReason::CreditLimitBelowUsage,
+];
 
 impl Coverage {
     fn observe(&mut self, cmd: &Command, events: &[Event], model: &Reference) {
         for event in events {
             self.observe_event(event, model);
+        }
+        let kind = cmd.body.kind();
+        self.payment_commands += u64::from(is_payment_command(kind));
+        let expiries = events
+            .iter()
+            .filter(|e| matches!(e, Event::Payment { action: PaymentAction::Expired, .. }))
+            .count() as u64;
+        match events.last() {
+            Some(Event::Rejected(r)) => {
+                self.expiries_before_reject += expiries;
+                if is_payment_command(kind) {
+                    *self.payment_rejects.entry((kind, r.reason)).or_default() += 1;
+                }
+            }
+            Some(Event::Ticked { .. }) => self.expiries_on_tick += expiries,
+            Some(Event::Payment { action: PaymentAction::Duplicate, .. }) => {
+                *self.duplicates.entry(kind).or_default() += 1
+            }
+            _ => {}
         }
         let fills =
             || events.iter().filter_map(|e| if let Event::Fill(f) = e { Some(f) } else { None });
@@ -973,8 +1801,28 @@ impl Coverage {
             Event::Rejected(r) => *self.rejects.entry(r.reason).or_default() += 1,
             Event::Amended(a) if a.priority_kept => self.amends_kept_priority += 1,
             Event::Amended(_) => self.amends_lost_priority += 1,
-            Event::External { amount, .. } if amount > 0 => self.deposits += 1,
-            Event::External { .. } => self.withdrawals += 1,
+            Event::Payment { action, info } => {
+                *self.payment_actions.entry(action).or_default() += 1;
+                let frozen = |account| model.account_status(account) == Some(AccountStatus::Frozen);
+                match action {
+                    PaymentAction::Created => {
+                        *self.payments_created.entry(info.kind).or_default() += 1;
+                        self.deposits += u64::from(info.kind == PaymentKind::Deposit);
+                        self.withdrawals += u64::from(info.kind == PaymentKind::Withdrawal);
+                        let transfer = info.kind == PaymentKind::Transfer;
+                        self.transfers_to_frozen += u64::from(transfer && frozen(info.credit));
+                    }
+                    PaymentAction::Captured => {
+                        self.partial_captures += u64::from(info.captured < info.amount);
+                        self.captures_from_frozen += u64::from(frozen(info.debit));
+                    }
+                    PaymentAction::Expired => {
+                        self.expired_at_deadline += u64::from(info.resolved_ns == info.deadline_ns)
+                    }
+                    PaymentAction::Voided | PaymentAction::Duplicate => {}
+                }
+            }
+            Event::Balance(b) => self.credit_in_use += u64::from(b.available < 0),
             Event::InstrumentStatusChanged { status: InstrumentStatus::Halted, .. } => {
                 self.halts += 1
             }
@@ -987,14 +1835,43 @@ impl Coverage {
         }
     }
 
+    fn observe_query(&mut self, query: &Query, answer: &[Event]) {
+        if !matches!(query, Query::Payment { .. } | Query::Payments { .. }) {
+            return;
+        }
+        self.payment_queries += 1;
+        if let [Event::Rejected(r)] = answer {
+            *self.payment_query_rejects.entry(r.reason).or_default() += 1;
+        }
+    }
+
+    /// Rejects of payment commands with this reason, whatever the command.
+    fn payment_rejects_of(&self, reason: RejectReason) -> u64 {
+        self.payment_rejects.iter().filter(|((_, r), _)| *r == reason).map(|(_, n)| n).sum()
+    }
+
+    /// The edge run: the payment table filled up and was then refused (while duplicates
+    /// still answer), and long timeouts overflowed near the top of engine time.
+    fn assert_edges(&self, run: Run, payments: usize) {
+        let seed = run.seed;
+        assert_eq!(payments, run.payments_max as usize, "seed {seed:#x}: the table filled");
+        let full = self.payment_rejects_of(RejectReason::PaymentsFull);
+        assert!(full >= 100, "seed {seed:#x}: PaymentsFull = {full}");
+        let key = (CommandKind::Authorize, RejectReason::ArithmeticOverflow);
+        let overflows = self.payment_rejects.get(&key).copied().unwrap_or(0);
+        assert!(overflows >= 5, "seed {seed:#x}: deadline overflows = {overflows}");
+        let duplicates: u64 = self.duplicates.values().sum();
+        assert!(duplicates >= 20, "seed {seed:#x}: duplicates = {duplicates}");
+    }
+
     /// Minimum counts per seed: far below what a healthy stream produces, far above
     /// zero, so a generator change that stops exercising something fails loudly.
     fn assert_exercised(&self, seed: u64) {
-        let at_least = |name: &str, count: u64, min: u64| {
-            assert!(
-                count >= min,
-                "seed {seed:#x}: {name} = {count}, want >= {min}: the stream stopped exercising it"
-            );
+        let mut missing = Vec::new();
+        let mut at_least = |name: &str, count: u64, min: u64| {
+            if count < min {
+                missing.push(format!("{name} = {count}, want >= {min}"));
+            }
         };
         at_least("fills", self.fills, 5_000);
         at_least("self-fills", self.self_fills, 150);
@@ -1017,8 +1894,10 @@ impl Coverage {
         at_least("mass-cancelled orders", self.mass_cancelled_orders, 400);
         at_least("deposits", self.deposits, 700);
         at_least("withdrawals", self.withdrawals, 400);
-        at_least("reject hash checks", self.reject_hash_checks, 10_000);
-        let full = self.live_orders_max == limits().orders_max as usize;
+        // Sampled once the payment table grows (see `Harness::heavy_stride`).
+        at_least("reject hash checks", self.reject_hash_checks, 2_000);
+        at_least("engine invariant checks", self.engine_invariant_checks, 4_000);
+        let full = self.live_orders_max == limits(0).orders_max as usize;
         at_least("order table filled up", u64::from(full), 1);
         for mode in [StpMode::CancelNewest, StpMode::CancelOldest, StpMode::CancelBoth] {
             let count = self.stp_by_mode.get(&mode).copied().unwrap_or(0);
@@ -1036,13 +1915,78 @@ impl Coverage {
             let count = self.cancels.get(&reason).copied().unwrap_or(0);
             at_least(&format!("cancels {reason:?}"), count, 300);
         }
-        // Off-grid decimals and bad definitions are refused before integers reach the
-        // engine's trading path; the stream has no way to produce them.
+        // Off-grid decimals are refused before integers reach the engine's trading path;
+        // the stream has no way to produce them. A full payment table is the edge run's.
         let unreachable =
-            [RejectReason::PriceOffTick, RejectReason::QtyOffLot, RejectReason::InvalidDefinition];
+            [RejectReason::PriceOffTick, RejectReason::QtyOffLot, RejectReason::PaymentsFull];
         for reason in RejectReason::ALL.iter().filter(|r| !unreachable.contains(r)) {
             let count = self.rejects.get(reason).copied().unwrap_or(0);
             at_least(&format!("rejects {reason:?}"), count, 5);
         }
+
+        // Payments.
+        at_least("payment commands", self.payment_commands, 20_000);
+        for reason in PAYMENT_REJECTS {
+            let count = self.payment_rejects_of(reason);
+            at_least(&format!("payment rejects {reason:?}"), count, 5);
+        }
+        let actions = [
+            PaymentAction::Created,
+            PaymentAction::Captured,
+            PaymentAction::Voided,
+            PaymentAction::Expired,
+            PaymentAction::Duplicate,
+        ];
+        for action in actions {
+            let count = self.payment_actions.get(&action).copied().unwrap_or(0);
+            at_least(&format!("payment events {action:?}"), count, 100);
+        }
+        let kinds = [
+            PaymentKind::Transfer,
+            PaymentKind::Authorization,
+            PaymentKind::Deposit,
+            PaymentKind::Withdrawal,
+        ];
+        for kind in kinds {
+            let count = self.payments_created.get(&kind).copied().unwrap_or(0);
+            at_least(&format!("payments created {kind:?}"), count, 300);
+        }
+        let repeated = [
+            CommandKind::Deposit,
+            CommandKind::Withdraw,
+            CommandKind::Transfer,
+            CommandKind::Authorize,
+            CommandKind::Capture,
+            CommandKind::Void,
+        ];
+        for kind in repeated {
+            let count = self.duplicates.get(&kind).copied().unwrap_or(0);
+            at_least(&format!("duplicates of {kind:?}"), count, 5);
+        }
+        at_least("partial captures", self.partial_captures, 100);
+        at_least("captures from frozen accounts", self.captures_from_frozen, 1);
+        at_least("transfers to frozen accounts", self.transfers_to_frozen, 5);
+        at_least("expiries exactly at the deadline", self.expired_at_deadline, 20);
+        at_least("pending 1 ns before the deadline", self.pending_one_ns_before_deadline, 20);
+        at_least("expiries before a reject", self.expiries_before_reject, 50);
+        at_least("expiries on a tick", self.expiries_on_tick, 5);
+        at_least("stamps behind engine time", self.stale_stamps, 50);
+        at_least("balances using credit", self.credit_in_use, 100);
+        at_least("payment queries", self.payment_queries, 1_000);
+        let query_rejects = [
+            RejectReason::UnknownUser,
+            RejectReason::UnknownAccount,
+            RejectReason::AccountNotOwned,
+            RejectReason::UnknownPayment,
+        ];
+        for reason in query_rejects {
+            let count = self.payment_query_rejects.get(&reason).copied().unwrap_or(0);
+            at_least(&format!("payment query rejects {reason:?}"), count, 5);
+        }
+        assert!(
+            missing.is_empty(),
+            "seed {seed:#x}: the stream stopped exercising:\n  {}",
+            missing.join("\n  ")
+        );
     }
 }

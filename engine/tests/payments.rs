@@ -1940,6 +1940,21 @@ fn velocity_counts_a_debit_until_one_nanosecond_before_24_hours_and_not_at_24_ho
     assert_eq!(s.balance(ALICE_ACCOUNT, USD), (START_QUOTE - 2_000, 0, 0));
 }
 
+/// Near the end of time the window must not saturate: a debit at `u64::MAX - 1` still
+/// counts at `u64::MAX`.
+#[test]
+fn velocity_window_is_exact_at_the_largest_engine_time() {
+    let mut s = Bank::new();
+    s.admin(payment_limits(USD, None, Some(100)));
+    s.at(u64::MAX - 1);
+    s.ok(ALICE, transfer(ALICE_ACCOUNT, BOB_ACCOUNT, 60, AUTO));
+    s.at(u64::MAX);
+    let body = transfer(ALICE_ACCOUNT, BOB_ACCOUNT, 60, AUTO);
+    s.expect_reject(ALICE, body, RejectReason::VelocityLimitExceeded);
+    s.at(u64::MAX);
+    s.ok(ALICE, transfer(ALICE_ACCOUNT, BOB_ACCOUNT, 40, AUTO));
+}
+
 #[test]
 fn velocity_counts_pending_authorizations_in_full_until_void_or_expiry() {
     let mut s = Bank::new();

@@ -28,7 +28,7 @@ pub enum Target {
     Tcp(crate::bench_tcp::TcpArgs),
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Mix {
     /// 55 % passive limits, 35 % cancels, 8 % crossing limits, 2 % market orders.
     Trading,
@@ -41,7 +41,8 @@ pub enum Mix {
 }
 
 impl Mix {
-    fn name(self) -> &'static str {
+    /// Its name on the command line and in reports.
+    pub fn name(self) -> &'static str {
         match self {
             Mix::Trading => "trading",
             Mix::Transfers => "transfers",
@@ -99,7 +100,7 @@ fn bench_engine(args: &EngineArgs) -> Result<()> {
         args.seed,
         args.instruments
     );
-    let workload = workload(args);
+    let workload = workload(args.mix, args.ops, args.seed, args.instruments, args.traders);
     let (elapsed_ns, events, hash) = throughput_pass(&workload);
     let (histogram, timer_ns, counts) = latency_pass(&workload, hash)?;
     let fills = counts.fills;
@@ -163,23 +164,18 @@ fn bench_engine(args: &EngineArgs) -> Result<()> {
     Ok(())
 }
 
-/// The seeded command stream of `--mix`.
-fn workload(args: &EngineArgs) -> Workload {
+/// The seeded command stream of a `--mix` (shared with `bench pipeline`).
+pub fn workload(mix: Mix, ops: usize, seed: u64, instruments: u16, traders: u32) -> Workload {
     let payments = |trading_percent, transfer_percent| PaymentsMix {
-        traders: args.traders,
-        instruments: args.instruments,
-        commands: args.ops,
+        traders,
+        instruments,
+        commands: ops,
         trading_percent,
         transfer_percent,
-        seed: args.seed,
+        seed,
     };
-    match args.mix {
-        Mix::Trading => trading_workload(TradingMix {
-            instruments: args.instruments,
-            traders: args.traders,
-            commands: args.ops,
-            seed: args.seed,
-        }),
+    match mix {
+        Mix::Trading => trading_workload(TradingMix { instruments, traders, commands: ops, seed }),
         Mix::Transfers => payments_workload(payments(0, 100)),
         Mix::Payments => payments_workload(payments(0, 50)),
         Mix::Mixed => payments_workload(payments(50, 50)),

@@ -10,7 +10,6 @@
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use fincore_engine::CommandBody;
-use fincore_engine::testkit::{TradingMix, trading_workload};
 use fincore_gateway::pipeline::{Inbound, InboundBody, Pipeline, PipelineConfig, WaitMode};
 use fincore_gateway::{Runner, RunnerConfig};
 use fincore_journal::Durability;
@@ -20,6 +19,9 @@ use std::time::Instant;
 
 #[derive(Args)]
 pub struct PipelineArgs {
+    /// Workload mix (as `bench engine`).
+    #[arg(long, value_enum, default_value = "trading")]
+    mix: crate::bench::Mix,
     /// Commands to send (after the setup).
     #[arg(long, default_value_t = 2_000_000)]
     ops: usize,
@@ -59,8 +61,8 @@ pub struct PipelineArgs {
 }
 
 pub fn run(args: &PipelineArgs) -> Result<()> {
-    if args.ops == 0 || args.batch == 0 {
-        bail!("--ops and --batch must be positive");
+    if args.ops == 0 || args.batch == 0 || args.instruments == 0 || args.traders < 2 {
+        bail!("--ops, --batch and --instruments must be positive, --traders at least 2");
     }
     let rate: Option<f64> = match args.rate.as_str() {
         "max" => None,
@@ -72,14 +74,9 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
             Some(rate)
         }
     };
-    let mix = TradingMix {
-        instruments: args.instruments,
-        traders: args.traders,
-        commands: args.ops,
-        seed: args.seed,
-    };
-    eprintln!("generating {} commands (seed {})...", args.ops, args.seed);
-    let workload = trading_workload(mix);
+    eprintln!("generating {} {} commands (seed {})...", args.ops, args.mix.name(), args.seed);
+    let workload =
+        crate::bench::workload(args.mix, args.ops, args.seed, args.instruments, args.traders);
     let scratch = crate::bench_journal::scratch(args.dir.as_deref(), "pipeline")?;
     let dir = scratch.0.clone();
     let durability =
@@ -155,8 +152,14 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
     let ops_per_sec = n as f64 / elapsed.as_secs_f64();
     let p = |q: f64| histogram.value_at_quantile(q);
     println!(
-        "pipeline bench: ops={} rate={} batch={} durability={} wait={:?} instruments={}",
-        n, args.rate, args.batch, args.durability, wait, args.instruments
+        "pipeline bench: mix={} ops={} rate={} batch={} durability={} wait={:?} instruments={}",
+        args.mix.name(),
+        n,
+        args.rate,
+        args.batch,
+        args.durability,
+        wait,
+        args.instruments
     );
     println!(
         "  throughput   {ops_per_sec:>12.0} commands/s ({:.1} ns/command), {events} events",
@@ -180,7 +183,8 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
     }
     if args.json {
         println!(
-            "{{\"ops\":{n},\"rate\":\"{}\",\"durability\":\"{}\",\"wait\":\"{wait:?}\",\"ops_per_sec\":{ops_per_sec:.0},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{},\"events\":{events},\"state_hash\":\"{:016x}\"}}",
+            "{{\"mix\":\"{}\",\"ops\":{n},\"rate\":\"{}\",\"durability\":\"{}\",\"wait\":\"{wait:?}\",\"ops_per_sec\":{ops_per_sec:.0},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{},\"events\":{events},\"state_hash\":\"{:016x}\"}}",
+            args.mix.name(),
             args.rate,
             args.durability,
             p(0.5),

@@ -12,6 +12,12 @@
 //! more, so a rejected command changes nothing here; `apply` asserts that no event was
 //! emitted before a rejection.
 //!
+//! Payments follow the same style: every payment is one record in a `Vec` (payment id
+//! `n` is element `n - 1`), the idempotency key is a `BTreeMap` lookup, the velocity
+//! window is a plain list of `(time, amount)` debits summed with a filter, and due
+//! authorizations are found by scanning the pending ones. Engine time is the largest
+//! command stamp seen; expiry runs at the start of every command.
+//!
 //! Scope: everything the differential stream sends. Instrument definitions are written
 //! by the test, so `CreateInstrument` models the existence checks only and panics on a
 //! definition it cannot represent exactly rather than guess at its validation.
@@ -25,6 +31,12 @@ const BPS_PER_UNIT: i128 = 10_000;
 /// Largest minor-unit scale of an asset (10^18 still fits an i64).
 const ASSET_SCALE_MAX: u8 = 18;
 
+/// Nanoseconds in one second of engine time.
+const NS_PER_S: u64 = 1_000_000_000;
+
+/// The velocity window: a debit counts while `time + VELOCITY_WINDOW_NS > now`.
+const VELOCITY_WINDOW_NS: u64 = 86_400 * NS_PER_S;
+
 /// An account's position in one asset.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Money {
@@ -32,6 +44,8 @@ pub struct Money {
     pub available: i64,
     /// Reserved for live orders.
     pub held: i64,
+    /// Reserved for pending outgoing authorizations.
+    pub pending: i64,
 }
 
 /// A live order: resting, or (while it matches) incoming.
@@ -179,6 +193,8 @@ enum Access {
 struct RefAccount {
     owner: UserId,
     status: AccountStatus,
+    /// On the deny-list: no payment may debit or credit it.
+    blocked: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -189,6 +205,48 @@ struct RefAsset {
     scale: u8,
     /// Deposits minus withdrawals.
     supply: i64,
+    /// Largest single outgoing payment (transfer, authorization, withdrawal).
+    transfer_max: Option<i64>,
+    /// Default rolling 24-hour outgoing limit of every account.
+    velocity_24h: Option<i64>,
+}
+
+/// One account's payment limits in one asset.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct AccountLimits {
+    /// How far below zero payments may take `available`.
+    credit_limit: i64,
+    /// Overrides the asset's default velocity limit when set.
+    velocity_24h: Option<i64>,
+}
+
+/// A new payment as its command asks for it: every field an exact repeat must match
+/// (the client id is part of the key).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PaymentRequest {
+    /// Transfer, authorization, deposit or withdrawal.
+    pub kind: PaymentKind,
+    /// Account paying ([`EXTERNAL_ACCOUNT`] for a deposit).
+    pub debit: AccountId,
+    /// Account paid ([`EXTERNAL_ACCOUNT`] for a withdrawal).
+    pub credit: AccountId,
+    /// What moves.
+    pub asset: AssetId,
+    /// Minor units.
+    pub amount: i64,
+    /// The idempotency key, within the debit account.
+    pub client: ClientPaymentId,
+    /// Authorization timeout in seconds (0 for everything else).
+    pub timeout_s: u32,
+}
+
+/// A recorded payment: what was asked, and where it is now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RefPayment {
+    /// The command's request.
+    pub request: PaymentRequest,
+    /// What clients see.
+    pub info: PaymentInfo,
 }
 
 /// How an incoming order's matching ended.
@@ -214,6 +272,18 @@ pub struct Reference {
     next_order_id: u64,
     next_trade_id: u64,
     next_rank: u64,
+    /// Engine time: the largest command stamp so far.
+    time_ns: u64,
+    /// Every payment ever recorded; payment id `n` is `payments[n - 1]`.
+    payments: Vec<RefPayment>,
+    /// `(debit account, client payment id)` -> index in `payments`.
+    payment_keys: BTreeMap<(AccountId, ClientPaymentId), usize>,
+    /// Indexes of the authorizations that are still pending, in creation order.
+    open_authorizations: Vec<usize>,
+    /// Per-account payment limits; absent means no credit and the asset's velocity.
+    account_limits: BTreeMap<(AccountId, AssetId), AccountLimits>,
+    /// Every completed debit `(engine time, amount)` of an account in an asset.
+    debits: BTreeMap<(AccountId, AssetId), Vec<(u64, i64)>>,
 }
 
 impl Reference {
@@ -230,11 +300,21 @@ impl Reference {
             next_order_id: 1,
             next_trade_id: 1,
             next_rank: 1,
+            time_ns: 0,
+            payments: Vec::new(),
+            payment_keys: BTreeMap::new(),
+            open_authorizations: Vec::new(),
+            account_limits: BTreeMap::new(),
+            debits: BTreeMap::new(),
         }
     }
 
     /// Applies one command, pushing its events; a rejection is one `Rejected` event.
+    /// First, engine time moves to the command's stamp (never backwards) and every
+    /// authorization due by then expires, whatever the command turns out to be.
     pub fn apply(&mut self, cmd: &Command, out: &mut Vec<Event>) {
+        self.time_ns = self.time_ns.max(cmd.time_ns);
+        self.expire_due(out);
         let before = out.len();
         let result = self.dispatch(cmd.user, &cmd.body, out);
         if let Err(reason) = result {
@@ -260,11 +340,11 @@ impl Reference {
             CommandBody::CreateAccount { account, owner } => {
                 self.create_account(user, account, owner, out)
             }
-            CommandBody::Deposit { account, asset, amount, client_payment_id: _ } => {
-                self.deposit(user, account, asset, amount, out)
+            CommandBody::Deposit { account, asset, amount, client_payment_id } => {
+                self.deposit(user, account, asset, amount, client_payment_id, out)
             }
-            CommandBody::Withdraw { account, asset, amount, client_payment_id: _ } => {
-                self.withdraw(user, account, asset, amount, out)
+            CommandBody::Withdraw { account, asset, amount, client_payment_id } => {
+                self.withdraw(user, account, asset, amount, client_payment_id, out)
             }
             CommandBody::SetAccountStatus { account, status } => {
                 self.set_account_status(user, account, status, out)
@@ -278,7 +358,48 @@ impl Reference {
             CommandBody::MassCancel { account, instrument } => {
                 self.mass_cancel(user, account, instrument, out)
             }
-            _ => todo!("payments in the reference model"),
+            CommandBody::Transfer(t) => {
+                let request = PaymentRequest {
+                    kind: PaymentKind::Transfer,
+                    debit: t.debit,
+                    credit: t.credit,
+                    asset: t.asset,
+                    amount: t.amount,
+                    client: t.client_payment_id,
+                    timeout_s: 0,
+                };
+                self.account_payment(user, request, out)
+            }
+            CommandBody::Authorize(a) => {
+                let request = PaymentRequest {
+                    kind: PaymentKind::Authorization,
+                    debit: a.debit,
+                    credit: a.credit,
+                    asset: a.asset,
+                    amount: a.amount,
+                    client: a.client_payment_id,
+                    timeout_s: a.timeout_s,
+                };
+                self.account_payment(user, request, out)
+            }
+            CommandBody::Capture { account, payment, amount } => {
+                self.capture(user, account, payment, amount, out)
+            }
+            CommandBody::Void { account, payment } => self.void(user, account, payment, out),
+            CommandBody::SetPaymentLimits { asset, transfer_max, velocity_24h } => {
+                self.set_payment_limits(user, asset, transfer_max, velocity_24h, out)
+            }
+            CommandBody::SetAccountLimits { account, asset, credit_limit, velocity_24h } => {
+                self.set_account_limits(user, account, asset, credit_limit, velocity_24h, out)
+            }
+            CommandBody::SetAccountBlocked { account, blocked } => {
+                self.set_account_blocked(user, account, blocked, out)
+            }
+            CommandBody::Tick => {
+                self.require_admin(user)?;
+                out.push(Event::Ticked { time_ns: self.time_ns });
+                Ok(())
+            }
         }
     }
 
@@ -330,6 +451,80 @@ impl Reference {
     /// The status of an account, if it exists.
     pub fn account_status(&self, account: AccountId) -> Option<AccountStatus> {
         self.accounts.get(&account).map(|a| a.status)
+    }
+
+    /// The owner of an account, if it exists.
+    pub fn owner(&self, account: AccountId) -> Option<UserId> {
+        self.accounts.get(&account).map(|a| a.owner)
+    }
+
+    /// The payment `account` names with `by`, as a capture, void or query would find it.
+    pub fn payment_named(&self, account: AccountId, by: PaymentRef) -> Option<RefPayment> {
+        self.find_payment(account, by).map(|index| self.payments[index])
+    }
+
+    /// True if the account is on the deny-list.
+    pub fn is_blocked(&self, account: AccountId) -> bool {
+        self.accounts.get(&account).is_some_and(|a| a.blocked)
+    }
+
+    /// Engine time: the largest command stamp so far.
+    pub fn time_ns(&self) -> u64 {
+        self.time_ns
+    }
+
+    /// Every payment, oldest (id 1) first.
+    pub fn payments(&self) -> &[RefPayment] {
+        &self.payments
+    }
+
+    /// The pending authorizations, oldest first.
+    pub fn pending_authorizations(&self) -> impl Iterator<Item = &RefPayment> + '_ {
+        self.open_authorizations.iter().map(|&index| &self.payments[index])
+    }
+
+    /// How far below zero payments may take the account's available balance.
+    pub fn credit_limit(&self, account: AccountId, asset: AssetId) -> i64 {
+        self.limits_of(account, asset).credit_limit
+    }
+
+    /// What `account` could still send in `asset` before its velocity limit, if one
+    /// applies, were engine time `at_ns` (for the generator's boundary amounts).
+    pub fn velocity_room(&self, account: AccountId, asset: AssetId, at_ns: u64) -> Option<i64> {
+        let default = self.assets.get(&asset)?.velocity_24h;
+        let limit = self.limits_of(account, asset).velocity_24h.or(default)?;
+        let now = at_ns.max(self.time_ns);
+        let pending = self.money(account, asset).pending;
+        let used = self.counted_debits(account, asset, now) + i128::from(pending);
+        i64::try_from(i128::from(limit) - used).ok()
+    }
+
+    /// The largest deposit of `asset` that keeps its supply plus every credit limit in
+    /// it within an i64 (for the generator's boundary amounts).
+    pub fn deposit_room(&self, asset: AssetId) -> Option<i64> {
+        let supply = i128::from(self.assets.get(&asset)?.supply);
+        i64::try_from(i128::from(i64::MAX) - supply - self.credit_total(asset)).ok()
+    }
+
+    /// The largest credit limit `account` could have in `asset` under the same bound.
+    pub fn credit_room(&self, account: AccountId, asset: AssetId) -> Option<i64> {
+        let own = i128::from(self.credit_limit(account, asset));
+        self.deposit_room(asset).and_then(|room| i64::try_from(i128::from(room) + own).ok())
+    }
+
+    /// Every completed debit's account, asset and the engine time at which it stops
+    /// counting toward the velocity window.
+    pub fn window_exits(&self) -> impl Iterator<Item = (AccountId, AssetId, u64)> + '_ {
+        self.debits.iter().flat_map(|(&(account, asset), debits)| {
+            debits
+                .iter()
+                .map(move |(time, _)| (account, asset, time.saturating_add(VELOCITY_WINDOW_NS)))
+        })
+    }
+
+    /// The asset's largest single outgoing payment, if limited.
+    pub fn transfer_max(&self, asset: AssetId) -> Option<i64> {
+        self.assets.get(&asset).and_then(|a| a.transfer_max)
     }
 
     // ---- shared lookups ------------------------------------------------------------
@@ -433,9 +628,8 @@ impl Reference {
     // ---- events -------------------------------------------------------------------
 
     fn emit_balance(&self, account: AccountId, asset: AssetId, out: &mut Vec<Event>) {
-        let money = self.money(account, asset);
-        let (available, held) = (money.available, money.held);
-        out.push(Event::Balance(BalanceChanged { account, asset, available, held, pending: 0 }));
+        let Money { available, held, pending } = self.money(account, asset);
+        out.push(Event::Balance(BalanceChanged { account, asset, available, held, pending }));
     }
 
     fn emit_level(&self, instrument: InstrumentId, side: Side, price: Price, out: &mut Vec<Event>) {
@@ -484,7 +678,9 @@ impl Reference {
         if !symbol.is_valid() || scale > ASSET_SCALE_MAX {
             return Err(RejectReason::InvalidDefinition);
         }
-        self.assets.insert(asset, RefAsset { symbol, scale, supply: 0 });
+        let (transfer_max, velocity_24h) = (None, None);
+        let created = RefAsset { symbol, scale, supply: 0, transfer_max, velocity_24h };
+        self.assets.insert(asset, created);
         out.push(Event::AssetCreated { asset, scale });
         Ok(())
     }
@@ -543,64 +739,9 @@ impl Reference {
             return Err(RejectReason::AlreadyExists);
         }
         self.role(owner)?;
-        self.accounts.insert(account, RefAccount { owner, status: AccountStatus::Active });
+        let status = AccountStatus::Active;
+        self.accounts.insert(account, RefAccount { owner, status, blocked: false });
         out.push(Event::AccountCreated { account, owner });
-        Ok(())
-    }
-
-    fn deposit(
-        &mut self,
-        actor: UserId,
-        account: AccountId,
-        asset: AssetId,
-        amount: i64,
-        out: &mut Vec<Event>,
-    ) -> Result<(), RejectReason> {
-        self.require_admin(actor)?;
-        let found = self.accounts.get(&account).ok_or(RejectReason::UnknownAccount)?;
-        if found.status == AccountStatus::Closed {
-            return Err(RejectReason::AccountClosed);
-        }
-        self.asset_exists(asset)?;
-        if amount <= 0 {
-            return Err(RejectReason::AmountNotPositive);
-        }
-        // Total supply stays within i64, which is what keeps every balance sum safe.
-        let supply = self.assets[&asset].supply;
-        let supply = supply.checked_add(amount).ok_or(RejectReason::ArithmeticOverflow)?;
-        self.assets.get_mut(&asset).expect("checked").supply = supply;
-        self.money_mut(account, asset).available += amount;
-        todo!("payments in the reference model: {account:?} {asset:?} {amount}");
-        self.emit_balance(account, asset, out);
-        Ok(())
-    }
-
-    fn withdraw(
-        &mut self,
-        actor: UserId,
-        account: AccountId,
-        asset: AssetId,
-        amount: i64,
-        out: &mut Vec<Event>,
-    ) -> Result<(), RejectReason> {
-        self.require_admin(actor)?;
-        let found = self.accounts.get(&account).ok_or(RejectReason::UnknownAccount)?;
-        match found.status {
-            AccountStatus::Closed => return Err(RejectReason::AccountClosed),
-            AccountStatus::Frozen => return Err(RejectReason::AccountFrozen),
-            AccountStatus::Active => {}
-        }
-        self.asset_exists(asset)?;
-        if amount <= 0 {
-            return Err(RejectReason::AmountNotPositive);
-        }
-        if self.money(account, asset).available < amount {
-            return Err(RejectReason::InsufficientBalance);
-        }
-        self.assets.get_mut(&asset).expect("checked").supply -= amount;
-        self.money_mut(account, asset).available -= amount;
-        todo!("payments in the reference model: {account:?} {asset:?} {amount}");
-        self.emit_balance(account, asset, out);
         Ok(())
     }
 
@@ -619,6 +760,8 @@ impl Reference {
         if found.status == status {
             return Err(RejectReason::StatusUnchanged);
         }
+        // Empty: no live order and every part of every balance zero (a pending
+        // authorization, or an available balance below zero on credit, is not empty).
         let has_money =
             self.balances.iter().any(|((id, _), m)| *id == account && *m != Money::default());
         let empty = self.open_orders(account) == 0 && !has_money;
@@ -667,6 +810,528 @@ impl Reference {
                 self.emit_level(instrument, side, order.price, out);
             }
         }
+    }
+}
+
+// ---- payments ----------------------------------------------------------------------
+//
+// The check lists below are the documented precedence, one line per reject code, in
+// order; a handler changes state only after its last check.
+
+impl Reference {
+    /// Deposit: from the external account into `account`, by an admin or operator.
+    fn deposit(
+        &mut self,
+        actor: UserId,
+        account: AccountId,
+        asset: AssetId,
+        amount: i64,
+        client: ClientPaymentId,
+        out: &mut Vec<Event>,
+    ) -> Result<(), RejectReason> {
+        let request = PaymentRequest {
+            kind: PaymentKind::Deposit,
+            debit: EXTERNAL_ACCOUNT,
+            credit: account,
+            asset,
+            amount,
+            client,
+            timeout_s: 0,
+        };
+        self.require_payment_operator(actor)?;
+        let found = *self.accounts.get(&account).ok_or(RejectReason::UnknownAccount)?;
+        if client.0 == 0 {
+            return Err(RejectReason::PaymentIdZero);
+        }
+        if let Some(index) = self.earlier_request(&request)? {
+            self.emit_duplicate(index, out);
+            return Ok(());
+        }
+        if found.status == AccountStatus::Closed {
+            return Err(RejectReason::AccountClosed);
+        }
+        // Frozen accounts can still receive.
+        if found.blocked {
+            return Err(RejectReason::AccountBlocked);
+        }
+        let supply = self.assets.get(&asset).ok_or(RejectReason::UnknownAsset)?.supply;
+        if amount <= 0 {
+            return Err(RejectReason::AmountNotPositive);
+        }
+        self.check_payment_room()?;
+        // Supply plus every credit limit must stay within an i64.
+        let room = i128::from(i64::MAX) - self.credit_total(asset) - i128::from(supply);
+        if i128::from(amount) > room {
+            return Err(RejectReason::ArithmeticOverflow);
+        }
+        self.assets.get_mut(&asset).expect("checked").supply += amount;
+        self.money_mut(account, asset).available += amount;
+        self.record_payment(request, 0, out);
+        Ok(())
+    }
+
+    /// Withdrawal: from `account` to the external account, by an admin or operator.
+    fn withdraw(
+        &mut self,
+        actor: UserId,
+        account: AccountId,
+        asset: AssetId,
+        amount: i64,
+        client: ClientPaymentId,
+        out: &mut Vec<Event>,
+    ) -> Result<(), RejectReason> {
+        let request = PaymentRequest {
+            kind: PaymentKind::Withdrawal,
+            debit: account,
+            credit: EXTERNAL_ACCOUNT,
+            asset,
+            amount,
+            client,
+            timeout_s: 0,
+        };
+        self.require_payment_operator(actor)?;
+        let found = *self.accounts.get(&account).ok_or(RejectReason::UnknownAccount)?;
+        if client.0 == 0 {
+            return Err(RejectReason::PaymentIdZero);
+        }
+        if let Some(index) = self.earlier_request(&request)? {
+            self.emit_duplicate(index, out);
+            return Ok(());
+        }
+        match found.status {
+            AccountStatus::Closed => return Err(RejectReason::AccountClosed),
+            AccountStatus::Frozen => return Err(RejectReason::AccountFrozen),
+            AccountStatus::Active => {}
+        }
+        if found.blocked {
+            return Err(RejectReason::AccountBlocked);
+        }
+        let transfer_max = self.assets.get(&asset).ok_or(RejectReason::UnknownAsset)?.transfer_max;
+        if amount <= 0 {
+            return Err(RejectReason::AmountNotPositive);
+        }
+        if transfer_max.is_some_and(|max| amount > max) {
+            return Err(RejectReason::AboveTransferMax);
+        }
+        self.check_payment_room()?;
+        self.check_funds(account, asset, amount)?;
+        self.assets.get_mut(&asset).expect("checked").supply -= amount;
+        self.money_mut(account, asset).available -= amount;
+        self.record_debit(account, asset, amount);
+        self.record_payment(request, 0, out);
+        Ok(())
+    }
+
+    /// Transfer or authorization: from an account of the acting user to another
+    /// account.
+    fn account_payment(
+        &mut self,
+        actor: UserId,
+        request: PaymentRequest,
+        out: &mut Vec<Event>,
+    ) -> Result<(), RejectReason> {
+        let PaymentRequest { debit, credit, asset, amount, .. } = request;
+        self.role(actor)?;
+        let payer = *self.accounts.get(&debit).ok_or(RejectReason::UnknownAccount)?;
+        // No admin override: only the owner pays from an account.
+        if payer.owner != actor {
+            return Err(RejectReason::AccountNotOwned);
+        }
+        if request.client.0 == 0 {
+            return Err(RejectReason::PaymentIdZero);
+        }
+        if let Some(index) = self.earlier_request(&request)? {
+            self.emit_duplicate(index, out);
+            return Ok(());
+        }
+        match payer.status {
+            AccountStatus::Closed => return Err(RejectReason::AccountClosed),
+            AccountStatus::Frozen => return Err(RejectReason::AccountFrozen),
+            AccountStatus::Active => {}
+        }
+        if payer.blocked {
+            return Err(RejectReason::AccountBlocked);
+        }
+        if credit == debit {
+            return Err(RejectReason::SameAccount);
+        }
+        // A frozen credit account may receive.
+        let payee = *self.accounts.get(&credit).ok_or(RejectReason::UnknownCreditAccount)?;
+        if payee.status == AccountStatus::Closed {
+            return Err(RejectReason::CreditAccountClosed);
+        }
+        if payee.blocked {
+            return Err(RejectReason::CreditAccountBlocked);
+        }
+        let transfer_max = self.assets.get(&asset).ok_or(RejectReason::UnknownAsset)?.transfer_max;
+        if amount <= 0 {
+            return Err(RejectReason::AmountNotPositive);
+        }
+        if transfer_max.is_some_and(|max| amount > max) {
+            return Err(RejectReason::AboveTransferMax);
+        }
+        self.check_payment_room()?;
+        self.check_funds(debit, asset, amount)?;
+        let mut deadline_ns = 0;
+        if request.kind == PaymentKind::Authorization && request.timeout_s > 0 {
+            let timeout_ns = u64::from(request.timeout_s) * NS_PER_S;
+            deadline_ns =
+                self.time_ns.checked_add(timeout_ns).ok_or(RejectReason::ArithmeticOverflow)?;
+        }
+        match request.kind {
+            PaymentKind::Transfer => {
+                self.money_mut(debit, asset).available -= amount;
+                self.money_mut(credit, asset).available += amount;
+                self.record_debit(debit, asset, amount);
+            }
+            PaymentKind::Authorization => {
+                let money = self.money_mut(debit, asset);
+                money.available -= amount;
+                money.pending += amount;
+            }
+            PaymentKind::Deposit | PaymentKind::Withdrawal => unreachable!("operator payments"),
+        }
+        self.record_payment(request, deadline_ns, out);
+        Ok(())
+    }
+
+    /// Capture: pays `amount` (0: all) of a pending authorization to its credit account
+    /// and releases the rest to the debit account.
+    fn capture(
+        &mut self,
+        actor: UserId,
+        account: AccountId,
+        by: PaymentRef,
+        amount: i64,
+        out: &mut Vec<Event>,
+    ) -> Result<(), RejectReason> {
+        let index = self.resolvable(actor, account, by)?;
+        if amount < 0 {
+            return Err(RejectReason::AmountNotPositive);
+        }
+        let p = self.payments[index].info;
+        let captured = if amount > 0 { amount } else { p.amount };
+        if p.kind != PaymentKind::Authorization {
+            return Err(RejectReason::PaymentNotPending);
+        }
+        if p.status == PaymentStatus::Completed && p.captured == captured {
+            self.emit_duplicate(index, out);
+            return Ok(());
+        }
+        if p.status != PaymentStatus::Pending {
+            return Err(RejectReason::PaymentNotPending);
+        }
+        if captured > p.amount {
+            return Err(RejectReason::CaptureAboveAuthorized);
+        }
+        let (payer, payee) = (self.accounts[&p.debit], self.accounts[&p.credit]);
+        if payee.status == AccountStatus::Closed {
+            return Err(RejectReason::CreditAccountClosed);
+        }
+        if payer.blocked {
+            return Err(RejectReason::AccountBlocked);
+        }
+        if payee.blocked {
+            return Err(RejectReason::CreditAccountBlocked);
+        }
+        let money = self.money_mut(p.debit, p.asset);
+        money.pending -= p.amount;
+        money.available += p.amount - captured;
+        self.money_mut(p.credit, p.asset).available += captured;
+        self.record_debit(p.debit, p.asset, captured);
+        let info = self.resolve(index, PaymentStatus::Completed, captured);
+        out.push(Event::Payment { action: PaymentAction::Captured, info });
+        self.emit_balance(p.debit, p.asset, out);
+        self.emit_balance(p.credit, p.asset, out);
+        Ok(())
+    }
+
+    /// Void: releases a pending authorization to its debit account.
+    fn void(
+        &mut self,
+        actor: UserId,
+        account: AccountId,
+        by: PaymentRef,
+        out: &mut Vec<Event>,
+    ) -> Result<(), RejectReason> {
+        let index = self.resolvable(actor, account, by)?;
+        let status = self.payments[index].info.status;
+        if status == PaymentStatus::Voided {
+            self.emit_duplicate(index, out);
+            return Ok(());
+        }
+        if status != PaymentStatus::Pending {
+            return Err(RejectReason::PaymentNotPending);
+        }
+        self.release_authorization(index, PaymentStatus::Voided, PaymentAction::Voided, out);
+        Ok(())
+    }
+
+    /// Expires every pending authorization whose deadline engine time has reached, by
+    /// deadline, then payment id.
+    fn expire_due(&mut self, out: &mut Vec<Event>) {
+        let now = self.time_ns;
+        let mut due: Vec<usize> = self
+            .open_authorizations
+            .iter()
+            .copied()
+            .filter(|&index| {
+                let deadline = self.payments[index].info.deadline_ns;
+                deadline != 0 && deadline <= now
+            })
+            .collect();
+        due.sort_by_key(|&index| (self.payments[index].info.deadline_ns, index));
+        for index in due {
+            self.release_authorization(index, PaymentStatus::Expired, PaymentAction::Expired, out);
+        }
+    }
+
+    /// Gives a pending authorization's whole amount back to its debit account.
+    fn release_authorization(
+        &mut self,
+        index: usize,
+        status: PaymentStatus,
+        action: PaymentAction,
+        out: &mut Vec<Event>,
+    ) {
+        let p = self.payments[index].info;
+        let money = self.money_mut(p.debit, p.asset);
+        money.pending -= p.amount;
+        money.available += p.amount;
+        let info = self.resolve(index, status, 0);
+        out.push(Event::Payment { action, info });
+        self.emit_balance(p.debit, p.asset, out);
+    }
+
+    /// Moves a pending authorization to a final status; returns it as it is now.
+    fn resolve(&mut self, index: usize, status: PaymentStatus, captured: i64) -> PaymentInfo {
+        let now = self.time_ns;
+        let info = &mut self.payments[index].info;
+        assert_eq!(info.status, PaymentStatus::Pending, "reference: resolve a final payment");
+        info.status = status;
+        info.captured = captured;
+        info.resolved_ns = now;
+        self.open_authorizations.retain(|&open| open != index);
+        self.payments[index].info
+    }
+
+    /// Records a new (checked and executed) payment and reports it: `Created`, then the
+    /// balance of each real account, debit first.
+    fn record_payment(&mut self, request: PaymentRequest, deadline_ns: u64, out: &mut Vec<Event>) {
+        let now = self.time_ns;
+        let pending = request.kind == PaymentKind::Authorization;
+        let info = PaymentInfo {
+            payment_id: PaymentId(self.payments.len() as u64 + 1),
+            client_payment_id: request.client,
+            kind: request.kind,
+            debit: request.debit,
+            credit: request.credit,
+            asset: request.asset,
+            amount: request.amount,
+            captured: if pending { 0 } else { request.amount },
+            status: if pending { PaymentStatus::Pending } else { PaymentStatus::Completed },
+            created_ns: now,
+            deadline_ns,
+            resolved_ns: if pending { 0 } else { now },
+        };
+        let index = self.payments.len();
+        self.payment_keys.insert((request.debit, request.client), index);
+        self.payments.push(RefPayment { request, info });
+        if pending {
+            self.open_authorizations.push(index);
+        }
+        out.push(Event::Payment { action: PaymentAction::Created, info });
+        for account in [request.debit, request.credit] {
+            if account != EXTERNAL_ACCOUNT {
+                self.emit_balance(account, request.asset, out);
+            }
+        }
+    }
+
+    fn emit_duplicate(&self, index: usize, out: &mut Vec<Event>) {
+        let info = self.payments[index].info;
+        out.push(Event::Payment { action: PaymentAction::Duplicate, info });
+    }
+
+    // ---- payment checks ------------------------------------------------------------
+
+    /// Deposits and withdrawals: admins and payment operators.
+    fn require_payment_operator(&self, user: UserId) -> Result<(), RejectReason> {
+        match self.role(user)? {
+            Role::Admin | Role::Operator => Ok(()),
+            Role::Trader => Err(RejectReason::NotAdmin),
+        }
+    }
+
+    /// Idempotency: the index of the recorded payment this request exactly repeats;
+    /// `None` for a fresh key; `PaymentIdConflict` for a used key with other fields.
+    fn earlier_request(&self, request: &PaymentRequest) -> Result<Option<usize>, RejectReason> {
+        match self.payment_keys.get(&(request.debit, request.client)) {
+            None => Ok(None),
+            Some(&index) if self.payments[index].request == *request => Ok(Some(index)),
+            Some(_) => Err(RejectReason::PaymentIdConflict),
+        }
+    }
+
+    fn check_payment_room(&self) -> Result<(), RejectReason> {
+        if self.payments.len() >= self.limits.payments_max as usize {
+            return Err(RejectReason::PaymentsFull);
+        }
+        Ok(())
+    }
+
+    /// The debit side of a new payment: funds (with credit), then velocity.
+    fn check_funds(
+        &self,
+        account: AccountId,
+        asset: AssetId,
+        amount: i64,
+    ) -> Result<(), RejectReason> {
+        let money = self.money(account, asset);
+        let limits = self.limits_of(account, asset);
+        let spendable = i128::from(money.available) + i128::from(limits.credit_limit);
+        if spendable < i128::from(amount) {
+            return Err(RejectReason::InsufficientBalance);
+        }
+        let velocity = limits.velocity_24h.or(self.assets[&asset].velocity_24h);
+        if let Some(limit) = velocity {
+            let used =
+                self.counted_debits(account, asset, self.time_ns) + i128::from(money.pending);
+            if used + i128::from(amount) > i128::from(limit) {
+                return Err(RejectReason::VelocityLimitExceeded);
+            }
+        }
+        Ok(())
+    }
+
+    /// Completed debits still inside the 24-hour window at time `now`.
+    fn counted_debits(&self, account: AccountId, asset: AssetId, now: u64) -> i128 {
+        let now = u128::from(now);
+        let window = u128::from(VELOCITY_WINDOW_NS);
+        let debits = self.debits.get(&(account, asset)).map_or(&[][..], Vec::as_slice);
+        debits
+            .iter()
+            .filter(|(time, _)| u128::from(*time) + window > now)
+            .map(|(_, amount)| i128::from(*amount))
+            .sum()
+    }
+
+    fn record_debit(&mut self, account: AccountId, asset: AssetId, amount: i64) {
+        let now = self.time_ns;
+        self.debits.entry((account, asset)).or_default().push((now, amount));
+    }
+
+    fn limits_of(&self, account: AccountId, asset: AssetId) -> AccountLimits {
+        self.account_limits.get(&(account, asset)).copied().unwrap_or_default()
+    }
+
+    /// Sum of every account's credit limit in `asset`.
+    fn credit_total(&self, asset: AssetId) -> i128 {
+        let limits = self.account_limits.iter().filter(|((_, a), _)| *a == asset);
+        limits.map(|(_, l)| i128::from(l.credit_limit)).sum()
+    }
+
+    /// The payment a capture, void or payment query names, if `account` is a side of it
+    /// (the debit side when it is named by client id).
+    fn find_payment(&self, account: AccountId, by: PaymentRef) -> Option<usize> {
+        match by {
+            PaymentRef::Client(client) => self.payment_keys.get(&(account, client)).copied(),
+            PaymentRef::Id(id) => {
+                let index = usize::try_from(id.0.checked_sub(1)?).ok()?;
+                let p = self.payments.get(index)?.info;
+                (p.debit == account || p.credit == account).then_some(index)
+            }
+        }
+    }
+
+    /// Capture and void: the acting user owns `account` (no admin override), which is a
+    /// side of the named payment.
+    fn resolvable(
+        &self,
+        actor: UserId,
+        account: AccountId,
+        by: PaymentRef,
+    ) -> Result<usize, RejectReason> {
+        self.role(actor)?;
+        let found = self.accounts.get(&account).ok_or(RejectReason::UnknownAccount)?;
+        if found.owner != actor {
+            return Err(RejectReason::AccountNotOwned);
+        }
+        self.find_payment(account, by).ok_or(RejectReason::UnknownPayment)
+    }
+
+    // ---- payment administration ----------------------------------------------------
+
+    fn set_payment_limits(
+        &mut self,
+        actor: UserId,
+        asset: AssetId,
+        transfer_max: Option<i64>,
+        velocity_24h: Option<i64>,
+        out: &mut Vec<Event>,
+    ) -> Result<(), RejectReason> {
+        self.require_admin(actor)?;
+        self.asset_exists(asset)?;
+        if transfer_max.is_some_and(|v| v <= 0) || velocity_24h.is_some_and(|v| v <= 0) {
+            return Err(RejectReason::InvalidDefinition);
+        }
+        let policy = self.assets.get_mut(&asset).expect("checked");
+        policy.transfer_max = transfer_max;
+        policy.velocity_24h = velocity_24h;
+        out.push(Event::PaymentLimitsSet { asset, transfer_max, velocity_24h });
+        Ok(())
+    }
+
+    fn set_account_limits(
+        &mut self,
+        actor: UserId,
+        account: AccountId,
+        asset: AssetId,
+        credit_limit: i64,
+        velocity_24h: Option<i64>,
+        out: &mut Vec<Event>,
+    ) -> Result<(), RejectReason> {
+        self.require_admin(actor)?;
+        let found = self.accounts.get(&account).ok_or(RejectReason::UnknownAccount)?;
+        if found.status == AccountStatus::Closed {
+            return Err(RejectReason::AccountClosed);
+        }
+        let supply = self.assets.get(&asset).ok_or(RejectReason::UnknownAsset)?.supply;
+        if credit_limit < 0 || velocity_24h.is_some_and(|v| v <= 0) {
+            return Err(RejectReason::InvalidDefinition);
+        }
+        let owed = -self.money(account, asset).available.min(0);
+        if credit_limit < owed {
+            return Err(RejectReason::CreditLimitBelowUsage);
+        }
+        let others = self.credit_total(asset) - i128::from(self.credit_limit(account, asset));
+        if i128::from(credit_limit) > i128::from(i64::MAX) - i128::from(supply) - others {
+            return Err(RejectReason::ArithmeticOverflow);
+        }
+        let limits = AccountLimits { credit_limit, velocity_24h };
+        self.account_limits.insert((account, asset), limits);
+        out.push(Event::AccountLimitsSet { account, asset, credit_limit, velocity_24h });
+        Ok(())
+    }
+
+    fn set_account_blocked(
+        &mut self,
+        actor: UserId,
+        account: AccountId,
+        blocked: bool,
+        out: &mut Vec<Event>,
+    ) -> Result<(), RejectReason> {
+        self.require_admin(actor)?;
+        let found = self.accounts.get_mut(&account).ok_or(RejectReason::UnknownAccount)?;
+        if found.status == AccountStatus::Closed {
+            return Err(RejectReason::AccountClosed);
+        }
+        if found.blocked == blocked {
+            return Err(RejectReason::StatusUnchanged);
+        }
+        found.blocked = blocked;
+        out.push(Event::AccountBlocked { account, blocked });
+        Ok(())
     }
 }
 
@@ -1148,9 +1813,8 @@ impl Reference {
             Query::OpenOrders { account } => self.query_open_orders(user, account, out),
             Query::Depth { instrument, levels } => self.query_depth(user, instrument, levels, out),
             Query::Reference => self.query_reference(user, out),
-            Query::Payment { .. } | Query::Payments { .. } => {
-                todo!("payment queries in the reference model")
-            }
+            Query::Payment { account, payment } => self.query_payment(user, account, payment, out),
+            Query::Payments { account, limit } => self.query_payments(user, account, limit, out),
         };
         match result {
             Ok(items) => out.push(Event::QueryDone { items }),
@@ -1159,12 +1823,14 @@ impl Reference {
                 let account = match *query {
                     Query::Balances { account }
                     | Query::Order { account, .. }
-                    | Query::OpenOrders { account } => account,
+                    | Query::OpenOrders { account }
+                    | Query::Payment { account, .. }
+                    | Query::Payments { account, .. } => account,
                     Query::Depth { .. } | Query::Reference => AccountId(0),
-                    _ => todo!("payment queries in the reference model"),
                 };
                 let client_id = match *query {
                     Query::Order { order: OrderRef::Client(c), .. } => c.0,
+                    Query::Payment { payment: PaymentRef::Client(c), .. } => c.0,
                     _ => 0,
                 };
                 let kind = CommandKind::Query;
@@ -1173,11 +1839,11 @@ impl Reference {
         }
     }
 
-    /// Owners read their accounts; admins read any.
+    /// Owners read their accounts; admins and payment operators read any.
     fn readable(&self, user: UserId, account: AccountId) -> Result<(), RejectReason> {
         let role = self.role(user)?;
         let found = self.accounts.get(&account).ok_or(RejectReason::UnknownAccount)?;
-        if found.owner != user && role != Role::Admin {
+        if found.owner != user && role == Role::Trader {
             return Err(RejectReason::AccountNotOwned);
         }
         Ok(())
@@ -1191,9 +1857,7 @@ impl Reference {
     ) -> Result<u32, RejectReason> {
         self.readable(user, account)?;
         for &asset in self.assets.keys() {
-            let money = self.money(account, asset);
-            let (available, held) = (money.available, money.held);
-            let pending = 0;
+            let Money { available, held, pending } = self.money(account, asset);
             out.push(Event::BalanceInfo(BalanceChanged {
                 account,
                 asset,
@@ -1253,6 +1917,39 @@ impl Reference {
         Ok(items)
     }
 
+    fn query_payment(
+        &self,
+        user: UserId,
+        account: AccountId,
+        by: PaymentRef,
+        out: &mut Vec<Event>,
+    ) -> Result<u32, RejectReason> {
+        self.readable(user, account)?;
+        let index = self.find_payment(account, by).ok_or(RejectReason::UnknownPayment)?;
+        out.push(Event::PaymentInfo(self.payments[index].info));
+        Ok(1)
+    }
+
+    /// The account's payments on either side, newest first, at most `limit` (capped).
+    fn query_payments(
+        &self,
+        user: UserId,
+        account: AccountId,
+        limit: u16,
+        out: &mut Vec<Event>,
+    ) -> Result<u32, RejectReason> {
+        self.readable(user, account)?;
+        let take = usize::from(limit.min(PAYMENTS_PAGE_MAX));
+        let mine = self
+            .payments
+            .iter()
+            .rev()
+            .filter(|p| p.info.debit == account || p.info.credit == account);
+        let page: Vec<&RefPayment> = mine.take(take).collect();
+        out.extend(page.iter().map(|p| Event::PaymentInfo(p.info)));
+        Ok(page.len() as u32)
+    }
+
     fn query_reference(&self, user: UserId, out: &mut Vec<Event>) -> Result<u32, RejectReason> {
         self.role(user)?;
         for (&asset, found) in &self.assets {
@@ -1269,8 +1966,11 @@ impl Reference {
 
 impl Reference {
     /// The model's own invariants: no crossed book, every resting order holds exactly
-    /// its remaining obligation, held balances equal the holds of live orders, per
-    /// asset conservation, and the configured capacities.
+    /// its remaining obligation, held balances equal the holds of live orders, pending
+    /// balances equal the pending authorizations, nothing overdue is still pending, no
+    /// available balance below minus its credit limit, per-asset conservation
+    /// (available + held + pending summed over accounts equals deposits minus
+    /// withdrawals), and the configured capacities.
     pub fn check_invariants(&self) -> Result<(), String> {
         let mut held: BTreeMap<(AccountId, AssetId), i64> = BTreeMap::new();
         for order in &self.orders {
@@ -1316,18 +2016,48 @@ impl Reference {
                 return Err(format!("{account:?} {asset:?}: orders hold {amount}, none held"));
             }
         }
+        let mut pending: BTreeMap<(AccountId, AssetId), i64> = BTreeMap::new();
+        for p in self.pending_authorizations() {
+            let p = p.info;
+            let (kind, status) = (p.kind, p.status);
+            if kind != PaymentKind::Authorization || status != PaymentStatus::Pending {
+                return Err(format!(
+                    "open authorization {:?} is {kind:?} {status:?}",
+                    p.payment_id
+                ));
+            }
+            if p.deadline_ns != 0 && p.deadline_ns <= self.time_ns {
+                return Err(format!("{:?} overdue at {}", p.payment_id, self.time_ns));
+            }
+            *pending.entry((p.debit, p.asset)).or_default() += p.amount;
+        }
         let mut totals: BTreeMap<AssetId, i128> = BTreeMap::new();
         for (&(account, asset), money) in &self.balances {
-            let expected = held.get(&(account, asset)).copied().unwrap_or(0);
-            if money.available < 0 || money.held != expected {
-                return Err(format!("{account:?} {asset:?}: {money:?}, orders hold {expected}"));
+            let expected_held = held.get(&(account, asset)).copied().unwrap_or(0);
+            let expected_pending = pending.remove(&(account, asset)).unwrap_or(0);
+            let floor = -self.credit_limit(account, asset);
+            if money.available < floor
+                || money.held != expected_held
+                || money.pending != expected_pending
+            {
+                return Err(format!(
+                    "{account:?} {asset:?}: {money:?}, orders hold {expected_held}, \
+                     authorizations {expected_pending}, credit down to {floor}"
+                ));
             }
-            *totals.entry(asset).or_default() += i128::from(money.available + money.held);
+            *totals.entry(asset).or_default() +=
+                i128::from(money.available) + i128::from(money.held) + i128::from(money.pending);
+        }
+        if let Some((key, amount)) = pending.first_key_value() {
+            return Err(format!("{key:?}: authorizations of {amount} without a balance"));
         }
         for (asset, found) in &self.assets {
             let total = totals.get(asset).copied().unwrap_or(0);
             if total != i128::from(found.supply) {
                 return Err(format!("{asset:?}: balances {total} vs supply {}", found.supply));
+            }
+            if i128::from(found.supply) + self.credit_total(*asset) > i128::from(i64::MAX) {
+                return Err(format!("{asset:?}: supply plus credit limits overflow"));
             }
         }
         Ok(())
