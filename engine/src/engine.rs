@@ -94,7 +94,7 @@ impl Engine {
             accounts: Vec::new(),
             orders: OrderStore::with_capacity(limits.orders_max),
             index: OrderIndex::with_capacity(index_capacity),
-            payments: PaymentBook::new(),
+            payments: PaymentBook::new(limits.payments_expected.min(limits.payments_max)),
             next_order_id: 1,
             next_trade_id: 1,
             last_seq: 0,

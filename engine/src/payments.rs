@@ -57,6 +57,8 @@ pub(crate) struct Payment {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct PaymentTable {
     chunks: Vec<Vec<Payment>>,
+    /// Allocated (and touched) chunks not used yet.
+    spare: Vec<Vec<Payment>>,
     len: usize,
 }
 
@@ -64,13 +66,32 @@ pub(crate) struct PaymentTable {
 const CHUNK: usize = 1 << 16;
 
 impl PaymentTable {
+    /// An empty table with room for `expected` payments already allocated and touched.
+    fn prefaulted(expected: usize) -> PaymentTable {
+        let mut spare = Vec::new();
+        let mut left = expected;
+        while left > 0 {
+            let touched = left.min(CHUNK);
+            let mut chunk = Vec::with_capacity(CHUNK);
+            // Writing the slots is what makes the kernel map their pages now.
+            chunk.resize(touched, Payment::EMPTY);
+            chunk.clear();
+            spare.push(chunk);
+            left -= touched;
+        }
+        // Used from the back.
+        spare.reverse();
+        PaymentTable { spare, ..PaymentTable::default() }
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }
 
     pub fn push(&mut self, payment: Payment) {
         if self.len.is_multiple_of(CHUNK) {
-            self.chunks.push(Vec::with_capacity(CHUNK));
+            let chunk = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(CHUNK));
+            self.chunks.push(chunk);
         }
         self.chunks.last_mut().expect("a chunk with room").push(payment);
         self.len += 1;
@@ -123,6 +144,29 @@ pub(crate) struct Outgoing {
     pub window: VecDeque<(u64, i64)>,
     /// Sum of the amounts in `window`.
     pub window_sum: i64,
+}
+
+impl Payment {
+    /// A placeholder, for touching memory.
+    const EMPTY: Payment = Payment {
+        info: PaymentInfo {
+            payment_id: PaymentId(0),
+            client_payment_id: ClientPaymentId(0),
+            kind: PaymentKind::Transfer,
+            debit: AccountId(0),
+            credit: AccountId(0),
+            asset: AssetId(0),
+            amount: 0,
+            captured: 0,
+            status: PaymentStatus::Pending,
+            created_ns: 0,
+            deadline_ns: 0,
+            resolved_ns: 0,
+        },
+        timeout_s: 0,
+        prev_debit: NIL,
+        prev_credit: NIL,
+    };
 }
 
 impl Outgoing {
@@ -285,9 +329,10 @@ pub(crate) struct PaymentBook {
 }
 
 impl PaymentBook {
-    /// No payments, no limits.
-    pub fn new() -> PaymentBook {
-        PaymentBook { next_deadline: u64::MAX, ..PaymentBook::default() }
+    /// No payments, no limits; room for `expected` payments allocated up front.
+    pub fn new(expected: u32) -> PaymentBook {
+        let records = PaymentTable::prefaulted(expected as usize);
+        PaymentBook { next_deadline: u64::MAX, records, ..PaymentBook::default() }
     }
 
     /// Index of the payment a debit account made with this client id.

@@ -53,7 +53,7 @@ use wincode::{SchemaRead, SchemaWrite};
 /// a length it read. In order:
 ///
 /// 1. Preamble: magic `FCSN`, format version (`u32`).
-/// 2. Head: the [`EngineLimits`] (seven `u32`, `orders_expected` included), `last_seq`,
+/// 2. Head: the [`EngineLimits`] (eight `u32`, the two sizing hints included), `last_seq`,
 ///    `last_time_ns`, `next_order_id`, `next_trade_id` (`u64`).
 /// 3. Users by ascending id, the system user first: id, role.
 /// 4. Assets by ascending id: id, symbol, scale, supply.
@@ -85,8 +85,9 @@ const MAGIC: [u8; 4] = *b"FCSN";
 /// table for `orders_max` up front (about 100 bytes an order) and account ids index a
 /// dense table (about half a KiB an account), so a corrupted limit must not be believed
 /// without bound; these ceilings keep the worst case near 2 GiB each while leaving room
-/// far above any configuration we run. The open-order, payment and index-hint limits
-/// allocate nothing up front, so they have no ceiling.
+/// far above any configuration we run; `payments_expected` (allocated and touched up
+/// front, about 90 bytes a payment) has one too. The open-order, payment-count and
+/// order-index limits allocate nothing of their own, so they have no ceiling.
 const LIMITS_CEILING: EngineLimits = EngineLimits {
     users_max: 1 << 20,
     accounts_max: 1 << 22,
@@ -94,6 +95,7 @@ const LIMITS_CEILING: EngineLimits = EngineLimits {
     levels_per_side_max: 1 << 20,
     open_orders_per_account_max: u32::MAX,
     payments_max: u32::MAX,
+    payments_expected: 1 << 24,
     orders_expected: u32::MAX,
 };
 
@@ -148,6 +150,7 @@ struct Head {
     levels_per_side_max: u32,
     open_orders_per_account_max: u32,
     payments_max: u32,
+    payments_expected: u32,
     orders_expected: u32,
     last_seq: u64,
     last_time_ns: u64,
@@ -345,6 +348,7 @@ impl Engine {
             levels_per_side_max: limits.levels_per_side_max,
             open_orders_per_account_max: limits.open_orders_per_account_max,
             payments_max: limits.payments_max,
+            payments_expected: limits.payments_expected,
             orders_expected: limits.orders_expected,
             last_seq: self.last_seq,
             last_time_ns: self.last_time_ns,
@@ -562,6 +566,7 @@ fn check_limits(head: &Head) -> Result<EngineLimits, SnapshotError> {
         levels_per_side_max: head.levels_per_side_max,
         open_orders_per_account_max: head.open_orders_per_account_max,
         payments_max: head.payments_max,
+        payments_expected: head.payments_expected,
         orders_expected: head.orders_expected,
     };
     let c = LIMITS_CEILING;
@@ -573,7 +578,8 @@ fn check_limits(head: &Head) -> Result<EngineLimits, SnapshotError> {
     let bounded = limits.users_max <= c.users_max
         && limits.accounts_max <= c.accounts_max
         && limits.orders_max <= c.orders_max
-        && limits.levels_per_side_max <= c.levels_per_side_max;
+        && limits.levels_per_side_max <= c.levels_per_side_max
+        && limits.payments_expected <= c.payments_expected;
     if !positive || !bounded {
         return Err(invalid(format!("limits out of range: {limits:?}")));
     }

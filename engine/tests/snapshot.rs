@@ -150,6 +150,7 @@ fn rich_limits() -> EngineLimits {
         levels_per_side_max: 128,
         open_orders_per_account_max: 64,
         payments_max: 1 << 20,
+        payments_expected: 256,
         orders_expected: 256,
     }
 }

@@ -751,6 +751,7 @@ struct RawLimits {
     levels_per_side_max: Option<u32>,
     open_orders_per_account_max: Option<u32>,
     payments_max: Option<u32>,
+    payments_expected: Option<u32>,
     orders_expected: Option<u32>,
 }
 
@@ -910,6 +911,7 @@ impl RawLimits {
                 .open_orders_per_account_max
                 .unwrap_or(default.open_orders_per_account_max),
             payments_max: self.payments_max.unwrap_or(default.payments_max),
+            payments_expected: self.payments_expected.unwrap_or(default.payments_expected),
             orders_expected: self.orders_expected.unwrap_or(default.orders_expected),
         }
     }

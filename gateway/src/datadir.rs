@@ -25,7 +25,7 @@ pub fn snapshot_dir(data: &Path) -> PathBuf {
 }
 
 /// Lines the limits file must have.
-const LIMIT_FIELDS: usize = 7;
+const LIMIT_FIELDS: usize = 8;
 
 fn limits_path(data: &Path) -> PathBuf {
     data.join("engine-limits")
@@ -35,13 +35,15 @@ fn limits_path(data: &Path) -> PathBuf {
 pub fn write_limits(data: &Path, limits: &EngineLimits) -> Result<(), RunnerError> {
     let text = format!(
         "users_max = {}\naccounts_max = {}\norders_max = {}\nlevels_per_side_max = {}\n\
-         open_orders_per_account_max = {}\npayments_max = {}\norders_expected = {}\n",
+         open_orders_per_account_max = {}\npayments_max = {}\npayments_expected = {}\n\
+         orders_expected = {}\n",
         limits.users_max,
         limits.accounts_max,
         limits.orders_max,
         limits.levels_per_side_max,
         limits.open_orders_per_account_max,
         limits.payments_max,
+        limits.payments_expected,
         limits.orders_expected
     );
     // Temporary file, fsync, rename, fsync the directory: the file is either absent or
@@ -83,6 +85,7 @@ pub fn read_limits(data: &Path) -> Result<Option<EngineLimits>, RunnerError> {
             "levels_per_side_max" => &mut limits.levels_per_side_max,
             "open_orders_per_account_max" => &mut limits.open_orders_per_account_max,
             "payments_max" => &mut limits.payments_max,
+            "payments_expected" => &mut limits.payments_expected,
             "orders_expected" => &mut limits.orders_expected,
             _ => return Err(bad()),
         };

@@ -74,7 +74,7 @@ fn a_damaged_limits_file_is_refused() {
     runner.close().unwrap();
     std::fs::write(dir.path().join("engine-limits"), "orders_max = 5\n").unwrap();
     let error = replay(dir.path(), ReplayBounds::default()).err().expect("refused").to_string();
-    assert!(error.contains("expected all 7 limits"), "{error}");
+    assert!(error.contains("expected all 8 limits"), "{error}");
     std::fs::remove_file(dir.path().join("engine-limits")).unwrap();
     let error = Runner::open(&RunnerConfig::new(dir.path()), &setup).err().expect("refused");
     assert!(error.to_string().contains("no engine-limits file"), "{error}");
@@ -110,6 +110,7 @@ fn every_engine_limit_is_kept_in_the_data_directory() {
     let (setup, _) = setup_and_commands(1);
     let limits = fincore_engine::EngineLimits {
         payments_max: 1_000,
+        payments_expected: 99,
         open_orders_per_account_max: 77,
         ..Default::default()
     };

@@ -69,6 +69,10 @@ pub struct EngineArgs {
     /// Trading accounts.
     #[arg(long, default_value_t = 64)]
     traders: u32,
+    /// Do not size the payment table for the run (`payments_expected` = the number of
+    /// commands): measure it growing, page faults included, from the default size.
+    #[arg(long)]
+    no_presize: bool,
     /// Print one JSON object as the last line.
     #[arg(long)]
     json: bool,
@@ -101,18 +105,27 @@ fn bench_engine(args: &EngineArgs) -> Result<()> {
         args.instruments
     );
     let workload = workload(args.mix, args.ops, args.seed, args.instruments, args.traders);
-    let (elapsed_ns, events, hash) = throughput_pass(&workload);
-    let (histogram, timer_ns, counts) = latency_pass(&workload, hash)?;
+    // Sized for the run, as a deployment sizes the payment table for its expected
+    // volume (the order table is always allocated in full); `--no-presize` measures
+    // the table growing from the default size instead.
+    let mut limits = EngineLimits::default();
+    if !args.no_presize {
+        let setup = workload.setup.len() as u32;
+        limits.payments_expected = (args.ops as u32).saturating_add(setup).min(limits.payments_max);
+    }
+    let (elapsed_ns, events, hash) = throughput_pass(&workload, limits);
+    let (histogram, timer_ns, counts) = latency_pass(&workload, limits, hash)?;
     let fills = counts.fills;
     let ops_per_sec = args.ops as f64 / (elapsed_ns as f64 / 1e9);
     let p = |q: f64| histogram.value_at_quantile(q);
     println!(
-        "engine bench: mix={} instruments={} traders={} ops={} seed={}",
+        "engine bench: mix={} instruments={} traders={} ops={} seed={} payments_expected={}",
         args.mix.name(),
         args.instruments,
         args.traders,
         args.ops,
-        args.seed
+        args.seed,
+        limits.payments_expected
     );
     println!(
         "  throughput   {:>12.0} commands/s ({:.1} ns/command)",
@@ -143,8 +156,9 @@ fn bench_engine(args: &EngineArgs) -> Result<()> {
     }
     if args.json {
         println!(
-            "{{\"mix\":\"{}\",\"ops\":{},\"instruments\":{},\"seed\":{},\"ops_per_sec\":{:.0},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{},\"timer_overhead_ns\":{},\"fills\":{},\"payments\":{},\"rejects\":{},\"events\":{},\"state_hash\":\"{:016x}\"}}",
+            "{{\"mix\":\"{}\",\"presized\":{},\"ops\":{},\"instruments\":{},\"seed\":{},\"ops_per_sec\":{:.0},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{},\"timer_overhead_ns\":{},\"fills\":{},\"payments\":{},\"rejects\":{},\"events\":{},\"state_hash\":\"{:016x}\"}}",
             args.mix.name(),
+            !args.no_presize,
             args.ops,
             args.instruments,
             args.seed,
@@ -192,8 +206,8 @@ struct Counts {
 }
 
 /// A fresh engine with the workload's setup applied.
-fn prepared_engine(workload: &Workload) -> Engine {
-    let mut engine = Engine::new(EngineLimits::default());
+fn prepared_engine(workload: &Workload, limits: EngineLimits) -> Engine {
+    let mut engine = Engine::new(limits);
     let mut events = Vec::new();
     for command in &workload.setup {
         engine.apply(command, &mut events);
@@ -202,8 +216,8 @@ fn prepared_engine(workload: &Workload) -> Engine {
 }
 
 /// Times the whole stream; events go into a reused vector, as the server's runner does.
-fn throughput_pass(workload: &Workload) -> (u64, u64, u64) {
-    let mut engine = prepared_engine(workload);
+fn throughput_pass(workload: &Workload, limits: EngineLimits) -> (u64, u64, u64) {
+    let mut engine = prepared_engine(workload, limits);
     let mut events: Vec<Event> = Vec::with_capacity(1024);
     let mut total = 0u64;
     let start = Instant::now();
@@ -218,8 +232,12 @@ fn throughput_pass(workload: &Workload) -> (u64, u64, u64) {
 }
 
 /// Times every command separately; checks it reaches the same state as the first pass.
-fn latency_pass(workload: &Workload, expected_hash: u64) -> Result<(Histogram<u64>, u64, Counts)> {
-    let mut engine = prepared_engine(workload);
+fn latency_pass(
+    workload: &Workload,
+    limits: EngineLimits,
+    expected_hash: u64,
+) -> Result<(Histogram<u64>, u64, Counts)> {
+    let mut engine = prepared_engine(workload, limits);
     let mut events: Vec<Event> = Vec::with_capacity(1024);
     let mut histogram = crate::report::latency_histogram()?;
     let mut counts = Counts::default();
