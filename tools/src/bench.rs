@@ -149,8 +149,10 @@ fn bench_engine(args: &EngineArgs) -> Result<()> {
     }
     if let Some(path) = &args.plot {
         let title = format!(
-            "fincore bench engine: {} instrument(s), {} commands, per-command latency",
-            args.instruments, args.ops
+            "fincore bench engine --mix {}: {} instrument(s), {} commands, per-command latency",
+            args.mix.name(),
+            args.instruments,
+            args.ops
         );
         crate::report::write_svg(&histogram, path, &title, "ns")?;
     }

@@ -91,6 +91,9 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
     let mut pipeline = Pipeline::start(runner, pipeline_config, || {})?;
 
     let n = workload.commands.len();
+    let wall_start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
     // Written now, so that its pages are not faulted in during the measurement.
     let mut due_ns: Vec<u64> = vec![u64::MAX; n];
     let mut histogram = crate::report::latency_histogram()?;
@@ -119,7 +122,10 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
                 session: 1,
                 user: command.user,
                 request_id: sent as u64,
-                time_ns: command.time_ns,
+                // The workload's clock starts at 0; the server's is the wall clock,
+                // which the engine thread also reads to expire authorizations when
+                // idle, so the stamps are moved to now (same spacing).
+                time_ns: wall_start + command.time_ns,
                 peer: 0,
                 body: InboundBody::Command(command.body),
             });
