@@ -8,6 +8,7 @@ mod bench_pipeline;
 mod bench_tcp;
 mod client_cmd;
 mod journal_cmd;
+mod load;
 mod replay;
 mod report;
 mod serve;
@@ -33,6 +34,8 @@ enum Command {
         /// The secret.
         secret: String,
     },
+    /// Open-loop load against a running server (default: the demo on 127.0.0.1:7100).
+    Load(load::LoadArgs),
     /// In-process benchmarks.
     Bench {
         #[command(subcommand)]
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(&args),
         Command::Client(args) => client_cmd::run(&args),
         Command::HashSecret { secret } => hash_secret(&secret),
+        Command::Load(args) => load::run(&args),
         Command::Bench { target } => bench::run(target),
         Command::Replay(args) => replay::run(&args),
         Command::Journal { command } => journal_cmd::run(&command),
