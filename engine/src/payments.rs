@@ -381,6 +381,18 @@ struct Draft {
 }
 
 impl Draft {
+    /// A request without a timeout.
+    fn between(
+        kind: PaymentKind,
+        debit: AccountId,
+        credit: AccountId,
+        asset: AssetId,
+        amount: i64,
+        client_payment_id: ClientPaymentId,
+    ) -> Draft {
+        Draft { kind, debit, credit, asset, amount, client_payment_id, timeout_s: 0 }
+    }
+
     /// True if `payment` is exactly this request (an idempotent repeat).
     fn matches(&self, payment: &Payment) -> bool {
         let p = &payment.info;
@@ -418,15 +430,8 @@ impl Engine {
         t: &Transfer,
         out: &mut impl EventSink,
     ) -> Result<(), RejectReason> {
-        let draft = Draft {
-            kind: PaymentKind::Transfer,
-            debit: t.debit,
-            credit: t.credit,
-            asset: t.asset,
-            amount: t.amount,
-            client_payment_id: t.client_payment_id,
-            timeout_s: 0,
-        };
+        let kind = PaymentKind::Transfer;
+        let draft = Draft::between(kind, t.debit, t.credit, t.asset, t.amount, t.client_payment_id);
         self.new_payment(actor, draft, out)
     }
 
@@ -436,16 +441,9 @@ impl Engine {
         a: &Authorize,
         out: &mut impl EventSink,
     ) -> Result<(), RejectReason> {
-        let draft = Draft {
-            kind: PaymentKind::Authorization,
-            debit: a.debit,
-            credit: a.credit,
-            asset: a.asset,
-            amount: a.amount,
-            client_payment_id: a.client_payment_id,
-            timeout_s: a.timeout_s,
-        };
-        self.new_payment(actor, draft, out)
+        let kind = PaymentKind::Authorization;
+        let draft = Draft::between(kind, a.debit, a.credit, a.asset, a.amount, a.client_payment_id);
+        self.new_payment(actor, Draft { timeout_s: a.timeout_s, ..draft }, out)
     }
 
     pub(crate) fn deposit(
@@ -457,15 +455,9 @@ impl Engine {
         client_payment_id: ClientPaymentId,
         out: &mut impl EventSink,
     ) -> Result<(), RejectReason> {
-        let draft = Draft {
-            kind: PaymentKind::Deposit,
-            debit: EXTERNAL_ACCOUNT,
-            credit: account,
-            asset,
-            amount,
-            client_payment_id,
-            timeout_s: 0,
-        };
+        let kind = PaymentKind::Deposit;
+        let draft =
+            Draft::between(kind, EXTERNAL_ACCOUNT, account, asset, amount, client_payment_id);
         self.new_payment(actor, draft, out)
     }
 
@@ -478,15 +470,9 @@ impl Engine {
         client_payment_id: ClientPaymentId,
         out: &mut impl EventSink,
     ) -> Result<(), RejectReason> {
-        let draft = Draft {
-            kind: PaymentKind::Withdrawal,
-            debit: account,
-            credit: EXTERNAL_ACCOUNT,
-            asset,
-            amount,
-            client_payment_id,
-            timeout_s: 0,
-        };
+        let kind = PaymentKind::Withdrawal;
+        let draft =
+            Draft::between(kind, account, EXTERNAL_ACCOUNT, asset, amount, client_payment_id);
         self.new_payment(actor, draft, out)
     }
 
