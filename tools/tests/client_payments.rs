@@ -10,30 +10,12 @@
 //! see their own accounts' balances: a payment's reply shows the payer's balance, not
 //! the payee's.
 
+mod common;
+
+use common::{BIN, Server};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_fincore");
-
-/// A `fincore serve` child on its own data directory.
-struct Server {
-    child: Child,
-    /// The server's log lines (read on a thread, so that its stdout never fills up).
-    lines: mpsc::Receiver<String>,
-    addr: String,
-    data: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    /// A failed test must not leave a server running.
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// What one `fincore` run printed, and how it exited.
 struct Run {
@@ -90,43 +72,14 @@ impl Run {
     }
 }
 
-impl Server {
-    fn start() -> Server {
-        let data = tempfile::tempdir().unwrap();
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (send, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if send.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let mut server = Server { child, lines, addr: String::new(), data };
-        let listening = server.wait_for("listening");
-        let addr = listening.split("listen=").nth(1).unwrap().split_whitespace().next().unwrap();
-        server.addr = addr.to_string();
-        server
-    }
+/// The client side of the tests, on the shared server harness.
+trait Cli {
+    fn client(&self, args: &[&str]) -> Run;
+    fn usd(&self, user: &str) -> Value;
+    fn assert_usd(&self, user: &str, available: &str, pending: &str);
+}
 
-    /// The next log line containing `text` (panics after 30 s).
-    fn wait_for(&mut self, text: &str) -> String {
-        loop {
-            match self.lines.recv_timeout(Duration::from_secs(30)) {
-                Ok(line) if line.contains(text) => return line,
-                Ok(_) => {}
-                Err(e) => panic!("no log line with {text:?}: {e}"),
-            }
-        }
-    }
-
+impl Cli for Server {
     /// `fincore client --addr <server> ARGS` (alice unless ARGS say `--user`).
     fn client(&self, args: &[&str]) -> Run {
         let output =

@@ -3,69 +3,22 @@
 //! JSON carries the documented fields, and the ack log has one line per acknowledged
 //! command whose journal sequence numbers `fincore journal dump` confirms exist.
 
+mod common;
+
+use common::{BIN, Server};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_fincore");
-
-struct Server {
-    child: Child,
-    addr: String,
-    data: tempfile::TempDir,
+/// `fincore load --addr <server> ARGS --json`: its JSON summary.
+fn load(server: &Server, args: &[&str]) -> Value {
+    let mut command = Command::new(BIN);
+    command.args(["load", "--addr", &server.addr, "--json"]).args(args);
+    let output = command.output().unwrap();
+    let out = String::from_utf8(output.stdout).unwrap();
+    let err = String::from_utf8(output.stderr).unwrap();
+    assert!(output.status.success(), "stdout:\n{out}\nstderr:\n{err}");
+    serde_json::from_str(out.lines().last().expect("a JSON line")).expect("JSON")
 }
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn start() -> Server {
-        let data = tempfile::tempdir().unwrap();
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (send, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if send.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let listening = loop {
-            let line = lines.recv_timeout(Duration::from_secs(30)).expect("the server starts");
-            if line.contains("listening") {
-                break line;
-            }
-        };
-        let addr = listening.split("listen=").nth(1).unwrap().split_whitespace().next().unwrap();
-        // Keep draining the log so that the server never blocks on a full pipe.
-        std::thread::spawn(move || while lines.recv().is_ok() {});
-        Server { child, addr: addr.to_string(), data }
-    }
-
-    /// `fincore load --addr <server> ARGS --json`: its JSON summary.
-    fn load(&self, args: &[&str]) -> Value {
-        let output =
-            Command::new(BIN).args(["load", "--addr", &self.addr, "--json"]).args(args).output();
-        let output = output.unwrap();
-        let out = String::from_utf8(output.stdout).unwrap();
-        let err = String::from_utf8(output.stderr).unwrap();
-        assert!(output.status.success(), "stdout:\n{out}\nstderr:\n{err}");
-        serde_json::from_str(out.lines().last().expect("a JSON line")).expect("JSON")
-    }
-}
-
 fn count(summary: &Value, field: &str) -> u64 {
     summary[field].as_u64().unwrap_or_else(|| panic!("{field} in {summary}"))
 }
@@ -74,16 +27,19 @@ fn count(summary: &Value, field: &str) -> u64 {
 fn every_command_is_acknowledged_and_logged() {
     let server = Server::start();
     let ack_log = server.data.path().join("acks.log");
-    let summary = server.load(&[
-        "--rate",
-        "2000",
-        "--duration",
-        "2",
-        "--sessions",
-        "2",
-        "--ack-log",
-        ack_log.to_str().unwrap(),
-    ]);
+    let summary = load(
+        &server,
+        &[
+            "--rate",
+            "2000",
+            "--duration",
+            "2",
+            "--sessions",
+            "2",
+            "--ack-log",
+            ack_log.to_str().unwrap(),
+        ],
+    );
     let sent = count(&summary, "sent");
     assert!((3_000..=4_100).contains(&sent), "about 2 s x 2 000/s: {summary}");
     assert_eq!(count(&summary, "acked"), sent, "{summary}");
@@ -121,7 +77,7 @@ fn every_command_is_acknowledged_and_logged() {
 fn payments_and_mixed_workloads_run_clean() {
     let server = Server::start();
     for mix in ["payments", "mixed"] {
-        let summary = server.load(&["--mix", mix, "--rate", "2000", "--duration", "1"]);
+        let summary = load(&server, &["--mix", mix, "--rate", "2000", "--duration", "1"]);
         let sent = count(&summary, "sent");
         assert!(sent > 1_000, "{summary}");
         assert_eq!(count(&summary, "acked"), sent, "{summary}");

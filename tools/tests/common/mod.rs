@@ -1,0 +1,69 @@
+//! A `fincore serve` child process for the end-to-end tests: the embedded demo
+//! configuration on an ephemeral port of 127.0.0.1, in a fresh data directory, killed
+//! when the test ends (pass or fail).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The `fincore` binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_fincore");
+
+/// A running `fincore serve`.
+pub struct Server {
+    child: Child,
+    /// The server's log lines (read on a thread, so that its stdout never fills up).
+    lines: mpsc::Receiver<String>,
+    /// The address it listens on.
+    pub addr: String,
+    /// Its data directory.
+    pub data: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    /// A failed test must not leave a server running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Starts a server and waits until it listens.
+    pub fn start() -> Server {
+        let data = tempfile::tempdir().unwrap();
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (send, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if send.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut server = Server { child, lines, addr: String::new(), data };
+        let listening = server.wait_for("listening");
+        let addr = listening.split("listen=").nth(1).unwrap().split_whitespace().next().unwrap();
+        server.addr = addr.to_string();
+        server
+    }
+
+    /// The next log line containing `text` (panics after 30 s).
+    pub fn wait_for(&mut self, text: &str) -> String {
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no log line with {text:?}: {e}"),
+            }
+        }
+    }
+}
