@@ -29,7 +29,8 @@ use disruptor::{
     SingleProducerBarrier,
 };
 use fincore_engine::{
-    AccountId, CommandBody, DEPTH_LEVELS_MAX, Event, InstrumentId, Query, SYSTEM_USER, UserId,
+    AccountId, CommandBody, DEPTH_LEVELS_MAX, Event, InstrumentId, PaymentAction, Query,
+    SYSTEM_USER, UserId,
 };
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -629,6 +630,9 @@ impl EngineThread {
             | Event::AccountStatusChanged { account, .. }
             | Event::AccountLimitsSet { account, .. }
             | Event::AccountBlocked { account, .. } => [owner(*account), NO_USER],
+            // A retry changes nothing: only its sender hears of it (owners none: the
+            // origin gets events about no one).
+            Event::Payment { action: PaymentAction::Duplicate, .. } => [NO_USER; 2],
             Event::Payment { info, .. } => {
                 let (debit, credit) = (owner(info.debit), owner(info.credit));
                 [debit, if credit == debit { NO_USER } else { credit }]
