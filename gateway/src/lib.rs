@@ -18,7 +18,7 @@ mod session;
 pub mod wire;
 
 pub use datadir::{journal_dir, read_limits, snapshot_dir};
-pub use replay::{ReplayBounds, Replayed, decode_record, replay};
+pub use replay::{ReplayBounds, Replayed, decode_record, replay, replay_observed};
 pub use runner::{Origin, Runner, RunnerConfig, SNAPSHOTS_KEPT_DEFAULT, StartReport};
 
 /// Errors of the runner and replay.

@@ -4,7 +4,7 @@
 
 use crate::RunnerError;
 use crate::datadir;
-use fincore_engine::{Command, Engine, EventSink, Wire};
+use fincore_engine::{Command, Engine, Event, Wire};
 use fincore_journal::{JournalReader, RecordMeta, Snapshot, SnapshotStore, TornTail};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -36,15 +36,18 @@ pub struct Replayed {
     pub torn_tail: Option<TornTail>,
 }
 
-/// A sink that drops events: replay rebuilds state, the events were delivered live.
-struct Discard;
-
-impl EventSink for Discard {
-    fn emit(&mut self, _event: fincore_engine::Event) {}
-}
-
 /// Rebuilds the state in `data` within `bounds`. Never writes to the directory.
 pub fn replay(data: &Path, bounds: ReplayBounds) -> Result<Replayed, RunnerError> {
+    replay_observed(data, bounds, |_, _| {})
+}
+
+/// [`replay`], calling `observe` with every command applied from the journal and the
+/// events it produced (what an audit or an acknowledgement check needs).
+pub fn replay_observed(
+    data: &Path,
+    bounds: ReplayBounds,
+    mut observe: impl FnMut(&Command, &[Event]),
+) -> Result<Replayed, RunnerError> {
     let limits = datadir::read_limits(data)?.unwrap_or_default();
     let mut replayed = Replayed {
         engine: Engine::new(limits),
@@ -59,7 +62,7 @@ pub fn replay(data: &Path, bounds: ReplayBounds) -> Result<Replayed, RunnerError
     if !bounds.no_snapshot && datadir::snapshot_dir(data).is_dir() {
         start_from_snapshot(data, bounds, &mut replayed)?;
     }
-    apply_journal(data, &mut replayed, bounds)?;
+    apply_journal(data, &mut replayed, bounds, &mut observe)?;
     Ok(replayed)
 }
 
@@ -121,11 +124,12 @@ fn apply_journal(
     data: &Path,
     replayed: &mut Replayed,
     bounds: ReplayBounds,
+    observe: &mut impl FnMut(&Command, &[Event]),
 ) -> Result<(), RunnerError> {
     let started = Instant::now();
     let mut reader =
         JournalReader::open(&datadir::journal_dir(data), replayed.engine.last_seq() + 1)?;
-    let mut sink = Discard;
+    let mut events = Vec::new();
     while let Some(record) = reader.next()? {
         if bounds.until_seq.is_some_and(|until| record.meta.seq > until)
             || bounds.until_time_ns.is_some_and(|until| record.meta.time_ns > until)
@@ -138,7 +142,9 @@ fn apply_journal(
             let why = format!("journal has command {} where {expected} was expected", command.seq);
             return Err(RunnerError::Data(why));
         }
-        replayed.engine.apply(&command, &mut sink);
+        events.clear();
+        replayed.engine.apply(&command, &mut events);
+        observe(&command, &events);
         replayed.records += 1;
     }
     replayed.torn_tail = reader.torn_tail().cloned();

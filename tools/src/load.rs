@@ -182,7 +182,11 @@ pub fn run(args: &LoadArgs) -> Result<()> {
     if !failures.is_empty() {
         bail!("{} session(s) failed: {}", failures.len(), failures.join("; "));
     }
-    report(args, rate, &total, elapsed, cpu)
+    report(args, rate, &total, elapsed, cpu)?;
+    if total.disconnected > 0 {
+        bail!("the server ended {} session(s) before the run was over", total.disconnected);
+    }
+    Ok(())
 }
 
 /// What one session is to do.
@@ -224,6 +228,8 @@ struct SessionResult {
     errors: BTreeMap<u32, u64>,
     unanswered: u64,
     send_time: Duration,
+    /// Sessions the server closed (or lost) before the end of the run.
+    disconnected: u32,
 }
 
 impl SessionResult {
@@ -238,6 +244,7 @@ impl SessionResult {
             errors: BTreeMap::new(),
             unanswered: 0,
             send_time: Duration::ZERO,
+            disconnected: 0,
         })
     }
 
@@ -255,6 +262,7 @@ impl SessionResult {
         }
         self.unanswered += other.unanswered;
         self.send_time = self.send_time.max(other.send_time);
+        self.disconnected += other.disconnected;
         Ok(())
     }
 
@@ -299,6 +307,7 @@ fn run_session(
     let start = Instant::now();
     let end = start + plan.duration;
     let (mut sent, mut not_sent, mut next) = (0u64, 0u64, start);
+    let mut disconnected = false;
     let (mut reported_sent, mut reported_acked) = (0, 0);
     loop {
         let now = Instant::now();
@@ -334,7 +343,11 @@ fn run_session(
             }
         }
         drop(flights);
-        sender.flush()?;
+        if sender.flush().is_err() {
+            // The server went away: stop sending; what was acknowledged is kept.
+            disconnected = true;
+            break;
+        }
         progress.sent.fetch_add(sent - reported_sent, Ordering::Relaxed);
         reported_sent = sent;
         let acked = reader.1.load(Ordering::Relaxed);
@@ -353,8 +366,8 @@ fn run_session(
     }
     let send_time = start.elapsed();
     // Wait for the answers, then log out (the receiver ends on the logout notice).
-    let give_up = Instant::now() + DRAIN_TIMEOUT;
-    while Instant::now() < give_up {
+    let give_up = Instant::now() + if disconnected { Duration::ZERO } else { DRAIN_TIMEOUT };
+    while Instant::now() < give_up && !reader.0.is_finished() {
         let empty = in_flight.lock().map_err(|_| anyhow::anyhow!("lock"))?.is_empty();
         if empty {
             break;
@@ -362,7 +375,9 @@ fn run_session(
         std::thread::sleep(Duration::from_millis(1));
     }
     sender.queue(&ClientMsg::Logout);
-    sender.flush()?;
+    if sender.flush().is_err() {
+        disconnected = true;
+    }
     let received = reader.0.join().map_err(|_| anyhow::anyhow!("the receiver panicked"))?;
     let acked = reader.1.load(Ordering::Relaxed);
     progress.acked.fetch_add(acked - reported_acked, Ordering::Relaxed);
@@ -371,6 +386,7 @@ fn run_session(
     result.not_sent = not_sent;
     result.unanswered = in_flight.lock().map_err(|_| anyhow::anyhow!("lock"))?.len() as u64;
     result.send_time = send_time;
+    result.disconnected = u32::from(disconnected || result.disconnected > 0);
     Ok(result)
 }
 
@@ -389,7 +405,17 @@ fn receive(
     loop {
         let received = match receiver.recv() {
             Ok(received) => received,
-            Err(ClientError::LoggedOut(_) | ClientError::Closed) => break,
+            Err(ClientError::LoggedOut(reason)) => {
+                // Our own logout at the end; anything else ended the session early.
+                if reason != wire::SessionReason::ClientLogout.code() {
+                    result.disconnected = 1;
+                }
+                break;
+            }
+            Err(ClientError::Closed | ClientError::Io(_)) => {
+                result.disconnected = 1;
+                break;
+            }
             Err(error) => return Err(error.into()),
         };
         let arrived = Instant::now();
@@ -774,6 +800,7 @@ fn report(
             "p9999_us": us(0.9999),
             "max_us": h.max() as f64 / 1_000.0,
             "load_cpu_percent": cpu_percent.round(),
+            "disconnected_sessions": total.disconnected,
         });
         println!("{object}");
     }

@@ -6,6 +6,7 @@ mod bench;
 mod bench_journal;
 mod bench_pipeline;
 mod bench_tcp;
+mod check_acks;
 mod client_cmd;
 mod journal_cmd;
 mod load;

@@ -30,6 +30,10 @@ pub struct ReplayArgs {
     /// Print this account's balances as of the end of the replay.
     #[arg(long)]
     account: Option<u32>,
+    /// Check a `fincore load --ack-log` file against the journal (replays the whole
+    /// journal; exits non-zero if any acknowledged command is missing or differs).
+    #[arg(long)]
+    check_acks: Option<PathBuf>,
     /// Print one JSON object as the last line.
     #[arg(long)]
     json: bool,
@@ -38,6 +42,24 @@ pub struct ReplayArgs {
 pub fn run(args: &ReplayArgs) -> Result<()> {
     if !args.data.is_dir() {
         bail!("{} is not a data directory", args.data.display());
+    }
+    if let Some(acks) = &args.check_acks {
+        if args.until_seq.is_some() || args.until_time.is_some() {
+            bail!("--check-acks checks the whole journal: no --until-seq or --until-time");
+        }
+        let report = crate::check_acks::check(&args.data, acks)?;
+        println!(
+            "acks: {} checked ({} refused before the journal): every acknowledged command is in the journal with its sequence and outcome",
+            report.acks, report.session_refusals
+        );
+        println!("state_hash={:016x} seq={}", report.state_hash, report.seq);
+        if args.json {
+            println!(
+                "{{\"acks\":{},\"session_refusals\":{},\"seq\":{},\"state_hash\":\"{:016x}\",\"ok\":true}}",
+                report.acks, report.session_refusals, report.seq, report.state_hash
+            );
+        }
+        return Ok(());
     }
     let bounds = ReplayBounds {
         until_seq: args.until_seq,

@@ -73,6 +73,10 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     }
     let wait = if args.busy_spin { WaitMode::BusySpin } else { WaitMode::Adaptive };
     let options = ServerOptions { pipeline: PipelineConfig { wait, ..PipelineConfig::default() } };
+    // Handlers first: a SIGINT that arrives while the server starts (or right after it
+    // says it is listening) is held and then stops it cleanly, instead of killing it.
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .context("installing signal handlers")?;
     let (handle, started) = server::start(&config, options)
         .with_context(|| format!("starting on data directory {}", config.data_dir.display()))?;
     let report = &started.report;
@@ -97,8 +101,6 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         "listening"
     );
     let stop = handle.stop_signal();
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
-        .context("installing signal handlers")?;
     let signal_handle = signals.handle();
     std::thread::Builder::new()
         .name("fincore-signals".into())

@@ -525,7 +525,7 @@ fn authorization_expires_on_an_idle_server() {
     server.client(&["void", "--client", "11"]).refused("PaymentNotPending (1009)");
 
     // The expiry is the journaled Tick right after the authorization, by the system user.
-    let data = server.data.path().to_str().unwrap();
+    let data = server.dir.to_str().unwrap();
     let from = (seq + 1).to_string();
     let output = Command::new(BIN)
         .args(["journal", "dump", "--json", "--data", data, "--from", &from, "--limit", "1"])

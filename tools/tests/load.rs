@@ -26,7 +26,7 @@ fn count(summary: &Value, field: &str) -> u64 {
 #[test]
 fn every_command_is_acknowledged_and_logged() {
     let server = Server::start();
-    let ack_log = server.data.path().join("acks.log");
+    let ack_log = server.dir.join("acks.log");
     let summary = load(
         &server,
         &[

@@ -2,6 +2,9 @@
 //! configuration on an ephemeral port of 127.0.0.1, in a fresh data directory, killed
 //! when the test ends (pass or fail).
 
+// Each test crate compiles this module and uses part of it.
+#![allow(dead_code)]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -18,7 +21,9 @@ pub struct Server {
     /// The address it listens on.
     pub addr: String,
     /// Its data directory.
-    pub data: tempfile::TempDir,
+    pub dir: std::path::PathBuf,
+    /// Owns `dir` when the server made it (removed at the end of the test).
+    _temporary: Option<tempfile::TempDir>,
 }
 
 impl Drop for Server {
@@ -30,12 +35,20 @@ impl Drop for Server {
 }
 
 impl Server {
-    /// Starts a server and waits until it listens.
+    /// Starts a server on a fresh data directory and waits until it listens.
     pub fn start() -> Server {
         let data = tempfile::tempdir().unwrap();
+        let mut server = Server::start_in(data.path(), &[]);
+        server._temporary = Some(data);
+        server
+    }
+
+    /// Starts a server on `dir` (new or existing) with extra `serve` flags.
+    pub fn start_in(dir: &std::path::Path, flags: &[&str]) -> Server {
         let mut child = Command::new(BIN)
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data.path())
+            .arg(dir)
+            .args(flags)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -49,11 +62,28 @@ impl Server {
                 }
             }
         });
-        let mut server = Server { child, lines, addr: String::new(), data };
+        let mut server =
+            Server { child, lines, addr: String::new(), dir: dir.to_path_buf(), _temporary: None };
         let listening = server.wait_for("listening");
         let addr = listening.split("listen=").nth(1).unwrap().split_whitespace().next().unwrap();
         server.addr = addr.to_string();
         server
+    }
+
+    /// Kills the server with SIGKILL, as a crash would.
+    pub fn crash(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Stops the server with SIGINT and returns its last log line (the clean-stop line
+    /// with `state_hash=` and `seq=`).
+    pub fn stop(mut self) -> String {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).expect("a pid");
+        rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+        let stopped = self.wait_for("stopped cleanly");
+        self.child.wait().unwrap();
+        stopped
     }
 
     /// The next log line containing `text` (panics after 30 s).
