@@ -190,6 +190,11 @@ impl Engine {
             return Err(RejectReason::AccountInUse);
         }
         self.account_mut(account).status = status;
+        if status == AccountStatus::Closed {
+            // Nothing can debit a closed account again: its limits and velocity windows
+            // go (and its credit limits leave the asset's credit total).
+            self.payments.forget_account(account);
+        }
         out.emit(Event::AccountStatusChanged { account, status });
         Ok(())
     }

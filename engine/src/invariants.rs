@@ -112,7 +112,7 @@ impl Engine {
     pub fn check_payments(&self) -> Result<(), String> {
         let book = &self.payments;
         ensure!(book.by_client.len() == book.records.len(), "client-id index size");
-        let mut pending = std::collections::BTreeMap::<(AccountId, AssetId), i64>::new();
+        let mut pending = std::collections::BTreeMap::<(AccountId, AssetId), i128>::new();
         let mut newest = vec![crate::book::NIL; self.accounts.len()];
         let mut deadlines = 0usize;
         for (index, payment) in book.records.iter().enumerate() {
@@ -125,7 +125,7 @@ impl Engine {
             let found = book.find_client(p.debit, p.client_payment_id);
             ensure!(found == Some(index as u32), "payment {index} not indexed by client id");
             if p.status == PaymentStatus::Pending {
-                *pending.entry((p.debit, p.asset)).or_default() += p.amount;
+                *pending.entry((p.debit, p.asset)).or_default() += i128::from(p.amount);
                 if p.deadline_ns > 0 {
                     ensure!(
                         book.deadlines.contains(&(p.deadline_ns, index as u32)),
@@ -151,7 +151,7 @@ impl Engine {
                 let key = (AccountId(id as u32), AssetId(asset as u16));
                 let expected = pending.get(&key).copied().unwrap_or(0);
                 ensure!(
-                    balance.pending == expected,
+                    i128::from(balance.pending) == expected,
                     "account {id} asset {asset}: pending {} vs authorizations {expected}",
                     balance.pending
                 );

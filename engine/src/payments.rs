@@ -143,7 +143,9 @@ pub(crate) struct Outgoing {
     /// debit stops counting once `time + VELOCITY_WINDOW_NS <= now`.
     pub window: VecDeque<(u64, i64)>,
     /// Sum of the amounts in `window`.
-    pub window_sum: i64,
+    /// i128: the same money can move back and forth many times a day, so the sum of a
+    /// day's debits is bounded only by `payments_max` x `i64::MAX`.
+    pub window_sum: i128,
 }
 
 impl Payment {
@@ -177,14 +179,14 @@ impl Outgoing {
     }
 
     /// The amount of the window still counting at `now` (read-only: does not evict).
-    fn counted(&self, now: u64) -> i64 {
-        let stale: i64 = self
+    fn counted(&self, now: u64) -> i128 {
+        let stale: i128 = self
             .window
             .iter()
             // Debits are recorded at engine time, which never exceeds `now`; the
             // difference (not `time + window`, which would saturate near u64::MAX) is exact.
             .take_while(|(time, _)| now - time >= VELOCITY_WINDOW_NS)
-            .map(|(_, amount)| amount)
+            .map(|&(_, amount)| i128::from(amount))
             .sum();
         self.window_sum - stale
     }
@@ -196,10 +198,10 @@ impl Outgoing {
                 break;
             }
             self.window.pop_front();
-            self.window_sum -= old;
+            self.window_sum -= i128::from(old);
         }
         self.window.push_back((now, amount));
-        self.window_sum += amount;
+        self.window_sum += i128::from(amount);
     }
 }
 
@@ -355,6 +357,15 @@ impl PaymentBook {
     /// The credit limit of `account` in `asset`.
     pub fn credit_limit(&self, account: AccountId, asset: AssetId) -> i64 {
         self.outgoing.get(&(account, asset)).map_or(0, |o| o.credit_limit)
+    }
+
+    /// Drops a closed account's outgoing state in every asset.
+    pub fn forget_account(&mut self, account: AccountId) {
+        for asset in 0..ASSETS_MAX {
+            if let Some(gone) = self.outgoing.remove(&(account, AssetId(asset as u16))) {
+                self.policies[asset].credit_total -= gone.credit_limit;
+            }
+        }
     }
 
     fn set_deadline(&mut self, deadline: u64, index: u32) {
@@ -551,8 +562,10 @@ impl Engine {
         }
         if d.kind == PaymentKind::Deposit {
             // Supply plus every credit limit bounds every balance (see `Asset::supply`).
-            let room = i64::MAX - policy.credit_total - asset.supply;
-            if d.amount > room {
+            // Supply may be negative (withdrawals on credit), never below minus the
+            // credit total; i128 keeps the bound exact whatever the values.
+            let after = i128::from(asset.supply) + i128::from(policy.credit_total);
+            if after + i128::from(d.amount) > i128::from(i64::MAX) {
                 return Err(RejectReason::ArithmeticOverflow);
             }
         } else {
@@ -581,7 +594,7 @@ impl Engine {
             // Pending authorizations count in full until they are resolved; completed
             // debits count for 24 hours from when they completed.
             let counted = outgoing.map_or(0, |o| o.counted(self.last_time_ns));
-            let used = i128::from(counted) + i128::from(balance.pending);
+            let used = counted + i128::from(balance.pending);
             if used + i128::from(d.amount) > i128::from(limit) {
                 return Err(RejectReason::VelocityLimitExceeded);
             }
@@ -854,8 +867,8 @@ impl Engine {
         }
         let old = self.payments.credit_limit(account, asset);
         let credit_total = self.payments.policies[asset.0 as usize].credit_total - old;
-        let room = i64::MAX - supply - credit_total;
-        if credit_limit > room {
+        let after = i128::from(supply) + i128::from(credit_total) + i128::from(credit_limit);
+        if after > i128::from(i64::MAX) {
             return Err(RejectReason::ArithmeticOverflow);
         }
         self.payments.policies[asset.0 as usize].credit_total = credit_total + credit_limit;

@@ -2287,3 +2287,68 @@ fn snapshot_round_trip_mid_flight_gives_the_same_hash_and_the_same_future() {
     assert_eq!(copy.snapshot(), s.engine.snapshot());
     assert_eq!(observe(&copy), s.observe());
 }
+
+// ==== regressions from review ==========================================================
+
+/// A fresh asset (id 9, 2 decimals) with nothing in it yet.
+fn fresh_asset(s: &mut Bank) -> AssetId {
+    let asset = AssetId(9);
+    let symbol = Symbol::new("EUR").unwrap();
+    s.admin(CommandBody::CreateAsset { asset, symbol, scale: 2 });
+    asset
+}
+
+/// The same money moving back and forth within a day: the velocity window's sum of
+/// debits passes i64::MAX and must neither overflow nor wrap (it is kept in i128).
+#[test]
+fn a_day_of_debits_may_add_up_beyond_i64() {
+    let mut s = Bank::new();
+    let eur = fresh_asset(&mut s);
+    s.admin(deposit(ALICE_ACCOUNT, eur, i64::MAX, 70));
+    for id in 1..=3 {
+        s.ok(ALICE, in_asset(transfer(ALICE_ACCOUNT, BOB_ACCOUNT, i64::MAX, id), eur));
+        s.ok(BOB, in_asset(transfer(BOB_ACCOUNT, ALICE_ACCOUNT, i64::MAX, id), eur));
+    }
+    // A limit set now sees the whole day: three times i64::MAX already went out.
+    s.admin(account_limits(ALICE_ACCOUNT, eur, 0, Some(i64::MAX)));
+    let body = in_asset(transfer(ALICE_ACCOUNT, BOB_ACCOUNT, 1, 4), eur);
+    s.expect_reject(ALICE, body, RejectReason::VelocityLimitExceeded);
+    s.restore();
+}
+
+/// Withdrawals on credit make the supply negative; limits can still be set, and the
+/// state still snapshots.
+#[test]
+fn supply_below_zero_through_credit_is_a_valid_state() {
+    let mut s = Bank::new();
+    let eur = fresh_asset(&mut s);
+    s.admin(account_limits(ALICE_ACCOUNT, eur, 100, None));
+    s.admin(withdraw(ALICE_ACCOUNT, eur, 100, 1));
+    s.admin(account_limits(BOB_ACCOUNT, eur, 1, None));
+    // Supply + credit limits must stay within i64: -100 + 100 + 1 leaves room for
+    // exactly i64::MAX - 1 more.
+    s.expect_reject(
+        ADMIN,
+        deposit(BOB_ACCOUNT, eur, i64::MAX, 2),
+        RejectReason::ArithmeticOverflow,
+    );
+    s.admin(deposit(BOB_ACCOUNT, eur, i64::MAX - 1, 3));
+    s.restore();
+}
+
+/// A closed account leaves no payment limits or velocity window behind, so its state
+/// snapshots and its credit limit no longer counts against the asset's bound.
+#[test]
+fn closing_an_account_drops_its_payment_limits_and_window() {
+    let mut s = Bank::new();
+    let eur = fresh_asset(&mut s);
+    s.add_erin();
+    s.admin(account_limits(ERIN_ACCOUNT, eur, 100, Some(50)));
+    s.admin(deposit(ERIN_ACCOUNT, eur, 10, 1));
+    s.ok(ERIN, in_asset(transfer(ERIN_ACCOUNT, BOB_ACCOUNT, 10, 1), eur));
+    s.admin(status(ERIN_ACCOUNT, AccountStatus::Closed));
+    s.restore();
+    // The whole i64 range is available again to deposits in the asset (10 went in).
+    s.admin(deposit(BOB_ACCOUNT, eur, i64::MAX - 10, 2));
+    s.restore();
+}

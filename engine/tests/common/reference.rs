@@ -1225,9 +1225,14 @@ impl Reference {
         self.account_limits.get(&(account, asset)).copied().unwrap_or_default()
     }
 
-    /// Sum of every account's credit limit in `asset`.
+    /// Sum of the credit limits in `asset` of every account that is not closed (a closed
+    /// account's limits are gone with it).
     fn credit_total(&self, asset: AssetId) -> i128 {
-        let limits = self.account_limits.iter().filter(|((_, a), _)| *a == asset);
+        let open = |account: &AccountId| {
+            self.accounts.get(account).is_some_and(|a| a.status != AccountStatus::Closed)
+        };
+        let limits =
+            self.account_limits.iter().filter(|((account, a), _)| *a == asset && open(account));
         limits.map(|(_, l)| i128::from(l.credit_limit)).sum()
     }
 
