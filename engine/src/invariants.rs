@@ -165,7 +165,7 @@ impl Engine {
                 o.window.iter().zip(o.window.iter().skip(1)).all(|(a, b)| a.0 <= b.0);
             let sum: i128 = o.window.iter().map(|&(_, amount)| i128::from(amount)).sum();
             ensure!(
-                times_sorted && sum == i128::from(o.window_sum),
+                times_sorted && sum == o.window_sum,
                 "account {} asset {}: velocity window",
                 account.0,
                 asset.0
