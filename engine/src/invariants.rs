@@ -109,12 +109,15 @@ impl Engine {
     /// 4. Each account's history head is its newest payment on either side.
     /// 5. Each velocity window is time-ordered and its sum is right; each asset's credit
     ///    total is the sum of its credit limits, and supply plus that fits an i64.
+    /// 6. Each asset's supply is exactly its recorded deposits minus its recorded
+    ///    withdrawals (money enters and leaves only as payments).
     pub fn check_payments(&self) -> Result<(), String> {
         let book = &self.payments;
         ensure!(book.by_client.len() == book.records.len(), "client-id index size");
         let mut pending = std::collections::BTreeMap::<(AccountId, AssetId), i128>::new();
         let mut newest = vec![crate::book::NIL; self.accounts.len()];
         let mut deadlines = 0usize;
+        let mut external = [0i128; ASSETS_MAX];
         for (index, payment) in book.records.iter().enumerate() {
             let p = &payment.info;
             ensure!(
@@ -124,6 +127,11 @@ impl Engine {
             );
             let found = book.find_client(p.debit, p.client_payment_id);
             ensure!(found == Some(index as u32), "payment {index} not indexed by client id");
+            match p.kind {
+                PaymentKind::Deposit => external[p.asset.0 as usize] += i128::from(p.amount),
+                PaymentKind::Withdrawal => external[p.asset.0 as usize] -= i128::from(p.amount),
+                PaymentKind::Transfer | PaymentKind::Authorization => {}
+            }
             if p.status == PaymentStatus::Pending {
                 *pending.entry((p.debit, p.asset)).or_default() += i128::from(p.amount);
                 if p.deadline_ns > 0 {
@@ -179,6 +187,11 @@ impl Engine {
             ensure!(
                 i128::from(supply) + total <= i128::from(i64::MAX),
                 "asset {asset}: supply plus credit overflows"
+            );
+            ensure!(
+                i128::from(supply) == external[asset],
+                "asset {asset}: supply {supply} but deposits - withdrawals {}",
+                external[asset]
             );
         }
         Ok(())
