@@ -171,11 +171,7 @@ impl Engine {
         status: AccountStatus,
         out: &mut impl EventSink,
     ) -> Result<(), RejectReason> {
-        self.require_admin(actor)?;
-        let found = self.account(account).ok_or(RejectReason::UnknownAccount)?;
-        if found.status == AccountStatus::Closed {
-            return Err(RejectReason::AccountClosed);
-        }
+        let found = self.admin_open_account(actor, account)?;
         if found.status == status {
             return Err(RejectReason::StatusUnchanged);
         }

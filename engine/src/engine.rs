@@ -209,6 +209,21 @@ impl Engine {
         }
     }
 
+    /// The account an admin command acts on: the actor is an admin, the account exists
+    /// and is not closed (in that order of rejects).
+    pub(crate) fn admin_open_account(
+        &self,
+        actor: UserId,
+        id: AccountId,
+    ) -> Result<&Account, RejectReason> {
+        self.require_admin(actor)?;
+        let found = self.account(id).ok_or(RejectReason::UnknownAccount)?;
+        if found.status == AccountStatus::Closed {
+            return Err(RejectReason::AccountClosed);
+        }
+        Ok(found)
+    }
+
     /// The account, if it exists.
     pub fn account(&self, id: AccountId) -> Option<&Account> {
         self.accounts.get(id.0 as usize).and_then(Option::as_ref)

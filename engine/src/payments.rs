@@ -348,12 +348,6 @@ impl PaymentBook {
         self.records.get(index)
     }
 
-    /// The rolling 24-hour limit that applies to `account` in `asset`.
-    pub fn velocity_limit(&self, account: AccountId, asset: AssetId) -> Option<i64> {
-        let own = self.outgoing.get(&(account, asset)).and_then(|o| o.velocity_24h);
-        own.or(self.policies[asset.0 as usize].velocity_24h)
-    }
-
     /// The credit limit of `account` in `asset`.
     pub fn credit_limit(&self, account: AccountId, asset: AssetId) -> i64 {
         self.outgoing.get(&(account, asset)).map_or(0, |o| o.credit_limit)
@@ -590,7 +584,11 @@ impl Engine {
         if balance.available + credit_limit < d.amount {
             return Err(RejectReason::InsufficientBalance);
         }
-        if let Some(limit) = self.payments.velocity_limit(d.debit, d.asset) {
+        // The account's own 24-hour limit, else the asset's default (one map lookup for
+        // credit and velocity both).
+        let velocity = outgoing.and_then(|o| o.velocity_24h);
+        let default = self.payments.policies[d.asset.0 as usize].velocity_24h;
+        if let Some(limit) = velocity.or(default) {
             // Pending authorizations count in full until they are resolved; completed
             // debits count for 24 hours from when they completed.
             let counted = outgoing.map_or(0, |o| o.counted(self.last_time_ns));
@@ -852,11 +850,7 @@ impl Engine {
         velocity_24h: Option<i64>,
         out: &mut impl EventSink,
     ) -> Result<(), RejectReason> {
-        self.require_admin(actor)?;
-        let found = self.account(account).ok_or(RejectReason::UnknownAccount)?;
-        if found.status == AccountStatus::Closed {
-            return Err(RejectReason::AccountClosed);
-        }
+        let found = self.admin_open_account(actor, account)?;
         let supply = self.asset(asset)?.supply;
         if credit_limit < 0 || velocity_24h.is_some_and(|v| v <= 0) {
             return Err(RejectReason::InvalidDefinition);
@@ -889,11 +883,7 @@ impl Engine {
         blocked: bool,
         out: &mut impl EventSink,
     ) -> Result<(), RejectReason> {
-        self.require_admin(actor)?;
-        let found = self.account(account).ok_or(RejectReason::UnknownAccount)?;
-        if found.status == AccountStatus::Closed {
-            return Err(RejectReason::AccountClosed);
-        }
+        let found = self.admin_open_account(actor, account)?;
         if found.blocked == blocked {
             return Err(RejectReason::StatusUnchanged);
         }

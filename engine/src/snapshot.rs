@@ -1023,7 +1023,7 @@ impl Engine {
         };
         let timeout_ns = u64::from(record.timeout_s) * 1_000_000_000;
         let deadline_ok = match (p.kind, record.timeout_s) {
-            (PaymentKind::Authorization, 0) | (_, 0) => p.deadline_ns == 0,
+            (_, 0) => p.deadline_ns == 0,
             (PaymentKind::Authorization, _) => {
                 p.created_ns.checked_add(timeout_ns) == Some(p.deadline_ns)
             }
