@@ -127,6 +127,9 @@ pub struct ServerConfig {
     /// `deny_list`: account ids on the compliance deny-list at setup (they can neither
     /// send nor receive payments).
     pub deny_list: Vec<u32>,
+    /// Test aid, never read from the file (`fincore serve --synced-log`): see
+    /// `JournalConfig::synced_log`.
+    pub synced_log: Option<PathBuf>,
 }
 
 /// Per-session limits of the gateway: the `[session]` table.
@@ -314,6 +317,7 @@ impl ServerConfig {
     pub fn setup_commands(&self) -> Result<Vec<CommandBody>, ConfigError> {
         self.validate()?;
         let mut setup = Vec::new();
+            synced_log: self.synced_log.clone(),
         for asset in &self.assets {
             let symbol = Symbol::new(&asset.symbol).expect("validated");
             let asset_id = AssetId(asset.id);
@@ -910,6 +914,7 @@ impl RawLimits {
             open_orders_per_account_max: self
                 .open_orders_per_account_max
                 .unwrap_or(default.open_orders_per_account_max),
+            synced_log: None,
             payments_max: self.payments_max.unwrap_or(default.payments_max),
             payments_expected: self.payments_expected.unwrap_or(default.payments_expected),
             orders_expected: self.orders_expected.unwrap_or(default.orders_expected),

@@ -29,6 +29,8 @@ pub struct RunnerConfig {
     pub snapshots_kept: usize,
     /// Engine capacities for a new directory (an existing one keeps its own).
     pub limits: EngineLimits,
+    /// Test aid: see `JournalConfig::synced_log`.
+    pub synced_log: Option<PathBuf>,
 }
 
 impl RunnerConfig {
@@ -40,6 +42,7 @@ impl RunnerConfig {
             segment_size: SEGMENT_SIZE_DEFAULT,
             snapshots_kept: SNAPSHOTS_KEPT_DEFAULT,
             limits: EngineLimits::default(),
+            synced_log: None,
         }
     }
 }
@@ -145,6 +148,7 @@ impl Runner {
             dir: datadir::journal_dir(data),
             segment_size: config.segment_size,
             durability: config.durability,
+            synced_log: config.synced_log.clone(),
         };
         // Recover the tail first (it may cut a torn record), then rebuild from it.
         let (journal, recovery) = Journal::open(journal_config)?;

@@ -45,6 +45,11 @@ pub struct JournalConfig {
     pub segment_size: u64,
     /// Durability mode.
     pub durability: Durability,
+    /// Fault-injection aid for tests: a file to which a line `<seq>` is appended each
+    /// time everything through `seq` is on the device (after the sync, before anything
+    /// is reported durable), so that a test can cut the journal back to what an OS
+    /// crash would have left. `None` (the default) writes nothing.
+    pub synced_log: Option<PathBuf>,
 }
 
 impl JournalConfig {
@@ -54,6 +59,7 @@ impl JournalConfig {
             dir: dir.into(),
             segment_size: SEGMENT_SIZE_DEFAULT,
             durability: Durability::Process,
+            synced_log: None,
         }
     }
 }
@@ -93,6 +99,18 @@ struct Shared {
     durable_changed: Condvar,
     durable_seq: AtomicU64,
     failed: AtomicBool,
+    /// See [`JournalConfig::synced_log`].
+    synced_log: Option<std::fs::File>,
+}
+
+impl Shared {
+    /// Records in the synced log (if any) that everything through `seq` is on the
+    /// device. A failed write is ignored: the log is a test aid, not part of the data.
+    fn note_synced(&self, seq: u64) {
+        if let Some(mut file) = self.synced_log.as_ref() {
+            let _ = std::io::Write::write_all(&mut file, format!("{seq}\n").as_bytes());
+        }
+    }
 }
 
 /// An open journal: the single writer of its directory.
@@ -162,6 +180,16 @@ impl Journal {
             sync_files(&segments)?;
         }
         recovery.last_seq = state.next_seq - 1;
+        let synced_log = match &config.synced_log {
+            Some(path) => Some(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| JournalError::io(path, e))?,
+            ),
+            None => None,
+        };
         let map = Arc::new(map);
         let shared = Arc::new(Shared {
             state: Mutex::new(FlushState {
@@ -177,7 +205,11 @@ impl Journal {
             durable_changed: Condvar::new(),
             durable_seq: AtomicU64::new(state.next_seq - 1),
             failed: AtomicBool::new(false),
+            synced_log,
         });
+        if config.durability == Durability::Fsync {
+            shared.note_synced(state.next_seq - 1);
+        }
         let flusher = match config.durability {
             Durability::Process => None,
             Durability::Fsync => {
@@ -358,6 +390,7 @@ impl Journal {
         // `process` mode never synced the segments it sealed (the flusher did in `fsync`
         // mode); syncing a file without dirty pages is cheap.
         sync_files(&list_segments(&self.config.dir)?)?;
+        self.shared.note_synced(self.next_seq - 1);
         self.shared.durable_seq.store(self.next_seq - 1, Ordering::Release);
         Ok(())
     }
@@ -367,7 +400,9 @@ impl Journal {
     pub fn sync_to_device(&self) -> Result<(), JournalError> {
         self.publish();
         self.map.sync(0, self.map.len()).map_err(|e| JournalError::io(&self.config.dir, e))?;
-        sync_files(&list_segments(&self.config.dir)?)
+        sync_files(&list_segments(&self.config.dir)?)?;
+        self.shared.note_synced(self.next_seq - 1);
+        Ok(())
     }
 
     fn stop_flusher(&mut self) {
@@ -458,6 +493,7 @@ fn flush_loop(shared: &Shared) {
         // nothing more is reported durable.
         ok &= !shared.failed.load(Ordering::Acquire);
         if ok {
+            shared.note_synced(seq);
             synced_map = Some(map);
             synced_end = end;
             let _guard = shared.state.lock().expect("no panics");

@@ -150,3 +150,34 @@ fn a_second_writer_on_the_same_directory_is_refused() {
     // The lock goes with the writer.
     fincore_journal::Journal::open(config).unwrap();
 }
+
+#[test]
+fn synced_log_never_runs_ahead_of_the_device_nor_behind_what_is_reported_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("synced.log");
+    let journal_dir = dir.path().join("journal");
+    let config = JournalConfig {
+        durability: Durability::Fsync,
+        synced_log: Some(log.clone()),
+        ..config(&journal_dir, SEGMENT_SIZE_MIN)
+    };
+    let (mut journal, _) = Journal::open(config).unwrap();
+    let logged = || -> Vec<u64> {
+        std::fs::read_to_string(&log).unwrap().lines().map(|l| l.parse().unwrap()).collect()
+    };
+    for seq in 1..=2_000 {
+        journal.append(&meta(seq), &payload(seq, 120, 0)).unwrap();
+        if seq % 100 == 0 {
+            journal.publish();
+            assert!(journal.wait_durable(seq, WAIT));
+            // Whatever is reported durable was logged first.
+            assert!(*logged().last().unwrap() >= seq, "durable {seq} not in the synced log");
+        }
+    }
+    journal.append(&meta(2_001), b"appended, never published").unwrap();
+    let before_close = logged();
+    assert!(before_close.windows(2).all(|w| w[0] <= w[1]), "the log only moves forward");
+    assert_eq!(*before_close.last().unwrap(), 2_000, "an unpublished record is not logged");
+    journal.close().unwrap();
+    assert_eq!(*logged().last().unwrap(), 2_001, "close syncs and logs everything");
+}

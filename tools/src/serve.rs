@@ -31,6 +31,11 @@ pub struct ServeArgs {
     /// Log as JSON lines instead of human-readable text.
     #[arg(long)]
     log_json: bool,
+    /// Testing aid: append to FILE each journal sequence known to be on the device,
+    /// so that a crash test can cut the journal back to what an OS crash leaves
+    /// (docs/TESTING.md).
+    #[arg(long, value_name = "FILE")]
+    synced_log: Option<PathBuf>,
 }
 
 /// Installs the log subscriber: human-readable by default, JSON with `json`.
@@ -60,6 +65,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     if let Some(data) = &args.data {
         config.data_dir = data.clone();
     }
+    config.synced_log.clone_from(&args.synced_log);
     match args.durability.as_deref() {
         Some("fsync") => config.durability = Durability::Fsync,
         Some(_) => config.durability = Durability::Process,

@@ -5,6 +5,8 @@
 // Each test crate compiles this module and uses part of it.
 #![allow(dead_code)]
 
+pub mod faults;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
