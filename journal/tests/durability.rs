@@ -181,3 +181,32 @@ fn synced_log_never_runs_ahead_of_the_device_nor_behind_what_is_reported_durable
     journal.close().unwrap();
     assert_eq!(*logged().last().unwrap(), 2_001, "close syncs and logs everything");
 }
+
+#[test]
+fn fsync_mode_syncs_a_segment_before_the_next_one_is_named() {
+    // After an OS crash, recovery takes a torn tail only in the last segment: a new
+    // segment must never be on the device ahead of the old one's last records.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("synced.log");
+    let journal_dir = dir.path().join("journal");
+    let config = JournalConfig {
+        durability: Durability::Fsync,
+        synced_log: Some(log.clone()),
+        ..config(&journal_dir, SEGMENT_SIZE_MIN)
+    };
+    let (mut journal, _) = Journal::open(config).unwrap();
+    let mut seq = 0;
+    while list_segments(&journal_dir).unwrap().len() < 3 {
+        seq += 1;
+        journal.append(&meta(seq), &payload(seq, 300, 0)).unwrap();
+    }
+    // Nothing was published: only the roll-overs synced anything.
+    assert_eq!(journal.durable_seq(), 0);
+    let synced: Vec<u64> =
+        std::fs::read_to_string(&log).unwrap().lines().map(|l| l.parse().unwrap()).collect();
+    let sealed_ends: Vec<u64> =
+        list_segments(&journal_dir).unwrap()[1..].iter().map(|(first, _)| first - 1).collect();
+    for end in sealed_ends {
+        assert!(synced.contains(&end), "segment ending at {end} synced at its roll: {synced:?}");
+    }
+}

@@ -45,7 +45,6 @@ pub fn lose_unsynced(journal_dir: &Path, synced_seq: u64, torn_bytes: usize) -> 
         loss.bytes_lost += lost.iter().filter(|b| **b != 0).count() as u64;
         let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
         file.write_all_at(&vec![0; lost.len()], kept_to as u64).unwrap();
-        file.sync_all().unwrap();
     }
     loss
 }
@@ -60,4 +59,18 @@ fn record_end(segment: &[u8], records: u64) -> usize {
         offset += record_len(len);
     }
     offset
+}
+
+/// Zeroes the length field of record `seq`, the last one in the journal: a crash after
+/// the record's body was written but before its length (which is written last).
+pub fn unpublish_last(journal_dir: &Path, seq: u64) {
+    let segments = list_segments(journal_dir).unwrap();
+    let (first_seq, path) =
+        segments.iter().rev().find(|(first_seq, _)| *first_seq <= seq).expect("a segment");
+    let bytes = std::fs::read(path).unwrap();
+    let at = record_end(&bytes, seq - first_seq);
+    let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    assert!(len > 0 && bytes[at + record_len(len)..].iter().all(|b| *b == 0), "not the last");
+    let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    file.write_all_at(&[0; 4], at as u64).unwrap();
 }
