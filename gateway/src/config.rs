@@ -151,6 +151,12 @@ pub struct SessionLimits {
     pub login_timeout_ms: u32,
     /// Malformed or refused messages a session may send before it is disconnected.
     pub error_budget: u32,
+    /// Failed logins (each within `login_lockout_ms` of the one before) after which a
+    /// user name, or a peer address, is locked out (`auth::LoginThrottle`).
+    pub login_failures_max: u32,
+    /// How long a lockout lasts, and how far apart failures may be and still count
+    /// together, in milliseconds.
+    pub login_lockout_ms: u32,
 }
 
 impl Default for SessionLimits {
@@ -169,6 +175,11 @@ impl Default for SessionLimits {
             heartbeat_max_ms: 60_000,
             login_timeout_ms: 5_000,
             error_budget: 10,
+            // At most 5 guesses per name and per address every 30 s (about 14 000 a
+            // day), while a user who mistypes a secret a few times is not locked out;
+            // and a locked-out user waits half a minute, not a call to the operator.
+            login_failures_max: 5,
+            login_lockout_ms: 30_000,
         }
     }
 }
@@ -306,6 +317,7 @@ impl ServerConfig {
         RunnerConfig {
             durability: self.durability,
             limits: self.limits,
+            synced_log: self.synced_log.clone(),
             ..RunnerConfig::new(&self.data_dir)
         }
     }
@@ -317,7 +329,6 @@ impl ServerConfig {
     pub fn setup_commands(&self) -> Result<Vec<CommandBody>, ConfigError> {
         self.validate()?;
         let mut setup = Vec::new();
-            synced_log: self.synced_log.clone(),
         for asset in &self.assets {
             let symbol = Symbol::new(&asset.symbol).expect("validated");
             let asset_id = AssetId(asset.id);
@@ -707,6 +718,8 @@ fn check_session(session: &SessionLimits) -> Result<(), ConfigError> {
         ("outbound_buffer_max", session.outbound_buffer_max),
         ("heartbeat_min_ms", session.heartbeat_min_ms as usize),
         ("login_timeout_ms", session.login_timeout_ms as usize),
+        ("login_failures_max", session.login_failures_max as usize),
+        ("login_lockout_ms", session.login_lockout_ms as usize),
     ];
     if let Some((name, _)) = required.iter().find(|(_, value)| *value == 0) {
         return Err(invalid(format!("session.{name} must be at least 1")));
@@ -770,6 +783,8 @@ struct RawSession {
     heartbeat_max_ms: Option<u32>,
     login_timeout_ms: Option<u32>,
     error_budget: Option<u32>,
+    login_failures_max: Option<u32>,
+    login_lockout_ms: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -899,6 +914,7 @@ impl RawConfig {
             accounts: (self.accounts.into_iter().map(|a| a.into_account(&asset_order)))
                 .collect::<Result<_, _>>()?,
             deny_list: self.deny_list,
+            synced_log: None,
         })
     }
 }
@@ -914,7 +930,6 @@ impl RawLimits {
             open_orders_per_account_max: self
                 .open_orders_per_account_max
                 .unwrap_or(default.open_orders_per_account_max),
-            synced_log: None,
             payments_max: self.payments_max.unwrap_or(default.payments_max),
             payments_expected: self.payments_expected.unwrap_or(default.payments_expected),
             orders_expected: self.orders_expected.unwrap_or(default.orders_expected),
@@ -934,6 +949,8 @@ impl RawSession {
             heartbeat_max_ms: self.heartbeat_max_ms.unwrap_or(default.heartbeat_max_ms),
             login_timeout_ms: self.login_timeout_ms.unwrap_or(default.login_timeout_ms),
             error_budget: self.error_budget.unwrap_or(default.error_budget),
+            login_failures_max: self.login_failures_max.unwrap_or(default.login_failures_max),
+            login_lockout_ms: self.login_lockout_ms.unwrap_or(default.login_lockout_ms),
         }
     }
 }
@@ -1017,5 +1034,32 @@ impl RawInstrument {
             taker_fee_bps: self.taker_fee_bps,
             fee_account: self.fee_account,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The demo configuration with `keys` added to its `[session]` table.
+    fn demo_with_session(keys: &str) -> Result<ServerConfig, ConfigError> {
+        let text = DEMO_TOML.replacen("[session]\n", &format!("[session]\n{keys}\n"), 1);
+        assert_ne!(text, DEMO_TOML, "the demo has a [session] table");
+        ServerConfig::from_toml(&text)
+    }
+
+    #[test]
+    fn login_throttling_keys_are_read_and_checked() {
+        let defaults = SessionLimits::default();
+        assert_eq!((defaults.login_failures_max, defaults.login_lockout_ms), (5, 30_000));
+        let config = demo_with_session("login_failures_max = 3\nlogin_lockout_ms = 1500").unwrap();
+        assert_eq!(
+            (config.session.login_failures_max, config.session.login_lockout_ms),
+            (3, 1_500)
+        );
+        for key in ["login_failures_max", "login_lockout_ms"] {
+            let message = demo_with_session(&format!("{key} = 0")).unwrap_err().to_string();
+            assert!(message.contains(&format!("session.{key} must be at least 1")), "{message}");
+        }
     }
 }

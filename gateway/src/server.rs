@@ -10,7 +10,7 @@
 //! in the session's buffer (and a session whose buffer passes its bound is
 //! disconnected).
 
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, LOGIN_FAILURE_ENTRIES_MAX, LoginThrottle};
 use crate::config::{ServerConfig, SessionLimits};
 use crate::pipeline::{
     EngineExit, Inbound, InboundBody, NO_USER, Outbound, OutboundBody, Pipeline, PipelineConfig,
@@ -18,7 +18,7 @@ use crate::pipeline::{
 use crate::runner::{Runner, StartReport};
 
 use crate::RunnerError;
-use crate::session::{Conn, Login, Phase, TokenBucket};
+use crate::session::{Conn, Login, Phase, READ_CHUNK, TokenBucket};
 use crate::wire::{
     self, ClientMsg, ExecReport, Frame, LoginAccepted, MdLevel, MdSnapshotEnd, MdSnapshotLevel,
     MdTrade, ServerMsg, SessionReason, SessionReject,
@@ -44,12 +44,23 @@ const BACKLOG_MAX: usize = 1 << 16;
 const DRAIN_CHUNK: usize = 1024;
 /// Outbound items routed per loop iteration at most.
 const DRAIN_MAX: usize = 16 * DRAIN_CHUNK;
-/// How often timers (heartbeats, login deadlines) are checked.
+/// Connections accepted per loop iteration at most, so that a connection storm neither
+/// holds the loop from serving the sessions it has nor counts, against
+/// `max_connections`, connections that already ended within the same burst (they are
+/// closed at the end of the iteration).
+const ACCEPT_BATCH: usize = 64;
+/// How often timers (heartbeats, login deadlines, a failed accept) are checked.
 const TIMER_TICK: Duration = Duration::from_millis(50);
 /// How long a closing connection may take to accept its last bytes.
 const CLOSE_LINGER: Duration = Duration::from_secs(5);
 /// How long a shutting-down server keeps trying to deliver its last messages.
 const FINAL_FLUSH: Duration = Duration::from_secs(1);
+/// Connections the kernel completes and queues before the gateway accepts them (capped
+/// by the system's `somaxconn`). Past the queue's end a connecting client's SYN is
+/// dropped and it retries only a second later, so the queue must absorb a burst, such
+/// as every client reconnecting at once after a restart, while the gateway thread
+/// shares the cores; the default of `mio` and `std`, 128, did not (`tcp_abuse.rs`).
+const LISTEN_BACKLOG: i32 = 4096;
 
 /// Errors starting or running the server.
 #[derive(Debug, thiserror::Error)]
@@ -164,6 +175,7 @@ pub fn start(
     let began = Instant::now();
     let setup = config.setup_commands().map_err(|e| ServerError::Config(e.to_string()))?;
     let (runner, report) = Runner::open(&config.runner_config(), &setup)?;
+    let open_orders_max = runner.engine().limits().open_orders_per_account_max;
     let started = Started {
         report,
         seq: runner.engine().last_seq(),
@@ -171,6 +183,9 @@ pub fn start(
         elapsed: began.elapsed(),
     };
     let mut listener = TcpListener::bind(config.listen).map_err(|e| ServerError::Io("bind", e))?;
+    // Listening again on a listening socket only changes its backlog.
+    rustix::net::listen(&listener, LISTEN_BACKLOG)
+        .map_err(|e| ServerError::Io("listen", e.into()))?;
     let addr = listener.local_addr().map_err(|e| ServerError::Io("local_addr", e))?;
     let poll = Poll::new().map_err(|e| ServerError::Io("poll", e))?;
     poll.registry()
@@ -195,7 +210,13 @@ pub fn start(
         listener: Some(listener),
         pipeline,
         auth: config.authenticator(),
+        throttle: LoginThrottle::new(
+            config.session.login_failures_max,
+            Duration::from_millis(u64::from(config.session.login_lockout_ms)),
+            LOGIN_FAILURE_ENTRIES_MAX,
+        ),
         limits: config.session,
+        open_orders_max,
         stop: Arc::clone(&stop.flag),
         conns: Vec::new(),
         free: Vec::new(),
@@ -207,9 +228,12 @@ pub fn start(
         held: VecDeque::new(),
         out_items: Vec::with_capacity(4096),
         scratch: Vec::new(),
+        read_chunk: vec![0; READ_CHUNK],
         more_outbound: false,
         resume_from: 0,
         dirty: Vec::new(),
+        accept_pending: false,
+        accept_retry: false,
         next_session: 1,
         sessions_total: 0,
         now: Instant::now(),
@@ -227,7 +251,12 @@ struct Gateway {
     listener: Option<TcpListener>,
     pipeline: Pipeline,
     auth: Authenticator,
+    /// Failed logins per user name and per peer address.
+    throttle: LoginThrottle,
     limits: SessionLimits,
+    /// The engine's live orders per account at most: what an `OpenOrders` query can
+    /// return, so what it costs (`message_cost`).
+    open_orders_max: u32,
     stop: Arc<AtomicBool>,
     /// Connections by slot; a slot's token is `FIRST_CONN + slot`.
     conns: Vec<Option<Conn>>,
@@ -250,10 +279,17 @@ struct Gateway {
     resume_from: usize,
     /// Reused list of target slots.
     scratch: Vec<usize>,
+    /// Every socket is read into this buffer, then what arrived is appended to the
+    /// connection's input (`Conn::read`).
+    read_chunk: Vec<u8>,
     /// Reused buffer for outbound items taken from the ring.
     out_items: Vec<Outbound>,
     /// Slots with output to write.
     dirty: Vec<usize>,
+    /// The last accept stopped at its batch with connections possibly still queued.
+    accept_pending: bool,
+    /// The last accept failed (out of file descriptors, say): retry at the next tick.
+    accept_retry: bool,
     next_session: u32,
     sessions_total: u64,
     now: Instant,
@@ -266,11 +302,11 @@ impl Gateway {
         let mut next_timers = Instant::now() + TIMER_TICK;
         loop {
             // Held replies are released when the durability watcher wakes the poll.
-            let timeout = if self.more_outbound {
+            let timeout = if self.more_outbound || self.accept_pending {
                 Some(Duration::ZERO)
             } else if !self.backlog.is_empty() {
                 Some(Duration::from_millis(1))
-            } else if self.conns.iter().any(Option::is_some) {
+            } else if self.accept_retry || self.conns.iter().any(Option::is_some) {
                 Some(next_timers.saturating_duration_since(Instant::now()))
             } else {
                 None
@@ -281,6 +317,9 @@ impl Gateway {
                 return Err(ServerError::Io("poll", e));
             }
             self.tick_clock();
+            if std::mem::take(&mut self.accept_pending) {
+                self.accept();
+            }
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept(),
@@ -320,19 +359,34 @@ impl Gateway {
         self.conns.get_mut(slot).and_then(Option::as_mut)
     }
 
+    /// Accepts up to [`ACCEPT_BATCH`] queued connections. The listener's readiness is
+    /// edge-triggered: connections left queued get no new event, so the loop comes back
+    /// for them itself (`accept_pending`, `accept_retry`).
     fn accept(&mut self) {
-        loop {
+        for _ in 0..ACCEPT_BATCH {
             let Some(listener) = self.listener.as_ref() else { return };
             let (mut stream, peer) = match listener.accept() {
                 Ok(pair) => pair,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                // Reset before it was accepted: take the next one.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionAborted => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
+                    // Out of file descriptors or memory: the queue is kept; try again
+                    // at the next timer tick (at once would spin until it clears).
                     tracing::warn!(error = %e, "accept failed");
+                    self.accept_retry = true;
                     return;
                 }
             };
             let _ = stream.set_nodelay(true);
-            let open = self.conns.len() - self.free.len();
+            let mut open = self.conns.len() - self.free.len();
+            if open >= self.limits.max_connections {
+                // Connections that ended earlier in this burst still count until their
+                // sockets are closed: close the finished ones before refusing this one.
+                self.flush_dirty();
+                open = self.conns.len() - self.free.len();
+            }
             let slot = self.free.pop().unwrap_or_else(|| {
                 self.conns.push(None);
                 self.conns.len() - 1
@@ -368,15 +422,18 @@ impl Gateway {
             // Bytes may have arrived with the connection.
             self.read(slot);
         }
+        // More may be queued: accept them after serving the others once.
+        self.accept_pending = true;
     }
 
     /// Reads a connection and handles its complete frames.
     fn read(&mut self, slot: usize) {
         let backlog_full = self.backlog.len() >= BACKLOG_MAX;
-        let Some(conn) = self.conn(slot) else { return };
+        // Not `self.conn`: the read buffer is borrowed at the same time.
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else { return };
         if matches!(conn.phase, Phase::Closing { .. }) {
             conn.discard_input();
-            let _ = conn.read();
+            let _ = conn.read(&mut self.read_chunk);
             conn.discard_input();
             if conn.eof {
                 // What is queued (the notice) still goes out; the flush closes it.
@@ -388,7 +445,7 @@ impl Gateway {
             conn.read_paused = true;
             return;
         }
-        let drained = conn.read();
+        let drained = conn.read(&mut self.read_chunk);
         conn.read_paused = !drained;
         self.handle_frames(slot);
         let Some(conn) = self.conn(slot) else { return };
@@ -497,6 +554,7 @@ impl Gateway {
 
     fn on_message(&mut self, slot: usize, request: u64, message: ClientMsg) {
         let (now, time_ns) = (self.now, self.time_ns);
+        let cost = message_cost(&message, self.open_orders_max).min(self.limits.burst);
         let Some(conn) = self.conn(slot) else { return };
         let login = match (conn.phase, message) {
             (_, ClientMsg::Heartbeat) => return,
@@ -543,7 +601,7 @@ impl Gateway {
             _ if conn.logout_deadline.is_some() => return,
             _ => {}
         }
-        if !conn.bucket.take(message_cost(&message), now) {
+        if !conn.bucket.take(cost, now) {
             return self.refuse(slot, SessionReason::RateLimited, msg_type, request, client_id);
         }
         if !message.permitted(login.role) {
@@ -612,7 +670,10 @@ impl Gateway {
                 })
             }
             ClientMsg::TakeSnapshot => InboundBody::Snapshot,
-            ClientMsg::Query(query) => InboundBody::Query(query),
+            ClientMsg::Query(query) => {
+                conn.query_costs.push_back(cost);
+                InboundBody::Query(query)
+            }
             ClientMsg::Subscribe(instrument) => {
                 conn.pending_subscriptions.push_back((instrument, true));
                 InboundBody::Subscribe(instrument)
@@ -640,9 +701,27 @@ impl Gateway {
     fn login(&mut self, slot: usize, login: &wire::Login) {
         let limits = &self.limits;
         let (min, max) = (limits.heartbeat_min_ms, limits.heartbeat_max_ms);
-        let identity = std::str::from_utf8(login.username())
+        let (now, name) = (self.now, login.username());
+        let Some(peer) = self.conn(slot).map(|c| c.peer.ip()) else { return };
+        // A locked name or address is refused before its secret is checked, so that no
+        // guess can succeed during a lockout.
+        if let Some(locked) = self.throttle.locked(name, peer, now) {
+            tracing::debug!(%peer, ?locked, "login refused unchecked: locked out");
+            self.send(slot, &ServerMsg::LoginRejected(SessionReason::LoginThrottled.code()));
+            return self.begin_close(slot);
+        }
+        let identity = std::str::from_utf8(name)
             .ok()
             .and_then(|name| self.auth.authenticate(name, login.secret()));
+        match identity {
+            None => {
+                let locks = self.throttle.failed(name, peer, now);
+                if locks.address || locks.user {
+                    tracing::warn!(%peer, ?locks, "failed logins: locked out");
+                }
+            }
+            Some(_) => self.throttle.succeeded(name, now),
+        }
         let reason = match identity {
             None => SessionReason::LoginFailed,
             Some(_) if !(min..=max).contains(&login.heartbeat_ms) => {
@@ -849,6 +928,15 @@ impl Gateway {
     }
 
     fn route_event(&mut self, item: &Outbound, origin: Option<usize>, event: Event) {
+        if let Some(slot) = origin {
+            match event {
+                Event::QueryDone { items } => self.settle_query(slot, items),
+                Event::Rejected(r) if r.kind == fincore_engine::CommandKind::Query => {
+                    self.settle_query(slot, 0);
+                }
+                _ => {}
+            }
+        }
         match event {
             Event::Trade(trade) => {
                 let seq = self.next_md_seq(trade.instrument);
@@ -930,6 +1018,16 @@ impl Gateway {
         self.scratch = targets;
     }
 
+    /// A query of this session is answered, with `items` items: it costs what that
+    /// answer is worth (`answer_cost`); the rest of what it paid is given back.
+    fn settle_query(&mut self, slot: usize, items: u32) {
+        let Some(conn) = self.conn(slot) else { return };
+        // Every query gets exactly one last answer (`QueryDone` or `Rejected`), in order.
+        let paid = conn.query_costs.pop_front();
+        debug_assert!(paid.is_some(), "a query answer without a query");
+        conn.bucket.refund(paid.unwrap_or(0).saturating_sub(answer_cost(items)));
+    }
+
     fn next_md_seq(&mut self, instrument: InstrumentId) -> u64 {
         let seq = &mut self.md_seq[usize::from(instrument.0) % INSTRUMENTS_MAX];
         *seq += 1;
@@ -999,6 +1097,9 @@ impl Gateway {
     }
 
     fn run_timers(&mut self) {
+        if std::mem::take(&mut self.accept_retry) {
+            self.accept();
+        }
         for slot in 0..self.conns.len() {
             let now = self.now;
             let Some(conn) = self.conn(slot) else { continue };
@@ -1109,16 +1210,36 @@ fn visible_part(event: Event, viewer: UserId, admin: bool, owners: [UserId; 2]) 
     Event::Fill(fill)
 }
 
-/// Rate-limit tokens a message costs: one, plus one per 50 depth levels it can make the
-/// server send (a depth query for 1 000 levels a side costs 41, a subscription 41), so
-/// that a burst of large queries cannot flood the server with output.
-fn message_cost(message: &ClientMsg) -> u32 {
-    let per_side = match message {
+/// Answer items one rate-limit token pays for.
+const ITEMS_PER_TOKEN: u32 = 50;
+
+/// What an answer of `items` items costs: one token, plus one per 50 items.
+fn answer_cost(items: u32) -> u32 {
+    1 + items / ITEMS_PER_TOKEN
+}
+
+/// Rate-limit tokens a message costs up front: one, or for a message that can make the
+/// server send a lot, the cost of the largest answer it can have (a depth query for
+/// 1 000 levels a side 41, a subscription 41, a `Payments` page of 1 000 21,
+/// `OpenOrders` 1 + the engine's live orders per account / 50), so that a burst of large
+/// queries cannot flood the engine and the gateway with output that every other session
+/// then waits behind. A query's answer gives back what its actual size did not cost
+/// (`settle_query`). The caller caps it at the bucket's size, so that a full bucket
+/// always pays for one.
+fn message_cost(message: &ClientMsg, open_orders_max: u32) -> u32 {
+    use fincore_engine::{ASSETS_MAX, DEPTH_LEVELS_MAX, INSTRUMENTS_MAX, PAYMENTS_PAGE_MAX};
+    let items = match message {
         ClientMsg::Query(fincore_engine::Query::Depth { levels, .. }) => {
-            u32::from((*levels).min(fincore_engine::DEPTH_LEVELS_MAX))
+            2 * u32::from((*levels).min(DEPTH_LEVELS_MAX))
         }
-        ClientMsg::Subscribe(_) => u32::from(fincore_engine::DEPTH_LEVELS_MAX),
+        ClientMsg::Subscribe(_) => 2 * u32::from(DEPTH_LEVELS_MAX),
+        ClientMsg::Query(fincore_engine::Query::Payments { limit, .. }) => {
+            u32::from((*limit).min(PAYMENTS_PAGE_MAX))
+        }
+        ClientMsg::Query(fincore_engine::Query::OpenOrders { .. }) => open_orders_max,
+        // One item per asset and per instrument.
+        ClientMsg::Query(fincore_engine::Query::Reference) => (ASSETS_MAX + INSTRUMENTS_MAX) as u32,
         _ => 0,
     };
-    1 + 2 * per_side / 50
+    answer_cost(items)
 }

@@ -12,8 +12,16 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-/// Bytes read from a socket per `read` call.
-const READ_CHUNK: usize = 64 * 1024;
+/// Bytes read from a socket per `read` call, into the gateway's one read buffer.
+pub(crate) const READ_CHUNK: usize = 64 * 1024;
+/// Input buffer capacity kept once the input is all handled: enough for a client
+/// that pipelines a read's worth at a time. A larger one (after a bigger backlog) is
+/// given back, so that an idle session holds no input memory.
+const INPUT_KEPT_MAX: usize = 2 * READ_CHUNK;
+/// Output buffer capacity kept once the output is all written. Far above what a
+/// session's bursts of reports need; a buffer grown towards `outbound_buffer_max` by a
+/// client that stopped reading for a while is given back once it has caught up.
+const OUTPUT_KEPT_MAX: usize = 1 << 20;
 /// Unprocessed input a connection may hold before the gateway stops reading it (the
 /// rest waits in the kernel's socket buffer: TCP flow control slows the client).
 pub(crate) const INPUT_HELD_MAX: usize = 256 * 1024;
@@ -66,6 +74,11 @@ impl TokenBucket {
         TokenBucket { tokens: burst, rate: f64::from(rate), burst, last: now }
     }
 
+    /// Gives back `tokens` (up to the bucket's size).
+    pub(crate) fn refund(&mut self, tokens: u32) {
+        self.tokens = (self.tokens + f64::from(tokens)).min(self.burst);
+    }
+
     /// Takes `cost` tokens if there are that many.
     pub(crate) fn take(&mut self, cost: u32, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
@@ -106,6 +119,10 @@ pub(crate) struct Conn {
     /// Subscriptions whose depth snapshot is on its way, oldest first, and whether
     /// each is still wanted (an unsubscribe may come before its snapshot).
     pub pending_subscriptions: VecDeque<(InstrumentId, bool)>,
+    /// Tokens each query on its way through the engine paid, oldest first: its answer
+    /// settles the real cost (the server's `settle_query`). One entry per query in
+    /// flight, so bounded by the backlog and the ring.
+    pub query_costs: VecDeque<u32>,
     /// The client asked to log out (or closed its side): the notice goes once everything
     /// it sent before is answered, or at this deadline. No heartbeat timeout meanwhile.
     pub logout_deadline: Option<Instant>,
@@ -132,7 +149,7 @@ impl Conn {
             peer_code: peer_code(&peer),
             session_id,
             phase: Phase::AwaitingLogin { deadline: now + login_timeout },
-            input: Vec::with_capacity(READ_CHUNK),
+            input: Vec::new(),
             input_start: 0,
             output: Vec::with_capacity(4096),
             output_start: 0,
@@ -143,6 +160,7 @@ impl Conn {
             errors: 0,
             subscriptions: Vec::new(),
             pending_subscriptions: VecDeque::new(),
+            query_costs: VecDeque::new(),
             logout_deadline: None,
             left: false,
             read_paused: false,
@@ -170,33 +188,30 @@ impl Conn {
         }
     }
 
-    /// Reads what the socket has, up to the input bound. Returns false if reading
-    /// stopped at the bound (more may be waiting).
-    pub(crate) fn read(&mut self) -> bool {
+    /// Reads what the socket has, up to the input bound, through `chunk` (the gateway's
+    /// one read buffer: the connection's own buffer grows only by what arrives, and no
+    /// read has to zero a fresh chunk first). Returns false if reading stopped at the
+    /// bound (more may be waiting).
+    pub(crate) fn read(&mut self, chunk: &mut [u8]) -> bool {
+        assert!(!chunk.is_empty(), "a read buffer");
         loop {
             if self.held_input() >= INPUT_HELD_MAX {
                 return false;
             }
-            self.compact_input();
-            let len = self.input.len();
-            self.input.resize(len + READ_CHUNK, 0);
-            match self.stream.read(&mut self.input[len..]) {
+            match self.stream.read(chunk) {
                 Ok(0) => {
-                    self.input.truncate(len);
                     self.eof = true;
                     return true;
                 }
-                Ok(n) => self.input.truncate(len + n),
-                Err(e) => {
-                    self.input.truncate(len);
-                    match e.kind() {
-                        io::ErrorKind::WouldBlock => return true,
-                        io::ErrorKind::Interrupted => {}
-                        _ => {
-                            self.eof = true;
-                            return true;
-                        }
-                    }
+                Ok(n) => {
+                    self.compact_input();
+                    self.input.extend_from_slice(&chunk[..n]);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.eof = true;
+                    return true;
                 }
             }
         }
@@ -222,8 +237,7 @@ impl Conn {
     pub(crate) fn consume(&mut self, n: usize) {
         self.input_start += n;
         if self.input_start == self.input.len() {
-            self.input.clear();
-            self.input_start = 0;
+            self.discard_input();
         }
     }
 
@@ -231,6 +245,9 @@ impl Conn {
     pub(crate) fn discard_input(&mut self) {
         self.input.clear();
         self.input_start = 0;
+        if self.input.capacity() > INPUT_KEPT_MAX {
+            self.input = Vec::new();
+        }
     }
 
     /// Queues one message. Returns false if the output is now over `bound` bytes (a
@@ -261,6 +278,9 @@ impl Conn {
         if self.output_start == self.output.len() {
             self.output.clear();
             self.output_start = 0;
+            if self.output.capacity() > OUTPUT_KEPT_MAX {
+                self.output = Vec::new();
+            }
         } else if self.output_start > self.output.len() / 2 {
             self.output.drain(..self.output_start);
             self.output_start = 0;
@@ -284,3 +304,21 @@ fn peer_code(peer: &SocketAddr) -> u64 {
 
 /// A frame's body must fit the limit the header check enforces.
 const _: () = assert!(wire::BODY_LEN_MAX as usize <= INPUT_HELD_MAX);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refund_gives_tokens_back_up_to_the_bucket_size() {
+        let t0 = Instant::now();
+        let mut bucket = TokenBucket::new(0, 10, t0);
+        assert!(bucket.take(8, t0));
+        assert!(!bucket.take(8, t0), "2 left");
+        bucket.refund(6);
+        assert!(bucket.take(8, t0), "8 after the refund");
+        bucket.refund(1_000);
+        assert!(bucket.take(10, t0), "full, not more");
+        assert!(!bucket.take(1, t0));
+    }
+}

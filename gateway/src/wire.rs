@@ -155,11 +155,14 @@ pub enum SessionReason {
     JournalFailure = 916,
     /// A snapshot could not be written.
     SnapshotFailed = 917,
+    /// Too many failed logins for this user name or from this address: the login was
+    /// refused without its secret being checked. Closes the connection.
+    LoginThrottled = 918,
 }
 
 impl SessionReason {
     /// Every reason, in code order.
-    pub const ALL: [SessionReason; 19] = [
+    pub const ALL: [SessionReason; 20] = [
         SessionReason::ClientLogout,
         SessionReason::NotAdmin,
         SessionReason::MalformedFrame,
@@ -179,6 +182,7 @@ impl SessionReason {
         SessionReason::ServerShutdown,
         SessionReason::JournalFailure,
         SessionReason::SnapshotFailed,
+        SessionReason::LoginThrottled,
     ];
 
     /// The number on the wire.

@@ -956,7 +956,7 @@ fn invalid_values_are_malformed() {
 
 #[test]
 fn session_reason_codes() {
-    let expected: [(SessionReason, u32); 19] = [
+    let expected: [(SessionReason, u32); 20] = [
         (SessionReason::ClientLogout, 0),
         (SessionReason::NotAdmin, 101),
         (SessionReason::MalformedFrame, 900),
@@ -976,6 +976,7 @@ fn session_reason_codes() {
         (SessionReason::ServerShutdown, 915),
         (SessionReason::JournalFailure, 916),
         (SessionReason::SnapshotFailed, 917),
+        (SessionReason::LoginThrottled, 918),
     ];
     assert_eq!(SessionReason::ALL.len(), expected.len());
     for (reason, code) in expected {
