@@ -457,3 +457,74 @@ pub enum CommandKind {
     /// [`CommandBody::Tick`].
     Tick,
 }
+
+impl CommandKind {
+    /// Every kind, in declaration order (`kind as usize` indexes it).
+    pub const ALL: [CommandKind; 21] = [
+        CommandKind::CreateUser,
+        CommandKind::CreateAsset,
+        CommandKind::CreateInstrument,
+        CommandKind::CreateAccount,
+        CommandKind::Deposit,
+        CommandKind::Withdraw,
+        CommandKind::SetAccountStatus,
+        CommandKind::SetInstrumentStatus,
+        CommandKind::NewOrder,
+        CommandKind::Cancel,
+        CommandKind::Amend,
+        CommandKind::MassCancel,
+        CommandKind::Query,
+        CommandKind::Transfer,
+        CommandKind::Authorize,
+        CommandKind::Capture,
+        CommandKind::Void,
+        CommandKind::SetPaymentLimits,
+        CommandKind::SetAccountLimits,
+        CommandKind::SetAccountBlocked,
+        CommandKind::Tick,
+    ];
+
+    /// The kind's name in snake case (`new_order`), for logs and metric labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            CommandKind::CreateUser => "create_user",
+            CommandKind::CreateAsset => "create_asset",
+            CommandKind::CreateInstrument => "create_instrument",
+            CommandKind::CreateAccount => "create_account",
+            CommandKind::Deposit => "deposit",
+            CommandKind::Withdraw => "withdraw",
+            CommandKind::SetAccountStatus => "set_account_status",
+            CommandKind::SetInstrumentStatus => "set_instrument_status",
+            CommandKind::NewOrder => "new_order",
+            CommandKind::Cancel => "cancel",
+            CommandKind::Amend => "amend",
+            CommandKind::MassCancel => "mass_cancel",
+            CommandKind::Query => "query",
+            CommandKind::Transfer => "transfer",
+            CommandKind::Authorize => "authorize",
+            CommandKind::Capture => "capture",
+            CommandKind::Void => "void",
+            CommandKind::SetPaymentLimits => "set_payment_limits",
+            CommandKind::SetAccountLimits => "set_account_limits",
+            CommandKind::SetAccountBlocked => "set_account_blocked",
+            CommandKind::Tick => "tick",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CommandKind;
+
+    #[test]
+    fn every_command_kind_is_listed_at_its_index_with_a_distinct_name() {
+        for (index, kind) in CommandKind::ALL.iter().enumerate() {
+            assert_eq!(*kind as usize, index, "{kind:?}");
+        }
+        let mut names: Vec<&str> = CommandKind::ALL.iter().map(|k| k.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), CommandKind::ALL.len());
+        assert_eq!(CommandKind::NewOrder.name(), "new_order");
+    }
+}

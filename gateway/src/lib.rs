@@ -10,6 +10,8 @@ pub mod auth;
 pub mod client;
 pub mod config;
 mod datadir;
+pub mod exporter;
+pub mod metrics;
 pub mod pipeline;
 mod replay;
 mod runner;

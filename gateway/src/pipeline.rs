@@ -22,6 +22,7 @@
 //! subscribers.
 
 use crate::RunnerError;
+use crate::metrics::{GAUGE_REFRESH_EVERY, Metrics, SAMPLE_EVERY, Stage, StageRecorder, Trace};
 use crate::runner::{Origin, Runner};
 use crate::wire::{SessionReason, SnapshotTaken};
 use disruptor::{
@@ -81,6 +82,8 @@ pub struct Inbound {
     pub peer: u64,
     /// What to do.
     pub body: InboundBody,
+    /// Latency trace of a sampled message (`--metrics`): read and publish times.
+    pub trace: Trace,
 }
 
 impl Inbound {
@@ -91,6 +94,7 @@ impl Inbound {
         time_ns: 0,
         peer: 0,
         body: InboundBody::Nop,
+        trace: Trace::NONE,
     };
 }
 
@@ -124,6 +128,9 @@ pub struct Outbound {
     pub owners: [UserId; 2],
     /// The event or result.
     pub body: OutboundBody,
+    /// Latency trace (read time, end of apply), on the first item of a sampled
+    /// command only.
+    pub trace: Trace,
 }
 
 impl Outbound {
@@ -133,6 +140,7 @@ impl Outbound {
         journal_seq: 0,
         owners: [NO_USER; 2],
         body: OutboundBody::Failed(SessionReason::ServerShutdown),
+        trace: Trace::NONE,
     };
 }
 
@@ -213,6 +221,11 @@ pub struct Pipeline {
     fsync: bool,
     failed: Arc<AtomicBool>,
     closed: Arc<AtomicBool>,
+    /// `--metrics`: shared counters, and the gateway thread's own stage samples.
+    metrics: Option<Arc<Metrics>>,
+    recorder: StageRecorder,
+    /// Messages until the next sampled one.
+    sample_countdown: u32,
 }
 
 impl Pipeline {
@@ -221,6 +234,16 @@ impl Pipeline {
     pub fn start(
         runner: Runner,
         config: PipelineConfig,
+        wake: impl Fn() + Send + 'static,
+    ) -> std::io::Result<Pipeline> {
+        Pipeline::start_with_metrics(runner, config, None, wake)
+    }
+
+    /// [`Pipeline::start`], with the engine and gateway threads keeping `metrics`.
+    pub fn start_with_metrics(
+        runner: Runner,
+        config: PipelineConfig,
+        metrics: Option<Arc<Metrics>>,
         wake: impl Fn() + Send + 'static,
     ) -> std::io::Result<Pipeline> {
         let (poller, builder) =
@@ -247,6 +270,8 @@ impl Pipeline {
             events: Vec::with_capacity(4096),
             wake: Box::new(wake),
             handled: 0,
+            metrics: metrics.clone(),
+            recorder: StageRecorder::default(),
         };
         let engine = std::thread::Builder::new()
             .name("fincore-engine".into())
@@ -261,7 +286,44 @@ impl Pipeline {
             fsync,
             failed,
             closed: Arc::new(AtomicBool::new(false)),
+            metrics,
+            recorder: StageRecorder::default(),
+            sample_countdown: 1,
         })
+    }
+
+    /// The metrics this pipeline keeps (`--metrics`), for the gateway's own counters.
+    pub fn metrics(&self) -> Option<&Metrics> {
+        self.metrics.as_deref()
+    }
+
+    /// The trace for the next message read from a socket: one message in
+    /// [`SAMPLE_EVERY`] is timed through the pipeline (none without metrics).
+    #[inline]
+    pub fn trace_next(&mut self) -> Trace {
+        let Some(metrics) = &self.metrics else { return Trace::NONE };
+        self.sample_countdown -= 1;
+        if self.sample_countdown > 0 {
+            return Trace::NONE;
+        }
+        self.sample_countdown = SAMPLE_EVERY;
+        Trace { read_ns: metrics.now_ns(), stamp_ns: 0 }
+    }
+
+    /// Records the last two stages of a traced reply, just written to its socket.
+    pub fn written(&mut self, trace: Trace) {
+        if let Some(metrics) = &self.metrics {
+            let now = metrics.now_ns();
+            self.recorder.record(metrics, Stage::ApplyToWrite, trace.stamp_ns, now);
+            self.recorder.record(metrics, Stage::Total, trace.read_ns, now);
+        }
+    }
+
+    /// Moves the gateway thread's samples to the shared histograms (call when idle).
+    pub fn merge_samples(&mut self) {
+        if let Some(metrics) = &self.metrics {
+            self.recorder.merge(metrics);
+        }
     }
 
     /// Publishes as many of `pending` (from the front) as the ring has room for, as one
@@ -269,10 +331,16 @@ impl Pipeline {
     pub fn publish(&mut self, pending: &mut VecDeque<Inbound>) -> usize {
         let Some(producer) = self.producer.as_mut() else { return 0 };
         let mut n = pending.len();
+        let (metrics, recorder) = (self.metrics.as_deref(), &mut self.recorder);
         while n > 0 {
             let result = producer.try_batch_publish(n, |slots| {
                 for (slot, item) in slots.zip(pending.drain(..n)) {
                     *slot = item;
+                    if let Some(metrics) = metrics.filter(|_| item.trace.sampled()) {
+                        let now = metrics.now_ns();
+                        recorder.record(metrics, Stage::ReadToPublish, item.trace.read_ns, now);
+                        slot.trace.stamp_ns = now;
+                    }
                 }
             });
             match result {
@@ -281,6 +349,9 @@ impl Pipeline {
                     n = n.saturating_sub(usize::try_from(missing).unwrap_or(usize::MAX));
                 }
             }
+        }
+        if let Some(metrics) = &self.metrics {
+            metrics.gateway.inbound_published.add(n as u64);
         }
         if n > 0 {
             // Pairs with the engine thread's announcement before its last poll.
@@ -302,6 +373,9 @@ impl Pipeline {
                     f(item);
                     count += 1;
                 }
+                if let Some(metrics) = &self.metrics {
+                    metrics.gateway.outbound_drained.add(count as u64);
+                }
                 count
             }
             Err(_) => 0,
@@ -315,6 +389,9 @@ impl Pipeline {
             Ok(mut batch) => {
                 let before = out.len();
                 out.extend((&mut batch).copied());
+                if let Some(metrics) = &self.metrics {
+                    metrics.gateway.outbound_drained.add((out.len() - before) as u64);
+                }
                 out.len() - before
             }
             Err(_) => 0,
@@ -430,6 +507,9 @@ struct EngineThread {
     events: Vec<Event>,
     wake: Box<dyn Fn() + Send>,
     handled: u64,
+    /// `--metrics`: counters this thread keeps, and its own stage samples.
+    metrics: Option<Arc<Metrics>>,
+    recorder: StageRecorder,
 }
 
 impl EngineThread {
@@ -446,10 +526,15 @@ impl EngineThread {
                         self.parker.sleeping.store(false, Ordering::SeqCst);
                         idle = 0;
                     }
+                    let mut taken = 0;
                     for inbound in &mut batch {
                         self.handle(inbound);
+                        taken += 1;
                     }
                     drop(batch);
+                    if let Some(metrics) = &self.metrics {
+                        metrics.engine.inbound_consumed.add(taken);
+                    }
                     self.runner.publish();
                     self.flush_out();
                     (self.wake)();
@@ -460,6 +545,9 @@ impl EngineThread {
                     // wake-up of a parked thread (at least every PARK_TIMEOUT).
                     rounds = rounds.wrapping_add(1);
                     let parking = idle >= SPINS + YIELDS && self.wait != WaitMode::BusySpin;
+                    if parking {
+                        self.refresh_metrics();
+                    }
                     if (parking || rounds.is_multiple_of(DEADLINE_CHECK_SPINS))
                         && self.tick_if_due()
                     {
@@ -518,8 +606,39 @@ impl EngineThread {
         true
     }
 
+    /// Refreshes the gauges only this thread can read (resting orders, instrument
+    /// names) and hands over its stage samples. Every [`GAUGE_REFRESH_EVERY`] messages
+    /// and before parking.
+    fn refresh_metrics(&mut self) {
+        let Some(metrics) = &self.metrics else { return };
+        self.recorder.merge(metrics);
+        let engine = self.runner.engine();
+        let mut names = Vec::new();
+        for instrument in engine.instruments() {
+            let id = instrument.spec.instrument.0;
+            let book = &instrument.book;
+            let resting: u64 = [&book.bids, &book.asks]
+                .iter()
+                .flat_map(|ladder| ladder.iter_best_first())
+                .map(|level| u64::from(level.orders))
+                .sum();
+            if let Some(cell) = metrics.engine.resting_orders.get(usize::from(id)) {
+                cell.set(resting);
+            }
+            names.push((id, instrument.spec.symbol.as_str().to_string()));
+        }
+        if let Ok(mut known) = metrics.engine.instruments.lock()
+            && *known != names
+        {
+            *known = names;
+        }
+    }
+
     fn handle(&mut self, inbound: &Inbound) {
         self.handled += 1;
+        if self.metrics.is_some() && self.handled.is_multiple_of(GAUGE_REFRESH_EVERY) {
+            self.refresh_metrics();
+        }
         let origin = Origin { user: inbound.user, session: inbound.session, peer: inbound.peer };
         match inbound.body {
             InboundBody::Command(body) => self.command(origin, inbound, body),
@@ -531,12 +650,22 @@ impl EngineThread {
             InboundBody::Snapshot => {
                 let seq = self.runner.engine().last_seq();
                 let body = match self.runner.snapshot() {
-                    Ok((seq, _)) => OutboundBody::Snapshot(SnapshotTaken {
-                        seq,
-                        state_hash: self.runner.engine().state_hash(),
-                    }),
+                    Ok((seq, path)) => {
+                        tracing::info!(seq, file = %path.display(), "snapshot written");
+                        if let Some(metrics) = &self.metrics {
+                            metrics.engine.snapshots.add(1);
+                            metrics.engine.last_snapshot_seq.set(seq);
+                        }
+                        OutboundBody::Snapshot(SnapshotTaken {
+                            seq,
+                            state_hash: self.runner.engine().state_hash(),
+                        })
+                    }
                     Err(error) => {
                         tracing::error!(%error, "snapshot failed");
+                        if let Some(metrics) = &self.metrics {
+                            metrics.engine.snapshot_failures.add(1);
+                        }
                         OutboundBody::Failed(SessionReason::SnapshotFailed)
                     }
                 };
@@ -565,6 +694,9 @@ impl EngineThread {
     /// Answers a query from the live engine (nothing journaled); `wrap` says what the
     /// answer is for.
     fn answer(&mut self, inbound: &Inbound, query: &Query, wrap: fn(Event) -> OutboundBody) {
+        if let Some(metrics) = &self.metrics {
+            metrics.engine.queries.add(1);
+        }
         let mut events = std::mem::take(&mut self.events);
         events.clear();
         self.runner.engine().query(inbound.user, query, &mut events);
@@ -593,14 +725,60 @@ impl EngineThread {
             journal_seq: self.runner.journal().next_seq(),
             owners: [NO_USER; 2],
             body: OutboundBody::Failed(SessionReason::ServerShutdown),
+            trace: Trace::NONE,
         };
         let mut sink = OutSink { out: &mut self.out_buffer, template };
-        match self.runner.submit(origin, time_ns, body, &mut sink) {
-            Ok(_) => {
+        let submitted = match self.metrics.as_deref().filter(|_| inbound.trace.sampled()) {
+            None => self.runner.submit(origin, time_ns, body, &mut sink),
+            Some(metrics) => {
+                // A sampled command: its ring wait, journal append and apply are timed.
+                let taken = metrics.now_ns();
+                let mut journaled = 0;
+                let submitted =
+                    self.runner.submit_observed(origin, time_ns, body, &mut sink, || {
+                        journaled = metrics.now_ns();
+                    });
+                let applied = metrics.now_ns();
+                let recorder = &mut self.recorder;
+                recorder.record(metrics, Stage::RingWait, inbound.trace.stamp_ns, taken);
+                recorder.record(metrics, Stage::JournalAppend, taken, journaled);
+                recorder.record(metrics, Stage::EngineApply, journaled, applied);
+                if let Some(first) = self.out_buffer.get_mut(start) {
+                    first.trace = Trace { read_ns: inbound.trace.read_ns, stamp_ns: applied };
+                }
+                submitted
+            }
+        };
+        match submitted {
+            Ok(seq) => {
+                if let Some(OutboundBody::Event(Event::Rejected(rejected))) =
+                    self.out_buffer.get(start).map(|o| o.body)
+                {
+                    tracing::debug!(
+                        seq,
+                        session = inbound.session,
+                        user = inbound.user.0,
+                        request_id = inbound.request_id,
+                        kind = rejected.kind.name(),
+                        reason = %rejected.reason,
+                        "rejected"
+                    );
+                }
                 for index in start..self.out_buffer.len() {
                     if let OutboundBody::Event(event) = &self.out_buffer[index].body {
                         self.out_buffer[index].owners = self.owners(event);
                     }
+                }
+                if let Some(metrics) = &self.metrics {
+                    let events = self.out_buffer[start..].iter().filter_map(|o| match o.body {
+                        OutboundBody::Event(event) => Some(event),
+                        _ => None,
+                    });
+                    metrics.count_command(body.kind(), events);
+                    let engine = &metrics.engine;
+                    engine.journal_records.add(1);
+                    engine.journal_bytes.add(self.runner.last_record_len() as u64);
+                    engine.journal_seq.set(self.runner.engine().last_seq());
                 }
                 if self.out_buffer.len() >= OUT_CHUNK {
                     self.flush_out();
@@ -660,6 +838,7 @@ impl EngineThread {
             journal_seq,
             owners,
             body,
+            trace: Trace::NONE,
         });
         if self.out_buffer.len() >= OUT_CHUNK {
             self.flush_out();
@@ -683,6 +862,9 @@ impl EngineThread {
                 Ok(_) => {
                     done += n;
                     waits = 0;
+                    if let Some(metrics) = &self.metrics {
+                        metrics.engine.outbound_published.add(n as u64);
+                    }
                 }
                 Err(_) => {
                     if waits == 0 {

@@ -215,6 +215,19 @@ impl Runner {
         body: CommandBody,
         out: &mut impl EventSink,
     ) -> Result<u64, RunnerError> {
+        self.submit_observed(origin, time_ns, body, out, || {})
+    }
+
+    /// [`Runner::submit`], calling `journaled` between the journal append and the apply
+    /// (the engine thread times the two steps of sampled commands with it).
+    pub fn submit_observed(
+        &mut self,
+        origin: Origin,
+        time_ns: u64,
+        body: CommandBody,
+        out: &mut impl EventSink,
+        journaled: impl FnOnce(),
+    ) -> Result<u64, RunnerError> {
         let seq = self.journal.next_seq();
         debug_assert_eq!(seq, self.engine.last_seq() + 1);
         let command = Command { seq, time_ns, user: origin.user, body };
@@ -228,8 +241,15 @@ impl Runner {
             peer: origin.peer,
         };
         self.journal.append(&meta, &self.encoded)?;
+        journaled();
         self.engine.apply(&command, out);
         Ok(seq)
+    }
+
+    /// Bytes the last journaled record took in its segment (header and padding
+    /// included).
+    pub fn last_record_len(&self) -> usize {
+        fincore_journal::record::record_len(self.encoded.len())
     }
 
     /// End of a batch: makes the batch eligible for durability (see `Journal::publish`).

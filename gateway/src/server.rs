@@ -12,6 +12,8 @@
 
 use crate::auth::{Authenticator, LOGIN_FAILURE_ENTRIES_MAX, LoginThrottle};
 use crate::config::{ServerConfig, SessionLimits};
+use crate::exporter::Exporter;
+use crate::metrics::{DisconnectCause, GatewayMetrics, Metrics, Trace};
 use crate::pipeline::{
     EngineExit, Inbound, InboundBody, NO_USER, Outbound, OutboundBody, Pipeline, PipelineConfig,
 };
@@ -81,6 +83,9 @@ pub enum ServerError {
 pub struct ServerOptions {
     /// Ring sizes and the engine thread's wait strategy.
     pub pipeline: PipelineConfig,
+    /// Serve Prometheus metrics at this address (`fincore serve --metrics`); `None`:
+    /// no metrics are kept at all.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// What the server reports when it has stopped.
@@ -97,6 +102,8 @@ pub struct ServerHandle {
     addr: SocketAddr,
     stop: StopSignal,
     thread: Option<JoinHandle<Result<ServerExit, ServerError>>>,
+    /// The metrics endpoint, if on (stopped with the server).
+    exporter: Option<Exporter>,
 }
 
 /// Asks a server to stop; cheap to clone, usable from a signal-handling thread.
@@ -118,6 +125,11 @@ impl ServerHandle {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address of the metrics endpoint, if it is on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.exporter.as_ref().map(Exporter::local_addr)
     }
 
     /// A handle that can stop the server from another thread.
@@ -194,10 +206,22 @@ pub fn start(
     let waker =
         Arc::new(Waker::new(poll.registry(), WAKER).map_err(|e| ServerError::Io("waker", e))?);
     let engine_waker = Arc::clone(&waker);
-    let pipeline = Pipeline::start(runner, options.pipeline, move || {
-        let _ = engine_waker.wake();
-    })
-    .map_err(|e| ServerError::Io("engine thread", e))?;
+    let metrics = options.metrics.map(|_| Arc::new(Metrics::new()));
+    let durability = runner.journal().durability_handle();
+    let pipeline =
+        Pipeline::start_with_metrics(runner, options.pipeline, metrics.clone(), move || {
+            let _ = engine_waker.wake();
+        })
+        .map_err(|e| ServerError::Io("engine thread", e))?;
+    let exporter = match (options.metrics, metrics) {
+        (Some(at), Some(metrics)) => {
+            let exporter = Exporter::start(at, metrics, durability)
+                .map_err(|e| ServerError::Io("metrics endpoint", e))?;
+            tracing::info!(metrics = %exporter.local_addr(), "serving metrics at /metrics");
+            Some(exporter)
+        }
+        _ => None,
+    };
     let durable_waker = Arc::clone(&waker);
     pipeline
         .watch_durability(move || {
@@ -236,6 +260,7 @@ pub fn start(
         accept_retry: false,
         next_session: 1,
         sessions_total: 0,
+        traced: Vec::new(),
         now: Instant::now(),
         time_ns: 0,
     };
@@ -243,7 +268,7 @@ pub fn start(
         .name("fincore-gateway".into())
         .spawn(move || gateway.run())
         .map_err(|e| ServerError::Io("gateway thread", e))?;
-    Ok((ServerHandle { addr, stop, thread: Some(thread) }, started))
+    Ok((ServerHandle { addr, stop, thread: Some(thread), exporter }, started))
 }
 
 struct Gateway {
@@ -292,11 +317,25 @@ struct Gateway {
     accept_retry: bool,
     next_session: u32,
     sessions_total: u64,
+    /// Traces of sampled replies routed this round, timed after the flush.
+    traced: Vec<Trace>,
     now: Instant,
     time_ns: u64,
 }
 
 impl Gateway {
+    /// The gateway's counters, when metrics are on.
+    fn metrics(&self) -> Option<&GatewayMetrics> {
+        self.pipeline.metrics().map(|m| &m.gateway)
+    }
+
+    /// Records why a connection is ending (the first cause given wins).
+    fn cause(&mut self, slot: usize, cause: DisconnectCause) {
+        if let Some(conn) = self.conn(slot) {
+            conn.close_cause.get_or_insert(cause);
+        }
+    }
+
     fn run(mut self) -> Result<ServerExit, ServerError> {
         let mut events = Events::with_capacity(1024);
         let mut next_timers = Instant::now() + TIMER_TICK;
@@ -343,6 +382,9 @@ impl Gateway {
                 next_timers = self.now + TIMER_TICK;
             }
             self.flush_dirty();
+            for trace in self.traced.drain(..) {
+                self.pipeline.written(trace);
+            }
             if self.stop.load(Ordering::Acquire) || self.pipeline.failed() {
                 return self.shutdown();
             }
@@ -413,8 +455,15 @@ impl Gateway {
             let conn = Conn::new(stream, peer, session_id, self.now, login_timeout, bucket);
             self.conns[slot] = Some(conn);
             self.sessions.insert(session_id, slot);
+            if let Some(metrics) = self.metrics() {
+                metrics.connections_accepted.add(1);
+                metrics.connections_open.add(1);
+            }
             if open >= self.limits.max_connections {
                 tracing::warn!(%peer, "connection refused: at the connection limit");
+                if let Some(metrics) = self.metrics() {
+                    metrics.connections_refused.add(1);
+                }
                 self.end_session(slot, SessionReason::TooManyConnections);
                 continue;
             }
@@ -463,6 +512,7 @@ impl Gateway {
         match (conn.phase, conn.login()) {
             (Phase::Closing { .. }, _) => self.mark_dirty(slot),
             (_, Some(login)) if conn.logout_deadline.is_none() => {
+                conn.close_cause.get_or_insert(DisconnectCause::PeerClosed);
                 conn.logout_deadline = Some(self_now + CLOSE_LINGER);
                 let inbound = conn.inbound(login.user, 0, time_ns, InboundBody::Barrier);
                 self.backlog.push_back(inbound);
@@ -695,7 +745,8 @@ impl Gateway {
             ClientMsg::Login(_) | ClientMsg::Logout | ClientMsg::Heartbeat => return,
         };
         let inbound = conn.inbound(login.user, request, time_ns, body);
-        self.backlog.push_back(inbound);
+        let trace = self.pipeline.trace_next();
+        self.backlog.push_back(Inbound { trace, ..inbound });
     }
 
     fn login(&mut self, slot: usize, login: &wire::Login) {
@@ -707,6 +758,10 @@ impl Gateway {
         // guess can succeed during a lockout.
         if let Some(locked) = self.throttle.locked(name, peer, now) {
             tracing::debug!(%peer, ?locked, "login refused unchecked: locked out");
+            if let Some(metrics) = self.metrics() {
+                metrics.logins_throttled.add(1);
+            }
+            self.cause(slot, DisconnectCause::LoginRefused);
             self.send(slot, &ServerMsg::LoginRejected(SessionReason::LoginThrottled.code()));
             return self.begin_close(slot);
         }
@@ -746,6 +801,10 @@ impl Gateway {
                 };
                 let session_id = conn.session_id;
                 tracing::info!(peer = %conn.peer, session_id, user = user.0, "logged in");
+                if let Some(metrics) = self.metrics() {
+                    metrics.logins_ok.add(1);
+                    metrics.sessions_open.add(1);
+                }
                 self.by_user.entry(user).or_default().push(session_id);
                 self.send(slot, &ServerMsg::LoginAccepted(accepted));
                 return;
@@ -754,12 +813,17 @@ impl Gateway {
         if let Some(conn) = self.conn(slot) {
             tracing::info!(peer = %conn.peer, %reason, "login refused");
         }
+        if let Some(metrics) = self.metrics().filter(|_| reason == SessionReason::LoginFailed) {
+            metrics.logins_failed.add(1);
+        }
+        self.cause(slot, DisconnectCause::LoginRefused);
         self.send(slot, &ServerMsg::LoginRejected(reason.code()));
         self.begin_close(slot);
     }
 
     /// Sends a logout notice with `reason` and closes once it is written.
     fn end_session(&mut self, slot: usize, reason: SessionReason) {
+        self.cause(slot, DisconnectCause::of(Some(reason)));
         self.send(slot, &ServerMsg::Logout(reason.code()));
         self.begin_close(slot);
     }
@@ -796,6 +860,9 @@ impl Gateway {
             }
         }
         let Some(login) = login else { return };
+        if let Some(metrics) = self.metrics() {
+            metrics.sessions_open.sub(1);
+        }
         if let Some(list) = self.by_user.get_mut(&login.user) {
             list.retain(|&s| s != session);
         }
@@ -809,7 +876,12 @@ impl Gateway {
         let _ = self.poll.registry().deregister(&mut conn.stream);
         self.sessions.remove(&conn.session_id);
         self.free.push(slot);
-        tracing::debug!(peer = %conn.peer, session_id = conn.session_id, "disconnected");
+        let cause = conn.close_cause.unwrap_or(DisconnectCause::PeerClosed);
+        tracing::debug!(peer = %conn.peer, session_id = conn.session_id, cause = cause.label(), "disconnected");
+        if let Some(metrics) = self.metrics() {
+            metrics.connections_open.sub(1);
+            metrics.disconnects[cause as usize].add(1);
+        }
     }
 
     fn send(&mut self, slot: usize, message: &ServerMsg) {
@@ -824,6 +896,7 @@ impl Gateway {
             return;
         }
         tracing::warn!(peer = %conn.peer, session_id = conn.session_id, "slow consumer disconnected");
+        conn.close_cause.get_or_insert(DisconnectCause::SlowConsumer);
         // The buffer is full: the logout notice could not be read anyway.
         self.leave(slot);
         self.close(slot);
@@ -889,6 +962,10 @@ impl Gateway {
 
     /// Delivers one engine output.
     fn route(&mut self, item: &Outbound) {
+        if item.trace.sampled() {
+            // Timed once its bytes are written (after this round's flush).
+            self.traced.push(item.trace);
+        }
         // A session that has left (closing) gets nothing more, not even the answers to
         // what it sent before.
         let origin = self
@@ -1099,6 +1176,11 @@ impl Gateway {
     fn run_timers(&mut self) {
         if std::mem::take(&mut self.accept_retry) {
             self.accept();
+        }
+        if let Some(metrics) = self.metrics() {
+            let buffered: usize = self.conns.iter().flatten().map(Conn::queued_output).sum();
+            metrics.outbound_buffered_bytes.set(buffered as u64);
+            self.pipeline.merge_samples();
         }
         for slot in 0..self.conns.len() {
             let now = self.now;

@@ -3,6 +3,7 @@
 //! decisions about what a message means live in `server.rs`; this file only keeps the
 //! per-connection state and moves bytes.
 
+use crate::metrics::{DisconnectCause, Trace};
 use crate::pipeline::{Inbound, InboundBody};
 use crate::wire::{self, ServerMsg};
 use fincore_engine::{InstrumentId, UserId};
@@ -128,6 +129,9 @@ pub(crate) struct Conn {
     pub logout_deadline: Option<Instant>,
     /// The session has left the routing tables (it is closing or closed).
     pub left: bool,
+    /// Why the connection is ending, once known (the first cause wins; none by the
+    /// close: the peer closed it). For the disconnect metrics.
+    pub close_cause: Option<DisconnectCause>,
     /// Reading stopped because the gateway's backlog or this input buffer was full.
     pub read_paused: bool,
     /// The peer closed its side, or the socket failed.
@@ -163,6 +167,7 @@ impl Conn {
             query_costs: VecDeque::new(),
             logout_deadline: None,
             left: false,
+            close_cause: None,
             read_paused: false,
             eof: false,
         }
@@ -177,7 +182,7 @@ impl Conn {
         body: InboundBody,
     ) -> Inbound {
         let (session, peer) = (self.session_id, self.peer_code);
-        Inbound { session, user, request_id, time_ns, peer, body }
+        Inbound { session, user, request_id, time_ns, peer, body, trace: Trace::NONE }
     }
 
     /// The logged-in identity, if any.

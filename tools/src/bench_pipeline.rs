@@ -10,11 +10,14 @@
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use fincore_engine::CommandBody;
+use fincore_gateway::exporter::Exporter;
+use fincore_gateway::metrics::Metrics;
 use fincore_gateway::pipeline::{Inbound, InboundBody, Pipeline, PipelineConfig, WaitMode};
 use fincore_gateway::{Runner, RunnerConfig};
 use fincore_journal::Durability;
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Args)]
@@ -46,6 +49,10 @@ pub struct PipelineArgs {
     /// The engine thread spins instead of parking when idle.
     #[arg(long)]
     busy_spin: bool,
+    /// Keep the server's metrics as `serve --metrics` does (counters, sampled stage
+    /// latency), serve them on an ephemeral port and scrape them once a second.
+    #[arg(long)]
+    metrics: bool,
     /// Directory for the temporary data directory (default: the system temp dir).
     #[arg(long)]
     dir: Option<PathBuf>,
@@ -88,7 +95,19 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
     let wait = if args.busy_spin { WaitMode::BusySpin } else { WaitMode::Adaptive };
     let pipeline_config =
         PipelineConfig { wait, snapshot_on_stop: false, ..PipelineConfig::default() };
-    let mut pipeline = Pipeline::start(runner, pipeline_config, || {})?;
+    let metrics = args.metrics.then(|| Arc::new(Metrics::new()));
+    let durability_handle = runner.journal().durability_handle();
+    let mut pipeline =
+        Pipeline::start_with_metrics(runner, pipeline_config, metrics.clone(), || {})?;
+    let scraper = match &metrics {
+        Some(metrics) => Some(crate::stats::Scraper::start(Exporter::start(
+            "127.0.0.1:0".parse()?,
+            Arc::clone(metrics),
+            durability_handle,
+        )?)?),
+        None => None,
+    };
+    let mut written = Vec::new();
 
     let n = workload.commands.len();
     let wall_start = std::time::SystemTime::now()
@@ -128,6 +147,7 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
                 time_ns: wall_start + command.time_ns,
                 peer: 0,
                 body: InboundBody::Command(command.body),
+                trace: pipeline.trace_next(),
             });
             sent += 1;
         }
@@ -137,6 +157,9 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
         let mut drained_ns = None;
         let drained = pipeline.drain_with(1024, |item| {
             events += 1;
+            if item.trace.sampled() {
+                written.push(item.trace);
+            }
             let index = (item.journal_seq - first_seq) as usize;
             // The first event of command `index` answers it; events of one command
             // come out together and in order.
@@ -146,6 +169,10 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
                 answered += 1;
             }
         }) > 0;
+        // As the gateway does once the replies are on their sockets.
+        for trace in written.drain(..) {
+            pipeline.written(trace);
+        }
         if !drained && pending.is_empty() && rate.is_some() {
             std::thread::yield_now();
         }
@@ -155,6 +182,7 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
         bail!("the engine thread could not journal a command");
     }
     let exit = pipeline.shutdown()?;
+    let scrapes = scraper.map(crate::stats::Scraper::stop).transpose()?;
     let ops_per_sec = n as f64 / elapsed.as_secs_f64();
     let p = |q: f64| histogram.value_at_quantile(q);
     println!(
@@ -179,6 +207,9 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
         histogram.max()
     );
     println!("  state_hash   {:016x} seq={}", exit.state_hash, exit.seq);
+    if let Some(scrapes) = scrapes {
+        println!("  metrics      on: {scrapes} scrapes of /metrics, one a second");
+    }
     if let Some(path) = &args.hgrm {
         crate::report::write_hgrm(&histogram, path, "ns")?;
     }
@@ -189,10 +220,11 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
     }
     if args.json {
         println!(
-            "{{\"mix\":\"{}\",\"ops\":{n},\"rate\":\"{}\",\"durability\":\"{}\",\"wait\":\"{wait:?}\",\"ops_per_sec\":{ops_per_sec:.0},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{},\"events\":{events},\"state_hash\":\"{:016x}\"}}",
+            "{{\"mix\":\"{}\",\"ops\":{n},\"rate\":\"{}\",\"durability\":\"{}\",\"wait\":\"{wait:?}\",\"metrics\":{},\"ops_per_sec\":{ops_per_sec:.0},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{},\"events\":{events},\"state_hash\":\"{:016x}\"}}",
             args.mix.name(),
             args.rate,
             args.durability,
+            args.metrics,
             p(0.5),
             p(0.99),
             p(0.999),

@@ -13,6 +13,7 @@ mod load;
 mod replay;
 mod report;
 mod serve;
+mod stats;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -49,6 +50,8 @@ enum Command {
         #[command(subcommand)]
         command: journal_cmd::JournalCommand,
     },
+    /// A running server's metrics (`serve --metrics ADDR`) on one screen, refreshing.
+    Stats(stats::StatsArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::Bench { target } => bench::run(target),
         Command::Replay(args) => replay::run(&args),
         Command::Journal { command } => journal_cmd::run(&command),
+        Command::Stats(args) => stats::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

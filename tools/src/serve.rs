@@ -28,9 +28,20 @@ pub struct ServeArgs {
     /// The engine thread spins instead of parking when idle (dedicated cores only).
     #[arg(long)]
     busy_spin: bool,
-    /// Log as JSON lines instead of human-readable text.
-    #[arg(long)]
+    /// Serve Prometheus metrics over HTTP at ADDR (`GET /metrics`), e.g.
+    /// 127.0.0.1:9100; off by default (docs/OPERATIONS.md).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
+    /// Log format: human-readable `text`, or `json` (one object per line).
+    #[arg(long, value_parser = ["text", "json"], default_value = "text")]
+    log_format: String,
+    /// Same as `--log-format json`.
+    #[arg(long, hide = true)]
     log_json: bool,
+    /// Log level: `info` (default: lifecycle, admin actions, recovery, snapshots) or
+    /// `debug` (also every reject and session message refused), `warn`, `error`.
+    #[arg(long, value_parser = ["error", "warn", "info", "debug", "trace"], default_value = "info")]
+    log_level: String,
     /// Testing aid: append to FILE each journal sequence known to be on the device,
     /// so that a crash test can cut the journal back to what an OS crash leaves
     /// (docs/TESTING.md).
@@ -38,14 +49,13 @@ pub struct ServeArgs {
     synced_log: Option<PathBuf>,
 }
 
-/// Installs the log subscriber: human-readable by default, JSON with `json`.
-/// `RUST_LOG`-style filtering is not wired; the level is INFO.
-fn init_logging(json: bool) {
+/// Installs the log subscriber: human-readable by default, JSON with `json`, at
+/// `level` (`RUST_LOG`-style per-module filtering is not wired).
+fn init_logging(json: bool, level: &str) {
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let builder = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_target(false)
-        .with_ansi(ansi);
+    let level = level.parse().unwrap_or(tracing::Level::INFO);
+    let builder =
+        tracing_subscriber::fmt().with_max_level(level).with_target(false).with_ansi(ansi);
     if json {
         builder.json().init();
     } else {
@@ -54,7 +64,7 @@ fn init_logging(json: bool) {
 }
 
 pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
-    init_logging(args.log_json);
+    init_logging(args.log_json || args.log_format == "json", &args.log_level);
     let mut config = match &args.config {
         Some(path) => ServerConfig::load(path)?,
         None => ServerConfig::demo(),
@@ -78,7 +88,10 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         }
     }
     let wait = if args.busy_spin { WaitMode::BusySpin } else { WaitMode::Adaptive };
-    let options = ServerOptions { pipeline: PipelineConfig { wait, ..PipelineConfig::default() } };
+    let options = ServerOptions {
+        pipeline: PipelineConfig { wait, ..PipelineConfig::default() },
+        metrics: args.metrics,
+    };
     // Handlers first: a SIGINT that arrives while the server starts (or right after it
     // says it is listening) is held and then stops it cleanly, instead of killing it.
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])

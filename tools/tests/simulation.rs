@@ -12,8 +12,8 @@
 //! - `TornWrite`: it dies in the middle of writing a record: a seeded prefix of the record
 //!   is in the file, the rest is zero;
 //! - `Unpublished`: it dies after a record's body was written but before its length was;
-//! - `OsCrash`: the machine dies: everything after the last sync is lost but for a seeded
-//!   number of bytes of the next record;
+//! - `PowerLoss`: the machine dies (an OS crash or a power loss): everything after the
+//!   last sync is lost but for a seeded number of bytes of the next record;
 //! - `BadSnapshot`: a kill, and the newest snapshot file is damaged as well;
 //!
 //! and a first start can die part-way through journaling the configuration's setup.
@@ -56,7 +56,7 @@ enum Crash {
     AfterAppend,
     TornWrite,
     Unpublished,
-    OsCrash,
+    PowerLoss,
     BadSnapshot,
 }
 
@@ -65,7 +65,7 @@ const CRASHES: [Crash; 6] = [
     Crash::AfterAppend,
     Crash::TornWrite,
     Crash::Unpublished,
-    Crash::OsCrash,
+    Crash::PowerLoss,
     Crash::BadSnapshot,
 ];
 
@@ -289,7 +289,7 @@ impl Sim {
                 unpublish_last(&journal, live_last + 1);
                 live_last..=live_last
             }
-            Crash::OsCrash => {
+            Crash::PowerLoss => {
                 // Sealed segments were synced at their roll-over (`fsync` mode).
                 let segments = list_segments(&journal).unwrap();
                 let sealed = segments.last().map_or(0, |(first_seq, _)| first_seq - 1);
@@ -394,10 +394,10 @@ impl Sim {
     /// journal, and the invariants.
     fn check(&self, engine: &Engine, last: u64) -> Result<(), String> {
         let hash = engine.state_hash();
-        if let Some(live) = self.history.get(last as usize).and_then(|entry| entry.hash) {
-            if live != hash {
-                return Err(format!("seq {last}: state hash {hash:016x}, live was {live:016x}"));
-            }
+        if let Some(live) = self.history.get(last as usize).and_then(|entry| entry.hash)
+            && live != hash
+        {
+            return Err(format!("seq {last}: state hash {hash:016x}, live was {live:016x}"));
         }
         let bounds = ReplayBounds { no_snapshot: true, ..ReplayBounds::default() };
         let replayed = replay(&self.config.data_dir, bounds).map_err(|e| e.to_string())?;
