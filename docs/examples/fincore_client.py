@@ -81,6 +81,7 @@ REASONS = {
     909: "TooManyConnections", 911: "SlowConsumer", 912: "HeartbeatTimeout",
     913: "LoginTimeout", 914: "TooManyErrors", 915: "ServerShutdown", 916: "JournalFailure",
     917: "SnapshotFailed",
+    918: "LoginThrottled",
 }
 
 

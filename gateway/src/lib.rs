@@ -1,10 +1,11 @@
 //! # fincore-gateway
 //!
-//! The server around the engine. Today: the **runner** (journal-then-apply on the
-//! engine thread, recovery from snapshot + journal on start) and **replay** (rebuild a
-//! past state from a data directory without touching it). The TCP gateway, sessions and
-//! the ring to the engine thread come next (issue "Gateway, binary TCP protocol, and the
-//! running server").
+//! The server around the engine: the TCP gateway (`server`, `session`, `wire`,
+//! `auth`), the pipeline between the gateway thread and the engine thread (`pipeline`),
+//! the **runner** (journal-then-apply on the engine thread, recovery from snapshot +
+//! journal on start), **replay** (rebuild a past state from a data directory without
+//! touching it), the configuration (`config`), the operator's metrics (`metrics`,
+//! `exporter`) and a blocking Rust client (`client`).
 
 pub mod auth;
 pub mod client;

@@ -30,8 +30,8 @@ use disruptor::{
     SingleProducerBarrier,
 };
 use fincore_engine::{
-    AccountId, CommandBody, DEPTH_LEVELS_MAX, Event, InstrumentId, PaymentAction, Query,
-    SYSTEM_USER, UserId,
+    AccountId, CommandBody, CommandKind, DEPTH_LEVELS_MAX, Event, InstrumentId, PaymentAction,
+    Query, SYSTEM_USER, UserId,
 };
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -483,6 +483,25 @@ impl Drop for Pipeline {
     }
 }
 
+/// Commands that change the venue or move money from outside: logged at info level.
+fn is_admin(kind: CommandKind) -> bool {
+    use CommandKind::*;
+    matches!(
+        kind,
+        CreateUser
+            | CreateAsset
+            | CreateInstrument
+            | CreateAccount
+            | Deposit
+            | Withdraw
+            | SetAccountStatus
+            | SetInstrumentStatus
+            | SetPaymentLimits
+            | SetAccountLimits
+            | SetAccountBlocked
+    )
+}
+
 /// Turns engine events into outbound items as they are emitted.
 struct OutSink<'a> {
     out: &'a mut Vec<Outbound>,
@@ -764,6 +783,20 @@ impl EngineThread {
                         "rejected"
                     );
                 }
+                if is_admin(body.kind()) {
+                    let rejected = matches!(
+                        self.out_buffer.get(start).map(|o| o.body),
+                        Some(OutboundBody::Event(Event::Rejected(_)))
+                    );
+                    tracing::info!(
+                        seq,
+                        session = inbound.session,
+                        user = inbound.user.0,
+                        command = ?body,
+                        rejected,
+                        "admin command"
+                    );
+                }
                 for index in start..self.out_buffer.len() {
                     if let OutboundBody::Event(event) = &self.out_buffer[index].body {
                         self.out_buffer[index].owners = self.owners(event);
@@ -890,7 +923,10 @@ impl EngineThread {
         let (mut snapshot, mut snapshot_error) = (None, None);
         if self.snapshot_on_stop && !self.failed.load(Ordering::Acquire) {
             match self.runner.snapshot() {
-                Ok((_, path)) => snapshot = Some(path),
+                Ok((seq, path)) => {
+                    tracing::info!(seq, file = %path.display(), "stop snapshot written");
+                    snapshot = Some(path);
+                }
                 Err(error) => {
                     tracing::error!(%error, "the stop snapshot could not be written");
                     snapshot_error = Some(error.to_string());

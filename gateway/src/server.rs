@@ -186,7 +186,12 @@ pub fn start(
 ) -> Result<(ServerHandle, Started), ServerError> {
     let began = Instant::now();
     let setup = config.setup_commands().map_err(|e| ServerError::Config(e.to_string()))?;
+    let recovery = tracing::info_span!("recovery", data = %config.data_dir.display()).entered();
     let (runner, report) = Runner::open(&config.runner_config(), &setup)?;
+    if let Some(torn) = &report.recovery.torn_tail {
+        tracing::warn!(file = %torn.path.display(), offset = torn.offset, reason = %torn.reason, "torn journal tail cut");
+    }
+    drop(recovery);
     let open_orders_max = runner.engine().limits().open_orders_per_account_max;
     let started = Started {
         report,
@@ -850,6 +855,10 @@ impl Gateway {
         conn.pending_subscriptions.clear();
         let session = conn.session_id;
         let login = conn.login();
+        if let Some(login) = login {
+            let cause = conn.close_cause.unwrap_or(DisconnectCause::PeerClosed).label();
+            tracing::info!(peer = %conn.peer, session_id = session, user = login.user.0, cause, "session ended");
+        }
         let subscriptions = std::mem::take(&mut conn.subscriptions);
         let cancel_all = login
             .filter(|l| l.cancel_on_disconnect)
@@ -877,10 +886,14 @@ impl Gateway {
         self.sessions.remove(&conn.session_id);
         self.free.push(slot);
         let cause = conn.close_cause.unwrap_or(DisconnectCause::PeerClosed);
-        tracing::debug!(peer = %conn.peer, session_id = conn.session_id, cause = cause.label(), "disconnected");
+        tracing::debug!(peer = %conn.peer, session_id = conn.session_id, cause = cause.label(), "connection closed");
         if let Some(metrics) = self.metrics() {
             metrics.connections_open.sub(1);
             metrics.disconnects[cause as usize].add(1);
+            if metrics.connections_open.get() == 0 {
+                // The timer that refreshes it does not run without connections.
+                metrics.outbound_buffered_bytes.set(0);
+            }
         }
     }
 
