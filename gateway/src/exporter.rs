@@ -364,7 +364,7 @@ impl Collector for FincoreCollector {
         family(
             e,
             "fincore_resting_orders",
-            "Resting orders by instrument (refreshed every 4096 messages and when idle).",
+            "Resting orders by instrument (refreshed every 65536 messages, and at most every 50 ms when idle).",
             MetricType::Gauge,
             |m| {
                 for (id, symbol) in &instruments {
@@ -383,7 +383,7 @@ impl Collector for FincoreCollector {
         family(
             e,
             "fincore_stage_latency_seconds",
-            "Per-stage latency of sampled messages (one in 32), cumulative since start.",
+            "Per-stage latency of sampled messages (one in 64), cumulative since start.",
             MetricType::Histogram,
             |m| {
                 for (stage, histogram) in &stages {

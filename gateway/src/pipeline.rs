@@ -22,7 +22,9 @@
 //! subscribers.
 
 use crate::RunnerError;
-use crate::metrics::{GAUGE_REFRESH_EVERY, Metrics, SAMPLE_EVERY, Stage, StageRecorder, Trace};
+use crate::metrics::{
+    GAUGE_REFRESH_EVERY, IDLE_REFRESH_MIN, Metrics, SAMPLE_EVERY, Stage, StageRecorder, Trace,
+};
 use crate::runner::{Origin, Runner};
 use crate::wire::{SessionReason, SnapshotTaken};
 use disruptor::{
@@ -272,6 +274,7 @@ impl Pipeline {
             handled: 0,
             metrics: metrics.clone(),
             recorder: StageRecorder::default(),
+            last_refresh: std::time::Instant::now(),
         };
         let engine = std::thread::Builder::new()
             .name("fincore-engine".into())
@@ -529,6 +532,8 @@ struct EngineThread {
     /// `--metrics`: counters this thread keeps, and its own stage samples.
     metrics: Option<Arc<Metrics>>,
     recorder: StageRecorder,
+    /// When the gauges were last refreshed.
+    last_refresh: std::time::Instant,
 }
 
 impl EngineThread {
@@ -564,12 +569,14 @@ impl EngineThread {
                     // wake-up of a parked thread (at least every PARK_TIMEOUT).
                     rounds = rounds.wrapping_add(1);
                     let parking = idle >= SPINS + YIELDS && self.wait != WaitMode::BusySpin;
-                    if parking {
+                    let looking = parking || rounds.is_multiple_of(DEADLINE_CHECK_SPINS);
+                    if looking
+                        && self.metrics.is_some()
+                        && self.last_refresh.elapsed() >= IDLE_REFRESH_MIN
+                    {
                         self.refresh_metrics();
                     }
-                    if (parking || rounds.is_multiple_of(DEADLINE_CHECK_SPINS))
-                        && self.tick_if_due()
-                    {
+                    if looking && self.tick_if_due() {
                         self.parker.sleeping.store(false, Ordering::SeqCst);
                         idle = 0;
                         continue;
@@ -626,10 +633,11 @@ impl EngineThread {
     }
 
     /// Refreshes the gauges only this thread can read (resting orders, instrument
-    /// names) and hands over its stage samples. Every [`GAUGE_REFRESH_EVERY`] messages
-    /// and before parking.
+    /// names) and hands over its stage samples. Every [`GAUGE_REFRESH_EVERY`] messages,
+    /// and before parking if [`IDLE_REFRESH_MIN`] has passed.
     fn refresh_metrics(&mut self) {
         let Some(metrics) = &self.metrics else { return };
+        self.last_refresh = std::time::Instant::now();
         self.recorder.merge(metrics);
         let engine = self.runner.engine();
         let mut names = Vec::new();

@@ -114,7 +114,7 @@ fn counters_have_exact_values_after_a_known_workload() {
     assert_eq!(value("fincore_sessions_open"), 2.0);
     assert_eq!(value("fincore_connections_open"), 2.0);
     assert_eq!(value("fincore_inbound_ring_occupancy"), 0.0);
-    // One message in 32 is traced: the 103 commands and the test's queries give a
+    // One message in 64 is traced: the 103 commands and the test's queries give a
     // few samples, and each sampled command passes every engine-side stage.
     let count =
         |stage: &str| value(&format!("fincore_stage_latency_seconds_count{{stage=\"{stage}\"}}"));
