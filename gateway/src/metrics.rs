@@ -397,7 +397,9 @@ impl Metrics {
 
     /// Counts one command's outcome from its events (engine thread): accepted or
     /// rejected (with the reason), fills and traded lots, payment events.
-    pub fn count_command(&self, kind: CommandKind, events: impl Iterator<Item = Event>) {
+    /// Takes the events by reference: copying each `Event` out of the outbound buffer
+    /// was most of this function's cost.
+    pub fn count_command<'a>(&self, kind: CommandKind, events: impl Iterator<Item = &'a Event>) {
         let engine = &self.engine;
         let mut rejected = false;
         for event in events {
@@ -415,7 +417,7 @@ impl Metrics {
                     }
                 }
                 Event::Payment { action, info } => {
-                    engine.payments[payment_kind_index(info.kind)][action_index(action)].add(1);
+                    engine.payments[payment_kind_index(info.kind)][action_index(*action)].add(1);
                 }
                 _ => {}
             }

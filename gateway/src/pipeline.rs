@@ -811,7 +811,7 @@ impl EngineThread {
                     }
                 }
                 if let Some(metrics) = &self.metrics {
-                    let events = self.out_buffer[start..].iter().filter_map(|o| match o.body {
+                    let events = self.out_buffer[start..].iter().filter_map(|o| match &o.body {
                         OutboundBody::Event(event) => Some(event),
                         _ => None,
                     });
