@@ -151,20 +151,26 @@ fn a_second_writer_on_the_same_directory_is_refused() {
     fincore_journal::Journal::open(config).unwrap();
 }
 
-#[test]
-fn synced_log_never_runs_ahead_of_the_device_nor_behind_what_is_reported_durable() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("synced.log");
-    let journal_dir = dir.path().join("journal");
+/// An `fsync` journal in `dir/journal` that logs its synced sequences to a file, and a
+/// reader of that log.
+fn fsync_with_synced_log(dir: &std::path::Path) -> (Journal, impl Fn() -> Vec<u64>) {
+    let log = dir.join("synced.log");
     let config = JournalConfig {
         durability: Durability::Fsync,
         synced_log: Some(log.clone()),
-        ..config(&journal_dir, SEGMENT_SIZE_MIN)
+        ..config(&dir.join("journal"), SEGMENT_SIZE_MIN)
     };
-    let (mut journal, _) = Journal::open(config).unwrap();
-    let logged = || -> Vec<u64> {
+    let (journal, _) = Journal::open(config).unwrap();
+    let logged = move || -> Vec<u64> {
         std::fs::read_to_string(&log).unwrap().lines().map(|l| l.parse().unwrap()).collect()
     };
+    (journal, logged)
+}
+
+#[test]
+fn synced_log_never_runs_ahead_of_the_device_nor_behind_what_is_reported_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut journal, logged) = fsync_with_synced_log(dir.path());
     for seq in 1..=2_000 {
         journal.append(&meta(seq), &payload(seq, 120, 0)).unwrap();
         if seq % 100 == 0 {
@@ -187,14 +193,8 @@ fn fsync_mode_syncs_a_segment_before_the_next_one_is_named() {
     // After an OS crash, recovery takes a torn tail only in the last segment: a new
     // segment must never be on the device ahead of the old one's last records.
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("synced.log");
     let journal_dir = dir.path().join("journal");
-    let config = JournalConfig {
-        durability: Durability::Fsync,
-        synced_log: Some(log.clone()),
-        ..config(&journal_dir, SEGMENT_SIZE_MIN)
-    };
-    let (mut journal, _) = Journal::open(config).unwrap();
+    let (mut journal, logged) = fsync_with_synced_log(dir.path());
     let mut seq = 0;
     while list_segments(&journal_dir).unwrap().len() < 3 {
         seq += 1;
@@ -202,8 +202,7 @@ fn fsync_mode_syncs_a_segment_before_the_next_one_is_named() {
     }
     // Nothing was published: only the roll-overs synced anything.
     assert_eq!(journal.durable_seq(), 0);
-    let synced: Vec<u64> =
-        std::fs::read_to_string(&log).unwrap().lines().map(|l| l.parse().unwrap()).collect();
+    let synced = logged();
     let sealed_ends: Vec<u64> =
         list_segments(&journal_dir).unwrap()[1..].iter().map(|(first, _)| first - 1).collect();
     for end in sealed_ends {
