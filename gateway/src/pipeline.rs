@@ -261,6 +261,7 @@ impl Pipeline {
         let failed = Arc::new(AtomicBool::new(false));
         let durability = runner.journal().durability_handle();
         let fsync = runner.journal().durability() == fincore_journal::Durability::Fsync;
+        let first_seq = runner.journal().next_seq();
         let engine_thread = EngineThread {
             runner,
             outbound: out_producer,
@@ -275,6 +276,7 @@ impl Pipeline {
             metrics: metrics.clone(),
             recorder: StageRecorder::default(),
             last_refresh: std::time::Instant::now(),
+            first_seq,
         };
         let engine = std::thread::Builder::new()
             .name("fincore-engine".into())
@@ -534,6 +536,8 @@ struct EngineThread {
     recorder: StageRecorder,
     /// When the gauges were last refreshed.
     last_refresh: std::time::Instant,
+    /// The first sequence this process journals (the metrics count records from it).
+    first_seq: u64,
 }
 
 impl EngineThread {
@@ -559,9 +563,7 @@ impl EngineThread {
                     if let Some(metrics) = &self.metrics {
                         metrics.engine.inbound_consumed.add(taken);
                     }
-                    self.runner.publish();
-                    self.flush_out();
-                    (self.wake)();
+                    self.end_batch();
                 }
                 Err(Polling::NoEvents) => {
                     // Idle: authorizations may be due with nothing arriving to expire
@@ -626,10 +628,24 @@ impl EngineThread {
             ..Inbound::EMPTY
         };
         self.handle(&inbound);
+        self.end_batch();
+        true
+    }
+
+    /// The end of a batch: makes it eligible for durability, publishes its output,
+    /// wakes the gateway, and (with metrics) brings the journal's figures up to date,
+    /// once per batch rather than per command.
+    fn end_batch(&mut self) {
         self.runner.publish();
         self.flush_out();
         (self.wake)();
-        true
+        if let Some(metrics) = &self.metrics {
+            let journal = self.runner.journal();
+            let engine = &metrics.engine;
+            engine.journal_records.set(journal.last_seq() - self.first_seq + 1);
+            engine.journal_bytes.set(journal.appended_bytes());
+            engine.journal_seq.set(journal.last_seq());
+        }
     }
 
     /// Refreshes the gauges only this thread can read (resting orders, instrument
@@ -816,10 +832,6 @@ impl EngineThread {
                         _ => None,
                     });
                     metrics.count_command(body.kind(), events);
-                    let engine = &metrics.engine;
-                    engine.journal_records.add(1);
-                    engine.journal_bytes.add(self.runner.last_record_len() as u64);
-                    engine.journal_seq.set(self.runner.engine().last_seq());
                 }
                 if self.out_buffer.len() >= OUT_CHUNK {
                     self.flush_out();

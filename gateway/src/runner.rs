@@ -246,12 +246,6 @@ impl Runner {
         Ok(seq)
     }
 
-    /// Bytes the last journaled record took in its segment (header and padding
-    /// included).
-    pub fn last_record_len(&self) -> usize {
-        fincore_journal::record::record_len(self.encoded.len())
-    }
-
     /// End of a batch: makes the batch eligible for durability (see `Journal::publish`).
     pub fn publish(&self) {
         self.journal.publish();

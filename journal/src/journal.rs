@@ -120,6 +120,8 @@ pub struct Journal {
     offset: usize,
     chain_crc: u32,
     next_seq: u64,
+    /// Bytes of records appended since open (headers and padding included).
+    appended_bytes: u64,
     shared: Arc<Shared>,
     flusher: Option<JoinHandle<()>>,
     /// Prepares the next segment file ahead of the roll-over (`None` if its thread
@@ -227,6 +229,7 @@ impl Journal {
             offset: state.offset,
             chain_crc: state.chain_crc,
             next_seq: state.next_seq,
+            appended_bytes: 0,
             shared,
             flusher,
             preparer: Preparer::start(&config_dir, segment_size).ok(),
@@ -241,6 +244,12 @@ impl Journal {
     /// The sequence the next record must carry.
     pub fn next_seq(&self) -> u64 {
         self.next_seq
+    }
+
+    /// Bytes of records appended since this journal was opened (headers and padding
+    /// included): what the metrics report as journal bytes written.
+    pub fn appended_bytes(&self) -> u64 {
+        self.appended_bytes
     }
 
     /// The sequence of the last appended record (0 if none).
@@ -301,6 +310,7 @@ impl Journal {
         self.offset += total;
         self.chain_crc = crc;
         self.next_seq += 1;
+        self.appended_bytes += total as u64;
         Ok(())
     }
 
