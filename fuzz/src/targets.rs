@@ -152,22 +152,41 @@ fn framed(msg_type: u16, body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A client body that decodes must re-encode to the same bytes under the header the
-/// encoder writes; one that does not decode is refused as malformed (its type is known).
-fn check_client_body(msg_type: u16, seq: u64, body: &[u8]) {
-    let message = match ClientMsg::decode(msg_type, body) {
+/// Decodes `body` as a message of type `msg_type`. A known type whose body does not
+/// decode must be refused as malformed; a message that decodes must re-encode to the
+/// same bytes under the header the encoder writes.
+fn message_round_trip<M>(
+    msg_type: u16,
+    seq: u64,
+    body: &[u8],
+    known: &[u16],
+    decode: fn(u16, &[u8]) -> Result<M, wire::SessionReason>,
+    encode: fn(&M, u64, &mut Vec<u8>),
+) -> Option<M> {
+    let message = match decode(msg_type, body) {
         Ok(message) => message,
         Err(reason) => {
-            if CLIENT_TYPES.contains(&msg_type) {
+            if known.contains(&msg_type) {
                 assert_eq!(reason, wire::SessionReason::MalformedFrame);
             }
-            return;
+            return None;
         }
     };
-    assert_eq!(message.msg_type(), msg_type);
     let mut out = Vec::new();
-    message.encode_into(seq, &mut out);
+    encode(&message, seq, &mut out);
     assert_encoded_frame(&out, msg_type, seq, body);
+    Some(message)
+}
+
+/// [`message_round_trip`] for client bodies, plus what a decoded client message promises.
+fn check_client_body(msg_type: u16, seq: u64, body: &[u8]) {
+    let encode: fn(&ClientMsg, u64, &mut Vec<u8>) = |m, seq, out| m.encode_into(seq, out);
+    let Some(message) =
+        message_round_trip(msg_type, seq, body, &CLIENT_TYPES, ClientMsg::decode, encode)
+    else {
+        return;
+    };
+    assert_eq!(message.msg_type(), msg_type);
     // An admin may send everything; whatever a trader may send, an operator may too.
     assert!(message.permitted(Role::Admin));
     if message.permitted(Role::Trader) {
@@ -180,21 +199,15 @@ fn check_client_body(msg_type: u16, seq: u64, body: &[u8]) {
     }
 }
 
-/// As [`check_client_body`], for server bodies.
+/// [`message_round_trip`] for server bodies.
 fn check_server_body(msg_type: u16, seq: u64, body: &[u8]) {
-    let message = match ServerMsg::decode(msg_type, body) {
-        Ok(message) => message,
-        Err(reason) => {
-            if SERVER_TYPES.contains(&msg_type) {
-                assert_eq!(reason, wire::SessionReason::MalformedFrame);
-            }
-            return;
-        }
+    let encode: fn(&ServerMsg, u64, &mut Vec<u8>) = |m, seq, out| m.encode_into(seq, out);
+    let Some(message) =
+        message_round_trip(msg_type, seq, body, &SERVER_TYPES, ServerMsg::decode, encode)
+    else {
+        return;
     };
     assert_eq!(message.msg_type(), msg_type);
-    let mut out = Vec::new();
-    message.encode_into(seq, &mut out);
-    assert_encoded_frame(&out, msg_type, seq, body);
     if let ServerMsg::LoginRejected(code) | ServerMsg::Logout(code) = message {
         let _ = wire::reason_name(code);
     }

@@ -656,24 +656,30 @@ impl EngineThread {
         self.last_refresh = std::time::Instant::now();
         self.recorder.merge(metrics);
         let engine = self.runner.engine();
-        let mut names = Vec::new();
+        let mut count = 0;
         for instrument in engine.instruments() {
-            let id = instrument.spec.instrument.0;
             let book = &instrument.book;
             let resting: u64 = [&book.bids, &book.asks]
                 .iter()
                 .flat_map(|ladder| ladder.iter_best_first())
                 .map(|level| u64::from(level.orders))
                 .sum();
-            if let Some(cell) = metrics.engine.resting_orders.get(usize::from(id)) {
+            if let Some(cell) =
+                metrics.engine.resting_orders.get(usize::from(instrument.spec.instrument.0))
+            {
                 cell.set(resting);
             }
-            names.push((id, instrument.spec.symbol.as_str().to_string()));
+            count += 1;
         }
+        // Instruments are only ever added (never renamed or removed): the label list
+        // changes only when their number does.
         if let Ok(mut known) = metrics.engine.instruments.lock()
-            && *known != names
+            && known.len() != count
         {
-            *known = names;
+            *known = engine
+                .instruments()
+                .map(|i| (i.spec.instrument.0, i.spec.symbol.as_str().to_string()))
+                .collect();
         }
     }
 
