@@ -93,6 +93,7 @@ impl Engine {
             status: InstrumentStatus::Trading,
             last_price: None,
             book: Book::new(self.limits.levels_per_side_max as usize),
+            traded_lots: 0,
         });
         out.emit(Event::InstrumentCreated { instrument: spec.instrument });
         Ok(())

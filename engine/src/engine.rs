@@ -27,6 +27,10 @@ pub struct Instrument {
     pub last_price: Option<Price>,
     /// The order book.
     pub book: Book,
+    /// Lots traded on this instrument since this engine value was built: a statistic
+    /// for the operator's metrics, not state (not hashed, not in snapshots; an engine
+    /// rebuilt from a snapshot counts only what it replays after it).
+    pub traded_lots: u64,
 }
 
 impl Instrument {

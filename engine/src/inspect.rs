@@ -51,6 +51,17 @@ impl Engine {
             .filter_map(|(id, a)| a.as_ref().map(|a| (AccountId(id as u32), a)))
     }
 
+    /// Trades executed since the journal began (each fill is one trade).
+    pub fn trades(&self) -> u64 {
+        self.next_trade_id - 1
+    }
+
+    /// Payment events emitted since this engine value was built, by
+    /// `[kind as usize][action as usize]` (a statistic, not state: see `Instrument::traded_lots`).
+    pub fn payment_events(&self) -> &[[u64; 5]; 4] {
+        &self.payments.events
+    }
+
     /// Existing instruments in id order.
     pub fn instruments(&self) -> impl Iterator<Item = &Instrument> {
         self.instruments.iter().flatten()

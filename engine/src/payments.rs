@@ -328,6 +328,10 @@ pub(crate) struct PaymentBook {
     pub policies: [AssetPolicy; ASSETS_MAX],
     /// Per (account, asset) that has limits or has sent a payment.
     pub outgoing: FxMap<(AccountId, AssetId), Outgoing>,
+    /// Payment events emitted since this book was built, by `[kind][action]`: a
+    /// statistic for the operator's metrics, not state (not hashed, not in snapshots;
+    /// an engine rebuilt from a snapshot counts only what it replays after it).
+    pub events: [[u64; 5]; 4],
 }
 
 impl PaymentBook {
@@ -490,7 +494,7 @@ impl Engine {
         match self.check_new_payment(actor, &draft)? {
             Admission::Duplicate(index) => {
                 let info = self.payments.records[index as usize].info;
-                out.emit(Event::Payment { action: PaymentAction::Duplicate, info });
+                self.emit_payment(PaymentAction::Duplicate, info, out);
             }
             Admission::New { deadline_ns } => self.execute_new_payment(&draft, deadline_ns, out),
         }
@@ -655,7 +659,7 @@ impl Engine {
                 self.debit_available(d.debit, asset, d.amount);
             }
         }
-        out.emit(Event::Payment { action: PaymentAction::Created, info });
+        self.emit_payment(PaymentAction::Created, info, out);
         self.emit_payment_balances(&info, out);
     }
 
@@ -664,6 +668,12 @@ impl Engine {
         self.account_mut(account).balance_mut(asset).available -= amount;
         let now = self.last_time_ns;
         self.payments.outgoing.entry((account, asset)).or_default().record_debit(now, amount);
+    }
+
+    /// Reports what happened to a payment, and counts it (`PaymentBook::events`).
+    fn emit_payment(&mut self, action: PaymentAction, info: PaymentInfo, out: &mut impl EventSink) {
+        self.payments.events[info.kind as usize][action as usize] += 1;
+        out.emit(Event::Payment { action, info });
     }
 
     /// The balances of the real accounts of a payment, debit first.
@@ -693,7 +703,7 @@ impl Engine {
             return Err(RejectReason::PaymentNotPending);
         }
         if p.status == PaymentStatus::Completed && p.captured == captured {
-            out.emit(Event::Payment { action: PaymentAction::Duplicate, info: p });
+            self.emit_payment(PaymentAction::Duplicate, p, out);
             return Ok(());
         }
         if p.status != PaymentStatus::Pending {
@@ -721,7 +731,7 @@ impl Engine {
         self.debit_available(p.debit, asset, captured);
         self.account_mut(p.credit).credit(asset, captured);
         let info = self.resolve(index, PaymentStatus::Completed, captured);
-        out.emit(Event::Payment { action: PaymentAction::Captured, info });
+        self.emit_payment(PaymentAction::Captured, info, out);
         self.emit_payment_balances(&info, out);
         Ok(())
     }
@@ -736,7 +746,7 @@ impl Engine {
         let index = self.resolvable_payment(actor, account, payment)?;
         let p = self.payments.records[index as usize].info;
         if p.status == PaymentStatus::Voided {
-            out.emit(Event::Payment { action: PaymentAction::Duplicate, info: p });
+            self.emit_payment(PaymentAction::Duplicate, p, out);
             return Ok(());
         }
         if p.status != PaymentStatus::Pending {
@@ -771,7 +781,7 @@ impl Engine {
         balance.pending -= p.amount;
         balance.available += p.amount;
         let info = self.resolve(index, status, 0);
-        out.emit(Event::Payment { action, info });
+        self.emit_payment(action, info, out);
         self.emit_balance(p.debit, p.asset, out);
     }
 

@@ -410,7 +410,9 @@ impl Engine {
         taker.hold = taker_hold_after;
         maker.remaining.0 -= qty.0;
         maker.filled.0 += qty.0;
-        self.instrument_mut(taker.instrument).last_price = Some(price);
+        let instrument = self.instrument_mut(taker.instrument);
+        instrument.last_price = Some(price);
+        instrument.traded_lots += qty.0 as u64;
         out.emit(Event::Fill(Fill {
             instrument: taker.instrument,
             trade_id,

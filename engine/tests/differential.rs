@@ -1251,6 +1251,11 @@ struct Harness {
     coverage: Coverage,
     /// Deposits minus withdrawals per asset, summed from the engine's `Payment` events.
     external: BTreeMap<AssetId, i128>,
+    /// Lots per instrument and payment events by `[kind][action]`, tallied from the
+    /// events, for the engine's statistics (`Instrument::traded_lots`,
+    /// `Engine::payment_events`).
+    traded_lots: BTreeMap<InstrumentId, u64>,
+    payment_events: [[u64; 5]; 4],
     /// The state queries compared after every successful command.
     state_queries: Vec<Query>,
     /// The payment queries compared every `PAYMENT_HISTORY_EVERY` steps.
@@ -1292,6 +1297,8 @@ impl Harness {
             generator: Generator::new(run.seed, run.edges),
             coverage: Coverage::default(),
             external: BTreeMap::new(),
+            traded_lots: BTreeMap::new(),
+            payment_events: [[0; 5]; 4],
             state_queries,
             payment_queries: payment_queries.collect(),
             history: VecDeque::new(),
@@ -1371,6 +1378,15 @@ impl Harness {
         }
         let mut payment_changed = false;
         for event in &self.actual {
+            match event {
+                Event::Fill(fill) => {
+                    *self.traded_lots.entry(fill.instrument).or_default() += fill.qty.0 as u64;
+                }
+                Event::Payment { action, info } => {
+                    self.payment_events[info.kind as usize][*action as usize] += 1;
+                }
+                _ => {}
+            }
             match event {
                 Event::Payment { action: PaymentAction::Duplicate, .. } => {}
                 Event::Payment { action, info } => {
@@ -1544,6 +1560,12 @@ impl Harness {
             }
         }
         assert_eq!(self.engine.payment_count(), self.model.payments().len());
+        // The statistics agree with the events (and, not being state, with nothing else).
+        for instrument in self.engine.instruments() {
+            let id = instrument.spec.instrument;
+            assert_eq!(instrument.traded_lots, self.traded_lots.get(&id).copied().unwrap_or(0));
+        }
+        assert_eq!(self.engine.payment_events(), &self.payment_events);
         let payments = self.model.payments().to_vec();
         for p in payments {
             let info = p.info;

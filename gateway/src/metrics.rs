@@ -15,9 +15,7 @@
 //! or counted: the engine and gateway threads hold no [`Metrics`] at all.
 
 use crate::wire::SessionReason;
-use fincore_engine::{
-    CommandKind, Event, INSTRUMENTS_MAX, PaymentAction, PaymentKind, RejectReason,
-};
+use fincore_engine::{CommandKind, Engine, INSTRUMENTS_MAX, RejectReason};
 use hdrhistogram::Histogram;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,6 +27,34 @@ pub const SAMPLE_EVERY: u32 = 64;
 /// Merge a thread's samples into the shared histograms after this many (and when the
 /// thread is idle).
 const MERGE_EVERY: u32 = 4_096;
+
+/// The engine's own counts at one moment (fills, lots traded per instrument, payment
+/// events): the metrics show their increase since the server started.
+#[derive(Clone, Debug)]
+pub struct EngineCounts {
+    trades: u64,
+    traded_lots: Vec<u64>,
+    payment_events: [[u64; 5]; 4],
+}
+
+impl EngineCounts {
+    /// The counts of `engine` now.
+    pub fn read(engine: &Engine) -> EngineCounts {
+        let mut traded_lots = Vec::new();
+        for instrument in engine.instruments() {
+            let id = usize::from(instrument.spec.instrument.0);
+            if traded_lots.len() <= id {
+                traded_lots.resize(id + 1, 0);
+            }
+            traded_lots[id] = instrument.traded_lots;
+        }
+        EngineCounts {
+            trades: engine.trades(),
+            traded_lots,
+            payment_events: *engine.payment_events(),
+        }
+    }
+}
 
 /// A counter or gauge with a single writing thread (see the module docs).
 #[derive(Debug, Default)]
@@ -65,19 +91,8 @@ fn cells(n: usize) -> Box<[Cell]> {
 
 /// Payment kinds, in `PaymentKind as usize` order, with their labels.
 pub const PAYMENT_KINDS: [&str; 4] = ["transfer", "authorization", "deposit", "withdrawal"];
-/// Payment actions, in [`action_index`] order, with their labels.
+/// Payment actions, in `PaymentAction as usize` order, with their labels.
 pub const PAYMENT_ACTIONS: [&str; 5] = ["created", "captured", "voided", "expired", "duplicate"];
-
-/// Index of a payment action in [`PAYMENT_ACTIONS`].
-pub fn action_index(action: PaymentAction) -> usize {
-    match action {
-        PaymentAction::Created => 0,
-        PaymentAction::Captured => 1,
-        PaymentAction::Voided => 2,
-        PaymentAction::Expired => 3,
-        PaymentAction::Duplicate => 4,
-    }
-}
 
 /// Written by the engine thread only. Aligned to its own cache lines (as is
 /// [`GatewayMetrics`]): cells of the two threads sharing a line made every write a
@@ -395,48 +410,47 @@ impl Metrics {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX - 1) + 1
     }
 
-    /// Counts one command's outcome from its events (engine thread): accepted or
-    /// rejected (with the reason), fills and traded lots, payment events.
-    /// Takes the events by reference: copying each `Event` out of the outbound buffer
-    /// was most of this function's cost.
-    pub fn count_command<'a>(&self, kind: CommandKind, events: impl Iterator<Item = &'a Event>) {
+    /// Counts one applied command (engine thread): its kind, and whether it was
+    /// rejected and why. Fills, traded lots and payment events are not counted here,
+    /// per event: the engine counts them itself and [`Metrics::publish_engine_counts`]
+    /// copies its totals once per batch.
+    #[inline]
+    pub fn count_command(&self, kind: CommandKind, rejected: Option<RejectReason>) {
         let engine = &self.engine;
-        let mut rejected = false;
-        for event in events {
-            match event {
-                Event::Rejected(r) => {
-                    rejected = true;
-                    if let Some(&i) = self.reject_index.get(usize::from(r.reason.code())) {
-                        engine.rejects[usize::from(i)].add(1);
-                    }
+        if let Some(reason) = rejected
+            && let Some(&i) = self.reject_index.get(usize::from(reason.code()))
+        {
+            engine.rejects[usize::from(i)].add(1);
+        }
+        engine.commands[kind as usize][usize::from(rejected.is_some())].add(1);
+    }
+
+    /// Publishes what `engine` has counted since `base` (read when the server started):
+    /// fills, lots traded per instrument, payment events. Engine thread, once per batch.
+    pub fn publish_engine_counts(&self, engine: &Engine, base: &EngineCounts) {
+        let cells = &self.engine;
+        let fills = engine.trades() - base.trades;
+        if fills != cells.fills.get() {
+            cells.fills.set(fills);
+            for instrument in engine.instruments() {
+                let id = usize::from(instrument.spec.instrument.0);
+                let before = base.traded_lots.get(id).copied().unwrap_or(0);
+                if let Some(cell) = cells.traded_lots.get(id) {
+                    cell.set(instrument.traded_lots - before);
                 }
-                Event::Fill(fill) => {
-                    engine.fills.add(1);
-                    if let Some(lots) = engine.traded_lots.get(usize::from(fill.instrument.0)) {
-                        lots.add(fill.qty.0.unsigned_abs());
-                    }
-                }
-                Event::Payment { action, info } => {
-                    engine.payments[payment_kind_index(info.kind)][action_index(*action)].add(1);
-                }
-                _ => {}
             }
         }
-        engine.commands[kind as usize][usize::from(rejected)].add(1);
+        let rows = engine.payment_events().iter().zip(&base.payment_events);
+        for ((now, before), cells) in rows.zip(cells.payments.iter()) {
+            for ((now, before), cell) in now.iter().zip(before).zip(cells) {
+                cell.set(now - before);
+            }
+        }
     }
 
     /// The cumulative histogram of a stage, copied.
     pub fn stage(&self, stage: Stage) -> Histogram<u64> {
         self.stages[stage as usize].lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-}
-
-fn payment_kind_index(kind: PaymentKind) -> usize {
-    match kind {
-        PaymentKind::Transfer => 0,
-        PaymentKind::Authorization => 1,
-        PaymentKind::Deposit => 2,
-        PaymentKind::Withdrawal => 3,
     }
 }
 

@@ -23,7 +23,8 @@
 
 use crate::RunnerError;
 use crate::metrics::{
-    GAUGE_REFRESH_EVERY, IDLE_REFRESH_MIN, Metrics, SAMPLE_EVERY, Stage, StageRecorder, Trace,
+    EngineCounts, GAUGE_REFRESH_EVERY, IDLE_REFRESH_MIN, Metrics, SAMPLE_EVERY, Stage,
+    StageRecorder, Trace,
 };
 use crate::runner::{Origin, Runner};
 use crate::wire::{SessionReason, SnapshotTaken};
@@ -262,6 +263,7 @@ impl Pipeline {
         let durability = runner.journal().durability_handle();
         let fsync = runner.journal().durability() == fincore_journal::Durability::Fsync;
         let first_seq = runner.journal().next_seq();
+        let counts_at_start = EngineCounts::read(runner.engine());
         let engine_thread = EngineThread {
             runner,
             outbound: out_producer,
@@ -277,6 +279,7 @@ impl Pipeline {
             recorder: StageRecorder::default(),
             last_refresh: std::time::Instant::now(),
             first_seq,
+            counts_at_start,
         };
         let engine = std::thread::Builder::new()
             .name("fincore-engine".into())
@@ -538,6 +541,8 @@ struct EngineThread {
     last_refresh: std::time::Instant,
     /// The first sequence this process journals (the metrics count records from it).
     first_seq: u64,
+    /// The engine's own counts when this process started (the metrics count from them).
+    counts_at_start: EngineCounts,
 }
 
 impl EngineThread {
@@ -645,6 +650,7 @@ impl EngineThread {
             engine.journal_records.set(journal.last_seq() - self.first_seq + 1);
             engine.journal_bytes.set(journal.appended_bytes());
             engine.journal_seq.set(journal.last_seq());
+            metrics.publish_engine_counts(self.runner.engine(), &self.counts_at_start);
         }
     }
 
@@ -800,9 +806,13 @@ impl EngineThread {
         };
         match submitted {
             Ok(seq) => {
-                if let Some(OutboundBody::Event(Event::Rejected(rejected))) =
-                    self.out_buffer.get(start).map(|o| o.body)
-                {
+                // A rejected command's last event is its `Rejected` (expiries due at
+                // its time come first).
+                let rejected = match self.out_buffer[start..].last().map(|o| &o.body) {
+                    Some(OutboundBody::Event(Event::Rejected(rejected))) => Some(*rejected),
+                    _ => None,
+                };
+                if let Some(rejected) = rejected {
                     tracing::debug!(
                         seq,
                         session = inbound.session,
@@ -814,16 +824,12 @@ impl EngineThread {
                     );
                 }
                 if is_admin(body.kind()) {
-                    let rejected = matches!(
-                        self.out_buffer.get(start).map(|o| o.body),
-                        Some(OutboundBody::Event(Event::Rejected(_)))
-                    );
                     tracing::info!(
                         seq,
                         session = inbound.session,
                         user = inbound.user.0,
                         command = ?body,
-                        rejected,
+                        rejected = rejected.is_some(),
                         "admin command"
                     );
                 }
@@ -833,11 +839,7 @@ impl EngineThread {
                     }
                 }
                 if let Some(metrics) = &self.metrics {
-                    let events = self.out_buffer[start..].iter().filter_map(|o| match &o.body {
-                        OutboundBody::Event(event) => Some(event),
-                        _ => None,
-                    });
-                    metrics.count_command(body.kind(), events);
+                    metrics.count_command(body.kind(), rejected.map(|r| r.reason));
                 }
                 if self.out_buffer.len() >= OUT_CHUNK {
                     self.flush_out();

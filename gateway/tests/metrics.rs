@@ -5,9 +5,11 @@
 mod common;
 
 use common::{BTC_USD, limit, request};
-use fincore_engine::{AccountId, ClientOrderId, OrderRef, Side};
+use fincore_engine::{
+    AccountId, Authorize, ClientOrderId, ClientPaymentId, OrderRef, PaymentRef, Side, Transfer,
+};
 use fincore_gateway::server::{self, ServerOptions};
-use fincore_gateway::wire::{Cancel, ClientMsg};
+use fincore_gateway::wire::{Cancel, ClientMsg, Void};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -149,6 +151,118 @@ fn counters_have_exact_values_after_a_known_workload() {
     assert_eq!(last["fincore_disconnects_total{cause=\"login_refused\"}"], 1.0);
     assert_eq!(last["fincore_sessions_open"], 1.0);
     drop(alice);
+    server.stop().unwrap();
+}
+
+/// Scrapes until `done` holds (or 10 s pass), and returns the last scrape.
+fn scrape_until(
+    addr: SocketAddr,
+    done: impl Fn(&BTreeMap<String, f64>) -> bool,
+) -> BTreeMap<String, f64> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let values = scrape(addr);
+        if done(&values) || Instant::now() > deadline {
+            return values;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A counter's value; a series not exported yet (sparse families) counts zero.
+fn count(values: &BTreeMap<String, f64>, series: &str) -> f64 {
+    values.get(series).copied().unwrap_or(0.0)
+}
+
+fn payments(values: &BTreeMap<String, f64>, kind: &str, action: &str) -> f64 {
+    count(values, &format!("fincore_payments_total{{kind=\"{kind}\",action=\"{action}\"}}"))
+}
+
+/// Fills, lots and payment events are the engine's own counts, published once per
+/// batch: they count from this process's start (not the commands replayed at
+/// recovery), including the expiry of an authorization that no command asked for.
+#[test]
+fn engine_counts_are_exact_and_start_at_zero_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, metrics) = start_with_metrics(dir.path());
+    let mut alice = common::login(server.local_addr(), "alice");
+    let mut bob = common::login(server.local_addr(), "bob");
+    let transfer = ClientMsg::Transfer(Transfer {
+        debit: ALICE,
+        credit: BOB,
+        asset: common::USD,
+        amount: 1_000_000,
+        client_payment_id: ClientPaymentId(1),
+    });
+    let authorize = |id: u64, timeout_s: u32| {
+        ClientMsg::Authorize(Authorize {
+            debit: ALICE,
+            credit: BOB,
+            asset: common::USD,
+            amount: 1_000_000,
+            client_payment_id: ClientPaymentId(id),
+            timeout_s,
+        })
+    };
+    request(&mut alice, &transfer);
+    request(&mut alice, &transfer); // a retry: a duplicate, nothing moves
+    request(&mut alice, &authorize(2, 1)); // expires one second later
+    let (_, replies) = request(&mut alice, &authorize(3, 0));
+    let (_, held) = common::payment_of(&common::events(&replies)[0].1);
+    let void = Void { account: ALICE, payment: PaymentRef::Id(held.payment_id) };
+    request(&mut alice, &ClientMsg::Void(void));
+    for (i, qty) in [(0, 2), (1, 3)] {
+        request(&mut alice, &limit(2, BTC_USD, Side::Sell, 6_000_000, qty, 1_000 + i).into());
+        request(&mut bob, &limit(3, BTC_USD, Side::Buy, 6_000_000, qty, 2_000 + i).into());
+    }
+
+    // The instrument's label appears when the engine thread first refreshes its gauges.
+    let lots = "fincore_traded_lots_total{instrument=\"BTC-USD\"}";
+    let after = scrape_until(metrics, |m| {
+        payments(m, "authorization", "expired") == 1.0 && m.contains_key(lots)
+    });
+    assert_eq!(payments(&after, "transfer", "created"), 1.0);
+    assert_eq!(payments(&after, "transfer", "duplicate"), 1.0);
+    assert_eq!(payments(&after, "authorization", "created"), 2.0);
+    assert_eq!(payments(&after, "authorization", "voided"), 1.0);
+    assert_eq!(payments(&after, "authorization", "expired"), 1.0);
+    assert_eq!(payments(&after, "deposit", "created"), 0.0, "the setup's deposits are not counted");
+    let total: f64 =
+        after.iter().filter(|(k, _)| k.starts_with("fincore_payments_total")).map(|(_, v)| v).sum();
+    assert_eq!(total, 6.0);
+    assert_eq!(count(&after, "fincore_fills_total"), 2.0);
+    assert_eq!(after[lots], 5.0);
+    drop((alice, bob));
+    server.stop().unwrap();
+
+    // The restarted engine has replayed or loaded all of the above; none of it is this
+    // process's work.
+    let (server, metrics) = start_with_metrics(dir.path());
+    let mut alice = common::login(server.local_addr(), "alice");
+    let mut bob = common::login(server.local_addr(), "bob");
+    let fresh = scrape(metrics);
+    assert_eq!(count(&fresh, "fincore_fills_total"), 0.0);
+    let carried: Vec<_> =
+        fresh.keys().filter(|k| k.starts_with("fincore_payments_total")).collect();
+    assert!(carried.is_empty(), "{carried:?}");
+    request(&mut alice, &limit(2, BTC_USD, Side::Sell, 6_000_000, 7, 3_000).into());
+    request(&mut bob, &limit(3, BTC_USD, Side::Buy, 6_000_000, 7, 4_000).into());
+    request(
+        &mut alice,
+        &ClientMsg::Transfer(Transfer {
+            debit: ALICE,
+            credit: BOB,
+            asset: common::USD,
+            amount: 1_000_000,
+            client_payment_id: ClientPaymentId(4),
+        }),
+    );
+    let after = scrape_until(metrics, |m| m.contains_key(lots));
+    assert_eq!(count(&after, "fincore_fills_total"), 1.0);
+    assert_eq!(after[lots], 7.0);
+    assert_eq!(payments(&after, "transfer", "created"), 1.0);
+    assert_eq!(payments(&after, "authorization", "expired"), 0.0);
+    drop((alice, bob));
     server.stop().unwrap();
 }
 
