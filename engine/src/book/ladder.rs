@@ -1,13 +1,10 @@
 //! One side of a book: price levels in a preallocated vector, sorted so that the best
 //! price is the last element. New orders arrive near the touch, so inserting or removing
-//! a level moves only the few levels better than it.
+//! a level moves only the few levels better than it, and finding one looks only at the
+//! levels between it and the touch.
 
 use super::orders::{NIL, OrderStore, Slot};
 use crate::types::{Price, Qty, Side};
-
-/// Levels nearest the touch that `Ladder::find` scans before binary searching. Eight
-/// 32-byte levels are four cache lines.
-const TOUCH_SCAN_LEVELS: usize = 8;
 
 /// One price level: a FIFO queue of orders linked through the order table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,24 +55,30 @@ impl Ladder {
 
     /// `Ok(index)` of the level at `price`, or `Err(index)` where it would be inserted.
     ///
-    /// Most orders arrive, cancel and fill within a few ticks of the touch, i.e. at the
-    /// end of the vector, so the last few levels are scanned linearly first (sequential,
-    /// predictable loads); only prices deeper in the book pay for a binary search.
+    /// Keys are distinct integers in ascending order, so a price `d` ticks worse than
+    /// the best level can only be among the last `d + 1` levels: the search never looks
+    /// further from the touch than the price itself is. Most orders arrive, cancel and
+    /// fill within a few ticks of the touch, where the levels are usually contiguous,
+    /// and there the first probe (the exact position in a contiguous run) hits.
     fn find(&self, price: Price) -> Result<usize, usize> {
         let key = self.key(price);
-        let len = self.levels.len();
-        let deep = len.saturating_sub(TOUCH_SCAN_LEVELS);
-        for index in (deep..len).rev() {
-            let here = self.key(self.levels[index].price);
-            if here == key {
-                return Ok(index);
-            }
-            if here < key {
-                return Err(index + 1);
-            }
+        let Some(best) = self.levels.last() else { return Err(0) };
+        let best_key = self.key(best.price);
+        let last = self.levels.len() - 1;
+        if key >= best_key {
+            return if key == best_key { Ok(last) } else { Err(last + 1) };
         }
-        // Every scanned level is better than `price`: it lies in the deep part.
-        self.levels[..deep].binary_search_by_key(&key, |level| self.key(level.price))
+        // Both keys have the sign of this side, so the difference cannot overflow.
+        let below = (best_key - key) as u64;
+        let lowest = last - usize::try_from(below).unwrap_or(usize::MAX).min(last);
+        let window = &self.levels[lowest..last];
+        match window.first().map(|level| self.key(level.price)) {
+            Some(first) if first == key => Ok(lowest),
+            _ => match window.binary_search_by_key(&key, |level| self.key(level.price)) {
+                Ok(i) => Ok(lowest + i),
+                Err(i) => Err(lowest + i),
+            },
+        }
     }
 
     /// The best level, if any.
@@ -191,5 +194,87 @@ impl Ladder {
         let level = &mut self.levels[index];
         level.qty.0 -= by.0;
         (level.qty, level.orders)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::book::orders::Order;
+    use crate::types::OrderId;
+    use std::collections::BTreeMap;
+
+    /// Both sides, orders added and removed at pseudo-random prices (dense near a touch
+    /// that wanders, sparse far from it), checked after every step against a map of
+    /// price -> (qty, orders): `find` for every price in range, and the level order.
+    #[test]
+    fn ladder_matches_a_sorted_map_through_random_pushes_and_unlinks() {
+        for side in [Side::Buy, Side::Sell] {
+            let mut store = OrderStore::with_capacity(4_096);
+            let mut ladder = Ladder::new(side, 512);
+            let mut model: BTreeMap<i64, (i64, u32)> = BTreeMap::new();
+            let mut live: Vec<Slot> = Vec::new();
+            let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+            let mut next = move |below: u64| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed % below
+            };
+            let mut touch = 1_000i64;
+            for step in 0..20_000u64 {
+                touch = (touch + next(3) as i64 - 1).clamp(100, 1_900);
+                if live.len() < 8 || next(100) < 55 {
+                    // Mostly within 20 ticks of the touch, now and then far away.
+                    let offset = if next(10) == 0 { next(900) } else { next(20) } as i64;
+                    let price = (touch - offset).max(1);
+                    if ladder.len() == 512 && ladder.find(Price(price)).is_err() {
+                        continue;
+                    }
+                    let qty = 1 + next(50) as i64;
+                    let order = Order {
+                        id: OrderId(step),
+                        side,
+                        price: Price(price),
+                        remaining: Qty(qty),
+                        ..Order::EMPTY
+                    };
+                    let slot = store.insert(order).expect("room");
+                    ladder.push(&mut store, slot);
+                    let level = model.entry(price).or_default();
+                    level.0 += qty;
+                    level.1 += 1;
+                    live.push(slot);
+                } else {
+                    let slot = live.swap_remove(next(live.len() as u64) as usize);
+                    let order = *store.get(slot);
+                    ladder.unlink(&mut store, slot);
+                    store.remove(slot);
+                    let level = model.get_mut(&order.price.0).expect("modelled");
+                    level.0 -= order.remaining.0;
+                    level.1 -= 1;
+                    if level.1 == 0 {
+                        model.remove(&order.price.0);
+                    }
+                }
+                let levels: Vec<(i64, i64, u32)> =
+                    ladder.iter_best_first().map(|l| (l.price.0, l.qty.0, l.orders)).collect();
+                let expected: Vec<(i64, i64, u32)> = match side {
+                    Side::Buy => model.iter().rev().map(|(p, (q, n))| (*p, *q, *n)).collect(),
+                    Side::Sell => model.iter().map(|(p, (q, n))| (*p, *q, *n)).collect(),
+                };
+                assert_eq!(levels, expected, "{side:?} step {step}");
+                if step % 97 == 0 {
+                    for price in 1..2_000 {
+                        let found = ladder.find(Price(price)).is_ok();
+                        assert_eq!(found, model.contains_key(&price), "{side:?} price {price}");
+                        assert_eq!(
+                            ladder.level(Price(price)).map(|l| l.price.0),
+                            model.get(&price).map(|_| price)
+                        );
+                    }
+                }
+            }
+        }
     }
 }
