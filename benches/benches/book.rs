@@ -12,7 +12,6 @@ fn order(id: u64, side: Side, price: i64, qty: i64) -> Order {
     Order {
         id: OrderId(id),
         account: AccountId(1),
-        owner: UserId(1),
         instrument: InstrumentId(0),
         client_order_id: ClientOrderId(id),
         side,

@@ -303,7 +303,6 @@ impl FincoreBook {
             let order = Order {
                 id: fc::OrderId(id),
                 account: Self::ACCOUNT,
-                owner: fc::UserId(1),
                 client_order_id: fc::ClientOrderId(id),
                 side,
                 price: limit,

@@ -4,7 +4,7 @@
 //! rejects or produces a plan, then an execute step that cannot fail. That is how a
 //! rejected command is guaranteed to change nothing.
 
-use crate::book::{Book, Ladder, NIL, OrderIndex, OrderStore, Slot};
+use crate::book::{Book, Ladder, NIL, Order, OrderIndex, OrderStore, Slot};
 use crate::command::InstrumentSpec;
 use crate::command::{Command, CommandBody, OrderRef};
 use crate::event::{BalanceChanged, Event, EventSink, Rejected};
@@ -231,6 +231,20 @@ impl Engine {
     /// The account, if it exists.
     pub fn account(&self, id: AccountId) -> Option<&Account> {
         self.accounts.get(id.0 as usize).and_then(Option::as_ref)
+    }
+
+    /// The owner of an account that exists (every resting order's does).
+    pub(crate) fn owner_of(&self, id: AccountId) -> UserId {
+        self.account(id).expect("an order's account exists").owner
+    }
+
+    /// What a resting order holds: derived from its side, price and remaining quantity
+    /// (`Economics::hold_for`), which every fill, amend and cancel keeps true, so it is
+    /// not stored in the order.
+    pub fn order_hold(&self, order: &Order) -> i64 {
+        let instrument = self.instrument(order.instrument).expect("a live order's instrument");
+        let hold = instrument.economics.hold_for(order.side, order.price, order.remaining);
+        hold.expect("no larger than the hold the order was accepted with")
     }
 
     /// The account, mutably. Only called on ids a check step has resolved.

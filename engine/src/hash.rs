@@ -162,9 +162,13 @@ impl Engine {
                 h.u64(o.client_order_id.0);
                 h.i64(o.remaining.0);
                 h.i64(o.filled.0);
-                h.i64(o.hold);
+                // The hold and the flags are hashed as they were when orders stored them.
+                h.i64(self.order_hold(o));
+                let flags = o.flags;
                 h.u64(
-                    u64::from(o.post_only) | (o.stp_mode as u64) << 8 | (o.stp_scope as u64) << 16,
+                    u64::from(flags.post_only())
+                        | (flags.stp_mode() as u64) << 8
+                        | (flags.stp_scope() as u64) << 16,
                 );
                 slot = o.next;
             }

@@ -224,19 +224,18 @@ impl Engine {
                     o.id
                 );
                 ensure!(o.remaining.0 > 0, "order {:?} rests with nothing left", o.id);
-                let expected = instrument.economics.hold_for(o.side, o.price, o.remaining);
-                ensure!(
-                    expected == Some(o.hold),
-                    "order {:?} holds {} not {expected:?}",
-                    o.id,
-                    o.hold
-                );
+                // An order's hold is derived from its terms; it must be computable, and
+                // the account's `held` must be their sum (checked below).
+                let hold = instrument.economics.hold_for(o.side, o.price, o.remaining);
+                let Some(hold) = hold else {
+                    return Err(format!("order {:?}: its hold overflows", o.id));
+                };
                 let by_id = self.index.find_id(&self.orders, o.id);
                 ensure!(by_id == Some(slot), "order {:?} not indexed", o.id);
                 let by_client = self.index.find_client(&self.orders, o.account, o.client_order_id);
                 ensure!(by_client == Some(slot), "client id of {:?} not indexed", o.id);
                 let asset = instrument.hold_asset(o.side).0 as usize;
-                held[o.account.0 as usize][asset] += o.hold;
+                held[o.account.0 as usize][asset] += hold;
                 open[o.account.0 as usize] += 1;
                 qty += o.remaining.0;
                 orders += 1;

@@ -13,6 +13,21 @@ use crate::types::*;
 pub const DEPTH_LEVELS_MAX: u16 = 1_000;
 
 impl Engine {
+    /// An order as a query reports it (its hold derived from its terms).
+    fn order_info(&self, order: &Order) -> OrderInfo {
+        OrderInfo {
+            order_id: order.id,
+            account: order.account,
+            instrument: order.instrument,
+            client_order_id: order.client_order_id,
+            side: order.side,
+            price: order.price,
+            remaining: order.remaining,
+            filled: order.filled,
+            hold: self.order_hold(order),
+        }
+    }
+
     /// Answers a query for `user` into `out`: the items, then `QueryDone`; or one
     /// `Rejected`. Balances and orders need the account's owner or an admin; depth is
     /// public.
@@ -79,7 +94,7 @@ impl Engine {
     ) -> Result<u32, RejectReason> {
         self.readable_account(user, account)?;
         let slot = self.find_order(account, order)?;
-        out.emit(Event::OrderInfo(order_info(self.orders.get(slot))));
+        out.emit(Event::OrderInfo(self.order_info(self.orders.get(slot))));
         Ok(1)
     }
 
@@ -93,7 +108,7 @@ impl Engine {
         let mut items = 0;
         while slot != NIL {
             let order = self.orders.get(slot);
-            out.emit(Event::OrderInfo(order_info(order)));
+            out.emit(Event::OrderInfo(self.order_info(order)));
             items += 1;
             slot = order.account_next;
         }
@@ -186,19 +201,5 @@ impl Engine {
             return Err(RejectReason::AccountNotOwned);
         }
         Ok(found)
-    }
-}
-
-fn order_info(order: &Order) -> OrderInfo {
-    OrderInfo {
-        order_id: order.id,
-        account: order.account,
-        instrument: order.instrument,
-        client_order_id: order.client_order_id,
-        side: order.side,
-        price: order.price,
-        remaining: order.remaining,
-        filled: order.filled,
-        hold: order.hold,
     }
 }

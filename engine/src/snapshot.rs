@@ -28,7 +28,7 @@
 //! decodes into a *different* consistent state is not detectable here: the checksum of
 //! the file that carries the bytes is what catches that.
 
-use crate::book::{NIL, Order};
+use crate::book::{NIL, Order, OrderFlags};
 use crate::command::InstrumentSpec;
 use crate::engine::Engine;
 use crate::event::{Event, EventSink, PaymentInfo};
@@ -427,6 +427,27 @@ impl Engine {
     }
 
     /// Section 7: every resting order, in book order with levels worst first.
+    /// An order as a snapshot records it: its owner and hold are written out (the
+    /// format predates their being derived), and checked against the derivation on
+    /// loading.
+    fn order_record(&self, order: &Order) -> OrderRecord {
+        OrderRecord {
+            id: order.id,
+            account: order.account,
+            owner: self.owner_of(order.account),
+            instrument: order.instrument,
+            client_order_id: order.client_order_id,
+            side: order.side,
+            price: order.price,
+            remaining: order.remaining,
+            filled: order.filled,
+            hold: self.order_hold(order),
+            post_only: order.flags.post_only(),
+            stp_mode: order.flags.stp_mode(),
+            stp_scope: order.flags.stp_scope(),
+        }
+    }
+
     fn write_orders(&self, out: &mut Vec<u8>) {
         put_count(out, self.orders.len());
         let mut heads = Vec::new();
@@ -438,7 +459,7 @@ impl Engine {
                     let mut slot = head;
                     while slot != NIL {
                         let order = self.orders.get(slot);
-                        put(out, &order_record(order));
+                        put(out, &self.order_record(order));
                         slot = order.next;
                     }
                 }
@@ -464,40 +485,18 @@ impl Engine {
     }
 }
 
-fn order_record(order: &Order) -> OrderRecord {
-    OrderRecord {
-        id: order.id,
-        account: order.account,
-        owner: order.owner,
-        instrument: order.instrument,
-        client_order_id: order.client_order_id,
-        side: order.side,
-        price: order.price,
-        remaining: order.remaining,
-        filled: order.filled,
-        hold: order.hold,
-        post_only: order.post_only,
-        stp_mode: order.stp_mode,
-        stp_scope: order.stp_scope,
-    }
-}
-
 /// The order a record describes, on no list yet.
 fn unlinked_order(record: &OrderRecord) -> Order {
     Order {
         id: record.id,
         account: record.account,
-        owner: record.owner,
         instrument: record.instrument,
         client_order_id: record.client_order_id,
         side: record.side,
         price: record.price,
         remaining: record.remaining,
         filled: record.filled,
-        hold: record.hold,
-        post_only: record.post_only,
-        stp_mode: record.stp_mode,
-        stp_scope: record.stp_scope,
+        flags: OrderFlags::new(record.post_only, record.stp_mode, record.stp_scope),
         ..Order::EMPTY
     }
 }
@@ -829,10 +828,15 @@ impl Engine {
             (record.remaining.0 > 0, "nothing remaining"),
             (record.remaining <= instrument.spec.qty_max, "remaining above qty_max"),
             (record.filled.0 >= 0, "negative filled"),
-            (record.hold >= 0, "negative hold"),
         ];
         if let Some((_, why)) = checks.iter().find(|(ok, _)| !ok) {
             return Err(invalid(format!("{}: {why}", what())));
+        }
+        // Orders do not store their hold; the recorded one must be what their terms
+        // derive (price and remaining are positive here, as `hold_for` requires).
+        let hold = instrument.economics.hold_for(record.side, record.price, record.remaining);
+        if hold != Some(record.hold) {
+            return Err(invalid(format!("{}: hold is not what its terms require", what())));
         }
         // Every resting order passed the notional check at its current terms (only a
         // reduction skips it), and the definition never changes. The invariants do not

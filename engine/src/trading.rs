@@ -2,7 +2,7 @@
 //! settlement of each fill. Risk checks run in the `check_*` functions, before anything
 //! touches the book or a balance.
 
-use crate::book::{Book, NIL, Order, Slot};
+use crate::book::{Book, NIL, Order, OrderFlags, Slot};
 use crate::command::{Amend, NewOrder, OrderRef};
 use crate::engine::Engine;
 use crate::event::*;
@@ -29,49 +29,39 @@ pub(crate) struct Taker {
 }
 
 impl Taker {
-    fn from_order(order: &Order) -> Taker {
+    /// A resting order taking liquidity again (an amend that lost priority); its owner
+    /// and hold are derived, not stored in the order.
+    fn from_order(order: &Order, owner: UserId, hold: i64) -> Taker {
         Taker {
             id: order.id,
             account: order.account,
-            owner: order.owner,
+            owner,
             instrument: order.instrument,
             client_order_id: order.client_order_id,
             side: order.side,
             limit: order.price,
             remaining: order.remaining,
             filled: order.filled,
-            hold: order.hold,
-            post_only: order.post_only,
-            stp_mode: order.stp_mode,
-            stp_scope: order.stp_scope,
+            hold,
+            post_only: order.flags.post_only(),
+            stp_mode: order.flags.stp_mode(),
+            stp_scope: order.flags.stp_scope(),
         }
     }
 
+    /// The order record of what is left to rest (its hold is derived from it).
     fn to_order(self) -> Order {
         Order {
             id: self.id,
             account: self.account,
-            owner: self.owner,
             instrument: self.instrument,
             client_order_id: self.client_order_id,
             side: self.side,
             price: self.limit,
             remaining: self.remaining,
             filled: self.filled,
-            hold: self.hold,
-            post_only: self.post_only,
-            stp_mode: self.stp_mode,
-            stp_scope: self.stp_scope,
+            flags: OrderFlags::new(self.post_only, self.stp_mode, self.stp_scope),
             ..Order::EMPTY
-        }
-    }
-
-    /// True if self-trade prevention forbids this order trading with `maker`.
-    fn conflicts_with(&self, maker: &Order) -> bool {
-        match (self.stp_mode, self.stp_scope) {
-            (StpMode::Allow, _) => false,
-            (_, StpScope::Account) => maker.account == self.account,
-            (_, StpScope::Owner) => maker.owner == self.owner,
         }
     }
 }
@@ -211,7 +201,7 @@ impl Engine {
             let mut slot = level.head;
             while slot != NIL {
                 let maker = self.orders.get(slot);
-                if taker.conflicts_with(maker) {
+                if self.self_trade(taker, maker) {
                     if taker.stp_mode != StpMode::CancelOldest {
                         return false;
                     }
@@ -234,6 +224,15 @@ impl Engine {
             return;
         }
         if rests {
+            debug_assert_eq!(
+                Some(taker.hold),
+                self.instrument(taker.instrument).expect("checked").economics.hold_for(
+                    taker.side,
+                    taker.limit,
+                    taker.remaining
+                ),
+                "what rests holds exactly what its record derives"
+            );
             let slot = self.orders.insert(taker.to_order()).expect("checked has_room");
             self.rest(slot, out);
             return;
@@ -285,7 +284,8 @@ impl Engine {
     /// Releases the hold of an order that is already off the book and reports it.
     fn release_cancelled(&mut self, order: &Order, reason: CancelReason, out: &mut impl EventSink) {
         let hold_asset = self.instrument(order.instrument).expect("exists").hold_asset(order.side);
-        self.account_mut(order.account).release(hold_asset, order.hold);
+        let hold = self.order_hold(order);
+        self.account_mut(order.account).release(hold_asset, hold);
         out.emit(Event::Cancelled(OrderCancelled {
             order_id: order.id,
             account: order.account,
@@ -315,6 +315,15 @@ impl Engine {
 
     // ---- matching and settlement ----------------------------------------------------
 
+    /// True if self-trade prevention forbids `taker` trading with `maker`.
+    fn self_trade(&self, taker: &Taker, maker: &Order) -> bool {
+        match (taker.stp_mode, taker.stp_scope) {
+            (StpMode::Allow, _) => false,
+            (_, StpScope::Account) => maker.account == taker.account,
+            (_, StpScope::Owner) => self.owner_of(maker.account) == taker.owner,
+        }
+    }
+
     /// Matches the incoming order against the opposite side in price-time priority
     /// until it is filled, the book no longer crosses, or self-trade prevention stops it.
     fn match_taker(&mut self, taker: &mut Taker, out: &mut impl EventSink) -> MatchEnd {
@@ -330,7 +339,7 @@ impl Engine {
             let mut end = MatchEnd::Done;
             while slot != NIL && taker.remaining.0 > 0 {
                 let maker = *self.orders.get(slot);
-                if taker.conflicts_with(&maker) {
+                if self.self_trade(taker, &maker) {
                     if taker.stp_mode != StpMode::CancelNewest {
                         // Published once for the whole level below.
                         let _ = self.cancel_resting(slot, CancelReason::SelfTrade, out);
@@ -371,6 +380,8 @@ impl Engine {
             Side::Buy => (taker_fee, maker_fee),
             Side::Sell => (maker_fee, taker_fee),
         };
+        let maker_hold = economics.hold_for(maker.side, maker.price, maker.remaining);
+        let maker_hold = maker_hold.expect("the hold it was accepted with");
         let maker_hold_after =
             economics.hold_for(maker.side, maker.price, Qty(maker.remaining.0 - qty.0));
         let taker_hold_after =
@@ -382,11 +393,11 @@ impl Engine {
                 taker.account,
                 taker.hold - taker_hold_after,
                 maker.account,
-                maker.hold - maker_hold_after,
+                maker_hold - maker_hold_after,
             ),
             Side::Sell => (
                 maker.account,
-                maker.hold - maker_hold_after,
+                maker_hold - maker_hold_after,
                 taker.account,
                 taker.hold - taker_hold_after,
             ),
@@ -445,9 +456,7 @@ impl Engine {
             let (ladder, orders) = self.ladder_mut(taker.instrument, maker.side);
             // Published once for the whole level by the matching loop.
             let _ = ladder.reduce(orders, slot, qty);
-            let stored = self.orders.get_mut(slot);
-            stored.filled = maker.filled;
-            stored.hold = maker_hold_after;
+            self.orders.get_mut(slot).filled = maker.filled;
         }
     }
 
@@ -509,8 +518,8 @@ impl Engine {
             let by = Qty(order.remaining.0 - amend.qty.0);
             let (ladder, orders) = self.ladder_mut(order.instrument, order.side);
             let level = ladder.reduce(orders, slot, by);
-            self.orders.get_mut(slot).hold = new_hold;
-            self.account_mut(order.account).release(hold_asset, order.hold - new_hold);
+            let hold = self.order_hold(&order);
+            self.account_mut(order.account).release(hold_asset, hold - new_hold);
             out.emit(Event::Amended(amended(&order, amend, true)));
             self.emit_balance(order.account, hold_asset, out);
             out.emit(level_changed(&order, level));
@@ -521,12 +530,13 @@ impl Engine {
         let (ladder, orders) = self.ladder_mut(order.instrument, order.side);
         let level = ladder.unlink(orders, slot);
         out.emit(level_changed(&order, level));
+        let (hold, owner) = (self.order_hold(&order), self.owner_of(order.account));
         let account = self.account_mut(order.account);
-        account.release(hold_asset, order.hold);
+        account.release(hold_asset, hold);
         account.hold(hold_asset, new_hold);
         out.emit(Event::Amended(amended(&order, amend, false)));
         self.emit_balance(order.account, hold_asset, out);
-        let mut taker = Taker::from_order(&order);
+        let mut taker = Taker::from_order(&order, owner, hold);
         taker.limit = amend.price;
         taker.remaining = amend.qty;
         taker.hold = new_hold;
@@ -536,7 +546,6 @@ impl Engine {
         stored.price = taker.limit;
         stored.remaining = taker.remaining;
         stored.filled = taker.filled;
-        stored.hold = taker.hold;
         self.finish_amended(slot, end, out);
         Ok(())
     }
@@ -556,7 +565,6 @@ impl Engine {
         self.index.remove(&self.orders, slot);
         self.orders.remove(slot);
         if fully_filled {
-            assert_eq!(order.hold, 0);
             return;
         }
         self.release_cancelled(&order, CancelReason::SelfTrade, out);
@@ -604,10 +612,10 @@ impl Engine {
             return Ok((slot, new_hold));
         }
         let available = account.balance(instrument.hold_asset(order.side)).available;
-        if new_hold - order.hold > available {
+        if new_hold - self.order_hold(order) > available {
             return Err(RejectReason::InsufficientBalance);
         }
-        if order.post_only && instrument.book.would_trade(order.side, amend.price) {
+        if order.flags.post_only() && instrument.book.would_trade(order.side, amend.price) {
             return Err(RejectReason::PostOnlyWouldCross);
         }
         if !instrument.book.side(order.side).has_room_for(amend.price) {

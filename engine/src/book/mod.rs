@@ -7,7 +7,7 @@ mod orders;
 
 pub use index::OrderIndex;
 pub use ladder::{Ladder, Level};
-pub use orders::{NIL, Order, OrderStore, Slot};
+pub use orders::{NIL, Order, OrderFlags, OrderStore, Slot};
 
 use crate::types::{Price, Side};
 

@@ -10,16 +10,19 @@ pub type Slot = u32;
 /// The end-of-list marker.
 pub const NIL: Slot = u32::MAX;
 
-/// A resting order. The book reads only the queue fields and `remaining`; the money
-/// field `hold` belongs to the engine's ledger logic.
+/// A resting order, in exactly one 64-byte cache line: cancels reach old orders at
+/// random, and a record spanning two lines cost two cache misses instead of one. What
+/// can be derived is therefore not stored: the hold is `Economics::hold_for(side,
+/// price, remaining)` (`Engine::order_hold`), the owner is the account's, and the
+/// post-only flag and self-trade prevention share one byte ([`OrderFlags`]). The book
+/// reads only the queue fields and `remaining`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(align(64))]
 pub struct Order {
     /// Engine order id.
     pub id: OrderId,
     /// Owner account.
     pub account: AccountId,
-    /// The account's owner, for owner-scoped self-trade prevention.
-    pub owner: UserId,
     /// Instrument.
     pub instrument: InstrumentId,
     /// The client's id.
@@ -32,14 +35,9 @@ pub struct Order {
     pub remaining: Qty,
     /// Quantity filled so far.
     pub filled: Qty,
-    /// Amount held for the remaining quantity (quote for a buy, base for a sell).
-    pub hold: i64,
-    /// Post-only orders stay post-only when amended.
-    pub post_only: bool,
-    /// Self-trade prevention used when an amend makes this order trade.
-    pub stp_mode: StpMode,
-    /// Scope of that prevention.
-    pub stp_scope: StpScope,
+    /// Post-only (kept when amended) and the self-trade prevention used when an amend
+    /// makes the order trade.
+    pub flags: OrderFlags,
     /// Previous order in the price level's queue (older).
     pub prev: Slot,
     /// Next order in the price level's queue (newer).
@@ -50,27 +48,57 @@ pub struct Order {
     pub account_next: Slot,
 }
 
+const _: () = assert!(std::mem::size_of::<Order>() == 64, "an order is one cache line");
+
 impl Order {
     /// An order of zeros on no list: build others with `Order { id, .., ..Order::EMPTY }`.
     pub const EMPTY: Order = Order {
         id: OrderId(0),
         account: AccountId(0),
-        owner: UserId(0),
         instrument: InstrumentId(0),
         client_order_id: ClientOrderId(0),
         side: Side::Buy,
         price: Price(0),
         remaining: Qty(0),
         filled: Qty(0),
-        hold: 0,
-        post_only: false,
-        stp_mode: StpMode::Allow,
-        stp_scope: StpScope::Account,
+        flags: OrderFlags::new(false, StpMode::Allow, StpScope::Account),
         prev: NIL,
         next: NIL,
         account_prev: NIL,
         account_next: NIL,
     };
+}
+
+/// An order's post-only flag and self-trade prevention (mode and scope) in one byte:
+/// bit 0 post-only, bits 1-2 the mode, bit 3 the scope.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrderFlags(u8);
+
+impl OrderFlags {
+    /// Packs the three.
+    pub const fn new(post_only: bool, stp_mode: StpMode, stp_scope: StpScope) -> OrderFlags {
+        OrderFlags(post_only as u8 | (stp_mode as u8) << 1 | (stp_scope as u8) << 3)
+    }
+
+    /// Post-only: never takes liquidity.
+    pub fn post_only(self) -> bool {
+        self.0 & 1 != 0
+    }
+
+    /// Self-trade prevention mode.
+    pub fn stp_mode(self) -> StpMode {
+        match (self.0 >> 1) & 3 {
+            0 => StpMode::Allow,
+            1 => StpMode::CancelNewest,
+            2 => StpMode::CancelOldest,
+            _ => StpMode::CancelBoth,
+        }
+    }
+
+    /// Self-trade prevention scope.
+    pub fn stp_scope(self) -> StpScope {
+        if self.0 & 8 == 0 { StpScope::Account } else { StpScope::Owner }
+    }
 }
 
 /// Fixed-capacity slab of orders.
