@@ -241,7 +241,7 @@ impl Engine {
     /// What a resting order holds: derived from its side, price and remaining quantity
     /// (`Economics::hold_for`), which every fill, amend and cancel keeps true, so it is
     /// not stored in the order.
-    pub fn order_hold(&self, order: &Order) -> i64 {
+    pub(crate) fn order_hold(&self, order: &Order) -> i64 {
         let instrument = self.instrument(order.instrument).expect("a live order's instrument");
         let hold = instrument.economics.hold_for(order.side, order.price, order.remaining);
         hold.expect("no larger than the hold the order was accepted with")

@@ -387,6 +387,23 @@ pub enum PaymentAction {
     Duplicate,
 }
 
+impl PaymentAction {
+    /// Number of actions.
+    pub const COUNT: usize = 5;
+
+    /// Position in declaration order, below [`PaymentAction::COUNT`] (a new action
+    /// does not compile until it is given one).
+    pub const fn index(self) -> usize {
+        match self {
+            PaymentAction::Created => 0,
+            PaymentAction::Captured => 1,
+            PaymentAction::Voided => 2,
+            PaymentAction::Expired => 3,
+            PaymentAction::Duplicate => 4,
+        }
+    }
+}
+
 /// A payment as recorded by the engine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, SchemaWrite, SchemaRead)]
 pub struct PaymentInfo {

@@ -3,6 +3,7 @@
 //! hot path, and none of it can change state.
 
 use crate::engine::{Engine, Instrument};
+use crate::event::PaymentAction;
 use crate::ledger::{Account, Asset};
 use crate::types::*;
 
@@ -57,8 +58,9 @@ impl Engine {
     }
 
     /// Payment events emitted since this engine value was built, by
-    /// `[kind as usize][action as usize]` (a statistic, not state: see `Instrument::traded_lots`).
-    pub fn payment_events(&self) -> &[[u64; 5]; 4] {
+    /// `[kind.index()][action.index()]` (a statistic, not state: see
+    /// `Instrument::traded_lots`).
+    pub fn payment_events(&self) -> &[[u64; PaymentAction::COUNT]; PaymentKind::COUNT] {
         &self.payments.events
     }
 

@@ -331,7 +331,7 @@ pub(crate) struct PaymentBook {
     /// Payment events emitted since this book was built, by `[kind][action]`: a
     /// statistic for the operator's metrics, not state (not hashed, not in snapshots;
     /// an engine rebuilt from a snapshot counts only what it replays after it).
-    pub events: [[u64; 5]; 4],
+    pub events: [[u64; PaymentAction::COUNT]; PaymentKind::COUNT],
 }
 
 impl PaymentBook {
@@ -672,7 +672,7 @@ impl Engine {
 
     /// Reports what happened to a payment, and counts it (`PaymentBook::events`).
     fn emit_payment(&mut self, action: PaymentAction, info: PaymentInfo, out: &mut impl EventSink) {
-        self.payments.events[info.kind as usize][action as usize] += 1;
+        self.payments.events[info.kind.index()][action.index()] += 1;
         out.emit(Event::Payment { action, info });
     }
 

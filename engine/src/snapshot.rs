@@ -62,7 +62,9 @@ use wincode::{SchemaRead, SchemaWrite};
 /// 6. Instruments by ascending id: definition, derived economics, status, last price.
 /// 7. Resting orders in book order: instruments ascending, bids then asks, each side's
 ///    levels from the worst price to the best, each level's queue oldest first; every
-///    field of the order except its table slot and list links.
+///    field of the order except its table slot and list links, plus its owner and its
+///    hold (derived, not stored, in the engine; a loaded hold must equal the
+///    derivation).
 /// 8. Account order lists by ascending account id, for accounts with live orders: the
 ///    account, a count, then the order ids oldest first.
 ///
@@ -426,7 +428,6 @@ impl Engine {
         }
     }
 
-    /// Section 7: every resting order, in book order with levels worst first.
     /// An order as a snapshot records it: its owner and hold are written out (the
     /// format predates their being derived), and checked against the derivation on
     /// loading.
@@ -448,6 +449,7 @@ impl Engine {
         }
     }
 
+    /// Section 7: every resting order, in book order with levels worst first.
     fn write_orders(&self, out: &mut Vec<u8>) {
         put_count(out, self.orders.len());
         let mut heads = Vec::new();

@@ -189,6 +189,22 @@ pub enum PaymentKind {
     Withdrawal = 3,
 }
 
+impl PaymentKind {
+    /// Number of kinds.
+    pub const COUNT: usize = 4;
+
+    /// Position in declaration order, below [`PaymentKind::COUNT`] (a new kind does
+    /// not compile until it is given one).
+    pub const fn index(self) -> usize {
+        match self {
+            PaymentKind::Transfer => 0,
+            PaymentKind::Authorization => 1,
+            PaymentKind::Deposit => 2,
+            PaymentKind::Withdrawal => 3,
+        }
+    }
+}
+
 /// Where a payment is in its life. `Pending` is the only state that changes; the
 /// other three are final. Voided and expired payments are the failed ones (a refused
 /// payment is never recorded: it gets a `Rejected` event and its id stays unused).

@@ -1255,7 +1255,7 @@ struct Harness {
     /// events, for the engine's statistics (`Instrument::traded_lots`,
     /// `Engine::payment_events`).
     traded_lots: BTreeMap<InstrumentId, u64>,
-    payment_events: [[u64; 5]; 4],
+    payment_events: [[u64; PaymentAction::COUNT]; PaymentKind::COUNT],
     /// The state queries compared after every successful command.
     state_queries: Vec<Query>,
     /// The payment queries compared every `PAYMENT_HISTORY_EVERY` steps.
@@ -1298,7 +1298,7 @@ impl Harness {
             coverage: Coverage::default(),
             external: BTreeMap::new(),
             traded_lots: BTreeMap::new(),
-            payment_events: [[0; 5]; 4],
+            payment_events: [[0; PaymentAction::COUNT]; PaymentKind::COUNT],
             state_queries,
             payment_queries: payment_queries.collect(),
             history: VecDeque::new(),
@@ -1383,7 +1383,7 @@ impl Harness {
                     *self.traded_lots.entry(fill.instrument).or_default() += fill.qty.0 as u64;
                 }
                 Event::Payment { action, info } => {
-                    self.payment_events[info.kind as usize][*action as usize] += 1;
+                    self.payment_events[info.kind.index()][action.index()] += 1;
                 }
                 _ => {}
             }

@@ -9,6 +9,7 @@
 //! whose two cores belong to the gateway and the engine.
 
 use crate::metrics::{DisconnectCause, Metrics, PAYMENT_ACTIONS, PAYMENT_KINDS, Stage};
+use crate::wire::SessionReason;
 use fincore_engine::{CommandKind, RejectReason};
 use fincore_journal::DurabilityHandle;
 use hdrhistogram::Histogram;
@@ -308,6 +309,22 @@ impl Collector for FincoreCollector {
             |m| {
                 counter(m, &[("outcome", "accepted")], gateway.connections_accepted.get())?;
                 counter(m, &[("outcome", "refused")], gateway.connections_refused.get())
+            },
+        )?;
+        family(
+            e,
+            "fincore_session_rejects",
+            "Session rejects sent, by reason (docs/PROTOCOL.md session codes).",
+            MetricType::Counter,
+            |m| {
+                let cells = SessionReason::ALL.iter().zip(gateway.session_rejects.iter());
+                for (reason, cell) in cells.filter(|(_, cell)| cell.get() > 0) {
+                    let name = format!("{reason:?}");
+                    let code = reason.code().to_string();
+                    let labels = [("reason", name.as_str()), ("code", code.as_str())];
+                    counter(m, &labels, cell.get())?;
+                }
+                Ok(())
             },
         )?;
         family(

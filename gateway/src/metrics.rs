@@ -15,7 +15,9 @@
 //! or counted: the engine and gateway threads hold no [`Metrics`] at all.
 
 use crate::wire::SessionReason;
-use fincore_engine::{CommandKind, Engine, INSTRUMENTS_MAX, RejectReason};
+use fincore_engine::{
+    CommandKind, Engine, INSTRUMENTS_MAX, PaymentAction, PaymentKind, RejectReason,
+};
 use hdrhistogram::Histogram;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,7 +36,7 @@ const MERGE_EVERY: u32 = 4_096;
 pub struct EngineCounts {
     trades: u64,
     traded_lots: Vec<u64>,
-    payment_events: [[u64; 5]; 4],
+    payment_events: [[u64; PaymentAction::COUNT]; PaymentKind::COUNT],
 }
 
 impl EngineCounts {
@@ -89,10 +91,12 @@ fn cells(n: usize) -> Box<[Cell]> {
     (0..n).map(|_| Cell::default()).collect()
 }
 
-/// Payment kinds, in `PaymentKind as usize` order, with their labels.
-pub const PAYMENT_KINDS: [&str; 4] = ["transfer", "authorization", "deposit", "withdrawal"];
-/// Payment actions, in `PaymentAction as usize` order, with their labels.
-pub const PAYMENT_ACTIONS: [&str; 5] = ["created", "captured", "voided", "expired", "duplicate"];
+/// Payment kinds, in `PaymentKind::index` order, with their labels.
+pub const PAYMENT_KINDS: [&str; PaymentKind::COUNT] =
+    ["transfer", "authorization", "deposit", "withdrawal"];
+/// Payment actions, in `PaymentAction::index` order, with their labels.
+pub const PAYMENT_ACTIONS: [&str; PaymentAction::COUNT] =
+    ["created", "captured", "voided", "expired", "duplicate"];
 
 /// Written by the engine thread only. Aligned to its own cache lines (as is
 /// [`GatewayMetrics`]): cells of the two threads sharing a line made every write a
@@ -111,7 +115,7 @@ pub struct EngineMetrics {
     /// Lots traded, by instrument id.
     pub traded_lots: Box<[Cell]>,
     /// Payment events by `[kind][action]`.
-    pub payments: Box<[[Cell; 5]]>,
+    pub payments: Box<[[Cell; PaymentAction::COUNT]]>,
     /// Journal records appended.
     pub journal_records: Cell,
     /// Journal bytes appended (records with their headers and padding).
@@ -250,6 +254,9 @@ pub struct GatewayMetrics {
     pub connections_refused: Cell,
     /// Sessions (connections) ended, by [`DisconnectCause`] index.
     pub disconnects: Box<[Cell]>,
+    /// `SessionReject`s sent, by [`SessionReason::ALL`] index (rate limited, not
+    /// admin, malformed, ...).
+    pub session_rejects: Box<[Cell]>,
     /// Connections open now.
     pub connections_open: Cell,
     /// Logged-in sessions open now.
@@ -392,6 +399,7 @@ impl Metrics {
                 connections_accepted: Cell::default(),
                 connections_refused: Cell::default(),
                 disconnects: cells(DisconnectCause::ALL.len()),
+                session_rejects: cells(SessionReason::ALL.len()),
                 connections_open: Cell::default(),
                 sessions_open: Cell::default(),
                 inbound_published: Cell::default(),

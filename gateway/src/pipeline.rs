@@ -641,9 +641,8 @@ impl EngineThread {
     /// wakes the gateway, and (with metrics) brings the journal's figures up to date,
     /// once per batch rather than per command.
     fn end_batch(&mut self) {
-        self.runner.publish();
-        self.flush_out();
-        (self.wake)();
+        // Counted before the batch's replies are released, so that a client that has
+        // its reply finds it counted.
         if let Some(metrics) = &self.metrics {
             let journal = self.runner.journal();
             let engine = &metrics.engine;
@@ -652,6 +651,9 @@ impl EngineThread {
             engine.journal_seq.set(journal.last_seq());
             metrics.publish_engine_counts(self.runner.engine(), &self.counts_at_start);
         }
+        self.runner.publish();
+        self.flush_out();
+        (self.wake)();
     }
 
     /// Refreshes the gauges only this thread can read (resting orders, instrument

@@ -103,7 +103,7 @@ fn check_setup(engine: &Engine, setup: &[CommandBody]) -> Result<(), RunnerError
         let command =
             Command { seq: scratch.last_seq() + 1, time_ns: 0, user: SYSTEM_USER, body: *body };
         scratch.apply(&command, &mut events);
-        if let Some(fincore_engine::Event::Rejected(rejected)) = events.first() {
+        if let Some(fincore_engine::Event::Rejected(rejected)) = events.last() {
             return Err(RunnerError::Data(format!(
                 "setup command {body:?} rejected: {}",
                 rejected.reason
@@ -195,7 +195,7 @@ impl Runner {
         for body in setup {
             events.clear();
             self.submit(origin, 0, *body, &mut events)?;
-            if let Some(fincore_engine::Event::Rejected(rejected)) = events.first() {
+            if let Some(fincore_engine::Event::Rejected(rejected)) = events.last() {
                 return Err(RunnerError::Data(format!(
                     "setup command {body:?} rejected: {}",
                     rejected.reason

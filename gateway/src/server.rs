@@ -334,6 +334,14 @@ impl Gateway {
         self.pipeline.metrics().map(|m| &m.gateway)
     }
 
+    fn count_session_reject(&self, reason: SessionReason) {
+        if let Some(metrics) = self.metrics()
+            && let Some(i) = SessionReason::ALL.iter().position(|r| *r == reason)
+        {
+            metrics.session_rejects[i].add(1);
+        }
+    }
+
     /// Records why a connection is ending (the first cause given wins).
     fn cause(&mut self, slot: usize, cause: DisconnectCause) {
         if let Some(conn) = self.conn(slot) {
@@ -597,6 +605,7 @@ impl Gateway {
             ref_request_id: request,
             ref_client_id: client_id,
         });
+        self.count_session_reject(reason);
         self.send(slot, &reject);
         let Some(conn) = self.conn(slot) else { return };
         if reason != SessionReason::RateLimited {
@@ -1011,6 +1020,7 @@ impl Gateway {
                         ref_request_id: item.request_id,
                         ref_client_id: 0,
                     };
+                    self.count_session_reject(reason);
                     self.send(slot, &ServerMsg::SessionReject(reject));
                 }
             }

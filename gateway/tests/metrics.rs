@@ -8,8 +8,9 @@ use common::{BTC_USD, limit, request};
 use fincore_engine::{
     AccountId, Authorize, ClientOrderId, ClientPaymentId, OrderRef, PaymentRef, Side, Transfer,
 };
+use fincore_gateway::client::Received;
 use fincore_gateway::server::{self, ServerOptions};
-use fincore_gateway::wire::{Cancel, ClientMsg, Void};
+use fincore_gateway::wire::{Cancel, ClientMsg, ServerMsg, SetAccountBlocked, Void};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -77,6 +78,15 @@ fn counters_have_exact_values_after_a_known_workload() {
     request(&mut bob, &limit(3, BTC_USD, Side::Sell, 6_010_000, 0, 4_001).into());
     let cancel = Cancel { account: BOB, order: OrderRef::Client(ClientOrderId(999_999)) };
     request(&mut bob, &ClientMsg::Cancel(cancel));
+    // Two session rejects: admin messages from a trader (refused by the gateway, never
+    // journaled, not among the command rejects).
+    for blocked in [true, false] {
+        let (_, replies) = request(
+            &mut alice,
+            &ClientMsg::SetAccountBlocked(SetAccountBlocked { account: BOB, blocked }),
+        );
+        assert!(matches!(replies[..], [Received { msg: ServerMsg::SessionReject(_), .. }]));
+    }
     let _ = ALICE;
 
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -104,6 +114,8 @@ fn counters_have_exact_values_after_a_known_workload() {
     let rejects: f64 =
         after.iter().filter(|(k, _)| k.starts_with("fincore_rejects_total")).map(|(_, v)| v).sum();
     assert_eq!(rejects, 3.0);
+    let session_rejects = "fincore_session_rejects_total{reason=\"NotAdmin\",code=\"101\"}";
+    assert_eq!(value(session_rejects), 2.0);
     assert_eq!(value("fincore_fills_total"), 40.0);
     assert_eq!(value("fincore_traded_lots_total{instrument=\"BTC-USD\"}"), 40.0);
     assert_eq!(value("fincore_resting_orders{instrument=\"BTC-USD\"}"), 20.0);
@@ -257,7 +269,11 @@ fn engine_counts_are_exact_and_start_at_zero_after_a_restart() {
             client_payment_id: ClientPaymentId(4),
         }),
     );
-    let after = scrape_until(metrics, |m| m.contains_key(lots));
+    let after = scrape_until(metrics, |m| {
+        m.contains_key(lots)
+            && count(m, "fincore_fills_total") == 1.0
+            && payments(m, "transfer", "created") == 1.0
+    });
     assert_eq!(count(&after, "fincore_fills_total"), 1.0);
     assert_eq!(after[lots], 7.0);
     assert_eq!(payments(&after, "transfer", "created"), 1.0);

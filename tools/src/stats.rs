@@ -210,6 +210,7 @@ fn render(addr: &str, s: &Scrape, rates: Option<(f64, &Scrape)>) -> String {
     line(format!("fills             {}", rate("fincore_fills_total", &[])));
     line(format!("payments          {}", rate("fincore_payments_total", &[])));
     line(format!("journal bytes     {}", rate("fincore_journal_bytes_total", &[])));
+    line(format!("session rejects   {}", rate("fincore_session_rejects_total", &[])));
     line(format!(
         "logins ok {:.0}  failed {:.0}  throttled {:.0}",
         s.get("fincore_logins_total{outcome=\"ok\"}"),
