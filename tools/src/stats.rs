@@ -81,7 +81,8 @@ impl Scrape {
         self.series(metric)
             .filter(|(labels, _)| having.iter().all(|h| labels.contains(h)))
             .map(|(_, v)| v)
-            .sum()
+            // Not `.sum()`: an empty f64 sum is -0.0, which prints as "-0".
+            .fold(0.0, |total, v| total + v)
     }
 
     /// The series of a metric: (labels text, value).
@@ -267,4 +268,52 @@ fn render(addr: &str, s: &Scrape, rates: Option<(f64, &Scrape)>) -> String {
         if resting.is_empty() { "none".into() } else { resting.join(", ") }
     ));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXPOSITION: &str = "# TYPE fincore_commands counter
+fincore_commands_total{kind=\"new_order\",outcome=\"accepted\"} 90
+fincore_commands_total{kind=\"cancel\",outcome=\"accepted\"} 10
+fincore_commands_total{kind=\"cancel\",outcome=\"rejected\"} 3
+fincore_fills_total 7
+fincore_rejects_total{reason=\"UnknownOrder\",code=\"700\"} 3
+fincore_disconnects_total{cause=\"logout\"} 2
+fincore_disconnects_total{cause=\"slow_consumer\"} 0
+fincore_journal_seq 170
+# EOF
+";
+
+    fn row<'a>(screen: &'a str, name: &str) -> &'a str {
+        let line = screen.lines().find(|l| l.starts_with(name)).expect("the row is shown");
+        line[name.len()..].trim()
+    }
+
+    #[test]
+    fn totals_screen_sums_series_and_shows_absent_families_as_zero() {
+        let scrape = Scrape::parse(EXPOSITION);
+        assert_eq!(scrape.sum("fincore_commands_total", &["outcome=\"accepted\""]), 100.0);
+        assert_eq!(scrape.get("fincore_journal_seq"), 170.0);
+        let screen = render("127.0.0.1:9100", &scrape, None);
+        assert_eq!(row(&screen, "commands accepted"), "100");
+        assert_eq!(row(&screen, "commands rejected"), "3");
+        assert_eq!(row(&screen, "fills"), "7");
+        // No payment or session-reject series at all (sparse families): zero, not "-0".
+        assert_eq!(row(&screen, "payments"), "0");
+        assert_eq!(row(&screen, "session rejects"), "0");
+        assert_eq!(row(&screen, "disconnects"), "logout 2");
+        assert!(screen.contains("reason=\"UnknownOrder\",code=\"700\""), "{screen}");
+    }
+
+    #[test]
+    fn rates_screen_divides_the_increase_by_the_interval() {
+        let before = Scrape::parse(EXPOSITION);
+        let after =
+            Scrape::parse(&EXPOSITION.replace("fincore_fills_total 7", "fincore_fills_total 27"));
+        let screen = render("127.0.0.1:9100", &after, Some((2.0, &before)));
+        assert_eq!(row(&screen, "fills"), "10/s");
+        assert_eq!(row(&screen, "payments"), "0/s");
+    }
 }
