@@ -131,10 +131,10 @@ impl Reference {
 
 /// A logged-in connection.
 pub struct Client {
-    stream: TcpStream,
+    /// The sending half (the stream, numbered and buffered output); reads use its
+    /// stream too.
+    out: ClientSender,
     input: Vec<u8>,
-    output: Vec<u8>,
-    next_request: u64,
     session: LoginAccepted,
     heartbeat: Duration,
     last_send: Instant,
@@ -152,10 +152,8 @@ impl Client {
         let stream = TcpStream::connect(addr)?;
         stream.set_nodelay(true)?;
         let mut client = Client {
-            stream,
+            out: ClientSender { stream, output: Vec::with_capacity(4096), next_request: 1 },
             input: Vec::with_capacity(64 * 1024),
-            output: Vec::with_capacity(4096),
-            next_request: 1,
             session: LoginAccepted {
                 session_id: 0,
                 user: fincore_engine::UserId(0),
@@ -197,17 +195,12 @@ impl Client {
     /// Adds a message to the output without sending it (see [`Client::flush`]); returns
     /// its request id. Queuing many and flushing once sends them in one write.
     pub fn queue(&mut self, message: &ClientMsg) -> u64 {
-        let request = self.next_request;
-        self.next_request += 1;
-        message.encode_into(request, &mut self.output);
-        request
+        self.out.queue(message)
     }
 
     /// Sends everything queued.
     pub fn flush(&mut self) -> Result<(), ClientError> {
-        if !self.output.is_empty() {
-            self.stream.write_all(&self.output)?;
-            self.output.clear();
+        if self.out.flush()? {
             self.last_send = Instant::now();
         }
         Ok(())
@@ -225,7 +218,7 @@ impl Client {
 
     /// Sends raw bytes (for testing what the server does with bad input).
     pub fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
-        self.stream.write_all(bytes)?;
+        self.out.stream.write_all(bytes)?;
         self.last_send = Instant::now();
         Ok(())
     }
@@ -259,10 +252,10 @@ impl Client {
                 return Ok(None);
             }
             let wait = (deadline - now).min(self.heartbeat / 2).max(Duration::from_millis(1));
-            self.stream.set_read_timeout(Some(wait))?;
+            self.out.stream.set_read_timeout(Some(wait))?;
             let len = self.input.len();
             self.input.resize(len + 64 * 1024, 0);
-            match self.stream.read(&mut self.input[len..]) {
+            match self.out.stream.read(&mut self.input[len..]) {
                 Ok(0) => {
                     self.input.truncate(len);
                     return Err(ClientError::Closed);
@@ -430,13 +423,9 @@ impl Client {
     /// arrives). Neither half sends heartbeats: log in with a heartbeat interval longer
     /// than the session's quiet periods. Bytes already received stay with the receiver.
     pub fn split(self) -> Result<(ClientSender, ClientReceiver), ClientError> {
-        let reader = self.stream.try_clone()?;
+        let reader = self.out.stream.try_clone()?;
         reader.set_read_timeout(None)?;
-        let sender = ClientSender {
-            stream: self.stream,
-            output: self.output,
-            next_request: self.next_request,
-        };
+        let sender = self.out;
         let receiver = ClientReceiver {
             stream: reader,
             input: self.input,
@@ -475,13 +464,14 @@ impl ClientSender {
         request
     }
 
-    /// Sends everything queued.
-    pub fn flush(&mut self) -> Result<(), ClientError> {
-        if !self.output.is_empty() {
-            self.stream.write_all(&self.output)?;
-            self.output.clear();
+    /// Sends everything queued; true if there was something to send.
+    pub fn flush(&mut self) -> Result<bool, ClientError> {
+        if self.output.is_empty() {
+            return Ok(false);
         }
-        Ok(())
+        self.stream.write_all(&self.output)?;
+        self.output.clear();
+        Ok(true)
     }
 }
 
