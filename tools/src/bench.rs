@@ -73,6 +73,10 @@ pub struct EngineArgs {
     /// commands): measure it growing, page faults included, from the default size.
     #[arg(long)]
     no_presize: bool,
+    /// Throughput passes, each on a fresh engine: the median is reported, with the
+    /// range (on a noisy machine, compare medians of several rounds).
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     /// Print one JSON object as the last line.
     #[arg(long)]
     json: bool,
@@ -94,8 +98,8 @@ pub fn run(target: Target) -> Result<()> {
 }
 
 fn bench_engine(args: &EngineArgs) -> Result<()> {
-    if args.ops == 0 || args.instruments == 0 || args.traders < 2 {
-        bail!("--ops and --instruments must be positive, --traders at least 2");
+    if args.ops == 0 || args.instruments == 0 || args.traders < 2 || args.rounds == 0 {
+        bail!("--ops, --instruments and --rounds must be positive, --traders at least 2");
     }
     eprintln!(
         "generating {} {} commands (seed {}, {} instrument(s))...",
@@ -113,10 +117,22 @@ fn bench_engine(args: &EngineArgs) -> Result<()> {
         let setup = workload.setup.len() as u32;
         limits.payments_expected = (args.ops as u32).saturating_add(setup).min(limits.payments_max);
     }
-    let (elapsed_ns, events, hash) = throughput_pass(&workload, limits);
+    let mut rates = Vec::with_capacity(args.rounds);
+    let (mut events, mut hash) = (0, None);
+    for _ in 0..args.rounds {
+        let (elapsed_ns, pass_events, pass_hash) = throughput_pass(&workload, limits);
+        if hash.is_some_and(|h| h != pass_hash) {
+            bail!("two throughput passes reached different states: determinism is broken");
+        }
+        (events, hash) = (pass_events, Some(pass_hash));
+        rates.push(args.ops as f64 / (elapsed_ns as f64 / 1e9));
+    }
+    let hash = hash.expect("at least one round");
+    rates.sort_by(f64::total_cmp);
+    let ops_per_sec = median(&rates);
+    let (slowest, fastest) = (rates[0], rates[rates.len() - 1]);
     let (histogram, timer_ns, counts) = latency_pass(&workload, limits, hash)?;
     let fills = counts.fills;
-    let ops_per_sec = args.ops as f64 / (elapsed_ns as f64 / 1e9);
     let p = |q: f64| histogram.value_at_quantile(q);
     println!(
         "engine bench: mix={} instruments={} traders={} ops={} seed={} payments_expected={}",
@@ -128,9 +144,14 @@ fn bench_engine(args: &EngineArgs) -> Result<()> {
         limits.payments_expected
     );
     println!(
-        "  throughput   {:>12.0} commands/s ({:.1} ns/command)",
+        "  throughput   {:>12.0} commands/s ({:.1} ns/command){}",
         ops_per_sec,
-        elapsed_ns as f64 / args.ops as f64
+        1e9 / ops_per_sec,
+        if args.rounds > 1 {
+            format!(", median of {} rounds ({slowest:.0} - {fastest:.0})", args.rounds)
+        } else {
+            String::new()
+        }
     );
     println!(
         "  events       {events} ({fills} fills, {} payments created, {} captured, {} rejected commands)",
@@ -158,12 +179,13 @@ fn bench_engine(args: &EngineArgs) -> Result<()> {
     }
     if args.json {
         println!(
-            "{{\"mix\":\"{}\",\"presized\":{},\"ops\":{},\"instruments\":{},\"seed\":{},\"ops_per_sec\":{:.0},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{},\"timer_overhead_ns\":{},\"fills\":{},\"payments\":{},\"rejects\":{},\"events\":{},\"state_hash\":\"{:016x}\"}}",
+            "{{\"mix\":\"{}\",\"presized\":{},\"ops\":{},\"instruments\":{},\"seed\":{},\"rounds\":{},\"ops_per_sec\":{:.0},\"ops_per_sec_min\":{slowest:.0},\"ops_per_sec_max\":{fastest:.0},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{},\"timer_overhead_ns\":{},\"fills\":{},\"payments\":{},\"rejects\":{},\"events\":{},\"state_hash\":\"{:016x}\"}}",
             args.mix.name(),
             !args.no_presize,
             args.ops,
             args.instruments,
             args.seed,
+            args.rounds,
             ops_per_sec,
             p(0.5),
             p(0.99),
@@ -178,6 +200,12 @@ fn bench_engine(args: &EngineArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The median of sorted values (the mean of the middle two for an even count).
+fn median(sorted: &[f64]) -> f64 {
+    let mid = sorted.len() / 2;
+    if sorted.len() % 2 == 1 { sorted[mid] } else { (sorted[mid - 1] + sorted[mid]) / 2.0 }
 }
 
 /// The seeded command stream of a `--mix` (shared with `bench pipeline`).
@@ -274,4 +302,16 @@ fn timer_overhead_ns() -> u64 {
         .collect();
     samples.sort_unstable();
     samples[samples.len() / 2]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn median_is_the_middle_value_or_the_mean_of_the_middle_two() {
+        assert_eq!(median(&[5.0]), 5.0);
+        assert_eq!(median(&[1.0, 2.0, 9.0]), 2.0);
+        assert_eq!(median(&[1.0, 2.0, 4.0, 9.0]), 3.0);
+    }
 }
