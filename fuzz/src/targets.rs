@@ -115,9 +115,6 @@ pub fn frame(data: &[u8]) {
 pub fn client_msg(data: &[u8]) {
     let Some((&selector, body)) = data.split_first() else { return };
     let msg_type = pick_type(&CLIENT_TYPES, selector);
-    if !CLIENT_TYPES.contains(&msg_type) {
-        assert_eq!(ClientMsg::decode(msg_type, body), Err(wire::SessionReason::UnknownMessageType));
-    }
     check_client_body(msg_type, u64::from(selector), body);
     frame(&framed(msg_type, body));
 }
@@ -126,9 +123,6 @@ pub fn client_msg(data: &[u8]) {
 pub fn server_msg(data: &[u8]) {
     let Some((&selector, body)) = data.split_first() else { return };
     let msg_type = pick_type(&SERVER_TYPES, selector);
-    if !SERVER_TYPES.contains(&msg_type) {
-        assert_eq!(ServerMsg::decode(msg_type, body), Err(wire::SessionReason::UnknownMessageType));
-    }
     check_server_body(msg_type, u64::from(selector), body);
     frame(&framed(msg_type, body));
 }
@@ -153,7 +147,7 @@ fn framed(msg_type: u16, body: &[u8]) -> Vec<u8> {
 }
 
 /// Decodes `body` as a message of type `msg_type`. A known type whose body does not
-/// decode must be refused as malformed; a message that decodes must re-encode to the
+/// decode must be refused as malformed, an unknown type as unknown; a message that decodes must re-encode to the
 /// same bytes under the header the encoder writes.
 fn message_round_trip<M>(
     msg_type: u16,
@@ -166,9 +160,12 @@ fn message_round_trip<M>(
     let message = match decode(msg_type, body) {
         Ok(message) => message,
         Err(reason) => {
-            if known.contains(&msg_type) {
-                assert_eq!(reason, wire::SessionReason::MalformedFrame);
-            }
+            let expected = if known.contains(&msg_type) {
+                wire::SessionReason::MalformedFrame
+            } else {
+                wire::SessionReason::UnknownMessageType
+            };
+            assert_eq!(reason, expected, "type {msg_type}");
             return None;
         }
     };

@@ -185,6 +185,19 @@ fn gauge(
     metric.encode_family(&labels)?.encode_gauge(&value)
 }
 
+/// Counters labelled with a reason's name and code, for those counted at least once
+/// (sparse): command rejects and session rejects.
+fn reason_counters<R: std::fmt::Debug>(
+    metric: &mut MetricEncoder,
+    counts: impl Iterator<Item = (R, u32, u64)>,
+) -> Result<(), Error> {
+    for (reason, code, count) in counts.filter(|&(_, _, count)| count > 0) {
+        let (name, code) = (format!("{reason:?}"), code.to_string());
+        counter(metric, &[("reason", name.as_str()), ("code", code.as_str())], count)?;
+    }
+    Ok(())
+}
+
 impl Collector for FincoreCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), Error> {
         let (engine, gateway) = (&self.metrics.engine, &self.metrics.gateway);
@@ -222,18 +235,8 @@ impl Collector for FincoreCollector {
             "Rejected commands and queries by reason (docs/PROTOCOL.md reject codes).",
             MetricType::Counter,
             |m| {
-                for (reason, cell) in RejectReason::ALL.iter().zip(engine.rejects.iter()) {
-                    if cell.get() > 0 {
-                        let name = format!("{reason:?}");
-                        let code = reason.code().to_string();
-                        counter(
-                            m,
-                            &[("reason", name.as_str()), ("code", code.as_str())],
-                            cell.get(),
-                        )?;
-                    }
-                }
-                Ok(())
+                let cells = RejectReason::ALL.iter().zip(engine.rejects.iter());
+                reason_counters(m, cells.map(|(r, cell)| (r, u32::from(r.code()), cell.get())))
             },
         )?;
         family(e, "fincore_fills", "Fills (trades).", MetricType::Counter, |m| {
@@ -318,13 +321,7 @@ impl Collector for FincoreCollector {
             MetricType::Counter,
             |m| {
                 let cells = SessionReason::ALL.iter().zip(gateway.session_rejects.iter());
-                for (reason, cell) in cells.filter(|(_, cell)| cell.get() > 0) {
-                    let name = format!("{reason:?}");
-                    let code = reason.code().to_string();
-                    let labels = [("reason", name.as_str()), ("code", code.as_str())];
-                    counter(m, &labels, cell.get())?;
-                }
-                Ok(())
+                reason_counters(m, cells.map(|(r, cell)| (r, r.code(), cell.get())))
             },
         )?;
         family(

@@ -85,6 +85,20 @@ impl Scrape {
             .fold(0.0, |total, v| total + v)
     }
 
+    /// A one-label metric as "value-of-label count, ..." ("none" if empty), leaving out
+    /// zeros if `skip_zero`.
+    fn by_label(&self, metric: &str, label: &str, skip_zero: bool) -> String {
+        let prefix = format!("{label}=");
+        let items: Vec<String> = self
+            .series(metric)
+            .filter(|(_, v)| !skip_zero || *v > 0.0)
+            .map(|(labels, v)| {
+                format!("{} {v:.0}", labels.trim_start_matches(&prefix).trim_matches('"'))
+            })
+            .collect();
+        if items.is_empty() { "none".into() } else { items.join(", ") }
+    }
+
     /// The series of a metric: (labels text, value).
     pub fn series<'a>(&'a self, metric: &'a str) -> impl Iterator<Item = (&'a str, f64)> + 'a {
         self.0.iter().filter_map(move |(series, value)| {
@@ -218,17 +232,7 @@ fn render(addr: &str, s: &Scrape, rates: Option<(f64, &Scrape)>) -> String {
         s.get("fincore_logins_total{outcome=\"failed\"}"),
         s.get("fincore_logins_total{outcome=\"throttled\"}")
     ));
-    let disconnects: Vec<String> = s
-        .series("fincore_disconnects_total")
-        .filter(|(_, v)| *v > 0.0)
-        .map(|(labels, v)| {
-            format!("{} {v:.0}", labels.trim_start_matches("cause=").trim_matches('"'))
-        })
-        .collect();
-    line(format!(
-        "disconnects       {}",
-        if disconnects.is_empty() { "none".into() } else { disconnects.join(", ") }
-    ));
+    line(format!("disconnects       {}", s.by_label("fincore_disconnects_total", "cause", true)));
     let mut rejects: Vec<(&str, f64)> = s.series("fincore_rejects_total").collect();
     rejects.sort_by(|a, b| b.1.total_cmp(&a.1));
     line("top rejects:".into());
@@ -257,15 +261,9 @@ fn render(addr: &str, s: &Scrape, rates: Option<(f64, &Scrape)>) -> String {
         line(format!("{stage:<16} {} {} {} {}", q("0.5"), q("0.99"), q("0.999"), q("1")));
     }
     line(String::new());
-    let resting: Vec<String> = s
-        .series("fincore_resting_orders")
-        .map(|(labels, v)| {
-            format!("{} {v:.0}", labels.trim_start_matches("instrument=").trim_matches('"'))
-        })
-        .collect();
     line(format!(
         "resting orders    {}",
-        if resting.is_empty() { "none".into() } else { resting.join(", ") }
+        s.by_label("fincore_resting_orders", "instrument", false)
     ));
     out
 }
@@ -283,6 +281,8 @@ fincore_rejects_total{reason=\"UnknownOrder\",code=\"700\"} 3
 fincore_disconnects_total{cause=\"logout\"} 2
 fincore_disconnects_total{cause=\"slow_consumer\"} 0
 fincore_journal_seq 170
+fincore_resting_orders{instrument=\"BTC-USD\"} 12
+fincore_resting_orders{instrument=\"ETH-USD\"} 0
 # EOF
 ";
 
@@ -304,6 +304,7 @@ fincore_journal_seq 170
         assert_eq!(row(&screen, "payments"), "0");
         assert_eq!(row(&screen, "session rejects"), "0");
         assert_eq!(row(&screen, "disconnects"), "logout 2");
+        assert_eq!(row(&screen, "resting orders"), "BTC-USD 12, ETH-USD 0");
         assert!(screen.contains("reason=\"UnknownOrder\",code=\"700\""), "{screen}");
     }
 
