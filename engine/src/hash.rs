@@ -98,10 +98,7 @@ impl Engine {
             option(h, policy.transfer_max);
             option(h, policy.velocity_24h);
         }
-        let mut keys: Vec<_> = self.payments.outgoing.keys().copied().collect();
-        keys.sort_unstable();
-        for key in keys {
-            let o = &self.payments.outgoing[&key];
+        for (key, o) in self.payments.outgoing.iter() {
             h.u64(key.0.0.into());
             h.u64(key.1.0.into());
             h.i64(o.credit_limit);
@@ -113,8 +110,8 @@ impl Engine {
             }
         }
         h.u64(self.payments.records.len() as u64);
-        for payment in self.payments.records.iter() {
-            let p = &payment.info;
+        for (index, payment) in self.payments.records.iter().enumerate() {
+            let p = payment.info(index as u32);
             for value in [p.payment_id.0, p.client_payment_id.0, p.created_ns, p.deadline_ns] {
                 h.u64(value);
             }

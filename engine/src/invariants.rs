@@ -119,12 +119,7 @@ impl Engine {
         let mut deadlines = 0usize;
         let mut external = [0i128; ASSETS_MAX];
         for (index, payment) in book.records.iter().enumerate() {
-            let p = &payment.info;
-            ensure!(
-                p.payment_id.0 == index as u64 + 1,
-                "payment {index} has id {:?}",
-                p.payment_id
-            );
+            let p = payment.info(index as u32);
             let found = book.find_client(p.debit, p.client_payment_id);
             ensure!(found == Some(index as u32), "payment {index} not indexed by client id");
             match p.kind {
@@ -166,7 +161,7 @@ impl Engine {
             }
         }
         let mut credit_totals = [0i128; ASSETS_MAX];
-        for (&(account, asset), o) in &book.outgoing {
+        for ((account, asset), o) in book.outgoing.iter() {
             ensure!(self.account(account).is_some(), "outgoing state of a missing account");
             ensure!(!o.is_empty(), "empty outgoing entry of account {}", account.0);
             let times_sorted =

@@ -25,30 +25,39 @@ use crate::event::{Event, EventSink, PaymentAction, PaymentInfo};
 use crate::limits::ASSETS_MAX;
 use crate::reject::RejectReason;
 use crate::types::*;
-use rustc_hash::FxHasher;
 use std::collections::{BTreeSet, VecDeque};
-use std::hash::BuildHasherDefault;
 
 /// Length of the velocity window: a rolling 24 hours of engine time.
 pub const VELOCITY_WINDOW_NS: u64 = 24 * 60 * 60 * NS_PER_S;
 
 const NS_PER_S: u64 = 1_000_000_000;
 
-/// Seedless hash map (deterministic; never iterated into an output or the hash).
-pub(crate) type FxMap<K, V> = hashbrown::HashMap<K, V, BuildHasherDefault<FxHasher>>;
-
-/// One recorded payment and its links in the two accounts' histories.
+/// One recorded payment and its links in the two accounts' histories: one 64-byte cache
+/// line, since every payment is kept for good (idempotency and history) and each new one
+/// is written to memory never used before. Two fields clients see are derived, not
+/// stored: the payment id (index + 1) and an authorization's deadline (creation time +
+/// timeout, checked not to overflow when it was accepted).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Payment {
-    /// What clients see.
-    pub info: PaymentInfo,
+    pub client_payment_id: ClientPaymentId,
+    pub amount: i64,
+    pub captured: i64,
+    pub created_ns: u64,
+    pub resolved_ns: u64,
+    pub debit: AccountId,
+    pub credit: AccountId,
     /// Authorization timeout as requested (part of the idempotency comparison).
     pub timeout_s: u32,
     /// The debit account's previous payment (index), or `NIL`.
     pub prev_debit: u32,
     /// The credit account's previous payment (index), or `NIL`.
     pub prev_credit: u32,
+    pub asset: AssetId,
+    pub kind: PaymentKind,
+    pub status: PaymentStatus,
 }
+
+const _: () = assert!(std::mem::size_of::<Payment>() == 64);
 
 /// Every payment ever made, by index (payment id - 1). Stored in fixed-size chunks so
 /// that growing never copies what is already there: a plain `Vec` reallocating a table
@@ -151,24 +160,70 @@ pub(crate) struct Outgoing {
 impl Payment {
     /// A placeholder, for touching memory.
     const EMPTY: Payment = Payment {
-        info: PaymentInfo {
-            payment_id: PaymentId(0),
-            client_payment_id: ClientPaymentId(0),
-            kind: PaymentKind::Transfer,
-            debit: AccountId(0),
-            credit: AccountId(0),
-            asset: AssetId(0),
-            amount: 0,
-            captured: 0,
-            status: PaymentStatus::Pending,
-            created_ns: 0,
-            deadline_ns: 0,
-            resolved_ns: 0,
-        },
+        client_payment_id: ClientPaymentId(0),
+        amount: 0,
+        captured: 0,
+        created_ns: 0,
+        resolved_ns: 0,
+        debit: AccountId(0),
+        credit: AccountId(0),
         timeout_s: 0,
         prev_debit: NIL,
         prev_credit: NIL,
+        asset: AssetId(0),
+        kind: PaymentKind::Transfer,
+        status: PaymentStatus::Pending,
     };
+
+    /// The record of `info`, not linked into any history yet. The caller has checked
+    /// that `info`'s id and deadline are what the record derives.
+    pub fn unlinked(info: &PaymentInfo, timeout_s: u32) -> Payment {
+        let payment = Payment {
+            client_payment_id: info.client_payment_id,
+            amount: info.amount,
+            captured: info.captured,
+            created_ns: info.created_ns,
+            resolved_ns: info.resolved_ns,
+            debit: info.debit,
+            credit: info.credit,
+            timeout_s,
+            prev_debit: NIL,
+            prev_credit: NIL,
+            asset: info.asset,
+            kind: info.kind,
+            status: info.status,
+        };
+        debug_assert_eq!(payment.deadline_ns(), info.deadline_ns, "a derivable deadline");
+        payment
+    }
+
+    /// When a pending authorization with a timeout expires; 0 for none.
+    pub fn deadline_ns(&self) -> u64 {
+        match (self.kind, self.timeout_s) {
+            (PaymentKind::Authorization, timeout_s) if timeout_s > 0 => {
+                self.created_ns + u64::from(timeout_s) * NS_PER_S
+            }
+            _ => 0,
+        }
+    }
+
+    /// What clients see of the payment at `index` (this one).
+    pub fn info(&self, index: u32) -> PaymentInfo {
+        PaymentInfo {
+            payment_id: PaymentId(u64::from(index) + 1),
+            client_payment_id: self.client_payment_id,
+            kind: self.kind,
+            debit: self.debit,
+            credit: self.credit,
+            asset: self.asset,
+            amount: self.amount,
+            captured: self.captured,
+            status: self.status,
+            created_ns: self.created_ns,
+            deadline_ns: self.deadline_ns(),
+            resolved_ns: self.resolved_ns,
+        }
+    }
 }
 
 impl Outgoing {
@@ -180,6 +235,11 @@ impl Outgoing {
 
     /// The amount of the window still counting at `now` (read-only: does not evict).
     fn counted(&self, now: u64) -> i128 {
+        // Usually nothing is stale: the oldest debit decides.
+        match self.window.front() {
+            Some(&(oldest, _)) if now - oldest >= VELOCITY_WINDOW_NS => {}
+            _ => return self.window_sum,
+        }
         let stale: i128 = self
             .window
             .iter()
@@ -202,6 +262,66 @@ impl Outgoing {
         }
         self.window.push_back((now, amount));
         self.window_sum += i128::from(amount);
+    }
+}
+
+/// The outgoing state of every (account, asset) that has some: by account id, a short
+/// list sorted by asset (an account pays in few assets). A payment looks its entry up
+/// twice (check, then record), so this is an index and a scan of one or two entries, not
+/// a hash; iteration is in key order, which the state hash and snapshots need.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct OutgoingTable {
+    /// By account id.
+    accounts: Vec<Vec<(AssetId, Outgoing)>>,
+    /// Entries, over every account.
+    len: usize,
+}
+
+impl OutgoingTable {
+    /// The entry of `account` in `asset`, if it has one.
+    pub fn get(&self, account: AccountId, asset: AssetId) -> Option<&Outgoing> {
+        let entries = self.accounts.get(account.0 as usize)?;
+        entries.iter().find(|(a, _)| *a == asset).map(|(_, o)| o)
+    }
+
+    /// The entry of `account` in `asset`, created empty if it has none. The caller makes
+    /// it non-empty, or removes it again (entries are never left empty).
+    pub fn entry(&mut self, account: AccountId, asset: AssetId) -> &mut Outgoing {
+        let at = account.0 as usize;
+        if self.accounts.len() <= at {
+            self.accounts.resize_with(at + 1, Vec::new);
+        }
+        let entries = &mut self.accounts[at];
+        let slot = match entries.binary_search_by_key(&asset, |(a, _)| *a) {
+            Ok(found) => found,
+            Err(free) => {
+                entries.insert(free, (asset, Outgoing::default()));
+                self.len += 1;
+                free
+            }
+        };
+        &mut entries[slot].1
+    }
+
+    /// Removes and returns the entry of `account` in `asset`.
+    pub fn remove(&mut self, account: AccountId, asset: AssetId) -> Option<Outgoing> {
+        let entries = self.accounts.get_mut(account.0 as usize)?;
+        let at = entries.iter().position(|(a, _)| *a == asset)?;
+        self.len -= 1;
+        Some(entries.remove(at).1)
+    }
+
+    /// Every entry, in (account, asset) order.
+    pub fn iter(&self) -> impl Iterator<Item = ((AccountId, AssetId), &Outgoing)> {
+        self.accounts.iter().enumerate().flat_map(|(account, entries)| {
+            let account = AccountId(account as u32);
+            entries.iter().map(move |(asset, o)| ((account, *asset), o))
+        })
+    }
+
+    /// Entries.
+    pub fn len(&self) -> usize {
+        self.len
     }
 }
 
@@ -327,7 +447,7 @@ pub(crate) struct PaymentBook {
     /// Per asset.
     pub policies: [AssetPolicy; ASSETS_MAX],
     /// Per (account, asset) that has limits or has sent a payment.
-    pub outgoing: FxMap<(AccountId, AssetId), Outgoing>,
+    pub outgoing: OutgoingTable,
     /// Payment events emitted since this book was built, by `[kind][action]`: a
     /// statistic for the operator's metrics, not state (not hashed, not in snapshots;
     /// an engine rebuilt from a snapshot counts only what it replays after it).
@@ -346,6 +466,11 @@ impl PaymentBook {
         self.by_client.find(debit, client)
     }
 
+    /// What clients see of the payment at `index` (which exists).
+    pub fn info(&self, index: u32) -> PaymentInfo {
+        self.records[index as usize].info(index)
+    }
+
     /// The payment with this engine id.
     pub fn get(&self, id: PaymentId) -> Option<&Payment> {
         let index = usize::try_from(id.0.checked_sub(1)?).ok()?;
@@ -354,13 +479,13 @@ impl PaymentBook {
 
     /// The credit limit of `account` in `asset`.
     pub fn credit_limit(&self, account: AccountId, asset: AssetId) -> i64 {
-        self.outgoing.get(&(account, asset)).map_or(0, |o| o.credit_limit)
+        self.outgoing.get(account, asset).map_or(0, |o| o.credit_limit)
     }
 
     /// Drops a closed account's outgoing state in every asset.
     pub fn forget_account(&mut self, account: AccountId) {
         for asset in 0..ASSETS_MAX {
-            if let Some(gone) = self.outgoing.remove(&(account, AssetId(asset as u16))) {
+            if let Some(gone) = self.outgoing.remove(account, AssetId(asset as u16)) {
                 self.policies[asset].credit_total -= gone.credit_limit;
             }
         }
@@ -403,14 +528,13 @@ impl Draft {
     }
 
     /// True if `payment` is exactly this request (an idempotent repeat).
-    fn matches(&self, payment: &Payment) -> bool {
-        let p = &payment.info;
+    fn matches(&self, p: &Payment) -> bool {
         p.kind == self.kind
             && p.debit == self.debit
             && p.credit == self.credit
             && p.asset == self.asset
             && p.amount == self.amount
-            && payment.timeout_s == self.timeout_s
+            && p.timeout_s == self.timeout_s
     }
 
     /// The real account it debits, if any (not for a deposit).
@@ -493,7 +617,7 @@ impl Engine {
     ) -> Result<(), RejectReason> {
         match self.check_new_payment(actor, &draft)? {
             Admission::Duplicate(index) => {
-                let info = self.payments.records[index as usize].info;
+                let info = self.payments.info(index);
                 self.emit_payment(PaymentAction::Duplicate, info, out);
             }
             Admission::New { deadline_ns } => self.execute_new_payment(&draft, deadline_ns, out),
@@ -582,7 +706,7 @@ impl Engine {
 
     /// Funds and velocity of the debit account.
     fn check_debit(&self, d: &Draft, balance: crate::ledger::Balance) -> Result<(), RejectReason> {
-        let outgoing = self.payments.outgoing.get(&(d.debit, d.asset));
+        let outgoing = self.payments.outgoing.get(d.debit, d.asset);
         let credit_limit = outgoing.map_or(0, |o| o.credit_limit);
         // Both are bounded by the supply + credit bound, so the sum fits.
         if balance.available + credit_limit < d.amount {
@@ -623,8 +747,7 @@ impl Engine {
             deadline_ns,
             resolved_ns: if pending { 0 } else { now },
         };
-        let mut payment =
-            Payment { info, timeout_s: d.timeout_s, prev_debit: NIL, prev_credit: NIL };
+        let mut payment = Payment::unlinked(&info, d.timeout_s);
         if let Some(debit) = d.debit_account() {
             payment.prev_debit =
                 std::mem::replace(&mut self.account_mut(debit).last_payment, index);
@@ -667,7 +790,7 @@ impl Engine {
     fn debit_available(&mut self, account: AccountId, asset: AssetId, amount: i64) {
         self.account_mut(account).balance_mut(asset).available -= amount;
         let now = self.last_time_ns;
-        self.payments.outgoing.entry((account, asset)).or_default().record_debit(now, amount);
+        self.payments.outgoing.entry(account, asset).record_debit(now, amount);
     }
 
     /// Reports what happened to a payment, and counts it (`PaymentBook::events`).
@@ -697,7 +820,7 @@ impl Engine {
         if amount < 0 {
             return Err(RejectReason::AmountNotPositive);
         }
-        let p = self.payments.records[index as usize].info;
+        let p = self.payments.info(index);
         let captured = if amount == 0 { p.amount } else { amount };
         if p.kind != PaymentKind::Authorization {
             return Err(RejectReason::PaymentNotPending);
@@ -744,7 +867,7 @@ impl Engine {
         out: &mut impl EventSink,
     ) -> Result<(), RejectReason> {
         let index = self.resolvable_payment(actor, account, payment)?;
-        let p = self.payments.records[index as usize].info;
+        let p = self.payments.info(index);
         if p.status == PaymentStatus::Voided {
             self.emit_payment(PaymentAction::Duplicate, p, out);
             return Ok(());
@@ -776,7 +899,7 @@ impl Engine {
         action: PaymentAction,
         out: &mut impl EventSink,
     ) {
-        let p = self.payments.records[index as usize].info;
+        let p = self.payments.info(index);
         let balance = self.account_mut(p.debit).balance_mut(p.asset);
         balance.pending -= p.amount;
         balance.available += p.amount;
@@ -789,11 +912,11 @@ impl Engine {
     fn resolve(&mut self, index: u32, status: PaymentStatus, captured: i64) -> PaymentInfo {
         let now = self.last_time_ns;
         let payment = &mut self.payments.records[index as usize];
-        assert_eq!(payment.info.status, PaymentStatus::Pending);
-        payment.info.status = status;
-        payment.info.captured = captured;
-        payment.info.resolved_ns = now;
-        let info = payment.info;
+        assert_eq!(payment.status, PaymentStatus::Pending);
+        payment.status = status;
+        payment.captured = captured;
+        payment.resolved_ns = now;
+        let info = payment.info(index);
         if info.deadline_ns > 0 {
             self.payments.clear_deadline(info.deadline_ns, index);
         }
@@ -823,7 +946,7 @@ impl Engine {
             PaymentRef::Client(client) => self.payments.find_client(account, client),
             PaymentRef::Id(id) => {
                 let found = self.payments.get(id)?;
-                let party = found.info.debit == account || found.info.credit == account;
+                let party = found.debit == account || found.credit == account;
                 party.then(|| (id.0 - 1) as u32)
             }
         }
@@ -876,11 +999,11 @@ impl Engine {
             return Err(RejectReason::ArithmeticOverflow);
         }
         self.payments.policies[asset.0 as usize].credit_total = credit_total + credit_limit;
-        let entry = self.payments.outgoing.entry((account, asset)).or_default();
+        let entry = self.payments.outgoing.entry(account, asset);
         entry.credit_limit = credit_limit;
         entry.velocity_24h = velocity_24h;
         if entry.is_empty() {
-            self.payments.outgoing.remove(&(account, asset));
+            self.payments.outgoing.remove(account, asset);
         }
         out.emit(Event::AccountLimitsSet { account, asset, credit_limit, velocity_24h });
         Ok(())
@@ -925,6 +1048,82 @@ impl Engine {
 
     /// The payment with this engine id, as clients see it.
     pub fn payment(&self, id: PaymentId) -> Option<PaymentInfo> {
-        self.payments.get(id).map(|p| p.info)
+        let index = u32::try_from(id.0.checked_sub(1)?).ok()?;
+        self.payments.get(id).map(|p| p.info(index))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// Entries created, changed and removed at pseudo-random (account, asset) keys,
+    /// checked after every step against a sorted map: lookups, length and key order.
+    #[test]
+    fn outgoing_table_matches_a_sorted_map() {
+        let mut table = OutgoingTable::default();
+        let mut model: BTreeMap<(AccountId, AssetId), i64> = BTreeMap::new();
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |below: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % below
+        };
+        for step in 0..5_000i64 {
+            let key = (AccountId(next(40) as u32), AssetId(next(6) as u16));
+            if next(3) == 0 {
+                assert_eq!(table.remove(key.0, key.1).map(|o| o.credit_limit), model.remove(&key));
+            } else {
+                table.entry(key.0, key.1).credit_limit = step + 1;
+                model.insert(key, step + 1);
+            }
+            assert_eq!(table.len(), model.len(), "step {step}");
+            let probe = (AccountId(next(45) as u32), AssetId(next(7) as u16));
+            let found = table.get(probe.0, probe.1).map(|o| o.credit_limit);
+            assert_eq!(found, model.get(&probe).copied(), "step {step}: {probe:?}");
+            if step % 50 == 0 {
+                let entries: Vec<_> = table.iter().map(|(k, o)| (k, o.credit_limit)).collect();
+                let expected: Vec<_> = model.iter().map(|(k, v)| (*k, *v)).collect();
+                assert_eq!(entries, expected, "step {step}");
+            }
+        }
+    }
+
+    /// The record derives the id and deadline it does not store, and gives back
+    /// exactly the `PaymentInfo` it was made from.
+    #[test]
+    fn a_payment_record_round_trips_its_info() {
+        let authorization = PaymentInfo {
+            payment_id: PaymentId(8),
+            client_payment_id: ClientPaymentId(42),
+            kind: PaymentKind::Authorization,
+            debit: AccountId(3),
+            credit: AccountId(4),
+            asset: AssetId(1),
+            amount: 500,
+            captured: 0,
+            status: PaymentStatus::Pending,
+            created_ns: 7_000,
+            deadline_ns: 7_000 + 90 * NS_PER_S,
+            resolved_ns: 0,
+        };
+        let record = Payment::unlinked(&authorization, 90);
+        assert_eq!(record.info(7), authorization);
+        assert_eq!((record.prev_debit, record.prev_credit), (NIL, NIL));
+
+        let untimed = PaymentInfo { deadline_ns: 0, ..authorization };
+        assert_eq!(Payment::unlinked(&untimed, 0).info(7), untimed);
+
+        let transfer = PaymentInfo {
+            kind: PaymentKind::Transfer,
+            captured: 500,
+            status: PaymentStatus::Completed,
+            deadline_ns: 0,
+            resolved_ns: 7_000,
+            ..authorization
+        };
+        assert_eq!(Payment::unlinked(&transfer, 0).info(7), transfer);
     }
 }

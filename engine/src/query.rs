@@ -162,7 +162,7 @@ impl Engine {
     ) -> Result<u32, RejectReason> {
         self.readable_account(user, account)?;
         let index = self.find_payment(account, payment).ok_or(RejectReason::UnknownPayment)?;
-        out.emit(Event::PaymentInfo(self.payments.records[index as usize].info));
+        out.emit(Event::PaymentInfo(self.payments.info(index)));
         Ok(1)
     }
 
@@ -177,10 +177,10 @@ impl Engine {
         let mut items = 0;
         while index != NIL && items < u32::from(limit.min(PAYMENTS_PAGE_MAX)) {
             let payment = &self.payments.records[index as usize];
-            out.emit(Event::PaymentInfo(payment.info));
+            out.emit(Event::PaymentInfo(payment.info(index)));
             items += 1;
             // A payment links into the history of each of its two accounts.
-            index = match payment.info.debit == account {
+            index = match payment.debit == account {
                 true => payment.prev_debit,
                 false => payment.prev_credit,
             };

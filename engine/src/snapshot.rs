@@ -298,8 +298,9 @@ impl Engine {
         self.write_policies(&mut out);
         self.write_outgoing(&mut out);
         put_count(&mut out, self.payments.records.len());
-        for payment in self.payments.records.iter() {
-            put(&mut out, &PaymentRecord { info: payment.info, timeout_s: payment.timeout_s });
+        for (index, payment) in self.payments.records.iter().enumerate() {
+            let info = payment.info(index as u32);
+            put(&mut out, &PaymentRecord { info, timeout_s: payment.timeout_s });
         }
         out
     }
@@ -317,14 +318,10 @@ impl Engine {
         }
     }
 
-    /// Section 10: credit limits, velocity limits and windows, sorted (the map's own
-    /// order depends on its history, not only on its contents).
+    /// Section 10: credit limits, velocity limits and windows, in (account, asset) order.
     fn write_outgoing(&self, out: &mut Vec<u8>) {
-        let mut keys: Vec<_> = self.payments.outgoing.keys().copied().collect();
-        keys.sort_unstable();
-        put_count(out, keys.len());
-        for key in keys {
-            let o = &self.payments.outgoing[&key];
+        put_count(out, self.payments.outgoing.len());
+        for (key, o) in self.payments.outgoing.iter() {
             put(
                 out,
                 &OutgoingRecord {
@@ -983,7 +980,7 @@ impl Engine {
             if record.window > self.limits.payments_max {
                 return Err(invalid(format!("{what}: {} window debits", record.window)));
             }
-            let entry = self.payments.outgoing.entry((account, asset)).or_default();
+            let entry = self.payments.outgoing.entry(account, asset);
             let mut last_time = 0;
             for _ in 0..record.window {
                 let debit: WindowRecord = reader.take("window debit")?;
@@ -1064,8 +1061,7 @@ impl Engine {
         if !(accounts_ok && deadline_ok && status_ok && fields_ok) {
             return Err(invalid(what()));
         }
-        let mut payment =
-            Payment { info: p, timeout_s: record.timeout_s, prev_debit: NIL, prev_credit: NIL };
+        let mut payment = Payment::unlinked(&p, record.timeout_s);
         if p.debit != EXTERNAL_ACCOUNT {
             payment.prev_debit =
                 std::mem::replace(&mut self.account_mut(p.debit).last_payment, index);
