@@ -473,6 +473,29 @@ impl ClientSender {
         self.output.clear();
         Ok(true)
     }
+
+    /// Sends what the socket takes now, keeping the rest queued: for a non-blocking
+    /// socket (see [`ClientReceiver::set_nonblocking`]). True once nothing is left.
+    pub fn flush_some(&mut self) -> Result<bool, ClientError> {
+        let mut sent = 0;
+        while sent < self.output.len() {
+            match self.stream.write(&self.output[sent..]) {
+                Ok(0) => return Err(ClientError::Closed),
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.output.drain(..sent);
+        Ok(self.output.is_empty())
+    }
+}
+
+impl std::os::fd::AsRawFd for ClientSender {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.stream.as_raw_fd()
+    }
 }
 
 /// The receiving half of a split [`Client`]. Built for throughput: frames are cut
@@ -491,13 +514,32 @@ impl ClientReceiver {
     /// messages of unknown types are skipped.
     pub fn recv(&mut self) -> Result<Received, ClientError> {
         loop {
+            if let Some(received) = self.try_recv()? {
+                return Ok(received);
+            }
+        }
+    }
+
+    /// Makes the connection (both halves: they share the socket) non-blocking or
+    /// blocking again. Non-blocking, [`ClientReceiver::try_recv`] and
+    /// [`ClientSender::flush_some`] return instead of waiting, for a caller that runs
+    /// many sessions from one event loop (register [`std::os::fd::AsRawFd`] with it).
+    pub fn set_nonblocking(&self, nonblocking: bool) -> Result<(), ClientError> {
+        Ok(self.stream.set_nonblocking(nonblocking)?)
+    }
+
+    /// The next message, reading as needed; `None` once a non-blocking socket has
+    /// nothing more for now (a blocking one waits instead, as [`ClientReceiver::recv`]).
+    /// An edge-triggered event loop calls it until `None`: the socket is then drained.
+    pub fn try_recv(&mut self) -> Result<Option<Received>, ClientError> {
+        loop {
             let (frame, used) = decode_frame(&self.input[self.start..])?;
             self.start += used;
             match frame {
                 Some(Ok(Received { msg: ServerMsg::Logout(reason), .. })) => {
                     return Err(ClientError::LoggedOut(reason));
                 }
-                Some(Ok(received)) => return Ok(received),
+                Some(Ok(received)) => return Ok(Some(received)),
                 Some(Err(_unknown)) => continue,
                 None => {}
             }
@@ -507,9 +549,16 @@ impl ClientReceiver {
                 Ok(0) => return Err(ClientError::Closed),
                 Ok(n) => self.input.extend_from_slice(&self.scratch[..n]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+}
+
+impl std::os::fd::AsRawFd for ClientReceiver {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.stream.as_raw_fd()
     }
 }
 
