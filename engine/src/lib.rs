@@ -42,7 +42,7 @@ mod payments;
 mod query;
 mod reject;
 mod snapshot;
-#[cfg(feature = "testkit")]
+#[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 mod trading;
 mod types;

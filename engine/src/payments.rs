@@ -1064,13 +1064,8 @@ mod tests {
     fn outgoing_table_matches_a_sorted_map() {
         let mut table = OutgoingTable::default();
         let mut model: BTreeMap<(AccountId, AssetId), i64> = BTreeMap::new();
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move |below: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % below
-        };
+        let mut rng = crate::testkit::Rng::new(0x2545_f491_4f6c_dd1d_u64);
+        let mut next = move |below: u64| rng.below(below);
         for step in 0..5_000i64 {
             let key = (AccountId(next(40) as u32), AssetId(next(6) as u16));
             if next(3) == 0 {

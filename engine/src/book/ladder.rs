@@ -214,13 +214,8 @@ mod tests {
             let mut ladder = Ladder::new(side, 512);
             let mut model: BTreeMap<i64, (i64, u32)> = BTreeMap::new();
             let mut live: Vec<Slot> = Vec::new();
-            let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-            let mut next = move |below: u64| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                seed % below
-            };
+            let mut rng = crate::testkit::Rng::new(0x9e37_79b9_7f4a_7c15_u64);
+            let mut next = move |below: u64| rng.below(below);
             let mut touch = 1_000i64;
             for step in 0..20_000u64 {
                 touch = (touch + next(3) as i64 - 1).clamp(100, 1_900);
