@@ -152,7 +152,12 @@ impl Client {
         let stream = TcpStream::connect(addr)?;
         stream.set_nodelay(true)?;
         let mut client = Client {
-            out: ClientSender { stream, output: Vec::with_capacity(4096), next_request: 1 },
+            out: ClientSender {
+                stream,
+                output: Vec::with_capacity(4096),
+                next_request: 1,
+                written: 0,
+            },
             input: Vec::with_capacity(64 * 1024),
             session: LoginAccepted {
                 session_id: 0,
@@ -453,6 +458,8 @@ pub struct ClientSender {
     stream: TcpStream,
     output: Vec<u8>,
     next_request: u64,
+    /// Bytes of `output` already written by [`ClientSender::flush_some`].
+    written: usize,
 }
 
 impl ClientSender {
@@ -464,30 +471,40 @@ impl ClientSender {
         request
     }
 
-    /// Sends everything queued; true if there was something to send.
+    /// Sends everything queued and waits until it is written; true if there was
+    /// something to send. For a blocking socket: on a non-blocking one use
+    /// [`ClientSender::flush_some`].
     pub fn flush(&mut self) -> Result<bool, ClientError> {
-        if self.output.is_empty() {
+        if self.output.len() == self.written {
             return Ok(false);
         }
-        self.stream.write_all(&self.output)?;
+        self.stream.write_all(&self.output[self.written..])?;
         self.output.clear();
+        self.written = 0;
         Ok(true)
     }
 
     /// Sends what the socket takes now, keeping the rest queued: for a non-blocking
     /// socket (see [`ClientReceiver::set_nonblocking`]). True once nothing is left.
     pub fn flush_some(&mut self) -> Result<bool, ClientError> {
-        let mut sent = 0;
-        while sent < self.output.len() {
-            match self.stream.write(&self.output[sent..]) {
+        while self.written < self.output.len() {
+            match self.stream.write(&self.output[self.written..]) {
                 Ok(0) => return Err(ClientError::Closed),
-                Ok(n) => sent += n,
+                Ok(n) => self.written += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => return Err(e.into()),
             }
         }
-        self.output.drain(..sent);
+        if self.written == self.output.len() {
+            self.output.clear();
+            self.written = 0;
+        } else if self.written > self.output.len() / 2 {
+            // Compacted only when the written part is the larger: each byte moves at
+            // most once on average, however far behind the socket is.
+            self.output.drain(..self.written);
+            self.written = 0;
+        }
         Ok(self.output.is_empty())
     }
 }
@@ -511,7 +528,8 @@ pub struct ClientReceiver {
 
 impl ClientReceiver {
     /// Waits for the next message. A logout notice is [`ClientError::LoggedOut`];
-    /// messages of unknown types are skipped.
+    /// messages of unknown types are skipped. For a blocking socket (on a non-blocking
+    /// one it would spin: use [`ClientReceiver::try_recv`]).
     pub fn recv(&mut self) -> Result<Received, ClientError> {
         loop {
             if let Some(received) = self.try_recv()? {
@@ -533,23 +551,46 @@ impl ClientReceiver {
     /// An edge-triggered event loop calls it until `None`: the socket is then drained.
     pub fn try_recv(&mut self) -> Result<Option<Received>, ClientError> {
         loop {
+            if let Some(received) = self.next_buffered()? {
+                return Ok(Some(received));
+            }
+            if !self.read_available()? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// The next message among the bytes already read, without reading.
+    pub fn next_buffered(&mut self) -> Result<Option<Received>, ClientError> {
+        loop {
             let (frame, used) = decode_frame(&self.input[self.start..])?;
             self.start += used;
-            match frame {
+            return match frame {
                 Some(Ok(Received { msg: ServerMsg::Logout(reason), .. })) => {
-                    return Err(ClientError::LoggedOut(reason));
+                    Err(ClientError::LoggedOut(reason))
                 }
-                Some(Ok(received)) => return Ok(Some(received)),
+                Some(Ok(received)) => Ok(Some(received)),
                 Some(Err(_unknown)) => continue,
-                None => {}
-            }
-            self.input.drain(..self.start);
-            self.start = 0;
+                None => Ok(None),
+            };
+        }
+    }
+
+    /// One read from the socket into the buffer: true if bytes arrived, false if a
+    /// non-blocking socket had none (a blocking one waits for some). A caller that
+    /// timestamps messages takes the time after each read that returns true.
+    pub fn read_available(&mut self) -> Result<bool, ClientError> {
+        self.input.drain(..self.start);
+        self.start = 0;
+        loop {
             match self.stream.read(&mut self.scratch) {
                 Ok(0) => return Err(ClientError::Closed),
-                Ok(n) => self.input.extend_from_slice(&self.scratch[..n]),
+                Ok(n) => {
+                    self.input.extend_from_slice(&self.scratch[..n]);
+                    return Ok(true);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) => return Err(e.into()),
             }
         }

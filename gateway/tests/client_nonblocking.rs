@@ -1,0 +1,104 @@
+//! The client's non-blocking halves (what `fincore load` drives from one event loop),
+//! against a scripted peer on 127.0.0.1: a message split across reads arrives whole and
+//! once; output the socket cannot take yet stays queued and goes out complete and in
+//! order.
+
+use fincore_engine::UserId;
+use fincore_gateway::client::{Client, ClientError, LoginOptions};
+use fincore_gateway::wire::{ClientMsg, LoginAccepted, ServerMsg};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+/// A client logged in to a peer that accepts any login; returns both ends.
+fn logged_in() -> (Client, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let peer = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accept");
+        let mut login = [0u8; 512];
+        let _ = stream.read(&mut login).expect("login bytes");
+        let accepted = LoginAccepted {
+            session_id: 7,
+            user: UserId(3),
+            admin: false,
+            heartbeat_ms: 60_000,
+            next_seq: 2,
+        };
+        let mut reply = Vec::new();
+        ServerMsg::LoginAccepted(accepted).encode_into(1, &mut reply);
+        stream.write_all(&reply).expect("login reply");
+        stream
+    });
+    let client = Client::connect(addr, "u", "s", LoginOptions::default()).expect("login");
+    (client, peer.join().expect("peer"))
+}
+
+/// Calls `step` until it yields something, for at most five seconds.
+fn eventually<T>(mut step: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(value) = step() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "nothing within 5 s");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn a_message_split_across_reads_arrives_whole_and_once() {
+    let (client, mut peer) = logged_in();
+    let (_sender, mut receiver) = client.split().expect("split");
+    receiver.set_nonblocking(true).expect("non-blocking");
+    assert!(receiver.try_recv().expect("nothing yet").is_none());
+
+    let mut frames = Vec::new();
+    ServerMsg::Heartbeat.encode_into(2, &mut frames);
+    ServerMsg::Logout(1).encode_into(3, &mut frames);
+    let cut = 5; // inside the first frame's header
+    peer.write_all(&frames[..cut]).expect("first part");
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(receiver.try_recv().expect("a partial frame").is_none());
+    assert!(receiver.next_buffered().expect("still partial").is_none());
+
+    peer.write_all(&frames[cut..]).expect("the rest");
+    let heartbeat = eventually(|| receiver.try_recv().expect("whole frame"));
+    assert_eq!((heartbeat.seq, heartbeat.msg), (2, ServerMsg::Heartbeat));
+    match receiver.try_recv() {
+        Err(ClientError::LoggedOut(1)) => {}
+        other => panic!("expected the logout notice, got {other:?}"),
+    }
+}
+
+#[test]
+fn output_the_socket_cannot_take_yet_goes_out_complete_and_in_order() {
+    let (client, mut peer) = logged_in();
+    let (mut sender, receiver) = client.split().expect("split");
+    receiver.set_nonblocking(true).expect("non-blocking");
+
+    // Far more than the socket buffers hold while the peer does not read.
+    let mut expected = Vec::new();
+    for request in 2..2_000_000u64 {
+        let queued = sender.queue(&ClientMsg::Heartbeat);
+        assert_eq!(queued, request);
+        ClientMsg::Heartbeat.encode_into(request, &mut expected);
+    }
+    assert!(!sender.flush_some().expect("partial write"), "the socket took everything");
+
+    let reader = std::thread::spawn(move || {
+        let mut received = Vec::new();
+        let mut chunk = [0u8; 65_536];
+        peer.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        while let Ok(n @ 1..) = peer.read(&mut chunk) {
+            received.extend_from_slice(&chunk[..n]);
+        }
+        received
+    });
+    eventually(|| sender.flush_some().expect("write").then_some(()));
+    drop(sender);
+    drop(receiver);
+    let received = reader.join().expect("reader");
+    assert_eq!(received.len(), expected.len(), "every byte, once");
+    assert!(received == expected, "in order");
+}
