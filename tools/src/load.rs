@@ -19,9 +19,9 @@
 //! often, a command can leave up to the quantum after it was due, and that delay is
 //! counted in its round trip. Replies are timestamped after the read that brought them.
 //! The tool's own CPU use is reported, so a reader can tell when the tool, not the
-//! server, is the limit. (The first version ran two threads per session; on 2 vCPUs
-//! its 8 threads competed with the server's: one thread gave 12 % more throughput at
-//! saturation and a lower median and p99 at 100 k/s, for about 60 % of the CPU.)
+//! server, is the limit. (The first version ran two threads per session, 8 threads
+//! competing with the server's two on 2 vCPUs; this one takes about 40 % of a core at
+//! saturation instead of 70 %, and halves the median at 10 k/s: BENCHMARKS.md.)
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
