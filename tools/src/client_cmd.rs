@@ -612,19 +612,27 @@ fn describe(event: &Event, reference: &Reference) -> String {
                 a.hold
             )
         ),
-        Event::Fill(f) => format!(
-            "fill: trade {} {} {} @ {} (maker order {} account {}, taker order {} account {}; fees maker {} taker {})",
-            f.trade_id.0,
-            qty(f.instrument, f.qty),
-            symbol(f.instrument),
-            price(f.instrument, f.price),
-            f.maker_order.0,
-            f.maker_account.0,
-            f.taker_order.0,
-            f.taker_account.0,
-            money(quote(f.instrument), f.maker_fee),
-            money(quote(f.instrument), f.taker_fee),
-        ),
+        Event::Fill(f) => {
+            // A trader's copy of a fill zeroes the other side (order ids start at 1).
+            let side = |role: &str, order: OrderId, account: AccountId, fee: i64| match order.0 {
+                0 => format!("{role} not shown"),
+                _ => format!(
+                    "{role} order {} account {}, fee {}",
+                    order.0,
+                    account.0,
+                    money(quote(f.instrument), fee)
+                ),
+            };
+            format!(
+                "fill: trade {} {} {} @ {} ({}; {})",
+                f.trade_id.0,
+                qty(f.instrument, f.qty),
+                symbol(f.instrument),
+                price(f.instrument, f.price),
+                side("maker", f.maker_order, f.maker_account, f.maker_fee),
+                side("taker", f.taker_order, f.taker_account, f.taker_fee),
+            )
+        }
         Event::Cancelled(c) => format!(
             "cancelled: order {} (client id {}) {} {} ({})",
             c.order_id.0,

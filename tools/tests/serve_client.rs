@@ -102,7 +102,8 @@ fn serve_client_cross_and_clean_stop() {
     assert!(ok, "{err}");
     assert!(out.contains("fill: trade 1 0.0040 BTC-USD @ 60000.00"), "{out}");
     // Bob's copy of the fill hides alice's side.
-    assert!(out.contains("maker order 0 account 0, taker order 2 account 3"), "{out}");
+    let bobs = "(maker not shown; taker order 2 account 3, fee 0.120000 USD)";
+    assert!(out.contains(bobs), "{out}");
 
     // Alice paid 0.004 x 60 000 = 240 USD plus the 1 bp maker fee (0.024) from her
     // 600.30 hold; the rest of the hold covers the 0.006 still resting.
