@@ -1,7 +1,8 @@
 //! The README's quick start, run as a person would: `fincore serve` (the embedded demo
 //! configuration, on an ephemeral port of 127.0.0.1), `fincore client` orders that
 //! cross, a balance in text and JSON, then SIGINT: a clean exit whose last line carries
-//! the state hash, which `fincore replay` of the data directory reproduces.
+//! the state hash, which `fincore replay` of the data directory reproduces. And every
+//! client example the README shows, run in order, prints what the README says.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -153,4 +154,36 @@ fn serve_client_cross_and_clean_stop() {
     assert!(out.contains("order 1 (client id 1) Buy 0.0060 BTC-USD @ 60000.00, filled 0.0040"));
     let (clean, _) = server.interrupt();
     assert!(clean);
+}
+
+/// Every `$ fincore client ...` example in README.md, run in order against a fresh
+/// server, prints exactly what the README shows (stdout, then stderr).
+#[test]
+fn readme_examples_match_a_fresh_server() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path().to_str().unwrap());
+    let mut examples = 0;
+    for block in readme.split("```text\n").skip(1) {
+        let block = block.split("```").next().expect("a closed block");
+        let mut lines = block.lines().peekable();
+        while let Some(line) = lines.next() {
+            let command = line.strip_prefix("$ fincore client ").expect("a client command");
+            let mut expected = Vec::new();
+            while let Some(output) = lines.next_if(|l| !l.starts_with("$ ")) {
+                expected.push(output);
+            }
+            let mut args = vec!["client", "--addr", server.addr.as_str()];
+            args.extend(command.split_whitespace());
+            let (_, out, err) = fincore(&args);
+            let printed = format!("{out}{err}");
+            let printed: Vec<&str> = printed.lines().collect();
+            assert_eq!(printed, expected, "README example `fincore client {command}`");
+            examples += 1;
+        }
+    }
+    assert!(examples >= 10, "only {examples} README examples found");
+    let (ok, _) = server.interrupt();
+    assert!(ok);
 }
