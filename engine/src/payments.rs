@@ -199,12 +199,7 @@ impl Payment {
 
     /// When a pending authorization with a timeout expires; 0 for none.
     pub fn deadline_ns(&self) -> u64 {
-        match (self.kind, self.timeout_s) {
-            (PaymentKind::Authorization, timeout_s) if timeout_s > 0 => {
-                self.created_ns + u64::from(timeout_s) * NS_PER_S
-            }
-            _ => 0,
-        }
+        deadline_of(self.kind, self.created_ns, self.timeout_s).expect("checked when accepted")
     }
 
     /// What clients see of the payment at `index` (this one).
@@ -262,6 +257,17 @@ impl Outgoing {
         }
         self.window.push_back((now, amount));
         self.window_sum += i128::from(amount);
+    }
+}
+
+/// The deadline of a payment of `kind` created at `created_ns` with `timeout_s`: 0 for
+/// none (no timeout). `None` if it can have none: it would overflow, or the payment is
+/// not an authorization but has a timeout.
+pub(crate) fn deadline_of(kind: PaymentKind, created_ns: u64, timeout_s: u32) -> Option<u64> {
+    match (kind, timeout_s) {
+        (_, 0) => Some(0),
+        (PaymentKind::Authorization, _) => created_ns.checked_add(u64::from(timeout_s) * NS_PER_S),
+        _ => None,
     }
 }
 
@@ -471,10 +477,10 @@ impl PaymentBook {
         self.records[index as usize].info(index)
     }
 
-    /// The payment with this engine id.
-    pub fn get(&self, id: PaymentId) -> Option<&Payment> {
-        let index = usize::try_from(id.0.checked_sub(1)?).ok()?;
-        self.records.get(index)
+    /// The payment with this engine id, and its index.
+    pub fn get(&self, id: PaymentId) -> Option<(u32, &Payment)> {
+        let index = u32::try_from(id.0.checked_sub(1)?).ok()?;
+        Some((index, self.records.get(index as usize)?))
     }
 
     /// The credit limit of `account` in `asset`.
@@ -693,14 +699,9 @@ impl Engine {
         } else {
             self.check_debit(d, account.balance(d.asset))?;
         }
-        let mut deadline_ns = 0;
-        if d.kind == PaymentKind::Authorization && d.timeout_s > 0 {
-            let timeout_ns = u64::from(d.timeout_s) * NS_PER_S;
-            deadline_ns = self
-                .last_time_ns
-                .checked_add(timeout_ns)
-                .ok_or(RejectReason::ArithmeticOverflow)?;
-        }
+        // Only authorizations carry a timeout (the other drafts have 0).
+        let deadline_ns = deadline_of(d.kind, self.last_time_ns, d.timeout_s)
+            .ok_or(RejectReason::ArithmeticOverflow)?;
         Ok(Admission::New { deadline_ns })
     }
 
@@ -945,9 +946,9 @@ impl Engine {
         match payment {
             PaymentRef::Client(client) => self.payments.find_client(account, client),
             PaymentRef::Id(id) => {
-                let found = self.payments.get(id)?;
+                let (index, found) = self.payments.get(id)?;
                 let party = found.debit == account || found.credit == account;
-                party.then(|| (id.0 - 1) as u32)
+                party.then_some(index)
             }
         }
     }
@@ -1048,8 +1049,7 @@ impl Engine {
 
     /// The payment with this engine id, as clients see it.
     pub fn payment(&self, id: PaymentId) -> Option<PaymentInfo> {
-        let index = u32::try_from(id.0.checked_sub(1)?).ok()?;
-        self.payments.get(id).map(|p| p.info(index))
+        self.payments.get(id).map(|(index, p)| p.info(index))
     }
 }
 

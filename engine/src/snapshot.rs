@@ -34,7 +34,7 @@ use crate::engine::Engine;
 use crate::event::{Event, EventSink, PaymentInfo};
 use crate::ledger::{Balance, Economics};
 use crate::limits::{ASSETS_MAX, EngineLimits, INSTRUMENTS_MAX};
-use crate::payments::Payment;
+use crate::payments::{Payment, deadline_of};
 use crate::reject::RejectReason;
 use crate::types::*;
 use wincode::config::DefaultConfig;
@@ -1024,14 +1024,8 @@ impl Engine {
                 p.debit != p.credit && real(self, p.debit) && real(self, p.credit)
             }
         };
-        let timeout_ns = u64::from(record.timeout_s) * 1_000_000_000;
-        let deadline_ok = match (p.kind, record.timeout_s) {
-            (_, 0) => p.deadline_ns == 0,
-            (PaymentKind::Authorization, _) => {
-                p.created_ns.checked_add(timeout_ns) == Some(p.deadline_ns)
-            }
-            _ => false,
-        };
+        let deadline_ok =
+            deadline_of(p.kind, p.created_ns, record.timeout_s) == Some(p.deadline_ns);
         let resolved_ok = p.resolved_ns >= p.created_ns && p.resolved_ns <= now;
         let status_ok = match (p.kind, p.status) {
             (PaymentKind::Authorization, PaymentStatus::Pending) => {

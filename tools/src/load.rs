@@ -31,7 +31,7 @@ use fincore_engine::{
     OrderRef, OrderType, PaymentRef, Price, Qty, Side, StpMode, StpScope, TimeInForce, Transfer,
 };
 use fincore_gateway::client::{
-    Client, ClientError, ClientReceiver, ClientSender, LoginOptions, Reference,
+    Client, ClientError, ClientReceiver, ClientSender, LoginOptions, Received, Reference,
 };
 use fincore_gateway::wire::{self, ClientMsg, ServerMsg};
 use hdrhistogram::Histogram;
@@ -368,20 +368,9 @@ impl Session {
         let mut arrived = Instant::now();
         let mut answered = 0;
         while !self.ended {
-            let next = match self.receiver.next_buffered() {
-                Ok(None) => match self.receiver.read_available() {
-                    Ok(true) => {
-                        arrived = Instant::now();
-                        continue;
-                    }
-                    Ok(false) => break,
-                    Err(error) => Err(error),
-                },
-                Ok(Some(received)) => Ok(received),
-                Err(error) => Err(error),
-            };
-            let received = match next {
-                Ok(received) => received,
+            let received = match self.next_message(&mut arrived) {
+                Ok(Some(received)) => received,
+                Ok(None) => break,
                 Err(ClientError::LoggedOut(reason)) => {
                     // Our own logout at the end; anything else ended the session early.
                     self.end(reason != wire::SessionReason::ClientLogout.code());
@@ -424,6 +413,20 @@ impl Session {
         Ok(answered)
     }
 
+    /// The next whole message, reading as needed; `arrived` becomes the time of each
+    /// read that brings bytes. `None` once the socket has nothing more for now.
+    fn next_message(&mut self, arrived: &mut Instant) -> Result<Option<Received>, ClientError> {
+        loop {
+            if let Some(received) = self.receiver.next_buffered()? {
+                return Ok(Some(received));
+            }
+            if !self.receiver.read_available()? {
+                return Ok(None);
+            }
+            *arrived = Instant::now();
+        }
+    }
+
     /// Fills this session took (as taker), and orders of its account that left the
     /// book (the generator stops cancelling or amending them).
     fn note_order_exit(&mut self, event: &Event) {
@@ -463,7 +466,10 @@ const TIMER: Token = Token(usize::MAX);
 struct EventLoop<'a> {
     sessions: &'a mut [Session],
     poll: Poll,
+    events: Events,
     timer: std::os::fd::OwnedFd,
+    /// When the armed timer fires (`None`: not armed, or it has fired).
+    armed: Option<Instant>,
     ack_log: Option<BufWriter<std::fs::File>>,
     progress: &'a Progress,
 }
@@ -485,7 +491,8 @@ impl<'a> EventLoop<'a> {
             registry.register(&mut SourceFd(&read), Token(2 * k), Interest::READABLE)?;
             registry.register(&mut SourceFd(&write), Token(2 * k + 1), Interest::WRITABLE)?;
         }
-        Ok(EventLoop { sessions, poll, timer, ack_log, progress })
+        let events = Events::with_capacity(64);
+        Ok(EventLoop { sessions, poll, events, timer, armed: None, ack_log, progress })
     }
 
     /// Sends for `duration` from `start`, waits for the answers (at most
@@ -562,15 +569,15 @@ impl<'a> EventLoop<'a> {
     /// One wait and whatever it brought: replies read, pending output written, and with
     /// `refill`, `--rate max` windows topped up as replies free them.
     fn turn(&mut self, timeout: Option<Duration>, refill: bool) -> Result<()> {
-        let mut events = Events::with_capacity(64);
-        match self.poll.poll(&mut events, timeout) {
+        match self.poll.poll(&mut self.events, timeout) {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Ok(()),
             other => other?,
         }
-        for event in events.iter() {
+        for event in self.events.iter() {
             if event.token() == TIMER {
                 let mut expirations = [0u8; 8];
                 let _ = rustix::io::read(&self.timer, &mut expirations);
+                self.armed = None;
                 continue;
             }
             let session = &mut self.sessions[event.token().0 / 2];
@@ -589,8 +596,13 @@ impl<'a> EventLoop<'a> {
         Ok(())
     }
 
-    /// The timer fires once, at `at` (or at once if that has passed).
-    fn arm_timer(&self, at: Instant) -> Result<()> {
+    /// The timer fires once, at `at` (or at once if that has passed); already armed
+    /// for `at`, it is left as it is.
+    fn arm_timer(&mut self, at: Instant) -> Result<()> {
+        if self.armed == Some(at) {
+            return Ok(());
+        }
+        self.armed = Some(at);
         use rustix::time::{Itimerspec, TimerfdTimerFlags, Timespec, timerfd_settime};
         // A zero value would disarm it: at least a nanosecond.
         let wait = at.saturating_duration_since(Instant::now()).max(Duration::from_nanos(1));
