@@ -554,7 +554,7 @@ impl ClientReceiver {
             if let Some(received) = self.next_buffered()? {
                 return Ok(Some(received));
             }
-            if !self.read_available()? {
+            if self.read_available()? == Arrival::Nothing {
                 return Ok(None);
             }
         }
@@ -576,10 +576,9 @@ impl ClientReceiver {
         }
     }
 
-    /// One read from the socket into the buffer: true if bytes arrived, false if a
-    /// non-blocking socket had none (a blocking one waits for some). A caller that
-    /// timestamps messages takes the time after each read that returns true.
-    pub fn read_available(&mut self) -> Result<bool, ClientError> {
+    /// One read from the socket into the buffer (a blocking socket waits for bytes). A
+    /// caller that timestamps messages takes the time after each read that brings some.
+    pub fn read_available(&mut self) -> Result<Arrival, ClientError> {
         self.input.drain(..self.start);
         self.start = 0;
         loop {
@@ -587,14 +586,30 @@ impl ClientReceiver {
                 Ok(0) => return Err(ClientError::Closed),
                 Ok(n) => {
                     self.input.extend_from_slice(&self.scratch[..n]);
-                    return Ok(true);
+                    let full = n == self.scratch.len();
+                    return Ok(if full { Arrival::More } else { Arrival::Drained });
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Arrival::Nothing),
                 Err(e) => return Err(e.into()),
             }
         }
     }
+}
+
+/// What one [`ClientReceiver::read_available`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arrival {
+    /// No bytes: the (non-blocking) socket had none.
+    Nothing,
+    /// Bytes that filled the read buffer: more may be waiting.
+    More,
+    /// Bytes, fewer than the read buffer holds: the socket had no more at that moment.
+    /// On an edge-triggered poll, bytes that arrive later raise a new readiness event,
+    /// so a caller may stop reading here, saving the read that would only say
+    /// `WouldBlock`; unless the event said the peer closed (its end of file raises
+    /// no new event, so read on until [`ClientError::Closed`]).
+    Drained,
 }
 
 impl std::os::fd::AsRawFd for ClientReceiver {

@@ -203,8 +203,16 @@ struct Parker {
 }
 
 /// Spins of the adaptive wait before yielding, and yields before parking.
-const SPINS: u32 = 2_000;
-const YIELDS: u32 = 200;
+///
+/// Brief on purpose (about 10 us of spinning, a few yields): on 2 vCPUs shared with
+/// the gateway and a load client, a thread that spins or yields through every gap
+/// between batches takes CPU time the others need, and the scheduler makes it pay that
+/// back later by waiting for a core when work arrives (measured with `perf sched` at
+/// 100 k commands/s: up to 28 ms). With 2 000 spins and 200 yields the engine thread
+/// used 50 - 95 % of a core at 10 k - 100 k commands/s and the median round trip at
+/// 100 k/s was 306 - 310 us; with 300 spins, 210 - 216 us (BENCHMARKS.md).
+const SPINS: u32 = 300;
+const YIELDS: u32 = 8;
 /// While idle, the engine thread looks at the clock for due authorization deadlines
 /// once per this many idle rounds.
 const DEADLINE_CHECK_SPINS: u32 = 1_024;

@@ -20,7 +20,7 @@ use crate::pipeline::{
 use crate::runner::{Runner, StartReport};
 
 use crate::RunnerError;
-use crate::session::{Conn, Login, Phase, READ_CHUNK, TokenBucket};
+use crate::session::{Conn, Login, Phase, READ_CHUNK, TokenBucket, Until};
 use crate::wire::{
     self, ClientMsg, ExecReport, Frame, LoginAccepted, MdLevel, MdSnapshotEnd, MdSnapshotLevel,
     MdTrade, ServerMsg, SessionReason, SessionReject,
@@ -28,7 +28,8 @@ use crate::wire::{
 use fincore_engine::{CommandBody, Event, INSTRUMENTS_MAX, InstrumentId, UserId};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
-use std::collections::{HashMap, VecDeque};
+use rustc_hash::FxHashMap;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -249,8 +250,8 @@ pub fn start(
         stop: Arc::clone(&stop.flag),
         conns: Vec::new(),
         free: Vec::new(),
-        sessions: HashMap::new(),
-        by_user: HashMap::new(),
+        sessions: FxHashMap::default(),
+        by_user: FxHashMap::default(),
         subscribers: vec![Vec::new(); INSTRUMENTS_MAX],
         md_seq: vec![0; INSTRUMENTS_MAX],
         backlog: VecDeque::new(),
@@ -291,10 +292,12 @@ struct Gateway {
     /// Connections by slot; a slot's token is `FIRST_CONN + slot`.
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
-    /// Session id -> slot.
-    sessions: HashMap<u32, usize>,
+    /// Session id -> slot. (Fx hashing: the keys are the server's own session ids and
+    /// configured user ids, not chosen by clients, and these are looked up several
+    /// times for every event routed.)
+    sessions: FxHashMap<u32, usize>,
     /// Logged-in sessions of each user.
-    by_user: HashMap<UserId, Vec<u32>>,
+    by_user: FxHashMap<UserId, Vec<u32>>,
     /// Subscribed sessions of each instrument.
     subscribers: Vec<Vec<u32>>,
     /// Market-data updates sent so far, per instrument.
@@ -378,8 +381,10 @@ impl Gateway {
                     WAKER => {}
                     Token(token) => {
                         let slot = token - FIRST_CONN;
-                        if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            self.read(slot);
+                        if event.is_read_closed() || event.is_error() {
+                            self.read(slot, Until::WouldBlock);
+                        } else if event.is_readable() {
+                            self.read(slot, Until::ShortRead);
                         }
                         if event.is_writable() {
                             self.mark_dirty(slot);
@@ -482,20 +487,20 @@ impl Gateway {
             }
             tracing::debug!(%peer, session_id, "connected");
             // Bytes may have arrived with the connection.
-            self.read(slot);
+            self.read(slot, Until::WouldBlock);
         }
         // More may be queued: accept them after serving the others once.
         self.accept_pending = true;
     }
 
     /// Reads a connection and handles its complete frames.
-    fn read(&mut self, slot: usize) {
+    fn read(&mut self, slot: usize, until: Until) {
         let backlog_full = self.backlog.len() >= BACKLOG_MAX;
         // Not `self.conn`: the read buffer is borrowed at the same time.
         let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else { return };
         if matches!(conn.phase, Phase::Closing { .. }) {
             conn.discard_input();
-            let _ = conn.read(&mut self.read_chunk);
+            let _ = conn.read(&mut self.read_chunk, Until::WouldBlock);
             conn.discard_input();
             if conn.eof {
                 // What is queued (the notice) still goes out; the flush closes it.
@@ -507,7 +512,7 @@ impl Gateway {
             conn.read_paused = true;
             return;
         }
-        let drained = conn.read(&mut self.read_chunk);
+        let drained = conn.read(&mut self.read_chunk, until);
         conn.read_paused = !drained;
         self.handle_frames(slot);
         let Some(conn) = self.conn(slot) else { return };
@@ -545,7 +550,7 @@ impl Gateway {
             }
             let slot = (self.resume_from + step) % count;
             if self.conn(slot).is_some_and(|c| c.read_paused) {
-                self.read(slot);
+                self.read(slot, Until::WouldBlock);
             }
         }
     }

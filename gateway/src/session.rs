@@ -15,6 +15,15 @@ use std::time::{Duration, Instant};
 
 /// Bytes read from a socket per `read` call, into the gateway's one read buffer.
 pub(crate) const READ_CHUNK: usize = 64 * 1024;
+
+/// How far [`Conn::read`] reads.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Until {
+    /// Until a read returns less than the buffer holds (or `WouldBlock`).
+    ShortRead,
+    /// Until the socket says `WouldBlock` or end of file.
+    WouldBlock,
+}
 /// Input buffer capacity kept once the input is all handled: enough for a client
 /// that pipelines a read's worth at a time. A larger one (after a bigger backlog) is
 /// given back, so that an idle session holds no input memory.
@@ -197,7 +206,14 @@ impl Conn {
     /// one read buffer: the connection's own buffer grows only by what arrives, and no
     /// read has to zero a fresh chunk first). Returns false if reading stopped at the
     /// bound (more may be waiting).
-    pub(crate) fn read(&mut self, chunk: &mut [u8]) -> bool {
+    ///
+    /// Reading is `Until::ShortRead` after a plain readiness event: a read that does
+    /// not fill `chunk` took everything the socket held, and bytes arriving after it
+    /// raise a new (edge-triggered) event, so the read that would only say
+    /// `WouldBlock` is skipped (one system call in three at 100 k commands/s).
+    /// `Until::WouldBlock` when the peer closed (its end of file raises no new event)
+    /// or when resuming a paused read.
+    pub(crate) fn read(&mut self, chunk: &mut [u8], until: Until) -> bool {
         assert!(!chunk.is_empty(), "a read buffer");
         loop {
             if self.held_input() >= INPUT_HELD_MAX {
@@ -211,6 +227,9 @@ impl Conn {
                 Ok(n) => {
                     self.compact_input();
                     self.input.extend_from_slice(&chunk[..n]);
+                    if n < chunk.len() && until == Until::ShortRead {
+                        return true;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

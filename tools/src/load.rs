@@ -31,13 +31,14 @@ use fincore_engine::{
     OrderRef, OrderType, PaymentRef, Price, Qty, Side, StpMode, StpScope, TimeInForce, Transfer,
 };
 use fincore_gateway::client::{
-    Client, ClientError, ClientReceiver, ClientSender, LoginOptions, Received, Reference,
+    Arrival, Client, ClientError, ClientReceiver, ClientSender, LoginOptions, Received, Reference,
 };
 use fincore_gateway::wire::{self, ClientMsg, ServerMsg};
 use hdrhistogram::Histogram;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use rustc_hash::FxHashMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufWriter, Write};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
@@ -277,13 +278,27 @@ impl SessionResult {
     }
 }
 
+/// How far one readiness event's [`Session::receive`] reads its socket.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Until {
+    /// Until a read leaves the socket empty (a short read): the edge-triggered poll
+    /// reports bytes that arrive after it, so the read that would only say
+    /// `WouldBlock` is skipped.
+    ShortRead,
+    /// A short read has happened: read no more.
+    Drained,
+    /// Until `WouldBlock` or the end of the stream (the peer closed).
+    WouldBlock,
+}
+
 /// One logged-in session of the event loop: its workload and its commands in flight.
 struct Session {
     plan: SessionPlan,
     generator: Generator,
     sender: ClientSender,
     receiver: ClientReceiver,
-    in_flight: HashMap<u64, Flight>,
+    /// By request id (Fx hashing: ids are ours, and this is looked up once per reply).
+    in_flight: FxHashMap<u64, Flight>,
     /// When its next command is due (fixed rate).
     next: Instant,
     sent: u64,
@@ -303,7 +318,7 @@ impl Session {
             generator,
             sender,
             receiver,
-            in_flight: HashMap::new(),
+            in_flight: FxHashMap::default(),
             next: Instant::now(),
             sent: 0,
             not_sent: 0,
@@ -362,13 +377,18 @@ impl Session {
     /// Everything that has arrived: timestamps each command's first reply, counts
     /// outcomes, tells the generator which of its orders left the book. Returns the
     /// commands answered.
-    fn receive(&mut self, ack_log: &mut Option<BufWriter<std::fs::File>>) -> Result<u64> {
+    fn receive(
+        &mut self,
+        until: Until,
+        ack_log: &mut Option<BufWriter<std::fs::File>>,
+    ) -> Result<u64> {
         // Replies are stamped with the time of the read that brought them (what is
         // left in the buffer between two calls is never a whole message).
         let mut arrived = Instant::now();
+        let mut until = until;
         let mut answered = 0;
         while !self.ended {
-            let received = match self.next_message(&mut arrived) {
+            let received = match self.next_message(&mut arrived, &mut until) {
                 Ok(Some(received)) => received,
                 Ok(None) => break,
                 Err(ClientError::LoggedOut(reason)) => {
@@ -414,14 +434,25 @@ impl Session {
     }
 
     /// The next whole message, reading as needed; `arrived` becomes the time of each
-    /// read that brings bytes. `None` once the socket has nothing more for now.
-    fn next_message(&mut self, arrived: &mut Instant) -> Result<Option<Received>, ClientError> {
+    /// read that brings bytes. `None` once the socket has nothing more for now: it said
+    /// `WouldBlock`, or (`Until::ShortRead`) a read left it empty, which `until`
+    /// remembers (bytes arriving later raise a new event).
+    fn next_message(
+        &mut self,
+        arrived: &mut Instant,
+        until: &mut Until,
+    ) -> Result<Option<Received>, ClientError> {
         loop {
             if let Some(received) = self.receiver.next_buffered()? {
                 return Ok(Some(received));
             }
-            if !self.receiver.read_available()? {
+            if *until == Until::Drained {
                 return Ok(None);
+            }
+            match self.receiver.read_available()? {
+                Arrival::Nothing => return Ok(None),
+                Arrival::Drained if *until == Until::ShortRead => *until = Until::Drained,
+                Arrival::Drained | Arrival::More => {}
             }
             *arrived = Instant::now();
         }
@@ -585,7 +616,13 @@ impl<'a> EventLoop<'a> {
                 session.flush();
                 continue;
             }
-            let answered = session.receive(&mut self.ack_log)?;
+            // The peer's end of file raises no later event: then read to the end.
+            let until = if event.is_read_closed() || event.is_error() {
+                Until::WouldBlock
+            } else {
+                Until::ShortRead
+            };
+            let answered = session.receive(until, &mut self.ack_log)?;
             self.progress.acked.fetch_add(answered, Ordering::Relaxed);
             if refill && session.plan.interval.is_none() {
                 session.send_due(Instant::now());
@@ -638,7 +675,7 @@ struct Generator {
     others: Vec<AccountId>,
     books: Vec<BookPlan>,
     live: Vec<u64>,
-    live_index: HashMap<u64, usize>,
+    live_index: FxHashMap<u64, usize>,
     usd: AssetId,
     /// Own authorizations not captured yet: (client payment id, amount).
     authorized: VecDeque<(u64, i64)>,
@@ -677,7 +714,7 @@ impl Generator {
             others: plan.accounts.iter().copied().filter(|a| *a != plan.account).collect(),
             books,
             live: Vec::new(),
-            live_index: HashMap::new(),
+            live_index: FxHashMap::default(),
             usd,
             authorized: VecDeque::new(),
             next_id: plan.id_base,
