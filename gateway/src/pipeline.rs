@@ -207,10 +207,9 @@ struct Parker {
 /// Brief on purpose (about 10 us of spinning, a few yields): on 2 vCPUs shared with
 /// the gateway and a load client, a thread that spins or yields through every gap
 /// between batches takes CPU time the others need, and the scheduler makes it pay that
-/// back later by waiting for a core when work arrives (measured with `perf sched` at
-/// 100 k commands/s: up to 28 ms). With 2 000 spins and 200 yields the engine thread
-/// used 50 - 95 % of a core at 10 k - 100 k commands/s and the median round trip at
-/// 100 k/s was 306 - 310 us; with 300 spins, 210 - 216 us (BENCHMARKS.md).
+/// back by waiting for a core when work arrives. At 100 k commands/s, 2 000 spins and
+/// 200 yields kept the engine thread on a core 91 % of the time and gave a median round
+/// trip of 306 - 376 us; 300 spins, 208 - 216 us (BENCHMARKS.md, load section).
 const SPINS: u32 = 300;
 const YIELDS: u32 = 8;
 /// While idle, the engine thread looks at the clock for due authorization deadlines
