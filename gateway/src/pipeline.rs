@@ -221,11 +221,40 @@ const PARK_TIMEOUT: Duration = Duration::from_millis(100);
 
 type Ring = SingleProducer<Inbound, SingleConsumerBarrier>;
 
+/// The reading end of the outbound ring.
+pub struct OutboundReader {
+    poller: EventPoller<Outbound, SingleProducerBarrier>,
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl OutboundReader {
+    /// Calls `f` on up to `max` outbound items available now, in place in the ring (no
+    /// copy; the engine thread cannot reuse their slots until this returns); returns
+    /// how many.
+    pub fn drain_with(&mut self, max: usize, mut f: impl FnMut(&Outbound)) -> usize {
+        match self.poller.take(max as u64) {
+            Ok(mut batch) => {
+                let mut count = 0;
+                for item in &mut batch {
+                    f(item);
+                    count += 1;
+                }
+                if let Some(metrics) = &self.metrics {
+                    metrics.gateway.outbound_drained.add(count as u64);
+                }
+                count
+            }
+            Err(_) => 0,
+        }
+    }
+}
+
 /// The running pipeline, held by the gateway thread.
 pub struct Pipeline {
     producer: Option<Ring>,
     parker: Arc<Parker>,
-    outbound: EventPoller<Outbound, SingleProducerBarrier>,
+    /// The outbound ring's reader; `None` while lent out ([`Pipeline::lend_reader`]).
+    outbound: Option<OutboundReader>,
     engine: Option<JoinHandle<Result<EngineExit, RunnerError>>>,
     durability: fincore_journal::DurabilityHandle,
     fsync: bool,
@@ -292,10 +321,11 @@ impl Pipeline {
             .name("fincore-engine".into())
             .spawn(move || engine_thread.run(poller))?;
         parker.thread.set(engine.thread().clone()).expect("set once");
+        let reader = OutboundReader { poller: outbound, metrics: metrics.clone() };
         Ok(Pipeline {
             producer: Some(producer),
             parker,
-            outbound,
+            outbound: Some(reader),
             engine: Some(engine),
             durability,
             fsync,
@@ -380,37 +410,30 @@ impl Pipeline {
 
     /// Calls `f` on up to `max` outbound items available now, in place in the ring (no
     /// copy); returns how many.
-    pub fn drain_with(&mut self, max: usize, mut f: impl FnMut(&Outbound)) -> usize {
-        match self.outbound.take(max as u64) {
-            Ok(mut batch) => {
-                let mut count = 0;
-                for item in &mut batch {
-                    f(item);
-                    count += 1;
-                }
-                if let Some(metrics) = &self.metrics {
-                    metrics.gateway.outbound_drained.add(count as u64);
-                }
-                count
-            }
-            Err(_) => 0,
-        }
+    pub fn drain_with(&mut self, max: usize, f: impl FnMut(&Outbound)) -> usize {
+        self.reader().drain_with(max, f)
     }
 
     /// Appends up to `max` outbound items available now to `out`; returns how many.
-    /// (Small chunks keep the copy in cache.)
     pub fn drain(&mut self, out: &mut Vec<Outbound>, max: usize) -> usize {
-        match self.outbound.take(max as u64) {
-            Ok(mut batch) => {
-                let before = out.len();
-                out.extend((&mut batch).copied());
-                if let Some(metrics) = &self.metrics {
-                    metrics.gateway.outbound_drained.add((out.len() - before) as u64);
-                }
-                out.len() - before
-            }
-            Err(_) => 0,
-        }
+        self.reader().drain_with(max, |item| out.push(*item))
+    }
+
+    /// Lends the outbound ring's reader, so that its owner can handle items in place
+    /// while changing its own state (the gateway routes them); give it back with
+    /// [`Pipeline::restore_reader`] before draining through the pipeline again.
+    pub fn lend_reader(&mut self) -> OutboundReader {
+        self.outbound.take().expect("the outbound reader is lent once at a time")
+    }
+
+    /// Takes back the reader lent by [`Pipeline::lend_reader`].
+    pub fn restore_reader(&mut self, reader: OutboundReader) {
+        debug_assert!(self.outbound.is_none(), "one reader");
+        self.outbound = Some(reader);
+    }
+
+    fn reader(&mut self) -> &mut OutboundReader {
+        self.outbound.as_mut().expect("the outbound reader is back")
     }
 
     /// The highest journal sequence whose replies may be released: everything in

@@ -256,7 +256,6 @@ pub fn start(
         md_seq: vec![0; INSTRUMENTS_MAX],
         backlog: VecDeque::new(),
         held: VecDeque::new(),
-        out_items: Vec::with_capacity(4096),
         scratch: Vec::new(),
         read_chunk: vec![0; READ_CHUNK],
         more_outbound: false,
@@ -315,8 +314,6 @@ struct Gateway {
     /// Every socket is read into this buffer, then what arrived is appended to the
     /// connection's input (`Conn::read`).
     read_chunk: Vec<u8>,
-    /// Reused buffer for outbound items taken from the ring.
-    out_items: Vec<Outbound>,
     /// Slots with output to write.
     dirty: Vec<usize>,
     /// The last accept stopped at its batch with connections possibly still queued.
@@ -965,26 +962,32 @@ impl Gateway {
             let item = self.held.pop_front().expect("front exists");
             self.route(&item);
         }
-        let mut items = std::mem::take(&mut self.out_items);
-        // At most DRAIN_MAX items per loop iteration: then sockets are written, read
-        // and timed again, so a flood of output (a client asking for a lot) cannot
-        // starve the other sessions; the poll does not wait while more is queued.
+        // Routed in place in the ring (an item is 168 bytes; copying each out was a
+        // fifth of this thread's time at saturation), with the reader lent out so that
+        // routing can change the gateway's state. At most DRAIN_MAX items per loop
+        // iteration: then sockets are written, read and timed again, so a flood of
+        // output (a client asking for a lot) cannot starve the other sessions; the
+        // poll does not wait while more is queued.
+        let mut reader = self.pipeline.lend_reader();
         let mut budget = DRAIN_MAX;
         self.more_outbound = false;
-        while budget > 0 && self.pipeline.drain(&mut items, DRAIN_CHUNK.min(budget)) > 0 {
-            budget = budget.saturating_sub(items.len());
+        while budget > 0 {
+            let taken = reader.drain_with(DRAIN_CHUNK.min(budget), |item| {
+                if !self.held.is_empty() || item.journal_seq > releasable {
+                    self.held.push_back(*item);
+                } else {
+                    self.route(item);
+                }
+            });
+            if taken == 0 {
+                break;
+            }
+            budget = budget.saturating_sub(taken);
             if budget == 0 {
                 self.more_outbound = true;
             }
-            for item in items.drain(..) {
-                if !self.held.is_empty() || item.journal_seq > releasable {
-                    self.held.push_back(item);
-                } else {
-                    self.route(&item);
-                }
-            }
         }
-        self.out_items = items;
+        self.pipeline.restore_reader(reader);
     }
 
     /// Delivers one engine output.
