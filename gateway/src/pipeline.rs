@@ -212,6 +212,9 @@ struct Parker {
 /// trip of 306 - 376 us; 300 spins, 208 - 216 us (BENCHMARKS.md, load section).
 const SPINS: u32 = 300;
 const YIELDS: u32 = 8;
+/// Spins of the engine thread waiting for room in a full outbound ring, before it
+/// yields (the gateway is then busy draining it, not idle).
+const FULL_SPINS: u32 = 2_000;
 /// While idle, the engine thread looks at the clock for due authorization deadlines
 /// once per this many idle rounds.
 const DEADLINE_CHECK_SPINS: u32 = 1_024;
@@ -409,12 +412,13 @@ impl Pipeline {
     }
 
     /// Calls `f` on up to `max` outbound items available now, in place in the ring (no
-    /// copy); returns how many.
+    /// copy); returns how many. Panics if the reader is lent ([`Pipeline::lend_reader`]).
     pub fn drain_with(&mut self, max: usize, f: impl FnMut(&Outbound)) -> usize {
         self.reader().drain_with(max, f)
     }
 
     /// Appends up to `max` outbound items available now to `out`; returns how many.
+    /// Panics if the reader is lent ([`Pipeline::lend_reader`]).
     pub fn drain(&mut self, out: &mut Vec<Outbound>, max: usize) -> usize {
         self.reader().drain_with(max, |item| out.push(*item))
     }
@@ -964,7 +968,7 @@ impl EngineThread {
                         (self.wake)();
                     }
                     waits = waits.saturating_add(1);
-                    if waits < SPINS {
+                    if waits < FULL_SPINS {
                         std::hint::spin_loop();
                     } else {
                         std::thread::yield_now();

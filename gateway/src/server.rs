@@ -15,7 +15,8 @@ use crate::config::{ServerConfig, SessionLimits};
 use crate::exporter::Exporter;
 use crate::metrics::{DisconnectCause, GatewayMetrics, Metrics, Trace};
 use crate::pipeline::{
-    EngineExit, Inbound, InboundBody, NO_USER, Outbound, OutboundBody, Pipeline, PipelineConfig,
+    EngineExit, Inbound, InboundBody, NO_USER, Outbound, OutboundBody, OutboundReader, Pipeline,
+    PipelineConfig,
 };
 use crate::runner::{Runner, StartReport};
 
@@ -252,6 +253,7 @@ pub fn start(
         free: Vec::new(),
         sessions: FxHashMap::default(),
         by_user: FxHashMap::default(),
+        last_origin: None,
         subscribers: vec![Vec::new(); INSTRUMENTS_MAX],
         md_seq: vec![0; INSTRUMENTS_MAX],
         backlog: VecDeque::new(),
@@ -295,8 +297,12 @@ struct Gateway {
     /// configured user ids, not chosen by clients, and these are looked up several
     /// times for every event routed.)
     sessions: FxHashMap<u32, usize>,
-    /// Logged-in sessions of each user.
-    by_user: FxHashMap<UserId, Vec<u32>>,
+    /// Logged-in sessions of each user, with their slots (an entry leaves before its
+    /// slot is freed: `leave` comes first in `close`).
+    by_user: FxHashMap<UserId, Vec<(u32, usize)>>,
+    /// The last session looked up by `route` and its slot: a command's events come
+    /// together, so most lookups are this one (cleared when the session closes).
+    last_origin: Option<(u32, usize)>,
     /// Subscribed sessions of each instrument.
     subscribers: Vec<Vec<u32>>,
     /// Market-data updates sent so far, per instrument.
@@ -821,7 +827,7 @@ impl Gateway {
                     metrics.logins_ok.add(1);
                     metrics.sessions_open.add(1);
                 }
-                self.by_user.entry(user).or_default().push(session_id);
+                self.by_user.entry(user).or_default().push((session_id, slot));
                 self.send(slot, &ServerMsg::LoginAccepted(accepted));
                 return;
             }
@@ -884,7 +890,7 @@ impl Gateway {
             metrics.sessions_open.sub(1);
         }
         if let Some(list) = self.by_user.get_mut(&login.user) {
-            list.retain(|&s| s != session);
+            list.retain(|&(s, _)| s != session);
         }
         self.backlog.extend(cancel_all);
     }
@@ -895,6 +901,9 @@ impl Gateway {
         let Some(mut conn) = self.conns[slot].take() else { return };
         let _ = self.poll.registry().deregister(&mut conn.stream);
         self.sessions.remove(&conn.session_id);
+        if self.last_origin.is_some_and(|(session, _)| session == conn.session_id) {
+            self.last_origin = None;
+        }
         self.free.push(slot);
         let cause = conn.close_cause.unwrap_or(DisconnectCause::PeerClosed);
         tracing::debug!(peer = %conn.peer, session_id = conn.session_id, cause = cause.label(), "connection closed");
@@ -969,6 +978,19 @@ impl Gateway {
         // output (a client asking for a lot) cannot starve the other sessions; the
         // poll does not wait while more is queued.
         let mut reader = self.pipeline.lend_reader();
+        // Given back even if routing panics: the pipeline's shutdown (when the gateway
+        // is dropped) drains the ring through it until the engine thread has finished.
+        let routed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.route_outbound(&mut reader, releasable);
+        }));
+        self.pipeline.restore_reader(reader);
+        if let Err(panic) = routed {
+            std::panic::resume_unwind(panic);
+        }
+    }
+
+    /// Routes (or, past `releasable`, holds) up to [`DRAIN_MAX`] items from the ring.
+    fn route_outbound(&mut self, reader: &mut OutboundReader, releasable: u64) {
         let mut budget = DRAIN_MAX;
         self.more_outbound = false;
         while budget > 0 {
@@ -987,7 +1009,6 @@ impl Gateway {
                 self.more_outbound = true;
             }
         }
-        self.pipeline.restore_reader(reader);
     }
 
     /// Delivers one engine output.
@@ -998,11 +1019,17 @@ impl Gateway {
         }
         // A session that has left (closing) gets nothing more, not even the answers to
         // what it sent before.
-        let origin = self
-            .sessions
-            .get(&item.session)
-            .copied()
-            .filter(|&slot| self.conns[slot].as_ref().is_some_and(|c| !c.left));
+        let slot = match self.last_origin {
+            Some((session, slot)) if session == item.session => Some(slot),
+            _ => {
+                let found = self.sessions.get(&item.session).copied();
+                if let Some(slot) = found {
+                    self.last_origin = Some((item.session, slot));
+                }
+                found
+            }
+        };
+        let origin = slot.filter(|&slot| self.conns[slot].as_ref().is_some_and(|c| !c.left));
         match item.body {
             OutboundBody::Event(event) => self.route_event(item, origin, event),
             OutboundBody::SubscribeAnswer(event) => {
@@ -1114,8 +1141,8 @@ impl Gateway {
             }
             targets.clear();
             if let Some(sessions) = self.by_user.get(&owner) {
-                let others = sessions.iter().filter(|&&s| s != item.session);
-                targets.extend(others.filter_map(|s| self.sessions.get(s).copied()));
+                let others = sessions.iter().filter(|&&(s, _)| s != item.session);
+                targets.extend(others.map(|&(_, slot)| slot));
             }
             let shown = visible_part(event, owner, false, item.owners);
             let report = ExecReport { journal_seq: item.journal_seq, request_id: 0, event: shown };

@@ -212,7 +212,8 @@ impl Conn {
     /// raise a new (edge-triggered) event, so the read that would only say
     /// `WouldBlock` is skipped (one system call in three at 100 k commands/s).
     /// `Until::WouldBlock` when the peer closed (its end of file raises no new event)
-    /// or when resuming a paused read.
+    /// or when resuming a paused read. (A client sending TCP urgent data makes a read
+    /// stop short at the urgent mark; what follows then waits for its next bytes.)
     pub(crate) fn read(&mut self, chunk: &mut [u8], until: Until) -> bool {
         assert!(!chunk.is_empty(), "a read buffer");
         loop {
