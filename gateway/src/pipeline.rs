@@ -2,9 +2,8 @@
 //! the inbound ring (`disruptor`, one producer: the gateway), the engine thread that
 //! journals then applies each command through the [`Runner`], and the bounded lock-free
 //! outbound ring (a second `disruptor`, one producer: the engine thread) back to the
-//! gateway, which the engine thread fills and wakes once per batch (at most
-//! `BATCH_MAX` commands). Both directions move whole batches: one cursor update per
-//! batch, not per message. (A first version
+//! gateway, which the engine thread fills and wakes once per batch. Both directions
+//! move whole batches: one cursor update per batch, not per message. (A first version
 //! used a `crossbeam` `ArrayQueue` per event for the way back; its per-event atomic
 //! traffic between the two cores capped the pipeline at 0.4-0.8 M commands/s, see
 //! BENCHMARKS.md.)
@@ -46,12 +45,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Outbound items published per ring batch at most (and buffered before publishing).
 const OUT_CHUNK: usize = 1024;
-/// Commands the engine thread takes from the ring per batch at most. A batch's replies
-/// are published and the gateway woken at its end, so a bounded batch lets the gateway
-/// route and write one batch's replies while the engine thread applies the next (at
-/// saturation, 7 alternated runs: median 0.89 -> 0.94 M orders/s end to end, higher in
-/// 5 of 7, within this machine's noise).
-const BATCH_MAX: u64 = 256;
 
 /// "No user" in [`Outbound::owners`].
 pub const NO_USER: UserId = UserId(u32::MAX);
@@ -594,7 +587,7 @@ impl EngineThread {
         let mut idle: u32 = 0;
         let mut rounds: u32 = 0;
         loop {
-            match poller.take(BATCH_MAX) {
+            match poller.poll() {
                 Ok(mut batch) => {
                     if idle > 0 {
                         self.parker.sleeping.store(false, Ordering::SeqCst);
