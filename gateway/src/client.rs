@@ -618,6 +618,12 @@ impl std::os::fd::AsRawFd for ClientReceiver {
     }
 }
 
+impl std::os::fd::AsFd for ClientReceiver {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.stream.as_fd()
+    }
+}
+
 /// The next whole frame of `input`: decoded, or the header of one whose type is
 /// unknown; consumed from `input`.
 #[allow(clippy::type_complexity)]

@@ -1,10 +1,10 @@
 //! The client's non-blocking halves (what `fincore load` drives from one event loop),
 //! against a scripted peer on 127.0.0.1: a message split across reads arrives whole and
 //! once; output the socket cannot take yet stays queued and goes out complete and in
-//! order.
+//! order; a read says whether it left the socket empty.
 
 use fincore_engine::UserId;
-use fincore_gateway::client::{Client, ClientError, LoginOptions};
+use fincore_gateway::client::{Arrival, Client, ClientError, LoginOptions};
 use fincore_gateway::wire::{ClientMsg, LoginAccepted, ServerMsg};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -101,4 +101,56 @@ fn output_the_socket_cannot_take_yet_goes_out_complete_and_in_order() {
     let received = reader.join().expect("reader");
     assert_eq!(received.len(), expected.len(), "every byte, once");
     assert!(received == expected, "in order");
+}
+
+#[test]
+fn a_read_says_whether_it_left_the_socket_empty() {
+    let (client, mut peer) = logged_in();
+    let (_sender, mut receiver) = client.split().expect("split");
+    receiver.set_nonblocking(true).expect("non-blocking");
+    assert_eq!(receiver.read_available().expect("nothing yet"), Arrival::Nothing);
+
+    // A few heartbeats: one read takes them all and says the socket is empty.
+    let mut few = Vec::new();
+    for seq in 2..5 {
+        ServerMsg::Heartbeat.encode_into(seq, &mut few);
+    }
+    peer.write_all(&few).expect("a few frames");
+    let arrival = eventually(|| {
+        let arrival = receiver.read_available().expect("read");
+        (arrival != Arrival::Nothing).then_some(arrival)
+    });
+    assert_eq!(arrival, Arrival::Drained);
+    for seq in 2..5 {
+        let message = receiver.next_buffered().expect("decoded").expect("buffered");
+        assert_eq!((message.seq, message.msg), (seq, ServerMsg::Heartbeat));
+    }
+
+    // More than one read buffer (64 KiB) sent: a read says `More` exactly when it
+    // filled its buffer (the socket held at least 64 KiB: how much it may hold at
+    // once is the kernel's receive window), `Drained` when it took what was there;
+    // reading on takes the rest, in order.
+    let mut many = Vec::new();
+    let mut seq = 5;
+    while many.len() < 100 * 1024 {
+        ServerMsg::Heartbeat.encode_into(seq, &mut many);
+        seq += 1;
+    }
+    peer.write_all(&many).expect("many frames");
+    std::thread::sleep(Duration::from_millis(50));
+    let queued = rustix::io::ioctl_fionread(&receiver).expect("bytes queued");
+    let expected = if queued >= 64 * 1024 { Arrival::More } else { Arrival::Drained };
+    assert_eq!(receiver.read_available().expect("a read"), expected, "{queued} bytes queued");
+    let mut next = 5;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while next < seq {
+        assert!(Instant::now() < deadline, "frames {next}.. never arrived");
+        match receiver.try_recv().expect("frames") {
+            Some(message) => {
+                assert_eq!((message.seq, message.msg), (next, ServerMsg::Heartbeat));
+                next += 1;
+            }
+            None => std::thread::sleep(Duration::from_millis(1)),
+        }
+    }
 }
