@@ -314,7 +314,7 @@ impl Stage {
 }
 
 /// Timestamps a sampled message carries through the pipeline, in nanoseconds since
-/// [`Metrics::epoch`] plus one (zero: not sampled).
+/// the metrics' epoch ([`Metrics::now_ns`]) plus one (zero: not sampled).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Trace {
     /// When its bytes were read from the socket.
@@ -463,7 +463,7 @@ impl Metrics {
 }
 
 /// A thread's own stage histograms, merged into the shared ones every
-/// [`MERGE_EVERY`] samples and on [`StageRecorder::merge`] (when the thread is idle),
+/// `MERGE_EVERY` samples and on [`StageRecorder::merge`] (when the thread is idle),
 /// with `try_lock`: the hot path never waits for the exporter.
 pub struct StageRecorder {
     local: [Histogram<u64>; 6],
