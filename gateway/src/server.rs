@@ -1020,7 +1020,10 @@ impl Gateway {
         // A session that has left (closing) gets nothing more, not even the answers to
         // what it sent before.
         let slot = match self.last_origin {
-            Some((session, slot)) if session == item.session => Some(slot),
+            Some((session, slot)) if session == item.session => {
+                debug_assert_eq!(self.sessions.get(&session), Some(&slot), "cache is current");
+                Some(slot)
+            }
             _ => {
                 let found = self.sessions.get(&item.session).copied();
                 if let Some(slot) = found {
@@ -1142,7 +1145,10 @@ impl Gateway {
             targets.clear();
             if let Some(sessions) = self.by_user.get(&owner) {
                 let others = sessions.iter().filter(|&&(s, _)| s != item.session);
-                targets.extend(others.map(|&(_, slot)| slot));
+                targets.extend(others.map(|&(session, slot)| {
+                    debug_assert_eq!(self.sessions.get(&session), Some(&slot), "slot is live");
+                    slot
+                }));
             }
             let shown = visible_part(event, owner, false, item.owners);
             let report = ExecReport { journal_seq: item.journal_seq, request_id: 0, event: shown };
