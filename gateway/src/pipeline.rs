@@ -417,12 +417,6 @@ impl Pipeline {
         self.reader().drain_with(max, f)
     }
 
-    /// Appends up to `max` outbound items available now to `out`; returns how many.
-    /// Panics if the reader is lent ([`Pipeline::lend_reader`]).
-    pub fn drain(&mut self, out: &mut Vec<Outbound>, max: usize) -> usize {
-        self.reader().drain_with(max, |item| out.push(*item))
-    }
-
     /// Lends the outbound ring's reader, so that its owner can handle items in place
     /// while changing its own state (the gateway routes them); give it back with
     /// [`Pipeline::restore_reader`] before draining through the pipeline again.
@@ -509,8 +503,7 @@ impl Pipeline {
     pub fn shutdown(&mut self) -> Result<EngineExit, RunnerError> {
         self.close();
         while !self.engine_finished() {
-            let mut discard = Vec::new();
-            self.drain(&mut discard, usize::MAX);
+            self.drain_with(usize::MAX, |_| {});
             std::thread::sleep(Duration::from_micros(200));
         }
         self.join()
