@@ -756,8 +756,8 @@ impl Generator {
         let side = if self.rng.percent(50) { Side::Buy } else { Side::Sell };
         let toward = |ticks: i64| if side == Side::Buy { mid + ticks } else { mid - ticks };
         let (order_type, time_in_force, price, qty) = match roll {
-            // Sizes a tenth of `bench engine`'s: the demo's load accounts hold 1 M USD and
-            // 100 BTC, and fills move money between them for as long as the run lasts.
+            // Sizes a tenth of `bench engine`'s. Fills move money between the sessions for
+            // as long as the run lasts; the demo funds its load accounts for that.
             90..=97 => (
                 OrderType::Limit,
                 TimeInForce::Gtc,
