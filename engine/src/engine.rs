@@ -86,7 +86,8 @@ impl Engine {
         // The id indexes are sized for the expected working set, not the maximum: a
         // table sized for a million orders spreads a few thousand live ids over 50 MB
         // and every lookup misses cache (measured: 3-5x slower engine). They grow only
-        // when the live count first passes the hint; the steady state does not allocate.
+        // when the live orders (or the long-lived ones among them) reach a new high;
+        // the steady state does not allocate.
         let index_capacity = limits.orders_expected.min(limits.orders_max) as usize;
         let mut users = vec![None; 1];
         users[SYSTEM_USER.0 as usize] = Some(Role::Admin);

@@ -38,8 +38,9 @@ pub struct EngineLimits {
     /// About 90 bytes each. Not part of the state hash.
     pub payments_expected: u32,
     /// Sizing hint, not a limit: the order-id indexes are allocated for this many live
-    /// orders and grow (allocating) only when the live count first exceeds it. It does
-    /// not change behaviour, so it is not part of the state hash.
+    /// orders (the id ring takes 32 bytes per expected order) and grow (allocating) only
+    /// when the live orders, or the long-lived ones among them, reach a new high. It
+    /// does not change behaviour, so it is not part of the state hash.
     pub orders_expected: u32,
 }
 
