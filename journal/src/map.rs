@@ -28,6 +28,14 @@ impl SegmentMap {
         Ok(SegmentMap { map })
     }
 
+    /// Maps all of `file` for writing without faulting anything in: each page is
+    /// faulted in by its first write. For a roll-over on the appending thread, where
+    /// faulting in a whole segment at once would stop appends for that long.
+    pub fn map_lazily(file: &File) -> io::Result<SegmentMap> {
+        let map = MmapOptions::new().map_raw(file)?;
+        Ok(SegmentMap { map })
+    }
+
     /// Mapped length in bytes.
     pub fn len(&self) -> usize {
         self.map.len()
@@ -104,5 +112,35 @@ impl ReadMap {
     /// The mapped bytes.
     pub fn bytes(&self) -> &[u8] {
         &self.map
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SegmentMap;
+    use std::fs::OpenOptions;
+
+    /// Both ways of mapping write through to the file: what a lazily mapped segment
+    /// holds after its pages were faulted in by writes is what the file reads back.
+    #[test]
+    fn writes_through_either_mapping_reach_the_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (name, lazy) in [("populated", false), ("lazy", true)] {
+            let path = dir.path().join(name);
+            let file =
+                OpenOptions::new().read(true).write(true).create_new(true).open(&path).unwrap();
+            file.set_len(3 * 4096).unwrap();
+            let map = if lazy { SegmentMap::map_lazily(&file) } else { SegmentMap::map(&file) };
+            let map = map.expect("mapped");
+            map.write(4090, b"across a page");
+            map.publish_len(8192, 7);
+            map.sync(0, map.len()).expect("synced");
+            drop(map);
+            let bytes = std::fs::read(&path).unwrap();
+            assert_eq!(bytes.len(), 3 * 4096);
+            assert_eq!(&bytes[4090..4103], b"across a page", "{name}");
+            assert_eq!(&bytes[8192..8196], &7u32.to_le_bytes(), "{name}");
+            assert!(bytes[..4090].iter().all(|&b| b == 0), "{name}: the rest stays zero");
+        }
     }
 }
