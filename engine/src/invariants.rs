@@ -53,6 +53,8 @@ impl Engine {
         }
         ensure!(live == self.orders.len(), "{live} queued orders, {} stored", self.orders.len());
         ensure!(live == self.index.len(), "{live} orders, {} indexed", self.index.len());
+        let by_id = self.index.len_by_id();
+        ensure!(live == by_id, "{live} orders, {by_id} indexed by id");
         let mut totals = [0i128; ASSETS_MAX];
         for (id, account) in self.accounts.iter().enumerate() {
             let Some(account) = account else { continue };

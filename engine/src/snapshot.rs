@@ -88,8 +88,10 @@ const MAGIC: [u8; 4] = *b"FCSN";
 /// dense table (about half a KiB an account), so a corrupted limit must not be believed
 /// without bound; these ceilings keep the worst case near 2 GiB each while leaving room
 /// far above any configuration we run; `payments_expected` (allocated and touched up
-/// front, about 90 bytes a payment) has one too. The open-order, payment-count and
-/// order-index limits allocate nothing of their own, so they have no ceiling.
+/// front, about 90 bytes a payment) has one too. The open-order and payment-count
+/// limits allocate nothing of their own, so they have no ceiling; `orders_expected` is
+/// capped by `orders_max` where it is used (the id ring takes 32 bytes an order: at
+/// most 512 MiB at the ceiling).
 const LIMITS_CEILING: EngineLimits = EngineLimits {
     users_max: 1 << 20,
     accounts_max: 1 << 22,

@@ -110,9 +110,16 @@ fn prepare_loop(dir: &Path, size: u64, shared: &Shared) {
     // at normal priority.
     let _ = rustix::process::setpriority_process(None, 19);
     let mut count = 0u64;
+    // Cleared by a failed preparation: from then on roll-overs create their files
+    // themselves, and this thread only unmaps retired segments.
+    let mut preparing = true;
     loop {
         let mut state = shared.state.lock().expect("no panics");
-        while (state.ready.is_some() || !state.wanted) && state.retired.is_empty() && !state.stop {
+        loop {
+            let work = preparing && state.wanted && state.ready.is_none();
+            if work || !state.retired.is_empty() || state.stop {
+                break;
+            }
             state = shared.changed.wait(state).expect("no panics");
         }
         let retired = std::mem::take(&mut state.retired);
@@ -129,9 +136,12 @@ fn prepare_loop(dir: &Path, size: u64, shared: &Shared) {
         }
         drop(state);
         count += 1;
-        // A failure here only means the roll-over creates the file itself.
-        let Ok(prepared) = prepare(dir, size, count) else { return };
-        shared.state.lock().expect("no panics").ready = Some(prepared);
+        match prepare(dir, size, count) {
+            Ok(prepared) => shared.state.lock().expect("no panics").ready = Some(prepared),
+            // Only means the roll-overs create their files themselves (a half-made
+            // temporary file is removed at the next start, `remove_leftovers`).
+            Err(_) => preparing = false,
+        }
     }
 }
 

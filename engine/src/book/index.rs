@@ -69,10 +69,15 @@ impl OrderIndex {
         (id.0 & self.ring_mask) as usize
     }
 
-    /// Indexed orders.
+    /// Indexed orders (by client id; [`OrderIndex::len_by_id`] counts the other index).
     pub fn len(&self) -> usize {
-        debug_assert_eq!(self.in_ring + self.overflow.len(), self.by_client.len());
+        debug_assert_eq!(self.len_by_id(), self.by_client.len());
         self.by_client.len()
+    }
+
+    /// Orders indexed by id: in the ring and in the overflow table.
+    pub fn len_by_id(&self) -> usize {
+        self.in_ring + self.overflow.len()
     }
 
     /// True if nothing is indexed.
