@@ -336,8 +336,8 @@ impl Journal {
             // The preparer is behind (appends outran it) or unavailable. Faulting in
             // the whole segment here would stop appending for as long as that takes
             // (0.35 - 0.9 s for 256 MiB on the benchmark machine, 0.54 s measured on
-            // the engine thread at 1 M commands/s); first writes fault
-            // in one page at a time instead, spreading the same work over the segment.
+            // the engine thread at 1 M commands/s); first writes fault in one page at
+            // a time instead, spreading the same work over the segment.
             None => {
                 let (file, path) = create_segment(&self.config.dir, &header)?;
                 SegmentMap::map_lazily(&file).map_err(|e| JournalError::io(&path, e))?

@@ -3,10 +3,11 @@
 //!
 //! Soundness rests on one ownership rule, kept by `Journal`: exactly one writer (the
 //! journal, on the engine thread) writes to a segment, and only beyond the last
-//! published record; other threads (the fsync flusher) only call `msync` on the map,
-//! which reads nothing through Rust references, and unmap it (the flusher, or the
-//! segment preparer in `process` mode) once the `Arc` they were handed is the last. No `&[u8]` into this map is ever
-//! handed out, so no Rust reference aliases memory that is being written.
+//! published record; other threads only call `msync` on the map (the fsync flusher),
+//! which reads nothing through Rust references, or unmap it once the `Arc` they were
+//! handed is the last (the flusher, or the segment preparer in `process` mode). No
+//! `&[u8]` into this map is ever handed out, so no Rust reference aliases memory that
+//! is being written.
 #![allow(unsafe_code)]
 
 use memmap2::{MmapOptions, MmapRaw};

@@ -114,14 +114,12 @@ fn prepare_loop(dir: &Path, size: u64, shared: &Shared) {
     // themselves, and this thread only unmaps retired segments.
     let mut preparing = true;
     loop {
-        let mut state = shared.state.lock().expect("no panics");
-        loop {
+        let idle = |state: &mut State| {
             let work = preparing && state.wanted && state.ready.is_none();
-            if work || !state.retired.is_empty() || state.stop {
-                break;
-            }
-            state = shared.changed.wait(state).expect("no panics");
-        }
+            !work && state.retired.is_empty() && !state.stop
+        };
+        let locked = shared.state.lock().expect("no panics");
+        let mut state = shared.changed.wait_while(locked, idle).expect("no panics");
         let retired = std::mem::take(&mut state.retired);
         if !retired.is_empty() {
             drop(state);

@@ -2,13 +2,12 @@
 //! when they are handed to the preparer thread to unmap, and also after a preparation
 //! failed (a roll-over then creates its file itself).
 
+mod common;
+
+use common::*;
 use fincore_journal::*;
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-fn meta(seq: u64) -> RecordMeta {
-    RecordMeta { seq, time_ns: seq, user: 1, session: 1, peer: 0 }
-}
 
 /// Mappings of this process that are files in `dir`.
 fn mapped_files_in(dir: &Path) -> usize {
@@ -19,7 +18,6 @@ fn mapped_files_in(dir: &Path) -> usize {
 
 /// Appends until the journal has rolled over `rolls` times; returns the last sequence.
 fn append_through(journal: &mut Journal, dir: &Path, rolls: usize) -> u64 {
-    let payload = vec![7u8; 2_000];
     let mut seq = 0;
     let segments = |dir: &Path| {
         std::fs::read_dir(dir)
@@ -30,7 +28,7 @@ fn append_through(journal: &mut Journal, dir: &Path, rolls: usize) -> u64 {
     };
     while segments(dir) <= rolls {
         seq += 1;
-        journal.append(&meta(seq), &payload).unwrap();
+        journal.append(&meta(seq), &payload(seq, 2_000, 0)).unwrap();
         if seq % 16 == 0 {
             journal.publish();
         }
@@ -55,8 +53,7 @@ fn assert_unmapped_soon(dir: &Path, rolls: usize) {
 #[test]
 fn sealed_segments_do_not_stay_mapped() {
     let dir = tempfile::tempdir().unwrap();
-    let config = JournalConfig { segment_size: SEGMENT_SIZE_MIN, ..JournalConfig::new(dir.path()) };
-    let (mut journal, _) = Journal::open(config).unwrap();
+    let (mut journal, _) = Journal::open(config(dir.path(), SEGMENT_SIZE_MIN)).unwrap();
     append_through(&mut journal, dir.path(), 12);
     assert_unmapped_soon(dir.path(), 12);
 }
@@ -64,7 +61,7 @@ fn sealed_segments_do_not_stay_mapped() {
 #[test]
 fn sealed_segments_are_unmapped_after_a_failed_preparation() {
     let dir = tempfile::tempdir().unwrap();
-    let config = JournalConfig { segment_size: SEGMENT_SIZE_MIN, ..JournalConfig::new(dir.path()) };
+    let config = config(dir.path(), SEGMENT_SIZE_MIN);
     let (mut journal, _) = Journal::open(config.clone()).unwrap();
     // The preparer's first file name, taken by a directory: that preparation fails.
     let taken = dir.path().join(format!(".prepared-{}-1.tmp", std::process::id()));

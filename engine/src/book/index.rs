@@ -32,7 +32,8 @@ pub struct OrderIndex {
     /// Slot of the live order with id `i` at `i & ring_mask`, or `NIL`.
     ring: Box<[Slot]>,
     ring_mask: u64,
-    /// Live orders in the ring.
+    /// Live orders in the ring (counted, not derived from the client-id index, so that
+    /// the invariant check compares two independent counts).
     in_ring: usize,
     /// Live orders whose ring position an older live order held when they came.
     overflow: HashTable<Slot>,
