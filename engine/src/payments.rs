@@ -332,56 +332,71 @@ impl OutgoingTable {
 }
 
 /// The client payment ids of one debit account. Clients almost always number their
-/// payments upwards, so ids above every earlier one are appended to a sorted vector
+/// payments upwards, so ids above every earlier one are appended to a sorted sequence
 /// (inserted in O(1)); an id below the largest so far goes to a B-tree instead. Lookups
-/// search the vector from its newest end outwards (galloping), because the ids looked up
-/// are almost always recent ones (a new id, a capture of a recent authorization, a
+/// search the sequence from its newest end outwards (galloping), because the ids looked
+/// up are almost always recent ones (a new id, a capture of a recent authorization, a
 /// retry), and the newest part stays in cache; an old id costs O(log n). Nothing is ever
 /// forgotten. (Measured first: a hash table over every id of every account, and a plain
 /// binary search over the vector, both cost cache misses per payment once the ids
 /// outgrew the cache.)
+///
+/// The sequence is kept as full blocks of [`ID_BLOCK`] ids plus the newest, partly
+/// filled block, so that an account's millionth payment does not copy the 16 MB of ids
+/// before it (a single growing vector did, on the engine thread: a stall of milliseconds
+/// whenever a busy account's vector doubled).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ClientIds {
-    /// Strictly increasing ids, with their payment index.
-    ascending: Vec<(ClientPaymentId, u32)>,
+    /// Full blocks of strictly increasing ids with their payment index, oldest first;
+    /// every id in a block is below every id after it.
+    sealed: Vec<Box<[(ClientPaymentId, u32)]>>,
+    /// The newest ids (fewer than `ID_BLOCK`), strictly increasing, above every sealed one.
+    recent: Vec<(ClientPaymentId, u32)>,
     /// Ids that arrived below the largest one seen.
     others: std::collections::BTreeMap<ClientPaymentId, u32>,
 }
 
+/// Ids per sealed block of [`ClientIds`] (64 KiB): the most a block copies while growing.
+const ID_BLOCK: usize = 4096;
+
 impl ClientIds {
     fn find(&self, client: ClientPaymentId) -> Option<u32> {
-        let newest = self.ascending.last().map_or(ClientPaymentId(0), |&(id, _)| id);
-        if client <= newest
-            && let Some(index) = self.find_ascending(client)
-        {
-            return Some(index);
+        if client <= self.newest() {
+            let in_recent = self.recent.first().is_some_and(|&(first, _)| first <= client);
+            let found = match in_recent {
+                true => gallop_from_newest(&self.recent, client),
+                false => self.find_sealed(client),
+            };
+            if found.is_some() {
+                return found;
+            }
         }
         if self.others.is_empty() { None } else { self.others.get(&client).copied() }
     }
 
-    /// Galloping search from the newest end: windows of 1, 2, 4, ... entries back until
-    /// one starts at or below `client`, then a binary search inside that window.
-    fn find_ascending(&self, client: ClientPaymentId) -> Option<u32> {
-        let ids = &self.ascending;
-        let (mut low, mut high) = (ids.len(), ids.len());
-        let mut step = 1;
-        while low > 0 {
-            low = low.saturating_sub(step);
-            if ids[low].0 <= client {
-                break;
-            }
-            high = low;
-            step *= 2;
-        }
-        let window = &ids[low..high];
-        let at = window.binary_search_by_key(&client, |&(id, _)| id).ok()?;
-        Some(window[at].1)
+    /// The largest id of the ascending sequence (0 when it is empty).
+    fn newest(&self) -> ClientPaymentId {
+        let last = self.recent.last().or_else(|| self.sealed.last().and_then(|b| b.last()));
+        last.map_or(ClientPaymentId(0), |&(id, _)| id)
+    }
+
+    /// An id below the recent block: the first sealed block whose last id is not below
+    /// it, then a binary search inside that block.
+    fn find_sealed(&self, client: ClientPaymentId) -> Option<u32> {
+        let at = self.sealed.partition_point(|block| block[ID_BLOCK - 1].0 < client);
+        let block = self.sealed.get(at)?;
+        let found = block.binary_search_by_key(&client, |&(id, _)| id).ok()?;
+        Some(block[found].1)
     }
 
     fn insert(&mut self, client: ClientPaymentId, index: u32) {
-        let newest = self.ascending.last().map_or(ClientPaymentId(0), |&(id, _)| id);
-        if client > newest {
-            self.ascending.push((client, index));
+        if client > self.newest() {
+            if self.recent.len() == ID_BLOCK {
+                // Later blocks are allocated at full size: they never copy either.
+                let full = std::mem::replace(&mut self.recent, Vec::with_capacity(ID_BLOCK));
+                self.sealed.push(full.into_boxed_slice());
+            }
+            self.recent.push((client, index));
         } else {
             let previous = self.others.insert(client, index);
             assert!(previous.is_none(), "a client payment id is recorded once");
@@ -389,8 +404,27 @@ impl ClientIds {
     }
 
     fn len(&self) -> usize {
-        self.ascending.len() + self.others.len()
+        self.sealed.len() * ID_BLOCK + self.recent.len() + self.others.len()
     }
+}
+
+/// Galloping search of strictly increasing `ids` from the newest end: windows of 1, 2,
+/// 4, ... entries back until one starts at or below `client`, then a binary search
+/// inside that window.
+fn gallop_from_newest(ids: &[(ClientPaymentId, u32)], client: ClientPaymentId) -> Option<u32> {
+    let (mut low, mut high) = (ids.len(), ids.len());
+    let mut step = 1;
+    while low > 0 {
+        low = low.saturating_sub(step);
+        if ids[low].0 <= client {
+            break;
+        }
+        high = low;
+        step *= 2;
+    }
+    let window = &ids[low..high];
+    let at = window.binary_search_by_key(&client, |&(id, _)| id).ok()?;
+    Some(window[at].1)
 }
 
 /// Client payment ids of every debit account (and of the external account, for
@@ -1083,6 +1117,38 @@ mod tests {
                 let expected: Vec<_> = model.iter().map(|(k, v)| (*k, *v)).collect();
                 assert_eq!(entries, expected, "step {step}");
             }
+        }
+    }
+
+    /// Ids inserted in long ascending runs (crossing several sealed blocks) with some
+    /// lower ones between, checked against a sorted map: every id found with its
+    /// index, ids never inserted not found, and the count.
+    #[test]
+    fn client_ids_match_a_sorted_map_across_blocks() {
+        let mut ids = ClientIds::default();
+        let mut model: BTreeMap<ClientPaymentId, u32> = BTreeMap::new();
+        let mut rng = crate::testkit::Rng::new(0x9e37_79b9_7f4a_7c15_u64);
+        let mut top = 0u64;
+        for index in 0..(3 * ID_BLOCK as u32 + 777) {
+            // Mostly the next id up (with gaps), sometimes a free id below the top.
+            let id = if rng.below(10) == 0 && top > 10 {
+                (0..)
+                    .map(|_| 1 + rng.below(top))
+                    .find(|id| !model.contains_key(&ClientPaymentId(*id)))
+            } else {
+                top += 1 + rng.below(3);
+                Some(top)
+            };
+            let id = ClientPaymentId(id.expect("a free id"));
+            ids.insert(id, index);
+            model.insert(id, index);
+        }
+        assert!(ids.sealed.len() >= 2, "the test crosses sealed blocks");
+        assert!(!ids.others.is_empty(), "the test has ids below the top");
+        assert_eq!(ids.len(), model.len());
+        for probe in 0..=top + 2 {
+            let probe = ClientPaymentId(probe);
+            assert_eq!(ids.find(probe), model.get(&probe).copied(), "{probe:?}");
         }
     }
 
