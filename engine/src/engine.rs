@@ -135,7 +135,8 @@ impl Engine {
     /// Engine time is the command's stamp (never moving backwards). Before the command
     /// itself runs, every pending authorization whose deadline that time has reached
     /// expires, whoever sent the command and whether or not it is accepted: expiry is a
-    /// consequence of time passing, not of the command.
+    /// consequence of time passing, not of the command. Likewise every debit made 24
+    /// hours or more before that time leaves the velocity windows.
     pub fn apply(&mut self, cmd: &Command, out: &mut impl EventSink) {
         assert_eq!(cmd.seq, self.last_seq + 1, "commands are applied in sequence");
         self.last_seq = cmd.seq;
@@ -143,6 +144,10 @@ impl Engine {
         self.last_time_ns = self.last_time_ns.max(cmd.time_ns);
         if self.payments.next_deadline <= self.last_time_ns {
             self.expire_due(out);
+        }
+        // Debits older than 24 hours stop counting toward velocity limits (no events).
+        if self.payments.next_debit_expiry <= self.last_time_ns {
+            self.payments.expire_debits(self.last_time_ns);
         }
         let user = cmd.user;
         let result = match &cmd.body {

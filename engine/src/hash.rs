@@ -84,8 +84,9 @@ impl Engine {
         }
     }
 
-    /// Policies, then outgoing state in key order, then every payment in id order (the
-    /// indexes are derived from the records, so they are not hashed).
+    /// Policies, then outgoing limits in key order, then the velocity log oldest first,
+    /// then every payment in id order (the indexes are derived from the records, so they
+    /// are not hashed).
     fn hash_payments(&self, h: &mut Canonical) {
         let option = |h: &mut Canonical, value: Option<i64>| match value {
             None => h.u64(0),
@@ -103,11 +104,13 @@ impl Engine {
             h.u64(key.1.0.into());
             h.i64(o.credit_limit);
             option(h, o.velocity_24h);
-            h.u64(o.window.len() as u64);
-            for &(time, amount) in &o.window {
-                h.u64(time);
-                h.i64(amount);
-            }
+        }
+        // The window sums are derived from the log.
+        h.u64(self.payments.velocity.len() as u64);
+        for debit in self.payments.velocity.iter() {
+            h.u64(debit.time_ns);
+            h.i64(debit.amount);
+            h.u64(u64::from(debit.account.0) | u64::from(debit.asset.0) << 32);
         }
         h.u64(self.payments.records.len() as u64);
         for (index, payment) in self.payments.records.iter().enumerate() {

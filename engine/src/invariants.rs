@@ -6,6 +6,8 @@ use crate::book::{Book, Ladder, NIL};
 use crate::engine::Engine;
 use crate::limits::ASSETS_MAX;
 use crate::types::*;
+use crate::velocity::VELOCITY_WINDOW_NS;
+use std::collections::BTreeMap;
 
 macro_rules! ensure {
     ($cond:expr, $($msg:tt)+) => {
@@ -109,14 +111,15 @@ impl Engine {
     ///    them later than engine time (anything due has expired), and `next_deadline`
     ///    is its first.
     /// 4. Each account's history head is its newest payment on either side.
-    /// 5. Each velocity window is time-ordered and its sum is right; each asset's credit
+    /// 5. Each account's velocity window sum is what its debits in the velocity log add
+    ///    up to (see `check_velocity_log`); each asset's credit
     ///    total is the sum of its credit limits, and supply plus that fits an i64.
     /// 6. Each asset's supply is exactly its recorded deposits minus its recorded
     ///    withdrawals (money enters and leaves only as payments).
     pub fn check_payments(&self) -> Result<(), String> {
         let book = &self.payments;
         ensure!(book.by_client.len() == book.records.len(), "client-id index size");
-        let mut pending = std::collections::BTreeMap::<(AccountId, AssetId), i128>::new();
+        let mut pending = BTreeMap::<(AccountId, AssetId), i128>::new();
         let mut newest = vec![crate::book::NIL; self.accounts.len()];
         let mut deadlines = 0usize;
         let mut external = [0i128; ASSETS_MAX];
@@ -162,20 +165,26 @@ impl Engine {
                 );
             }
         }
+        let entries = book.outgoing.iter().count();
+        ensure!(book.outgoing.len() == entries, "outgoing entries: {entries} counted");
+        let mut window_sums = self.check_velocity_log()?;
         let mut credit_totals = [0i128; ASSETS_MAX];
         for ((account, asset), o) in book.outgoing.iter() {
             ensure!(self.account(account).is_some(), "outgoing state of a missing account");
             ensure!(!o.is_empty(), "empty outgoing entry of account {}", account.0);
-            let times_sorted =
-                o.window.iter().zip(o.window.iter().skip(1)).all(|(a, b)| a.0 <= b.0);
-            let sum: i128 = o.window.iter().map(|&(_, amount)| i128::from(amount)).sum();
+            let logged = window_sums.remove(&(account, asset)).unwrap_or(0);
             ensure!(
-                times_sorted && sum == o.window_sum,
-                "account {} asset {}: velocity window",
+                logged == o.window_sum,
+                "account {} asset {}: velocity window sum {} vs {logged} in the log",
                 account.0,
-                asset.0
+                asset.0,
+                o.window_sum
             );
             credit_totals[asset.0 as usize] += i128::from(o.credit_limit);
+        }
+        if let Some(((account, asset), sum)) = window_sums.pop_first() {
+            let (account, asset) = (account.0, asset.0);
+            return Err(format!("account {account} asset {asset}: {sum} in the log, no entry"));
         }
         for (asset, total) in credit_totals.iter().enumerate() {
             let policy = book.policies[asset];
@@ -192,6 +201,34 @@ impl Engine {
             );
         }
         Ok(())
+    }
+
+    /// The velocity log is in time order and holds only positive debits of existing
+    /// accounts that still count at engine time (anything older left before the last
+    /// command ran); `next_debit_expiry` is when its oldest stops counting. Returns what
+    /// each account that is not closed has in it, by (account, asset).
+    fn check_velocity_log(&self) -> Result<BTreeMap<(AccountId, AssetId), i128>, String> {
+        let book = &self.payments;
+        let now = self.last_time_ns;
+        let mut sums = BTreeMap::new();
+        let mut previous = 0;
+        for debit in book.velocity.iter() {
+            let in_order = previous <= debit.time_ns && debit.time_ns <= now;
+            ensure!(in_order && !debit.expired(now), "velocity log: {debit:?} at time {now}");
+            ensure!(debit.amount > 0, "velocity log: {debit:?}");
+            previous = debit.time_ns;
+            let Some(account) = self.account(debit.account) else {
+                return Err(format!("velocity log: {debit:?} of a missing account"));
+            };
+            // A closed account's debits stay until they age out; its entries are gone.
+            if account.status != AccountStatus::Closed {
+                *sums.entry((debit.account, debit.asset)).or_default() += i128::from(debit.amount);
+            }
+        }
+        let oldest = book.velocity.front().map(|d| d.time_ns);
+        let expiry = oldest.map_or(u64::MAX, |t| t.saturating_add(VELOCITY_WINDOW_NS));
+        ensure!(book.next_debit_expiry == expiry, "next_debit_expiry {}", book.next_debit_expiry);
+        Ok(sums)
     }
 
     fn check_ladder(

@@ -47,6 +47,7 @@ pub mod testkit;
 mod trading;
 mod types;
 pub mod units;
+mod velocity;
 
 pub use codec::{CodecError, ENCODED_LEN_MAX, Wire};
 pub use command::*;

@@ -25,10 +25,8 @@ use crate::event::{Event, EventSink, PaymentAction, PaymentInfo};
 use crate::limits::ASSETS_MAX;
 use crate::reject::RejectReason;
 use crate::types::*;
-use std::collections::{BTreeSet, VecDeque};
-
-/// Length of the velocity window: a rolling 24 hours of engine time.
-pub const VELOCITY_WINDOW_NS: u64 = 24 * 60 * 60 * NS_PER_S;
+use crate::velocity::{Debit, VELOCITY_WINDOW_NS, VelocityLog};
+use std::collections::BTreeSet;
 
 const NS_PER_S: u64 = 1_000_000_000;
 
@@ -140,18 +138,16 @@ pub(crate) struct AssetPolicy {
     pub credit_total: i64,
 }
 
-/// One account's outgoing side in one asset: its limits and the debits of the velocity
-/// window.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// One account's outgoing side in one asset: its limits and what its debits still in
+/// the velocity window add up to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Outgoing {
     /// How far below zero payments may take `available`.
     pub credit_limit: i64,
     /// The account's own 24-hour limit; `None` follows the asset's default.
     pub velocity_24h: Option<i64>,
-    /// Completed debits `(engine time, amount)`, oldest first. Entries leave lazily: a
-    /// debit stops counting once `time + VELOCITY_WINDOW_NS <= now`.
-    pub window: VecDeque<(u64, i64)>,
-    /// Sum of the amounts in `window`.
+    /// Sum of this account's debits in this asset in the velocity log (the completed
+    /// debits of the last 24 hours of engine time).
     /// i128: the same money can move back and forth many times a day, so the sum of a
     /// day's debits is bounded only by `payments_max` x `i64::MAX`.
     pub window_sum: i128,
@@ -225,38 +221,8 @@ impl Outgoing {
     /// True if it holds nothing: such entries are removed, so that the map's contents
     /// (hashed and snapshotted) are canonical.
     pub fn is_empty(&self) -> bool {
-        self.credit_limit == 0 && self.velocity_24h.is_none() && self.window.is_empty()
-    }
-
-    /// The amount of the window still counting at `now` (read-only: does not evict).
-    fn counted(&self, now: u64) -> i128 {
-        // Usually nothing is stale: the oldest debit decides.
-        match self.window.front() {
-            Some(&(oldest, _)) if now - oldest >= VELOCITY_WINDOW_NS => {}
-            _ => return self.window_sum,
-        }
-        let stale: i128 = self
-            .window
-            .iter()
-            // Debits are recorded at engine time, which never exceeds `now`; the
-            // difference (not `time + window`, which would saturate near u64::MAX) is exact.
-            .take_while(|(time, _)| now - time >= VELOCITY_WINDOW_NS)
-            .map(|&(_, amount)| i128::from(amount))
-            .sum();
-        self.window_sum - stale
-    }
-
-    /// Drops the debits that stopped counting, then records a new one.
-    fn record_debit(&mut self, now: u64, amount: i64) {
-        while let Some(&(time, old)) = self.window.front() {
-            if now - time < VELOCITY_WINDOW_NS {
-                break;
-            }
-            self.window.pop_front();
-            self.window_sum -= i128::from(old);
-        }
-        self.window.push_back((now, amount));
-        self.window_sum += i128::from(amount);
+        // Debits are positive, so a zero sum means none.
+        self.credit_limit == 0 && self.velocity_24h.is_none() && self.window_sum == 0
     }
 }
 
@@ -288,6 +254,12 @@ impl OutgoingTable {
     pub fn get(&self, account: AccountId, asset: AssetId) -> Option<&Outgoing> {
         let entries = self.accounts.get(account.0 as usize)?;
         entries.iter().find(|(a, _)| *a == asset).map(|(_, o)| o)
+    }
+
+    /// The entry of `account` in `asset`, mutably, if it has one.
+    pub fn get_mut(&mut self, account: AccountId, asset: AssetId) -> Option<&mut Outgoing> {
+        let entries = self.accounts.get_mut(account.0 as usize)?;
+        entries.iter_mut().find(|(a, _)| *a == asset).map(|(_, o)| o)
     }
 
     /// The entry of `account` in `asset`, created empty if it has none. The caller makes
@@ -486,8 +458,14 @@ pub(crate) struct PaymentBook {
     pub next_deadline: u64,
     /// Per asset.
     pub policies: [AssetPolicy; ASSETS_MAX],
-    /// Per (account, asset) that has limits or has sent a payment.
+    /// Per (account, asset) that has limits or debits in the velocity log.
     pub outgoing: OutgoingTable,
+    /// Completed debits of the last 24 hours of engine time, oldest first.
+    pub velocity: VelocityLog,
+    /// When the oldest debit in `velocity` stops counting (saturating), `u64::MAX` when
+    /// there is none: one comparison per command decides whether
+    /// [`PaymentBook::expire_debits`] must look at the log.
+    pub next_debit_expiry: u64,
     /// Payment events emitted since this book was built, by `[kind][action]`: a
     /// statistic for the operator's metrics, not state (not hashed, not in snapshots;
     /// an engine rebuilt from a snapshot counts only what it replays after it).
@@ -495,10 +473,20 @@ pub(crate) struct PaymentBook {
 }
 
 impl PaymentBook {
-    /// No payments, no limits; room for `expected` payments allocated up front.
+    /// No payments, no limits; room for `expected` payments (and their debits in the
+    /// velocity log) allocated up front.
     pub fn new(expected: u32) -> PaymentBook {
         let records = PaymentTable::prefaulted(expected as usize);
-        PaymentBook { next_deadline: u64::MAX, records, ..PaymentBook::default() }
+        // At most one debit per payment.
+        let velocity = VelocityLog::prefaulted(expected as usize);
+        let (next_deadline, next_debit_expiry) = (u64::MAX, u64::MAX);
+        PaymentBook {
+            next_deadline,
+            next_debit_expiry,
+            records,
+            velocity,
+            ..PaymentBook::default()
+        }
     }
 
     /// Index of the payment a debit account made with this client id.
@@ -529,6 +517,41 @@ impl PaymentBook {
                 self.policies[asset].credit_total -= gone.credit_limit;
             }
         }
+    }
+
+    /// Appends a completed debit to the velocity log, and counts it in its account's
+    /// window sum if `counts` (false only for a closed account's, from a snapshot).
+    pub fn log_debit(&mut self, debit: Debit, counts: bool) {
+        if counts {
+            let entry = self.outgoing.entry(debit.account, debit.asset);
+            entry.window_sum += i128::from(debit.amount);
+        }
+        if self.velocity.len() == 0 {
+            self.next_debit_expiry = debit.time_ns.saturating_add(VELOCITY_WINDOW_NS);
+        }
+        self.velocity.push(debit);
+    }
+
+    /// Takes the debits that stopped counting at `now` off the log and out of their
+    /// accounts' sums (dropping entries left empty). Runs at the start of every command
+    /// whose time has reached `next_debit_expiry`.
+    pub fn expire_debits(&mut self, now: u64) {
+        while let Some(oldest) = self.velocity.front()
+            && oldest.expired(now)
+        {
+            let debit = self.velocity.pop_front().expect("the front debit");
+            // A closed account's entries are gone (`forget_account`); its debits just
+            // leave the log.
+            let (account, asset) = (debit.account, debit.asset);
+            if let Some(entry) = self.outgoing.get_mut(account, asset) {
+                entry.window_sum -= i128::from(debit.amount);
+                if entry.is_empty() {
+                    self.outgoing.remove(account, asset);
+                }
+            }
+        }
+        let oldest = self.velocity.front().map(|d| d.time_ns);
+        self.next_debit_expiry = oldest.map_or(u64::MAX, |t| t.saturating_add(VELOCITY_WINDOW_NS));
     }
 
     fn set_deadline(&mut self, deadline: u64, index: u32) {
@@ -753,8 +776,9 @@ impl Engine {
         let default = self.payments.policies[d.asset.0 as usize].velocity_24h;
         if let Some(limit) = velocity.or(default) {
             // Pending authorizations count in full until they are resolved; completed
-            // debits count for 24 hours from when they completed.
-            let counted = outgoing.map_or(0, |o| o.counted(self.last_time_ns));
+            // debits count for 24 hours from when they completed (the older ones left
+            // the sum before this command ran).
+            let counted = outgoing.map_or(0, |o| o.window_sum);
             let used = counted + i128::from(balance.pending);
             if used + i128::from(d.amount) > i128::from(limit) {
                 return Err(RejectReason::VelocityLimitExceeded);
@@ -824,8 +848,8 @@ impl Engine {
     /// Takes a completed debit from `available` and counts it in the velocity window.
     fn debit_available(&mut self, account: AccountId, asset: AssetId, amount: i64) {
         self.account_mut(account).balance_mut(asset).available -= amount;
-        let now = self.last_time_ns;
-        self.payments.outgoing.entry(account, asset).record_debit(now, amount);
+        let time_ns = self.last_time_ns;
+        self.payments.log_debit(Debit { time_ns, amount, account, asset }, true);
     }
 
     /// Reports what happened to a payment, and counts it (`PaymentBook::events`).

@@ -37,6 +37,7 @@ use crate::limits::{ASSETS_MAX, EngineLimits, INSTRUMENTS_MAX};
 use crate::payments::{Payment, deadline_of};
 use crate::reject::RejectReason;
 use crate::types::*;
+use crate::velocity::Debit;
 use wincode::config::DefaultConfig;
 use wincode::{SchemaRead, SchemaWrite};
 
@@ -44,7 +45,7 @@ use wincode::{SchemaRead, SchemaWrite};
 /// what a snapshot must contain bumps it; an older or newer snapshot is refused with
 /// [`SnapshotError::UnsupportedVersion`] rather than misread.
 ///
-/// # Layout of version 2
+/// # Layout of version 3
 ///
 /// Everything is encoded through `wincode` in the bincode layout of the wire codec
 /// (little-endian fixed-width integers, `u32` enum tags, `u8` 0/1 for `bool` and
@@ -70,14 +71,18 @@ use wincode::{SchemaRead, SchemaWrite};
 ///
 /// 9. Asset payment policies by ascending asset id, for assets that have one: asset,
 ///    transfer maximum, default velocity limit (both `Option<i64>`).
-/// 10. Outgoing payment state by ascending (account, asset), where there is any:
-///     account, asset, credit limit, own velocity limit, a `u32` count, then that many
-///     velocity-window debits oldest first (engine time `u64`, amount `i64`).
-/// 11. Every payment in id order: the [`crate::PaymentInfo`] fields, then the requested
+/// 10. Account payment limits by ascending (account, asset), where an account has a
+///     credit limit or its own velocity limit: account, asset, credit limit, own
+///     velocity limit.
+/// 11. The velocity log, oldest first: every completed debit that still counts toward
+///     a 24-hour limit at `last_time_ns` (engine time `u64`, amount `i64`, account,
+///     asset).
+/// 12. Every payment in id order: the [`crate::PaymentInfo`] fields, then the requested
 ///     timeout (`u32` seconds).
 ///
-/// Sections 3 to 11 each start with their `u32` record count. Nothing follows section 11.
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 2;
+/// Sections 3 to 12 each start with their `u32` record count. Nothing follows section 12.
+/// (Version 2 kept each account's velocity debits with its limits, in section 10.)
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 3;
 
 /// First bytes of every engine snapshot, so that other bytes are told apart early.
 const MAGIC: [u8; 4] = *b"FCSN";
@@ -235,14 +240,14 @@ struct OutgoingRecord {
     asset: AssetId,
     credit_limit: i64,
     velocity_24h: Option<i64>,
-    /// Window debits that follow.
-    window: u32,
 }
 
 #[derive(SchemaWrite, SchemaRead)]
-struct WindowRecord {
+struct DebitRecord {
     time_ns: u64,
     amount: i64,
+    account: AccountId,
+    asset: AssetId,
 }
 
 #[derive(SchemaWrite, SchemaRead)]
@@ -299,6 +304,11 @@ impl Engine {
         self.write_account_lists(&mut out);
         self.write_policies(&mut out);
         self.write_outgoing(&mut out);
+        put_count(&mut out, self.payments.velocity.len());
+        for d in self.payments.velocity.iter() {
+            let (time_ns, amount, account, asset) = (d.time_ns, d.amount, d.account, d.asset);
+            put(&mut out, &DebitRecord { time_ns, amount, account, asset });
+        }
         put_count(&mut out, self.payments.records.len());
         for (index, payment) in self.payments.records.iter().enumerate() {
             let info = payment.info(index as u32);
@@ -320,23 +330,16 @@ impl Engine {
         }
     }
 
-    /// Section 10: credit limits, velocity limits and windows, in (account, asset) order.
+    /// Section 10: credit limits and own velocity limits, in (account, asset) order (the
+    /// window sums are derived from the velocity log, section 11).
     fn write_outgoing(&self, out: &mut Vec<u8>) {
-        put_count(out, self.payments.outgoing.len());
-        for (key, o) in self.payments.outgoing.iter() {
-            put(
-                out,
-                &OutgoingRecord {
-                    account: key.0,
-                    asset: key.1,
-                    credit_limit: o.credit_limit,
-                    velocity_24h: o.velocity_24h,
-                    window: u32::try_from(o.window.len()).expect("one entry per payment"),
-                },
-            );
-            for &(time_ns, amount) in &o.window {
-                put(out, &WindowRecord { time_ns, amount });
-            }
+        let outgoing = self.payments.outgoing.iter();
+        let set: Vec<_> =
+            outgoing.filter(|(_, o)| o.credit_limit != 0 || o.velocity_24h.is_some()).collect();
+        put_count(out, set.len());
+        for ((account, asset), o) in set {
+            let (credit_limit, velocity_24h) = (o.credit_limit, o.velocity_24h);
+            put(out, &OutgoingRecord { account, asset, credit_limit, velocity_24h });
         }
     }
 
@@ -672,6 +675,7 @@ impl Engine {
         engine.read_account_lists(&mut reader)?;
         engine.read_policies(&mut reader)?;
         engine.read_outgoing(&mut reader)?;
+        engine.read_velocity(&mut reader)?;
         engine.read_payments(&mut reader)?;
         reader.finish()?;
         engine.check_invariants().map_err(invalid)?;
@@ -947,62 +951,63 @@ impl Engine {
         Ok(())
     }
 
-    /// Section 10: limits through the admin handler, then the velocity windows.
+    /// Section 10: account payment limits, through the admin handler.
     fn read_outgoing(&mut self, reader: &mut Reader) -> Result<(), SnapshotError> {
-        // Every entry belongs to an account and an asset, and at most one per pair.
+        // At most one entry per (account, asset).
         let max = u64::from(self.limits.accounts_max) * ASSETS_MAX as u64;
         let count = reader.count("outgoing entries", max)?;
         let mut previous = None;
         for _ in 0..count {
             let record: OutgoingRecord = reader.take("outgoing entry")?;
             let (account, asset) = (record.account, record.asset);
-            let what = format!("account {} asset {} outgoing", account.0, asset.0);
+            let what = format!("account {} asset {} limits", account.0, asset.0);
             let key = (u64::from(account.0) << 16) | u64::from(asset.0);
             ascending(&mut previous, key, "outgoing entry")?;
             self.asset(asset).map_err(refused(what.clone()))?;
-            let found =
-                self.account(account).ok_or_else(|| invalid(format!("{what}: no account")))?;
-            let limits_set = record.credit_limit != 0 || record.velocity_24h.is_some();
-            if limits_set {
-                // Closed accounts cannot get limits; a snapshot cannot either.
-                let (credit, velocity) = (record.credit_limit, record.velocity_24h);
-                let set = self.set_account_limits(
-                    SYSTEM_USER,
-                    account,
-                    asset,
-                    credit,
-                    velocity,
-                    &mut Discard,
-                );
-                set.map_err(refused(what.clone()))?;
-            } else if record.window == 0 || found.status == AccountStatus::Closed {
-                return Err(invalid(format!("{what}: empty")));
+            self.account(account).ok_or_else(|| invalid(format!("{what}: no account")))?;
+            let (credit, velocity) = (record.credit_limit, record.velocity_24h);
+            if credit == 0 && velocity.is_none() {
+                return Err(invalid(format!("{what}: none set")));
             }
-            // Each window debit is a payment.
-            if record.window > self.limits.payments_max {
-                return Err(invalid(format!("{what}: {} window debits", record.window)));
-            }
-            let entry = self.payments.outgoing.entry(account, asset);
-            let mut last_time = 0;
-            for _ in 0..record.window {
-                let debit: WindowRecord = reader.take("window debit")?;
-                let in_order = debit.time_ns >= last_time && debit.time_ns <= self.last_time_ns;
-                if !in_order || debit.amount <= 0 {
-                    return Err(invalid(format!(
-                        "{what}: debit {}@{}",
-                        debit.amount, debit.time_ns
-                    )));
-                }
-                last_time = debit.time_ns;
-                // At most payments_max debits of at most i64::MAX: fits an i128.
-                entry.window_sum += i128::from(debit.amount);
-                entry.window.push_back((debit.time_ns, debit.amount));
-            }
+            // Closed accounts cannot get limits; a snapshot cannot either.
+            let set = self.set_account_limits(
+                SYSTEM_USER,
+                account,
+                asset,
+                credit,
+                velocity,
+                &mut Discard,
+            );
+            set.map_err(refused(what))?;
         }
         Ok(())
     }
 
-    /// Section 11: every payment, checked field by field and linked into the indexes.
+    /// Section 11: the velocity log, each debit added to its account's window sum (a
+    /// closed account's debits stay in the log until they age out, in no sum).
+    fn read_velocity(&mut self, reader: &mut Reader) -> Result<(), SnapshotError> {
+        // Each debit is a payment's.
+        let count = reader.count("velocity debits", self.limits.payments_max.into())?;
+        let now = self.last_time_ns;
+        let mut last_time = 0;
+        for _ in 0..count {
+            let d: DebitRecord = reader.take("velocity debit")?;
+            let debit =
+                Debit { time_ns: d.time_ns, amount: d.amount, account: d.account, asset: d.asset };
+            let in_order = last_time <= debit.time_ns && debit.time_ns <= now;
+            if !in_order || debit.expired(now) || debit.amount <= 0 {
+                return Err(invalid(format!("velocity debit {debit:?} at time {now}")));
+            }
+            last_time = debit.time_ns;
+            self.asset(debit.asset).map_err(refused(format!("velocity debit {debit:?}")))?;
+            let account = self.account(debit.account);
+            let account = account.ok_or_else(|| invalid(format!("{debit:?}: no account")))?;
+            self.payments.log_debit(debit, account.status != AccountStatus::Closed);
+        }
+        Ok(())
+    }
+
+    /// Section 12: every payment, checked field by field and linked into the indexes.
     /// Balances were restored with the accounts; the invariants then check that each
     /// account's pending amount matches its pending authorizations.
     fn read_payments(&mut self, reader: &mut Reader) -> Result<(), SnapshotError> {
@@ -1095,7 +1100,7 @@ mod tests {
         let mut bytes = Engine::new(EngineLimits::default()).snapshot();
         bytes[4..8].copy_from_slice(&1u32.to_le_bytes());
         let found = Engine::from_snapshot(&bytes).unwrap_err();
-        assert_eq!(found, SnapshotError::UnsupportedVersion { found: 1, supported: 2 });
+        assert_eq!(found, SnapshotError::UnsupportedVersion { found: 1, supported: 3 });
         bytes[0] = b'X';
         assert!(matches!(Engine::from_snapshot(&bytes), Err(SnapshotError::Malformed(_))));
         assert!(matches!(Engine::from_snapshot(&[]), Err(SnapshotError::Malformed(_))));

@@ -2351,4 +2351,10 @@ fn closing_an_account_drops_its_payment_limits_and_window() {
     // The whole i64 range is available again to deposits in the asset (10 went in).
     s.admin(deposit(BOB_ACCOUNT, eur, i64::MAX - 10, 2));
     s.restore();
+    // Its debit stays in the velocity log (in no account's sum) until it is a day old,
+    // then leaves like any other; both states snapshot.
+    let day_later = s.now() + DAY;
+    s.at(day_later);
+    s.ok(BOB, in_asset(transfer(BOB_ACCOUNT, ALICE_ACCOUNT, 5, 1), eur));
+    s.restore();
 }
