@@ -270,15 +270,14 @@ impl OutgoingTable {
             self.accounts.resize_with(at + 1, Vec::new);
         }
         let entries = &mut self.accounts[at];
-        let slot = match entries.binary_search_by_key(&asset, |(a, _)| *a) {
-            Ok(found) => found,
-            Err(free) => {
-                entries.insert(free, (asset, Outgoing::default()));
-                self.len += 1;
-                free
-            }
-        };
-        &mut entries[slot].1
+        // Usually there: one or two entries to compare.
+        if let Some(found) = entries.iter().position(|(a, _)| *a == asset) {
+            return &mut entries[found].1;
+        }
+        let free = entries.partition_point(|(a, _)| *a < asset);
+        entries.insert(free, (asset, Outgoing::default()));
+        self.len += 1;
+        &mut entries[free].1
     }
 
     /// Removes and returns the entry of `account` in `asset`.

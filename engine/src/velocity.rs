@@ -78,11 +78,14 @@ impl VelocityLog {
     /// Appends a debit no older than the newest one.
     pub fn push(&mut self, debit: Debit) {
         debug_assert!(self.iter().last().is_none_or(|last| last.time_ns <= debit.time_ns));
-        if self.chunks.back().is_none_or(|chunk| chunk.len() == CHUNK) {
-            let chunk = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(CHUNK));
-            self.chunks.push_back(chunk);
+        match self.chunks.back_mut() {
+            Some(chunk) if chunk.len() < CHUNK => chunk.push(debit),
+            _ => {
+                let mut chunk = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(CHUNK));
+                chunk.push(debit);
+                self.chunks.push_back(chunk);
+            }
         }
-        self.chunks.back_mut().expect("a chunk with room").push(debit);
         self.len += 1;
     }
 

@@ -69,8 +69,9 @@ pub struct EngineArgs {
     /// Trading accounts.
     #[arg(long, default_value_t = 64)]
     traders: u32,
-    /// Do not size the payment table for the run (`payments_expected` = the number of
-    /// commands): measure it growing, page faults included, from the default size.
+    /// Do not size the payment table and the velocity log for the run
+    /// (`payments_expected` = the number of commands): measure them growing, page faults
+    /// included, from the default size.
     #[arg(long)]
     no_presize: bool,
     /// Throughput passes, each on a fresh engine: the median is reported, with the
