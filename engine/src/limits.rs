@@ -35,8 +35,8 @@ pub struct EngineLimits {
     /// payments neither allocate nor fault pages on the command path; beyond it the
     /// payment table grows as it needs. Measured: page faults of a growing table are
     /// most of a payment's p99 and about a quarter of its mean cost (BENCHMARKS.md).
-    /// About 90 bytes each (64 in the payment table, 24 in the velocity log). Not part
-    /// of the state hash.
+    /// 104 bytes each (64 in the payment table, 24 in the velocity log, 16 in the
+    /// client-id index). Not part of the state hash.
     pub payments_expected: u32,
     /// Sizing hint, not a limit: the order-id indexes are allocated for this many live
     /// orders (the id ring takes 32 bytes per expected order) and grow (allocating) only

@@ -315,7 +315,8 @@ impl OutgoingTable {
 /// The sequence is kept as full blocks of [`ID_BLOCK`] ids plus the newest, partly
 /// filled block, so that an account's millionth payment does not copy the 16 MB of ids
 /// before it (a single growing vector did, on the engine thread: a stall of milliseconds
-/// whenever a busy account's vector doubled).
+/// whenever a busy account's vector doubled). An account's first block grows like a
+/// vector; the later ones come full-size from [`ClientIndex`]'s spare blocks.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ClientIds {
     /// Full blocks of strictly increasing ids with their payment index, oldest first;
@@ -329,6 +330,9 @@ pub(crate) struct ClientIds {
 
 /// Ids per sealed block of [`ClientIds`] (64 KiB): the most a block copies while growing.
 const ID_BLOCK: usize = 4096;
+
+/// Room for [`ID_BLOCK`] ids.
+type IdBlock = Vec<(ClientPaymentId, u32)>;
 
 impl ClientIds {
     fn find(&self, client: ClientPaymentId) -> Option<u32> {
@@ -360,11 +364,13 @@ impl ClientIds {
         Some(block[found].1)
     }
 
-    fn insert(&mut self, client: ClientPaymentId, index: u32) {
+    /// Records a new id; a new block comes from `spare` if it has one.
+    fn insert(&mut self, client: ClientPaymentId, index: u32, spare: &mut Vec<IdBlock>) {
         if client > self.newest() {
             if self.recent.len() == ID_BLOCK {
                 // Later blocks are allocated at full size: they never copy either.
-                let full = std::mem::replace(&mut self.recent, Vec::with_capacity(ID_BLOCK));
+                let next = spare.pop().unwrap_or_else(|| Vec::with_capacity(ID_BLOCK));
+                let full = std::mem::replace(&mut self.recent, next);
                 self.sealed.push(full.into_boxed_slice());
             }
             self.recent.push((client, index));
@@ -406,9 +412,26 @@ pub(crate) struct ClientIndex {
     accounts: Vec<ClientIds>,
     /// The external account's: every deposit.
     external: ClientIds,
+    /// Allocated, touched and empty blocks, for accounts whose block fills up.
+    spare: Vec<IdBlock>,
 }
 
 impl ClientIndex {
+    /// An empty index with blocks for `expected` ids allocated and touched, so that they
+    /// neither allocate nor fault pages on the command path.
+    fn prefaulted(expected: usize) -> ClientIndex {
+        let spare = (0..expected.div_ceil(ID_BLOCK))
+            .map(|_| {
+                let mut block = Vec::with_capacity(ID_BLOCK);
+                // Writing is what maps the pages; not zeros, which may become `calloc`.
+                block.resize(ID_BLOCK, (ClientPaymentId(u64::MAX), u32::MAX));
+                block.clear();
+                block
+            })
+            .collect();
+        ClientIndex { spare, ..ClientIndex::default() }
+    }
+
     fn ids(&self, debit: AccountId) -> Option<&ClientIds> {
         match debit {
             EXTERNAL_ACCOUNT => Some(&self.external),
@@ -433,7 +456,7 @@ impl ClientIndex {
                 &mut self.accounts[at]
             }
         };
-        ids.insert(client, index);
+        ids.insert(client, index, &mut self.spare);
     }
 
     /// Ids recorded.
@@ -472,10 +495,11 @@ pub(crate) struct PaymentBook {
 }
 
 impl PaymentBook {
-    /// No payments, no limits; room for `expected` payments (and their debits in the
-    /// velocity log) allocated up front.
+    /// No payments, no limits; room for `expected` payments (their records, client ids
+    /// and debits in the velocity log) allocated up front.
     pub fn new(expected: u32) -> PaymentBook {
         let records = PaymentTable::prefaulted(expected as usize);
+        let by_client = ClientIndex::prefaulted(expected as usize);
         // At most one debit per payment.
         let velocity = VelocityLog::prefaulted(expected as usize);
         let (next_deadline, next_debit_expiry) = (u64::MAX, u64::MAX);
@@ -483,6 +507,7 @@ impl PaymentBook {
             next_deadline,
             next_debit_expiry,
             records,
+            by_client,
             velocity,
             ..PaymentBook::default()
         }
@@ -1152,6 +1177,8 @@ mod tests {
         let mut model: BTreeMap<ClientPaymentId, u32> = BTreeMap::new();
         let mut rng = crate::testkit::Rng::new(0x9e37_79b9_7f4a_7c15_u64);
         let mut top = 0u64;
+        // One spare block: the first block to fill takes it, later ones are allocated.
+        let mut spare = vec![Vec::with_capacity(ID_BLOCK)];
         for index in 0..(3 * ID_BLOCK as u32 + 777) {
             // Mostly the next id up (with gaps), sometimes a free id below the top.
             let id = if rng.below(10) == 0 && top > 10 {
@@ -1163,10 +1190,10 @@ mod tests {
                 Some(top)
             };
             let id = ClientPaymentId(id.expect("a free id"));
-            ids.insert(id, index);
+            ids.insert(id, index, &mut spare);
             model.insert(id, index);
         }
-        assert!(ids.sealed.len() >= 2, "the test crosses sealed blocks");
+        assert!(ids.sealed.len() >= 2 && spare.is_empty(), "the test crosses sealed blocks");
         assert!(!ids.others.is_empty(), "the test has ids below the top");
         assert_eq!(ids.len(), model.len());
         for probe in 0..=top + 2 {

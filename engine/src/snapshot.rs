@@ -93,7 +93,7 @@ const MAGIC: [u8; 4] = *b"FCSN";
 /// dense table (about half a KiB an account), so a corrupted limit must not be believed
 /// without bound; these ceilings keep the worst case near 2 GiB each while leaving room
 /// far above any configuration we run; `payments_expected` (allocated and touched up
-/// front, about 90 bytes a payment) has one too. The open-order and payment-count
+/// front, about 100 bytes a payment) has one too. The open-order and payment-count
 /// limits allocate nothing of their own, so they have no ceiling; `orders_expected` is
 /// capped by `orders_max` where it is used (the id ring takes 32 bytes an order: at
 /// most 512 MiB at the ceiling).
