@@ -188,8 +188,9 @@ impl Engine {
         }
         self.account_mut(account).status = status;
         if status == AccountStatus::Closed {
-            // Nothing can debit a closed account again: its limits and velocity windows
-            // go (and its credit limits leave the asset's credit total).
+            // Nothing can debit a closed account again: its limits and velocity sums go
+            // (and its credit limits leave the asset's credit total); its debits stay in
+            // the velocity log, counted nowhere, until they are a day old.
             self.payments.forget_account(account);
         }
         out.emit(Event::AccountStatusChanged { account, status });

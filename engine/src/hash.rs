@@ -84,9 +84,9 @@ impl Engine {
         }
     }
 
-    /// Policies, then outgoing limits in key order, then the velocity log oldest first,
-    /// then every payment in id order (the indexes are derived from the records, so they
-    /// are not hashed).
+    /// Policies, then outgoing entries in key order (their limits; the window sums are
+    /// derived from the log), then the velocity log oldest first, then every payment in
+    /// id order (the indexes are derived from the records, so they are not hashed).
     fn hash_payments(&self, h: &mut Canonical) {
         let option = |h: &mut Canonical, value: Option<i64>| match value {
             None => h.u64(0),

@@ -170,7 +170,9 @@ impl Engine {
         let mut window_sums = self.check_velocity_log()?;
         let mut credit_totals = [0i128; ASSETS_MAX];
         for ((account, asset), o) in book.outgoing.iter() {
-            ensure!(self.account(account).is_some(), "outgoing state of a missing account");
+            let status = self.account(account).map(|a| a.status);
+            ensure!(status.is_some(), "outgoing state of a missing account");
+            ensure!(status != Some(AccountStatus::Closed), "outgoing state of a closed account");
             ensure!(!o.is_empty(), "empty outgoing entry of account {}", account.0);
             let logged = window_sums.remove(&(account, asset)).unwrap_or(0);
             ensure!(
@@ -203,15 +205,41 @@ impl Engine {
         Ok(())
     }
 
-    /// The velocity log is in time order and holds only positive debits of existing
-    /// accounts that still count at engine time (anything older left before the last
-    /// command ran); `next_debit_expiry` is when its oldest stops counting. Returns what
+    /// The velocity log holds exactly the completed debits of the payment table that
+    /// still count at engine time (anything older left before the last command ran), in
+    /// time order; `next_debit_expiry` is when its oldest stops counting. Returns what
     /// each account that is not closed has in it, by (account, asset).
     fn check_velocity_log(&self) -> Result<BTreeMap<(AccountId, AssetId), i128>, String> {
         let book = &self.payments;
         let now = self.last_time_ns;
         let mut sums = BTreeMap::new();
         let mut previous = 0;
+        // What the log must hold, from the payments themselves: every completed debit
+        // less than a day old (transfers and withdrawals when made, captures when
+        // captured, for the captured amount). Compared as sorted lists: debits made at
+        // the same time may be in any order here.
+        let mut expected: Vec<(u64, AccountId, AssetId, i64)> = Vec::new();
+        for payment in book.records.iter() {
+            let time_ns = match (payment.kind, payment.status) {
+                (PaymentKind::Transfer | PaymentKind::Withdrawal, _) => payment.created_ns,
+                (PaymentKind::Authorization, PaymentStatus::Completed) => payment.resolved_ns,
+                _ => continue,
+            };
+            // (`checked_sub`: a corrupted snapshot may stamp a payment after `now`.)
+            if now.checked_sub(time_ns).is_some_and(|age| age < VELOCITY_WINDOW_NS) {
+                expected.push((time_ns, payment.debit, payment.asset, payment.captured));
+            }
+        }
+        let mut logged: Vec<_> =
+            book.velocity.iter().map(|d| (d.time_ns, d.account, d.asset, d.amount)).collect();
+        expected.sort_unstable();
+        logged.sort_unstable();
+        ensure!(
+            expected == logged,
+            "velocity log: {} debits, the payments made {} in the last 24 hours",
+            logged.len(),
+            expected.len()
+        );
         for debit in book.velocity.iter() {
             let in_order = previous <= debit.time_ns && debit.time_ns <= now;
             ensure!(in_order && !debit.expired(now), "velocity log: {debit:?} at time {now}");

@@ -31,12 +31,15 @@ pub struct EngineLimits {
     /// about 150 bytes each, and a full table rejects new payments (`PaymentsFull`).
     pub payments_max: u32,
     /// Sizing hint, not a limit: room for this many payments is allocated and touched
-    /// (page-faulted) when the engine is built, so that the first `payments_expected`
-    /// payments neither allocate nor fault pages on the command path; beyond it the
-    /// payment table grows as it needs. Measured: page faults of a growing table are
-    /// most of a payment's p99 and about a quarter of its mean cost (BENCHMARKS.md).
+    /// (page-faulted) when the engine is built: the payment table and the velocity log
+    /// take the first `payments_expected` payments without allocating or faulting
+    /// pages on the command path, and client-id blocks after an account's first 4 096
+    /// ids come from a pool of the same size (an account's first block, and its
+    /// outgoing entry, still grow as they go). Beyond it everything grows as it needs,
+    /// never copying what is there. Measured: page faults of growing tables are most
+    /// of a payment's p99.9 and about a quarter of its mean cost (BENCHMARKS.md).
     /// 104 bytes each (64 in the payment table, 24 in the velocity log, 16 in the
-    /// client-id index). Not part of the state hash.
+    /// client-id pool). Not part of the state hash.
     pub payments_expected: u32,
     /// Sizing hint, not a limit: the order-id indexes are allocated for this many live
     /// orders (the id ring takes 32 bytes per expected order) and grow (allocating) only

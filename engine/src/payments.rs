@@ -480,7 +480,8 @@ pub(crate) struct PaymentBook {
     pub next_deadline: u64,
     /// Per asset.
     pub policies: [AssetPolicy; ASSETS_MAX],
-    /// Per (account, asset) that has limits or debits in the velocity log.
+    /// Per (account, asset) of an account that is not closed and has limits or debits
+    /// in the velocity log.
     pub outgoing: OutgoingTable,
     /// Completed debits of the last 24 hours of engine time, oldest first.
     pub velocity: VelocityLog,

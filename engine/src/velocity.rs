@@ -43,8 +43,8 @@ impl Debit {
 /// Debits oldest first, stored in fixed-size chunks: appending never copies the debits
 /// already there (a single growing queue holding a day of a busy venue's debits would
 /// copy hundreds of megabytes on the engine thread), and a chunk emptied at the front
-/// is kept to be reused at the back (so the log's memory stays at its high-water mark,
-/// a day's debits at most).
+/// is kept to be reused at the back (so the log's memory stays at its high-water mark:
+/// the larger of what was allocated up front and the most debits a day has held).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct VelocityLog {
     /// Every chunk has room for `CHUNK` debits; only the last is partly filled.
