@@ -3,7 +3,8 @@
 //! halfway, must reach the live state hash, also as of past sequence numbers.
 
 use fincore_engine::testkit::{TradingMix, trading_workload};
-use fincore_engine::{CommandBody, Event};
+use fincore_engine::{CommandBody, Event, SNAPSHOT_FORMAT_VERSION};
+use fincore_journal::{Snapshot, SnapshotStore};
 use fincore_gateway::{Origin, ReplayBounds, Runner, RunnerConfig, replay, snapshot_dir};
 use std::collections::BTreeMap;
 
@@ -104,6 +105,20 @@ fn reopening_continues_the_journal_and_a_corrupt_snapshot_falls_back() {
         replayed.skipped_snapshots
     );
     assert!(replayed.snapshot.as_ref().is_some_and(|(seq, _)| *seq < newest_seq));
+
+    // A sound file holding another engine snapshot format (as a build before an upgrade
+    // wrote it) is skipped with that reason, like a damaged one.
+    let store = SnapshotStore::open(snapshot_dir(dir.path()), usize::MAX).unwrap();
+    let (older, _) = store.load_newest(|_: &Snapshot| Ok(())).unwrap();
+    let older = older.expect("the older snapshot is sound");
+    let mut payload = older.payload.clone();
+    payload[4..8].copy_from_slice(&(SNAPSHOT_FORMAT_VERSION - 1).to_le_bytes());
+    store.write(newest_seq, older.state_hash, &payload).unwrap();
+    let replayed = replay(dir.path(), ReplayBounds::default()).unwrap();
+    assert_eq!(replayed.engine.state_hash(), live_hash);
+    let reason = &replayed.skipped_snapshots[0].1;
+    assert!(reason.contains("snapshot format version"), "{reason}");
+    assert_eq!(replayed.snapshot.as_ref().map(|(seq, _)| *seq), Some(older.seq));
 
     // Damage every snapshot: a full replay, same state.
     for entry in std::fs::read_dir(snapshot_dir(dir.path())).unwrap() {
