@@ -4,8 +4,8 @@
 
 use fincore_engine::testkit::{TradingMix, trading_workload};
 use fincore_engine::{CommandBody, Event, SNAPSHOT_FORMAT_VERSION};
-use fincore_journal::{Snapshot, SnapshotStore};
 use fincore_gateway::{Origin, ReplayBounds, Runner, RunnerConfig, replay, snapshot_dir};
+use fincore_journal::{Snapshot, SnapshotStore};
 use std::collections::BTreeMap;
 
 const COMMANDS: usize = 1_000_000;
