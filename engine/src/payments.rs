@@ -366,6 +366,14 @@ impl ClientIds {
 
     /// Records a new id; a new block comes from `spare` if it has one.
     fn insert(&mut self, client: ClientPaymentId, index: u32, spare: &mut Vec<IdBlock>) {
+        // Usually the next id up, with room left in the recent block.
+        if let Some(&(last, _)) = self.recent.last()
+            && client > last
+            && self.recent.len() < ID_BLOCK
+        {
+            self.recent.push((client, index));
+            return;
+        }
         if client > self.newest() {
             if self.recent.len() == ID_BLOCK {
                 // Later blocks are allocated at full size: they never copy either.
