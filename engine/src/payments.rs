@@ -22,7 +22,7 @@ use crate::book::NIL;
 use crate::command::{Authorize, PaymentRef, Transfer};
 use crate::engine::Engine;
 use crate::event::{Event, EventSink, PaymentAction, PaymentInfo};
-use crate::limits::ASSETS_MAX;
+use crate::limits::{ASSETS_MAX, prefaulted_chunks};
 use crate::reject::RejectReason;
 use crate::types::*;
 use crate::velocity::{Debit, VELOCITY_WINDOW_NS, VelocityLog};
@@ -75,19 +75,7 @@ const CHUNK: usize = 1 << 16;
 impl PaymentTable {
     /// An empty table with room for `expected` payments already allocated and touched.
     fn prefaulted(expected: usize) -> PaymentTable {
-        let mut spare = Vec::new();
-        let mut left = expected;
-        while left > 0 {
-            let touched = left.min(CHUNK);
-            let mut chunk = Vec::with_capacity(CHUNK);
-            // Writing the slots is what makes the kernel map their pages now.
-            chunk.resize(touched, Payment::EMPTY);
-            chunk.clear();
-            spare.push(chunk);
-            left -= touched;
-        }
-        // Used from the back.
-        spare.reverse();
+        let spare = prefaulted_chunks(expected, CHUNK, Payment::EMPTY);
         PaymentTable { spare, ..PaymentTable::default() }
     }
 
@@ -322,7 +310,8 @@ pub(crate) struct ClientIds {
     /// Full blocks of strictly increasing ids with their payment index, oldest first;
     /// every id in a block is below every id after it.
     sealed: Vec<Box<[(ClientPaymentId, u32)]>>,
-    /// The newest ids (fewer than `ID_BLOCK`), strictly increasing, above every sealed one.
+    /// The newest ids (at most `ID_BLOCK`), strictly increasing, above every sealed one.
+    /// Never empty once a block is sealed: sealing happens only to make room for an id.
     recent: Vec<(ClientPaymentId, u32)>,
     /// Ids that arrived below the largest one seen.
     others: std::collections::BTreeMap<ClientPaymentId, u32>,
@@ -351,8 +340,7 @@ impl ClientIds {
 
     /// The largest id of the ascending sequence (0 when it is empty).
     fn newest(&self) -> ClientPaymentId {
-        let last = self.recent.last().or_else(|| self.sealed.last().and_then(|b| b.last()));
-        last.map_or(ClientPaymentId(0), |&(id, _)| id)
+        self.recent.last().map_or(ClientPaymentId(0), |&(id, _)| id)
     }
 
     /// An id below the recent block: the first sealed block whose last id is not below
@@ -366,26 +354,33 @@ impl ClientIds {
 
     /// Records a new id; a new block comes from `spare` if it has one.
     fn insert(&mut self, client: ClientPaymentId, index: u32, spare: &mut Vec<IdBlock>) {
-        // Usually the next id up, with room left in the recent block.
-        if let Some(&(last, _)) = self.recent.last()
-            && client > last
-            && self.recent.len() < ID_BLOCK
-        {
-            self.recent.push((client, index));
-            return;
+        if client <= self.newest() {
+            return self.insert_below(client, index);
         }
-        if client > self.newest() {
-            if self.recent.len() == ID_BLOCK {
-                // Later blocks are allocated at full size: they never copy either.
-                let next = spare.pop().unwrap_or_else(|| Vec::with_capacity(ID_BLOCK));
-                let full = std::mem::replace(&mut self.recent, next);
-                self.sealed.push(full.into_boxed_slice());
-            }
-            self.recent.push((client, index));
-        } else {
-            let previous = self.others.insert(client, index);
-            assert!(previous.is_none(), "a client payment id is recorded once");
+        if self.recent.len() == ID_BLOCK {
+            self.seal_recent(spare);
         }
+        self.recent.push((client, index));
+    }
+
+    /// Records an id below the newest one. The rare cases of `insert` are kept out of
+    /// line, so that the common one (the next id up) stays short (callgrind: a few
+    /// instructions per transfer).
+    #[cold]
+    #[inline(never)]
+    fn insert_below(&mut self, client: ClientPaymentId, index: u32) {
+        let previous = self.others.insert(client, index);
+        assert!(previous.is_none(), "a client payment id is recorded once");
+    }
+
+    /// Seals the full recent block and starts the next (once per `ID_BLOCK` ids).
+    #[cold]
+    #[inline(never)]
+    fn seal_recent(&mut self, spare: &mut Vec<IdBlock>) {
+        // Later blocks are allocated at full size: they never copy either.
+        let next = spare.pop().unwrap_or_else(|| Vec::with_capacity(ID_BLOCK));
+        let full = std::mem::replace(&mut self.recent, next);
+        self.sealed.push(full.into_boxed_slice());
     }
 
     fn len(&self) -> usize {
@@ -428,15 +423,8 @@ impl ClientIndex {
     /// An empty index with blocks for `expected` ids allocated and touched, so that they
     /// neither allocate nor fault pages on the command path.
     fn prefaulted(expected: usize) -> ClientIndex {
-        let spare = (0..expected.div_ceil(ID_BLOCK))
-            .map(|_| {
-                let mut block = Vec::with_capacity(ID_BLOCK);
-                // Writing is what maps the pages; not zeros, which may become `calloc`.
-                block.resize(ID_BLOCK, (ClientPaymentId(u64::MAX), u32::MAX));
-                block.clear();
-                block
-            })
-            .collect();
+        let placeholder = (ClientPaymentId(u64::MAX), u32::MAX);
+        let spare = prefaulted_chunks(expected, ID_BLOCK, placeholder);
         ClientIndex { spare, ..ClientIndex::default() }
     }
 
@@ -552,16 +540,21 @@ impl PaymentBook {
         }
     }
 
-    /// Appends a completed debit to the velocity log, and counts it in its account's
-    /// window sum if `counts` (false only for a closed account's, from a snapshot).
-    pub fn log_debit(&mut self, debit: Debit, counts: bool) {
-        if counts {
-            let entry = self.outgoing.entry(debit.account, debit.asset);
-            entry.window_sum += i128::from(debit.amount);
-        }
-        if self.velocity.len() == 0 {
-            self.next_debit_expiry = debit.time_ns.saturating_add(VELOCITY_WINDOW_NS);
-        }
+    /// Counts a completed debit in its account's window sum and appends it to the
+    /// velocity log.
+    pub fn log_debit(&mut self, debit: Debit) {
+        let entry = self.outgoing.entry(debit.account, debit.asset);
+        entry.window_sum += i128::from(debit.amount);
+        self.append_debit(debit);
+    }
+
+    /// Appends a debit to the velocity log without counting it anywhere (a closed
+    /// account's, restored from a snapshot).
+    #[inline]
+    pub fn append_debit(&mut self, debit: Debit) {
+        // The newest debit: it is the oldest only in an empty log.
+        let expiry = debit.time_ns.saturating_add(VELOCITY_WINDOW_NS);
+        self.next_debit_expiry = self.next_debit_expiry.min(expiry);
         self.velocity.push(debit);
     }
 
@@ -583,8 +576,7 @@ impl PaymentBook {
                 }
             }
         }
-        let oldest = self.velocity.front().map(|d| d.time_ns);
-        self.next_debit_expiry = oldest.map_or(u64::MAX, |t| t.saturating_add(VELOCITY_WINDOW_NS));
+        self.next_debit_expiry = self.velocity.next_expiry();
     }
 
     fn set_deadline(&mut self, deadline: u64, index: u32) {
@@ -882,7 +874,7 @@ impl Engine {
     fn debit_available(&mut self, account: AccountId, asset: AssetId, amount: i64) {
         self.account_mut(account).balance_mut(asset).available -= amount;
         let time_ns = self.last_time_ns;
-        self.payments.log_debit(Debit { time_ns, amount, account, asset }, true);
+        self.payments.log_debit(Debit { time_ns, amount, account, asset });
     }
 
     /// Reports what happened to a payment, and counts it (`PaymentBook::events`).

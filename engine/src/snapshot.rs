@@ -1002,7 +1002,10 @@ impl Engine {
             self.asset(debit.asset).map_err(refused(format!("velocity debit {debit:?}")))?;
             let account = self.account(debit.account);
             let account = account.ok_or_else(|| invalid(format!("{debit:?}: no account")))?;
-            self.payments.log_debit(debit, account.status != AccountStatus::Closed);
+            match account.status {
+                AccountStatus::Closed => self.payments.append_debit(debit),
+                _ => self.payments.log_debit(debit),
+            }
         }
         Ok(())
     }

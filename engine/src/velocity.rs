@@ -28,8 +28,7 @@ pub(crate) struct Debit {
 }
 
 impl Debit {
-    /// A placeholder, for touching memory. Not all zeros: the compiler may turn an
-    /// allocation filled with zeros into `calloc`, which leaves fresh pages untouched.
+    /// A placeholder, for touching memory (not all zeros: see `prefaulted_chunks`).
     const EMPTY: Debit =
         Debit { time_ns: u64::MAX, amount: 0, account: AccountId(0), asset: AssetId(0) };
 
@@ -63,19 +62,13 @@ impl VelocityLog {
     /// An empty log with room for `expected` debits already allocated and touched, so
     /// that they neither allocate nor fault pages on the command path.
     pub fn prefaulted(expected: usize) -> VelocityLog {
-        let spare = (0..expected.div_ceil(CHUNK))
-            .map(|_| {
-                let mut chunk = Vec::with_capacity(CHUNK);
-                // Writing the slots is what makes the kernel map their pages now.
-                chunk.resize(CHUNK, Debit::EMPTY);
-                chunk.clear();
-                chunk
-            })
-            .collect();
+        let spare = crate::limits::prefaulted_chunks(expected, CHUNK, Debit::EMPTY);
         VelocityLog { spare, ..VelocityLog::default() }
     }
 
-    /// Appends a debit no older than the newest one.
+    /// Appends a debit no older than the newest one. (Inlined: it is on every debit's
+    /// path, and out of line it measured 15 instructions more per transfer.)
+    #[inline(always)]
     pub fn push(&mut self, debit: Debit) {
         debug_assert!(self.iter().last().is_none_or(|last| last.time_ns <= debit.time_ns));
         match self.chunks.back_mut() {
@@ -92,6 +85,11 @@ impl VelocityLog {
     /// The oldest debit.
     pub fn front(&self) -> Option<&Debit> {
         self.chunks.front()?.get(self.head)
+    }
+
+    /// When the oldest debit stops counting (saturating), `u64::MAX` for an empty log.
+    pub fn next_expiry(&self) -> u64 {
+        self.front().map_or(u64::MAX, |d| d.time_ns.saturating_add(VELOCITY_WINDOW_NS))
     }
 
     /// Takes the oldest debit off.
