@@ -568,7 +568,7 @@ fn probe(engine: &Engine, body: CommandBody) -> Option<RejectReason> {
 }
 
 #[test]
-fn one_hundred_thousand_resting_orders_snapshot_and_restore_quickly() {
+fn one_hundred_thousand_resting_orders_snapshot_and_restore() {
     const TRADERS: u32 = 200;
     const ORDERS: u32 = 100_000;
     let mut sequencer = Sequencer::default();
@@ -608,9 +608,9 @@ fn one_hundred_thousand_resting_orders_snapshot_and_restore_quickly() {
     let restored = Engine::from_snapshot(&bytes).unwrap();
     let read = started.elapsed();
     println!("{ORDERS} orders: {} bytes, snapshot {written:?}, restore {read:?}", bytes.len());
+    // Times are printed, not asserted: speed is for benchmarks, not for tests.
     assert_eq!(restored.state_hash(), engine.state_hash());
-    // Generous: a shared CI machine in the `ci` profile. Measured figures are printed.
-    assert!(written.as_secs_f64() < 2.0 && read.as_secs_f64() < 4.0, "{written:?} {read:?}");
+    assert_eq!(restored.live_orders(), ORDERS as usize);
 }
 
 // ---- damaged bytes -------------------------------------------------------------------

@@ -330,9 +330,9 @@ fn the_endpoint_answers_while_the_server_is_under_load() {
     eprintln!(
         "metrics under load: {answered} scrapes, slowest {slowest:?}, {pairs} order pairs sent"
     );
-    assert!(answered >= 10, "{answered} scrapes in 2 s");
+    assert!(answered >= 5, "{answered} scrapes in 2 s");
     assert!(last_seq > 100.0, "the load ran: seq {last_seq}");
-    assert!(slowest < Duration::from_secs(1), "slowest scrape {slowest:?}");
+    assert!(slowest < Duration::from_secs(3), "slowest scrape {slowest:?}");
     server.stop().unwrap();
     reader.join().unwrap();
 }

@@ -299,7 +299,8 @@ fn an_authorization_falling_due_while_the_server_is_down_expires_after_the_resta
         asset: common::USD,
         amount: 3_000_000,
         client_payment_id: ClientPaymentId(41),
-        timeout_s: 1,
+        // 2 s: the stop below must come before the deadline, even on a loaded machine.
+        timeout_s: 2,
     };
     let replies = command(&mut alice, ClientMsg::Authorize(body));
     let (action, held) = common::payment_of(&replies[0]);

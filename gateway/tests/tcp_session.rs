@@ -307,20 +307,21 @@ fn a_silent_session_gets_heartbeats_then_a_heartbeat_timeout() {
     let server = common::start(&common::config(dir.path()));
     let addr = server.local_addr();
 
-    // A raw session never heartbeats by itself; 100 ms: heartbeats from the server every
-    // 100 ms, a timeout after 300 ms of silence.
-    let (mut silent, _, _) = Raw::login(addr, "alice", 100, false);
-    // The client library heartbeats while it waits, so its session stays up meanwhile.
+    // A raw session never heartbeats by itself; 300 ms: heartbeats from the server every
+    // 300 ms, a timeout after 900 ms of silence.
+    let (mut silent, _, _) = Raw::login(addr, "alice", 300, false);
+    // The client library heartbeats while it waits, so its session stays up meanwhile
+    // (500 ms: a stall of this thread shorter than 1.5 s does not end it).
     let mut bob =
-        common::login_with(addr, "bob", LoginOptions { heartbeat_ms: 100, ..Default::default() });
+        common::login_with(addr, "bob", LoginOptions { heartbeat_ms: 500, ..Default::default() });
 
-    // Both are watched together for at least 600 ms (six of bob's intervals), and until
-    // the silent session has ended.
+    // Both are watched together for at least 1 200 ms (over two of bob's intervals), and
+    // until the silent session has ended.
     let began = Instant::now();
     let mut received = Vec::new();
     let mut bob_heartbeats = 0;
     let mut silent_closed = false;
-    while !silent_closed || began.elapsed() < Duration::from_millis(600) {
+    while !silent_closed || began.elapsed() < Duration::from_millis(1_200) {
         assert!(began.elapsed() < WAIT, "the silent session was not ended: {received:?}");
         if !silent_closed {
             match silent.recv_timeout(Duration::from_millis(10)) {

@@ -666,6 +666,11 @@ fn a_slow_consumer_is_disconnected_and_the_others_get_everything() {
     active.send(&ClientMsg::Subscribe(BTC_USD));
     assert_eq!(active.expect().msg, ServerMsg::MdSnapshotEnd(start));
     const MARKER: Price = Price(5_400_000);
+    // How far the active subscriber has read: the trader never gets more than a round
+    // ahead of it, so that only the slow session's backlog grows, however the threads
+    // are scheduled.
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let reader_seen = seen.clone();
     let reader = std::thread::spawn(move || {
         let mut md_seq = 0;
         loop {
@@ -673,6 +678,7 @@ fn a_slow_consumer_is_disconnected_and_the_others_get_everything() {
                 ServerMsg::MdLevel(level) => {
                     assert_eq!(level.md_seq, md_seq + 1, "market data without a gap");
                     md_seq = level.md_seq;
+                    reader_seen.store(md_seq, std::sync::atomic::Ordering::Release);
                     if level.price == MARKER {
                         return md_seq;
                     }
@@ -692,6 +698,11 @@ fn a_slow_consumer_is_disconnected_and_the_others_get_everything() {
     loop {
         for _ in 0..25 {
             assert_eq!(churn_round(&mut trader, rounds, ORDERS), 4 * ORDERS as usize + 1);
+            let caught_up = Instant::now() + WAIT;
+            while seen.load(std::sync::atomic::Ordering::Acquire) < 2 * ORDERS * rounds {
+                assert!(Instant::now() < caught_up, "the active subscriber fell behind");
+                std::thread::sleep(Duration::from_micros(200));
+            }
             rounds += 1;
         }
         let mut probe = Raw::connect(addr);
@@ -1053,14 +1064,15 @@ fn an_idle_server_expires_an_authorization_with_a_tick() {
     let mut alice = common::login(addr, "alice");
     let mut bob = common::login(addr, "bob");
 
-    let replies = command(&mut alice, authorize(ALICE, BOB, 50 * DOLLAR, 7, 1));
+    // 3 s: room for the checks below to finish before it expires on a loaded machine.
+    let replies = command(&mut alice, authorize(ALICE, BOB, 50 * DOLLAR, 7, 3));
     let (_, held) = common::payment_of(&replies[0]);
-    assert_eq!(held.deadline_ns, held.created_ns + 1_000_000_000);
+    assert_eq!(held.deadline_ns, held.created_ns + 3_000_000_000);
     assert_eq!(replies[1], pending_balance(ALICE, USD_0 - 50 * DOLLAR, 50 * DOLLAR));
     assert_eq!(unsolicited(&mut bob).len(), 2);
     let seq = applied_seq(&mut alice);
 
-    // Nobody sends anything: a second later the server journals a Tick, and both sides
+    // Nobody sends anything: at the deadline the server journals a Tick, and both sides
     // hear of the expiry (request id 0); the money is alice's again.
     let ServerMsg::ExecReport(expiry) = next(&mut alice).msg else { panic!("a report") };
     assert_eq!((expiry.request_id, expiry.journal_seq), (0, seq + 1));
