@@ -576,6 +576,24 @@ impl ClientReceiver {
         }
     }
 
+    /// The next whole frame among the bytes already read, without reading and without
+    /// decoding: its header and body, for a caller that decodes only what it needs
+    /// (a logout notice is then the caller's to notice). A header that cannot be
+    /// followed is an error, as for [`ClientReceiver::next_buffered`].
+    pub fn next_raw(&mut self) -> Result<Option<(Header, &[u8])>, ClientError> {
+        match wire::next_frame(&self.input[self.start..]) {
+            Frame::Incomplete => Ok(None),
+            Frame::Fatal(header, reason) => {
+                Err(ClientError::Protocol(format!("bad frame header {header:?}: {reason}")))
+            }
+            Frame::Complete(header, body) => {
+                let from = self.start + wire::HEADER_LEN;
+                self.start = from + body.len();
+                Ok(Some((header, &self.input[from..self.start])))
+            }
+        }
+    }
+
     /// One read from the socket into the buffer (a blocking socket waits for bytes). A
     /// caller that timestamps messages takes the time after each read that brings some.
     pub fn read_available(&mut self) -> Result<Arrival, ClientError> {

@@ -651,6 +651,51 @@ pub struct ExecReport {
     pub event: Event,
 }
 
+/// The fixed front of an [`ExecReport`] body (`docs/PROTOCOL.md` section 9), read
+/// without decoding the event: for a client that needs whole events of a few kinds only
+/// (the load generator, which reads millions of reports a second, most of them
+/// `Accepted` and `Balance` that it only counts).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExecReportHead {
+    /// As [`ExecReport::journal_seq`].
+    pub journal_seq: u64,
+    /// As [`ExecReport::request_id`].
+    pub request_id: u64,
+    /// The event's tag ([`event_tag`]).
+    pub event_tag: u32,
+}
+
+impl ExecReportHead {
+    /// Bytes of the fixed front: two `u64` and the event's `u32` tag.
+    pub const LEN: usize = 20;
+
+    /// The front of `body`, or `None` if it is shorter than [`ExecReportHead::LEN`].
+    /// Nothing after the tag is looked at: decode the whole message to validate it.
+    pub fn peek(body: &[u8]) -> Option<ExecReportHead> {
+        let front: &[u8; ExecReportHead::LEN] = body.get(..ExecReportHead::LEN)?.try_into().ok()?;
+        let u64_at = |at: usize| u64::from_le_bytes(front[at..at + 8].try_into().expect("8 bytes"));
+        Some(ExecReportHead {
+            journal_seq: u64_at(0),
+            request_id: u64_at(8),
+            event_tag: u32::from_le_bytes(front[16..20].try_into().expect("4 bytes")),
+        })
+    }
+}
+
+/// Event tags on the wire (`docs/PROTOCOL.md` section 4), for [`ExecReportHead`].
+pub mod event_tag {
+    /// `Rejected`.
+    pub const REJECTED: u32 = 0;
+    /// `Accepted`.
+    pub const ACCEPTED: u32 = 1;
+    /// `Fill`.
+    pub const FILL: u32 = 2;
+    /// `Cancelled`.
+    pub const CANCELLED: u32 = 3;
+    /// `Balance`.
+    pub const BALANCE: u32 = 5;
+}
+
 /// Snapshot-taken body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, SchemaWrite, SchemaRead)]
 pub struct SnapshotTaken {
@@ -888,6 +933,85 @@ mod tests {
         assert_eq!(back.username(), b"alice");
         assert_eq!(back.secret(), b"alice-secret");
         assert!(back.cancel_on_disconnect);
+    }
+
+    #[test]
+    fn an_exec_report_head_is_its_front_and_the_tags_are_the_events() {
+        use fincore_engine::{
+            AccountId, AssetId, BalanceChanged, CancelReason, ClientOrderId, CommandKind, Fill,
+            OrderAccepted, OrderCancelled, OrderId, RejectReason, Rejected, TradeId,
+        };
+        let (account, instrument, order_id) = (AccountId(4), InstrumentId(1), OrderId(5));
+        let (client_order_id, price, qty) = (ClientOrderId(6), Price(7), Qty(8));
+        let rejected = Event::Rejected(Rejected {
+            kind: CommandKind::Cancel,
+            account,
+            client_id: 9,
+            reason: RejectReason::UnknownOrder,
+        });
+        let accepted = Event::Accepted(OrderAccepted {
+            order_id,
+            account,
+            instrument,
+            client_order_id,
+            side: Side::Buy,
+            price,
+            qty,
+            hold: 10,
+        });
+        let fill = Event::Fill(Fill {
+            instrument,
+            trade_id: TradeId(11),
+            price,
+            qty,
+            taker_side: Side::Sell,
+            maker_order: order_id,
+            taker_order: OrderId(12),
+            maker_account: account,
+            taker_account: AccountId(13),
+            maker_client_id: client_order_id,
+            taker_client_id: ClientOrderId(14),
+            maker_fee: 1,
+            taker_fee: 2,
+            maker_remaining: Qty(0),
+            taker_remaining: Qty(3),
+        });
+        let cancelled = Event::Cancelled(OrderCancelled {
+            order_id,
+            account,
+            instrument,
+            client_order_id,
+            qty_cancelled: qty,
+            reason: CancelReason::User,
+        });
+        let balance = Event::Balance(BalanceChanged {
+            account,
+            asset: AssetId(0),
+            available: 15,
+            held: 16,
+            pending: 17,
+        });
+        let cases = [
+            (rejected, event_tag::REJECTED),
+            (accepted, event_tag::ACCEPTED),
+            (fill, event_tag::FILL),
+            (cancelled, event_tag::CANCELLED),
+            (balance, event_tag::BALANCE),
+        ];
+        for (event, tag) in cases {
+            let report = ExecReport { journal_seq: 0x0102_0304_0506_0708, request_id: 77, event };
+            let mut out = Vec::new();
+            ServerMsg::ExecReport(report).encode_into(3, &mut out);
+            let Frame::Complete(_, body) = next_frame(&out) else { panic!("whole frame") };
+            let head = ExecReportHead::peek(body).expect("long enough");
+            let expected = ExecReportHead {
+                journal_seq: 0x0102_0304_0506_0708,
+                request_id: 77,
+                event_tag: tag,
+            };
+            assert_eq!(head, expected, "{event:?}");
+            assert_eq!(ExecReportHead::peek(&body[..ExecReportHead::LEN - 1]), None);
+        }
     }
 
     #[test]

@@ -31,7 +31,7 @@ use fincore_engine::{
     OrderRef, OrderType, PaymentRef, Price, Qty, Side, StpMode, StpScope, TimeInForce, Transfer,
 };
 use fincore_gateway::client::{
-    Arrival, Client, ClientError, ClientReceiver, ClientSender, LoginOptions, Received, Reference,
+    Arrival, Client, ClientError, ClientReceiver, ClientSender, LoginOptions, Reference,
 };
 use fincore_gateway::wire::{self, ClientMsg, ServerMsg};
 use hdrhistogram::Histogram;
@@ -388,8 +388,8 @@ impl Session {
         let mut until = until;
         let mut answered = 0;
         while !self.ended {
-            let received = match self.next_message(&mut arrived, &mut until) {
-                Ok(Some(received)) => received,
+            let reply = match self.next_reply(&mut arrived, &mut until) {
+                Ok(Some(reply)) => reply,
                 Ok(None) => break,
                 Err(ClientError::LoggedOut(reason)) => {
                     // Our own logout at the end; anything else ended the session early.
@@ -402,19 +402,22 @@ impl Session {
                 }
                 Err(error) => return Err(error.into()),
             };
-            let (request, outcome, journal_seq) = match received.msg {
-                ServerMsg::ExecReport(report) => {
-                    self.note_order_exit(&report.event);
-                    let outcome = match report.event {
-                        Event::Rejected(rejected) => Outcome::Rejected(rejected.reason.code()),
-                        _ => Outcome::Accepted,
+            let (request, outcome, journal_seq) = match reply {
+                Reply::Report { head, event } => {
+                    let outcome = match event {
+                        Some(event) => {
+                            self.note_order_exit(&event);
+                            match event {
+                                Event::Rejected(r) => Outcome::Rejected(r.reason.code()),
+                                _ => Outcome::Accepted,
+                            }
+                        }
+                        None => Outcome::Accepted,
                     };
-                    (report.request_id, outcome, report.journal_seq)
+                    (head.request_id, outcome, head.journal_seq)
                 }
-                ServerMsg::SessionReject(reject) => {
-                    (reject.ref_request_id, Outcome::Error(reject.reason), 0)
-                }
-                _ => continue,
+                Reply::Refused(reject) => (reject.ref_request_id, Outcome::Error(reject.reason), 0),
+                Reply::Other => continue,
             };
             let Some(flight) = self.in_flight.remove(&request) else { continue };
             let rtt = arrived.saturating_duration_since(flight.due);
@@ -433,18 +436,20 @@ impl Session {
         Ok(answered)
     }
 
-    /// The next whole message, reading as needed; `arrived` becomes the time of each
-    /// read that brings bytes. `None` once the socket has nothing more for now: it said
+    /// The next reply, reading as needed; `arrived` becomes the time of each read that
+    /// brings bytes. `None` once the socket has nothing more for now: it said
     /// `WouldBlock`, or (`Until::ShortRead`) a read left it empty, which `until`
-    /// remembers (bytes arriving later raise a new event).
-    fn next_message(
+    /// remembers (bytes arriving later raise a new event). An execution report's
+    /// event is decoded only if it is one the generator must see ([`Reply::Report`]);
+    /// the rest are counted from the report's fixed front.
+    fn next_reply(
         &mut self,
         arrived: &mut Instant,
         until: &mut Until,
-    ) -> Result<Option<Received>, ClientError> {
+    ) -> Result<Option<Reply>, ClientError> {
         loop {
-            if let Some(received) = self.receiver.next_buffered()? {
-                return Ok(Some(received));
+            if let Some((header, body)) = self.receiver.next_raw()? {
+                return decode_reply(header.msg_type, body).map(Some);
             }
             if *until == Until::Drained {
                 return Ok(None);
@@ -484,6 +489,52 @@ impl Session {
             }
             _ => {}
         }
+    }
+}
+
+/// What the load tool takes from one server message.
+enum Reply {
+    /// An execution report: its fixed front, and its event when the generator needs it
+    /// (`Rejected`, `Fill`, `Cancelled`: orders that left the book or never rested).
+    Report { head: wire::ExecReportHead, event: Option<Event> },
+    /// A session-level refusal of a request.
+    Refused(wire::SessionReject),
+    /// Anything else (heartbeats, market data, unknown types): skipped.
+    Other,
+}
+
+/// Decodes what [`Reply`] needs of a message of type `msg_type`. Most reports (an
+/// order's `Accepted`, `Balance` updates) are only counted, and decoding every one
+/// in full was a quarter of this tool's CPU time at saturation (`perf`, BENCHMARKS.md),
+/// time taken from the server it shares the machine with. Those are not validated
+/// beyond their front; the ones decoded are, as is every frame header.
+fn decode_reply(msg_type: u16, body: &[u8]) -> Result<Reply, ClientError> {
+    let malformed = |what: &str| ClientError::Protocol(format!("undecodable {what}"));
+    match msg_type {
+        wire::msg::EXEC_REPORT => {
+            let head = wire::ExecReportHead::peek(body).ok_or_else(|| malformed("report"))?;
+            let needed = matches!(
+                head.event_tag,
+                wire::event_tag::REJECTED | wire::event_tag::FILL | wire::event_tag::CANCELLED
+            );
+            let event = if needed {
+                match ServerMsg::decode(msg_type, body) {
+                    Ok(ServerMsg::ExecReport(report)) => Some(report.event),
+                    _ => return Err(malformed("report")),
+                }
+            } else {
+                None
+            };
+            Ok(Reply::Report { head, event })
+        }
+        wire::msg::SESSION_REJECT | wire::msg::LOGOUT_NOTICE => {
+            match ServerMsg::decode(msg_type, body) {
+                Ok(ServerMsg::SessionReject(reject)) => Ok(Reply::Refused(reject)),
+                Ok(ServerMsg::Logout(reason)) => Err(ClientError::LoggedOut(reason)),
+                _ => Err(malformed("session message")),
+            }
+        }
+        _ => Ok(Reply::Other),
     }
 }
 
