@@ -669,6 +669,20 @@ impl ExecReportHead {
     /// Bytes of the fixed front: two `u64` and the event's `u32` tag.
     pub const LEN: usize = 20;
 
+    /// The whole body's length of a report whose event has tag `tag`, for the frequent
+    /// kinds a counting client may skip without decoding ([`event_tag::ACCEPTED`],
+    /// [`event_tag::BALANCE`], [`event_tag::PAYMENT`]: fixed sizes, PROTOCOL.md section
+    /// 4); `None` for the others, which such a client decodes in full.
+    pub fn skippable_len(tag: u32) -> Option<usize> {
+        let event = match tag {
+            event_tag::ACCEPTED => 54,
+            event_tag::BALANCE => 34,
+            event_tag::PAYMENT => 82,
+            _ => return None,
+        };
+        Some(16 + event)
+    }
+
     /// The front of `body`, or `None` if it is shorter than [`ExecReportHead::LEN`].
     /// Nothing after the tag is looked at: decode the whole message to validate it.
     pub fn peek(body: &[u8]) -> Option<ExecReportHead> {
@@ -694,6 +708,8 @@ pub mod event_tag {
     pub const CANCELLED: u32 = 3;
     /// `Balance`.
     pub const BALANCE: u32 = 5;
+    /// `Payment`.
+    pub const PAYMENT: u32 = 12;
 }
 
 /// Snapshot-taken body.
@@ -991,12 +1007,30 @@ mod tests {
             held: 16,
             pending: 17,
         });
+        let payment = Event::Payment {
+            action: fincore_engine::PaymentAction::Created,
+            info: fincore_engine::PaymentInfo {
+                payment_id: fincore_engine::PaymentId(18),
+                client_payment_id: fincore_engine::ClientPaymentId(19),
+                kind: fincore_engine::PaymentKind::Transfer,
+                debit: account,
+                credit: AccountId(20),
+                asset: AssetId(0),
+                amount: 21,
+                captured: 21,
+                status: fincore_engine::PaymentStatus::Completed,
+                created_ns: 22,
+                deadline_ns: 0,
+                resolved_ns: 22,
+            },
+        };
         let cases = [
             (rejected, event_tag::REJECTED),
             (accepted, event_tag::ACCEPTED),
             (fill, event_tag::FILL),
             (cancelled, event_tag::CANCELLED),
             (balance, event_tag::BALANCE),
+            (payment, event_tag::PAYMENT),
         ];
         for (event, tag) in cases {
             let report = ExecReport { journal_seq: 0x0102_0304_0506_0708, request_id: 77, event };
@@ -1010,6 +1044,9 @@ mod tests {
                 event_tag: tag,
             };
             assert_eq!(head, expected, "{event:?}");
+            let skippable = [event_tag::ACCEPTED, event_tag::BALANCE, event_tag::PAYMENT];
+            let len = skippable.contains(&tag).then_some(body.len());
+            assert_eq!(ExecReportHead::skippable_len(tag), len, "{event:?}");
             assert_eq!(ExecReportHead::peek(&body[..ExecReportHead::LEN - 1]), None);
         }
     }

@@ -510,7 +510,8 @@ fn trickle(addr: SocketAddr, user: &str, pause: Duration) {
 fn slow_loris(raw: &mut Raw, bytes: &[u8], pause: Duration) -> Vec<ServerMsg> {
     let mut received = Vec::new();
     let mut bytes = bytes.iter().cycle();
-    let deadline = Instant::now() + WAIT;
+    // Room for the longest timeout a caller sets (a 3 s login timeout) and then some.
+    let deadline = Instant::now() + 2 * WAIT;
     loop {
         assert!(Instant::now() < deadline, "the slow loris is still connected");
         let byte = *bytes.next().expect("cycles");
@@ -611,7 +612,8 @@ fn frames_of_the_largest_size_are_answered_or_refused_without_harm() {
     let orders = 20_000u64;
     let (mut raw, _, _) = Raw::login(addr, "alice", HEARTBEAT_MAX_MS, false);
     let mut writer = raw.stream.try_clone().unwrap();
-    let mut fence_writer = raw.stream.try_clone().unwrap();
+    let fence_writer = raw.stream.try_clone().unwrap();
+    let mut fence_again = FenceAgain::default();
     let sending = thread::spawn(move || {
         let mut bytes = Vec::new();
         for id in 1..=orders {
@@ -633,8 +635,7 @@ fn frames_of_the_largest_size_are_answered_or_refused_without_harm() {
             // up): the bucket had not refilled. Sent again once it has.
             ServerMsg::SessionReject(reject) if reject.ref_request_id == orders + 1 => {
                 assert_eq!(reject.reason, SessionReason::RateLimited.code(), "{reject:?}");
-                thread::sleep(Duration::from_millis(200));
-                fence_writer.write_all(&frame(&fence(), orders + 1)).unwrap();
+                fence_again.later(&fence_writer, orders + 1);
             }
             ServerMsg::ExecReport(report) => {
                 assert!(!matches!(report.event, Event::Rejected(_)), "{report:?}");
@@ -651,6 +652,7 @@ fn frames_of_the_largest_size_are_answered_or_refused_without_harm() {
         }
     }
     sending.join().unwrap();
+    fence_again.join();
     assert!(answered[1..].iter().all(|&a| a), "every order answered or refused");
     let what = format!(
         "{rounds} connections of 1024-byte frames refused (900 x 11, then 914) in {} ms; \
@@ -835,7 +837,8 @@ impl FastReader {
 fn flood_reading(addr: SocketAddr, message: &ClientMsg, count: u64) -> (u64, u64) {
     let (raw, _, _) = Raw::login(addr, "alice", HEARTBEAT_MAX_MS, false);
     let mut writer = raw.stream.try_clone().unwrap();
-    let mut fence_writer = raw.stream.try_clone().unwrap();
+    let fence_writer = raw.stream.try_clone().unwrap();
+    let mut fence_again = FenceAgain::default();
     let mut reader = FastReader::new(raw.stream);
     let mut bytes = Vec::new();
     for id in 1..=count {
@@ -856,8 +859,7 @@ fn flood_reading(addr: SocketAddr, message: &ClientMsg, count: u64) -> (u64, u64
             // once the bucket has refilled.
             ServerMsg::SessionReject(reject) if reject.ref_request_id == fence_id => {
                 assert_eq!(reject.reason, SessionReason::RateLimited.code(), "{reject:?}");
-                thread::sleep(Duration::from_millis(200));
-                fence_writer.write_all(&frame(&fence(), fence_id)).unwrap();
+                fence_again.later(&fence_writer, fence_id);
             }
             ServerMsg::SessionReject(reject) => {
                 assert_eq!(reject.reason, SessionReason::RateLimited.code(), "{reject:?}");
@@ -868,7 +870,36 @@ fn flood_reading(addr: SocketAddr, message: &ClientMsg, count: u64) -> (u64, u64
         }
     }
     sending.join().unwrap();
+    fence_again.join();
     (reader.bytes, limited)
+}
+
+/// Fences refused by the rate limit, sent again from their own threads once the bucket
+/// has refilled, so that the reading thread keeps reading meanwhile (the answers to a
+/// flood are still coming, and a session that stops reading them is a slow consumer).
+#[derive(Default)]
+struct FenceAgain {
+    senders: Vec<JoinHandle<()>>,
+}
+
+impl FenceAgain {
+    /// At most this many times: a bucket that never refills is a failure, not a wait.
+    const TRIES: usize = 10;
+
+    fn later(&mut self, stream: &TcpStream, id: u64) {
+        assert!(self.senders.len() < Self::TRIES, "the fence was refused {} times", Self::TRIES);
+        let mut writer = stream.try_clone().unwrap();
+        self.senders.push(thread::spawn(move || {
+            thread::sleep(Duration::from_millis(200));
+            writer.write_all(&frame(&fence(), id)).unwrap();
+        }));
+    }
+
+    fn join(self) {
+        for sender in self.senders {
+            sender.join().expect("fence sender");
+        }
+    }
 }
 
 #[test]

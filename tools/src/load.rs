@@ -403,7 +403,7 @@ impl Session {
                 Err(error) => return Err(error.into()),
             };
             let (request, outcome, journal_seq) = match reply {
-                Reply::Report { head, event } => {
+                Reply::Report { request_id, journal_seq, event } => {
                     let outcome = match event {
                         Some(event) => {
                             self.note_order_exit(&event);
@@ -414,7 +414,7 @@ impl Session {
                         }
                         None => Outcome::Accepted,
                     };
-                    (head.request_id, outcome, head.journal_seq)
+                    (request_id, outcome, journal_seq)
                 }
                 Reply::Refused(reject) => (reject.ref_request_id, Outcome::Error(reject.reason), 0),
                 Reply::Other => continue,
@@ -494,46 +494,55 @@ impl Session {
 
 /// What the load tool takes from one server message.
 enum Reply {
-    /// An execution report: its fixed front, and its event when the generator needs it
-    /// (`Rejected`, `Fill`, `Cancelled`: orders that left the book or never rested).
-    Report { head: wire::ExecReportHead, event: Option<Event> },
+    /// An execution report: its ids, and its event unless it is one of the
+    /// kinds only counted (the generator needs `Rejected`, `Fill` and `Cancelled`:
+    /// orders that left the book or never rested).
+    Report { request_id: u64, journal_seq: u64, event: Option<Event> },
     /// A session-level refusal of a request.
     Refused(wire::SessionReject),
     /// Anything else (heartbeats, market data, unknown types): skipped.
     Other,
 }
 
-/// Decodes what [`Reply`] needs of a message of type `msg_type`. Most reports (an
-/// order's `Accepted`, `Balance` updates) are only counted, and decoding every one
-/// in full was a quarter of this tool's CPU time at saturation (`perf`, BENCHMARKS.md),
-/// time taken from the server it shares the machine with. Those are not validated
-/// beyond their front; the ones decoded are, as is every frame header.
+/// Decodes what [`Reply`] needs of a message of type `msg_type`. The most frequent
+/// reports (an order's `Accepted`, `Balance` updates, `Payment`s), which the generator
+/// only counts, are checked by their tag and length and not decoded: decoding every
+/// report in full was a quarter of this tool's CPU time at saturation (`perf`,
+/// BENCHMARKS.md), time taken from the server it shares the machine with. Every other
+/// report and session message is decoded (and so validated) in full; other messages
+/// (heartbeats, market data) are skipped after the frame header's checks.
 fn decode_reply(msg_type: u16, body: &[u8]) -> Result<Reply, ClientError> {
-    let malformed = |what: &str| ClientError::Protocol(format!("undecodable {what}"));
+    let undecodable = |reason: &dyn std::fmt::Display| {
+        ClientError::Protocol(format!("undecodable message type {msg_type}: {reason}"))
+    };
     match msg_type {
         wire::msg::EXEC_REPORT => {
-            let head = wire::ExecReportHead::peek(body).ok_or_else(|| malformed("report"))?;
-            let needed = matches!(
-                head.event_tag,
-                wire::event_tag::REJECTED | wire::event_tag::FILL | wire::event_tag::CANCELLED
-            );
-            let event = if needed {
-                match ServerMsg::decode(msg_type, body) {
-                    Ok(ServerMsg::ExecReport(report)) => Some(report.event),
-                    _ => return Err(malformed("report")),
+            let head = wire::ExecReportHead::peek(body)
+                .ok_or_else(|| undecodable(&format_args!("{} bytes", body.len())))?;
+            match wire::ExecReportHead::skippable_len(head.event_tag) {
+                Some(len) if len == body.len() => {
+                    let (request_id, journal_seq) = (head.request_id, head.journal_seq);
+                    return Ok(Reply::Report { request_id, journal_seq, event: None });
                 }
-            } else {
-                None
-            };
-            Ok(Reply::Report { head, event })
-        }
-        wire::msg::SESSION_REJECT | wire::msg::LOGOUT_NOTICE => {
-            match ServerMsg::decode(msg_type, body) {
-                Ok(ServerMsg::SessionReject(reject)) => Ok(Reply::Refused(reject)),
-                Ok(ServerMsg::Logout(reason)) => Err(ClientError::LoggedOut(reason)),
-                _ => Err(malformed("session message")),
+                Some(len) => {
+                    let tag = head.event_tag;
+                    let why = format_args!("event {tag} in {} bytes, not {len}", body.len());
+                    return Err(undecodable(&why));
+                }
+                None => {}
             }
         }
+        wire::msg::SESSION_REJECT | wire::msg::LOGOUT_NOTICE => {}
+        _ => return Ok(Reply::Other),
+    }
+    match ServerMsg::decode(msg_type, body).map_err(|reason| undecodable(&reason))? {
+        ServerMsg::ExecReport(report) => Ok(Reply::Report {
+            request_id: report.request_id,
+            journal_seq: report.journal_seq,
+            event: Some(report.event),
+        }),
+        ServerMsg::SessionReject(reject) => Ok(Reply::Refused(reject)),
+        ServerMsg::Logout(reason) => Err(ClientError::LoggedOut(reason)),
         _ => Ok(Reply::Other),
     }
 }
@@ -1012,4 +1021,92 @@ fn report(
         println!("{object}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fincore_engine::{AssetId, BalanceChanged, OrderCancelled, OrderId};
+
+    /// The body of `message` as the server encodes it.
+    fn body(message: &ServerMsg) -> Vec<u8> {
+        let mut out = Vec::new();
+        message.encode_into(1, &mut out);
+        out.split_off(wire::HEADER_LEN)
+    }
+
+    fn report(request_id: u64, event: Event) -> ServerMsg {
+        ServerMsg::ExecReport(wire::ExecReport { journal_seq: 40, request_id, event })
+    }
+
+    #[test]
+    fn counted_reports_are_checked_and_needed_ones_decoded() {
+        let balance = Event::Balance(BalanceChanged {
+            account: AccountId(2),
+            asset: AssetId(0),
+            available: 5,
+            held: 6,
+            pending: 0,
+        });
+        let cancelled = Event::Cancelled(OrderCancelled {
+            order_id: OrderId(3),
+            account: AccountId(2),
+            instrument: InstrumentId(0),
+            client_order_id: ClientOrderId(4),
+            qty_cancelled: Qty(1),
+            reason: fincore_engine::CancelReason::User,
+        });
+        let exec = wire::msg::EXEC_REPORT;
+        // A balance update is counted, not decoded.
+        let bytes = body(&report(7, balance));
+        let Ok(Reply::Report { request_id: 7, journal_seq: 40, event: None }) =
+            decode_reply(exec, &bytes)
+        else {
+            panic!("counted")
+        };
+        // One byte short or long is refused, as is a body without a whole front.
+        for bad in [&bytes[..bytes.len() - 1], &[bytes.as_slice(), &[0]].concat(), &bytes[..19]] {
+            let Err(ClientError::Protocol(why)) = decode_reply(exec, bad) else {
+                panic!("{} bytes accepted", bad.len())
+            };
+            assert!(why.starts_with("undecodable message type 110"), "{why}");
+        }
+        // A cancel is decoded: the generator forgets the order.
+        let bytes = body(&report(8, cancelled));
+        let Ok(Reply::Report { request_id: 8, event: Some(event), .. }) =
+            decode_reply(exec, &bytes)
+        else {
+            panic!("decoded")
+        };
+        assert_eq!(event, cancelled);
+        // An unknown event tag is refused.
+        let mut unknown = bytes.clone();
+        unknown[16..20].copy_from_slice(&99u32.to_le_bytes());
+        assert!(matches!(decode_reply(exec, &unknown), Err(ClientError::Protocol(_))));
+    }
+
+    #[test]
+    fn session_messages_are_decoded_and_the_rest_skipped() {
+        let logout = ServerMsg::Logout(wire::SessionReason::ClientLogout.code());
+        let code = wire::SessionReason::ClientLogout.code();
+        let Err(ClientError::LoggedOut(reason)) =
+            decode_reply(wire::msg::LOGOUT_NOTICE, &body(&logout))
+        else {
+            panic!("a logout")
+        };
+        assert_eq!(reason, code);
+        let reject = wire::SessionReject {
+            reason: wire::SessionReason::RateLimited.code(),
+            ref_type: wire::msg::NEW_ORDER,
+            ref_request_id: 9,
+            ref_client_id: 10,
+        };
+        let bytes = body(&ServerMsg::SessionReject(reject));
+        let Ok(Reply::Refused(back)) = decode_reply(wire::msg::SESSION_REJECT, &bytes) else {
+            panic!("a refusal")
+        };
+        assert_eq!(back, reject);
+        assert!(decode_reply(wire::msg::SESSION_REJECT, &bytes[1..]).is_err());
+        assert!(matches!(decode_reply(wire::msg::HEARTBEAT, &[]), Ok(Reply::Other)));
+    }
 }
