@@ -139,8 +139,13 @@ fn a_read_says_whether_it_left_the_socket_empty() {
     peer.write_all(&many).expect("many frames");
     std::thread::sleep(Duration::from_millis(50));
     let queued = rustix::io::ioctl_fionread(&receiver).expect("bytes queued");
-    let expected = if queued >= 64 * 1024 { Arrival::More } else { Arrival::Drained };
-    assert_eq!(receiver.read_available().expect("a read"), expected, "{queued} bytes queued");
+    let arrival = receiver.read_available().expect("a read");
+    if queued >= 64 * 1024 {
+        assert_eq!(arrival, Arrival::More, "{queued} bytes queued");
+    } else {
+        // Bytes still in flight may have arrived between the count and the read.
+        assert_ne!(arrival, Arrival::Nothing, "{queued} bytes queued");
+    }
     let mut next = 5;
     let deadline = Instant::now() + Duration::from_secs(5);
     while next < seq {

@@ -18,10 +18,10 @@ use common::{
 use fincore_engine::{
     AccountId, ClientPaymentId, Event, LevelChanged, OrderInfo, PaymentAction, Query, Side,
 };
-use fincore_gateway::client::{Client, ClientError, LoginOptions};
+use fincore_gateway::client::{Client, ClientError, LoginOptions, Received};
 use fincore_gateway::server::ServerHandle;
 use fincore_gateway::snapshot_dir;
-use fincore_gateway::wire::{ClientMsg, SessionReason};
+use fincore_gateway::wire::{ClientMsg, ServerMsg, SessionReason};
 use std::net::SocketAddr;
 
 const ACCOUNTS: [(&str, AccountId); 4] = [
@@ -117,11 +117,16 @@ fn trade_ids(events: &[Event]) -> Vec<u64> {
 
 /// The server's goodbye to a session still connected when it stops.
 fn expect_shutdown_notice(client: &mut Client) {
-    match client.recv() {
-        Err(ClientError::LoggedOut(reason)) => {
-            assert_eq!(reason, SessionReason::ServerShutdown.code())
+    loop {
+        match client.recv() {
+            // An idle session may get a heartbeat first.
+            Ok(Received { msg: ServerMsg::Heartbeat, .. }) => {}
+            Err(ClientError::LoggedOut(reason)) => {
+                assert_eq!(reason, SessionReason::ServerShutdown.code());
+                return;
+            }
+            other => panic!("expected Logout 915, got {other:?}"),
         }
-        other => panic!("expected Logout 915, got {other:?}"),
     }
 }
 
@@ -251,6 +256,7 @@ fn a_shutdown_runs_cancel_on_disconnect_before_the_last_journal_record() {
     let mut cancelled = Vec::new();
     loop {
         match bob.recv() {
+            Ok(Received { msg: ServerMsg::Heartbeat, .. }) => {}
             Ok(received) => match received.event() {
                 Some(Event::Cancelled(c)) => cancelled.push(c.client_order_id.0),
                 Some(Event::Balance(_)) => {}
