@@ -581,17 +581,12 @@ impl ClientReceiver {
     /// (a logout notice is then the caller's to notice). A header that cannot be
     /// followed is an error, as for [`ClientReceiver::next_buffered`].
     pub fn next_raw(&mut self) -> Result<Option<(Header, &[u8])>, ClientError> {
-        match wire::next_frame(&self.input[self.start..]) {
-            Frame::Incomplete => Ok(None),
-            Frame::Fatal(header, reason) => {
-                Err(ClientError::Protocol(format!("bad frame header {header:?}: {reason}")))
-            }
-            Frame::Complete(header, body) => {
-                let from = self.start + wire::HEADER_LEN;
-                self.start = from + body.len();
-                Ok(Some((header, &self.input[from..self.start])))
-            }
-        }
+        let Some((header, body)) = split_frame(&self.input[self.start..])? else {
+            return Ok(None);
+        };
+        let from = self.start + wire::HEADER_LEN;
+        self.start = from + body.len();
+        Ok(Some((header, &self.input[from..self.start])))
     }
 
     /// One read from the socket into the buffer (a blocking socket waits for bytes). A
@@ -655,21 +650,26 @@ fn take_any_frame(input: &mut Vec<u8>) -> Result<Option<Result<Received, Header>
 /// unknown) and the bytes it takes; `(None, 0)` if it is not all there yet.
 #[allow(clippy::type_complexity)]
 fn decode_frame(input: &[u8]) -> Result<(Option<Result<Received, Header>>, usize), ClientError> {
-    let (header, msg, used): (Header, _, usize) = match wire::next_frame(input) {
-        Frame::Incomplete => return Ok((None, 0)),
-        Frame::Fatal(header, reason) => {
-            return Err(ClientError::Protocol(format!("bad frame header {header:?}: {reason}")));
-        }
-        Frame::Complete(header, body) => {
-            (header, ServerMsg::decode(header.msg_type, body), wire::HEADER_LEN + body.len())
-        }
-    };
-    match msg {
+    let Some((header, body)) = split_frame(input)? else { return Ok((None, 0)) };
+    let used = wire::HEADER_LEN + body.len();
+    match ServerMsg::decode(header.msg_type, body) {
         Ok(msg) => Ok((Some(Ok(Received { seq: header.seq, msg })), used)),
         Err(wire::SessionReason::UnknownMessageType) => Ok((Some(Err(header)), used)),
         Err(reason) => Err(ClientError::Protocol(format!(
             "undecodable message type {}: {reason}",
             header.msg_type
         ))),
+    }
+}
+
+/// The first whole frame of `input`, header and body, not decoded; `None` if it is not
+/// all there yet. A header that cannot be followed ends the stream.
+fn split_frame(input: &[u8]) -> Result<Option<(Header, &[u8])>, ClientError> {
+    match wire::next_frame(input) {
+        Frame::Incomplete => Ok(None),
+        Frame::Fatal(header, reason) => {
+            Err(ClientError::Protocol(format!("bad frame header {header:?}: {reason}")))
+        }
+        Frame::Complete(header, body) => Ok(Some((header, body))),
     }
 }
