@@ -17,6 +17,12 @@
 //! Time is the engine's (the command stamps): an authorization's deadline, its expiry
 //! and the 24-hour velocity window are all computed from it, so replay expires the same
 //! payments at the same sequence numbers.
+//!
+//! The small helpers a new payment calls (record, client-id index, outgoing entry,
+//! velocity log, funds check, balance events) are `#[inline(always)]`. Left to itself,
+//! the fat-LTO build kept them out of line; inlining them took a transfer from 753 to
+//! 632 instructions and one mispredicted branch (callgrind), +28 % on the wall clock
+//! (BENCHMARKS.md, payments section, session 11).
 
 use crate::book::NIL;
 use crate::command::{Authorize, PaymentRef, Transfer};
@@ -83,6 +89,7 @@ impl PaymentTable {
         self.len
     }
 
+    #[inline(always)]
     pub fn push(&mut self, payment: Payment) {
         if self.len.is_multiple_of(CHUNK) {
             let chunk = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(CHUNK));
@@ -239,6 +246,7 @@ pub(crate) struct OutgoingTable {
 
 impl OutgoingTable {
     /// The entry of `account` in `asset`, if it has one.
+    #[inline(always)]
     pub fn get(&self, account: AccountId, asset: AssetId) -> Option<&Outgoing> {
         let entries = self.accounts.get(account.0 as usize)?;
         entries.iter().find(|(a, _)| *a == asset).map(|(_, o)| o)
@@ -252,6 +260,7 @@ impl OutgoingTable {
 
     /// The entry of `account` in `asset`, created empty if it has none. The caller makes
     /// it non-empty, or removes it again (entries are never left empty).
+    #[inline(always)]
     pub fn entry(&mut self, account: AccountId, asset: AssetId) -> &mut Outgoing {
         let at = account.0 as usize;
         if self.accounts.len() <= at {
@@ -324,6 +333,7 @@ const ID_BLOCK: usize = 4096;
 type IdBlock = Vec<(ClientPaymentId, u32)>;
 
 impl ClientIds {
+    #[inline(always)]
     fn find(&self, client: ClientPaymentId) -> Option<u32> {
         if client <= self.newest() {
             let in_recent = self.recent.first().is_some_and(|&(first, _)| first <= client);
@@ -353,6 +363,7 @@ impl ClientIds {
     }
 
     /// Records a new id; a new block comes from `spare` if it has one.
+    #[inline(always)]
     fn insert(&mut self, client: ClientPaymentId, index: u32, spare: &mut Vec<IdBlock>) {
         if client <= self.newest() {
             return self.insert_below(client, index);
@@ -436,11 +447,13 @@ impl ClientIndex {
     }
 
     /// Index of the payment `debit` made with this client id.
+    #[inline(always)]
     pub fn find(&self, debit: AccountId, client: ClientPaymentId) -> Option<u32> {
         self.ids(debit)?.find(client)
     }
 
     /// Records a new (debit, client id); it must not be there yet.
+    #[inline(always)]
     pub fn insert(&mut self, debit: AccountId, client: ClientPaymentId, index: u32) {
         let ids = match debit {
             EXTERNAL_ACCOUNT => &mut self.external,
@@ -511,6 +524,7 @@ impl PaymentBook {
     }
 
     /// Index of the payment a debit account made with this client id.
+    #[inline(always)]
     pub fn find_client(&self, debit: AccountId, client: ClientPaymentId) -> Option<u32> {
         self.by_client.find(debit, client)
     }
@@ -542,6 +556,7 @@ impl PaymentBook {
 
     /// Counts a completed debit in its account's window sum and appends it to the
     /// velocity log.
+    #[inline(always)]
     pub fn log_debit(&mut self, debit: Debit) {
         let entry = self.outgoing.entry(debit.account, debit.asset);
         entry.window_sum += i128::from(debit.amount);
@@ -788,6 +803,7 @@ impl Engine {
     }
 
     /// Funds and velocity of the debit account.
+    #[inline(always)]
     fn check_debit(&self, d: &Draft, balance: crate::ledger::Balance) -> Result<(), RejectReason> {
         let outgoing = self.payments.outgoing.get(d.debit, d.asset);
         let credit_limit = outgoing.map_or(0, |o| o.credit_limit);
@@ -884,6 +900,7 @@ impl Engine {
     }
 
     /// The balances of the real accounts of a payment, debit first.
+    #[inline(always)]
     fn emit_payment_balances(&self, info: &PaymentInfo, out: &mut impl EventSink) {
         for account in [info.debit, info.credit] {
             if account != EXTERNAL_ACCOUNT {
