@@ -254,6 +254,7 @@ impl Engine {
     }
 
     /// The account, mutably. Only called on ids a check step has resolved.
+    #[inline(always)]
     pub(crate) fn account_mut(&mut self, id: AccountId) -> &mut Account {
         self.accounts[id.0 as usize].as_mut().expect("checked account exists")
     }
@@ -270,6 +271,7 @@ impl Engine {
 
     /// One side of an instrument's book together with the order table, borrowed apart so
     /// that ladder operations can follow queue links.
+    #[inline(always)]
     pub(crate) fn ladder_mut(
         &mut self,
         id: InstrumentId,
@@ -306,6 +308,7 @@ impl Engine {
     }
 
     /// The slot of a live order of `account`, or `UnknownOrder`.
+    #[inline(always)]
     pub(crate) fn find_order(
         &self,
         account: AccountId,
@@ -339,6 +342,7 @@ impl Engine {
     }
 
     /// Appends a resting order to its account's order list.
+    #[inline(always)]
     pub(crate) fn link_account_order(&mut self, slot: Slot) {
         let account_id = self.orders.get(slot).account;
         let account = self.accounts[account_id.0 as usize].as_mut().expect("exists");
@@ -356,6 +360,7 @@ impl Engine {
     }
 
     /// Removes a resting order from its account's order list.
+    #[inline(always)]
     pub(crate) fn unlink_account_order(&mut self, slot: Slot) {
         let order = *self.orders.get(slot);
         let account = self.accounts[order.account.0 as usize].as_mut().expect("exists");

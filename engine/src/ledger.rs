@@ -96,6 +96,7 @@ impl Account {
     }
 
     /// Moves `amount` from available to held. The caller has checked it is available.
+    #[inline(always)]
     pub fn hold(&mut self, asset: AssetId, amount: i64) {
         let balance = self.balance_mut(asset);
         assert!(amount >= 0 && amount <= balance.available);
@@ -104,6 +105,7 @@ impl Account {
     }
 
     /// Moves `amount` from held back to available.
+    #[inline(always)]
     pub fn release(&mut self, asset: AssetId, amount: i64) {
         let balance = self.balance_mut(asset);
         assert!(amount >= 0 && amount <= balance.held);
@@ -176,6 +178,7 @@ impl Economics {
     }
 
     /// What an order must hold for `qty` at `limit`, in its hold asset.
+    #[inline(always)]
     pub fn hold_for(&self, side: Side, limit: Price, qty: Qty) -> Option<i64> {
         match side {
             Side::Buy => self.buy_hold(limit, qty),

@@ -17,12 +17,6 @@
 //! Time is the engine's (the command stamps): an authorization's deadline, its expiry
 //! and the 24-hour velocity window are all computed from it, so replay expires the same
 //! payments at the same sequence numbers.
-//!
-//! The small helpers a new payment calls (record, client-id index, outgoing entry,
-//! velocity log, funds check, balance events) are `#[inline(always)]`. Left to itself,
-//! the fat-LTO build kept them out of line; inlining them took a transfer from 753 to
-//! 632 instructions and one mispredicted branch (callgrind), +28 % on the wall clock
-//! (BENCHMARKS.md, payments section, session 11).
 
 use crate::book::NIL;
 use crate::command::{Authorize, PaymentRef, Transfer};

@@ -87,6 +87,7 @@ impl OrderIndex {
     }
 
     /// Indexes the order stored in `slot`. Its client id must not be indexed yet.
+    #[inline(always)]
     pub fn insert(&mut self, store: &OrderStore, slot: Slot) {
         let order = store.get(slot);
         let position = self.ring_position(order.id);
@@ -106,6 +107,7 @@ impl OrderIndex {
     }
 
     /// Removes the order stored in `slot` (call before the slot is freed).
+    #[inline(always)]
     pub fn remove(&mut self, store: &OrderStore, slot: Slot) {
         let order = store.get(slot);
         let position = self.ring_position(order.id);
@@ -122,6 +124,7 @@ impl OrderIndex {
     }
 
     /// The slot of the live order with engine id `id`.
+    #[inline(always)]
     pub fn find_id(&self, store: &OrderStore, id: OrderId) -> Option<Slot> {
         let slot = self.ring[self.ring_position(id)];
         if slot != NIL && store.get(slot).id == id {
@@ -136,6 +139,7 @@ impl OrderIndex {
     }
 
     /// The slot of `account`'s live order with client id `client`.
+    #[inline(always)]
     pub fn find_client(
         &self,
         store: &OrderStore,

@@ -107,6 +107,7 @@ impl Ladder {
     }
 
     /// True if an order at `price` can be added without exceeding the level limit.
+    #[inline(always)]
     pub fn has_room_for(&self, price: Price) -> bool {
         self.levels.len() < self.levels_max || self.find(price).is_ok()
     }
@@ -118,6 +119,7 @@ impl Ladder {
 
     /// Appends the order in `slot` to the queue at its price (newest, lowest priority).
     /// Returns the level's total quantity and order count afterwards.
+    #[inline(always)]
     pub fn push(&mut self, store: &mut OrderStore, slot: Slot) -> (Qty, u32) {
         let (price, qty) = {
             let order = store.get(slot);
@@ -154,6 +156,7 @@ impl Ladder {
 
     /// Unlinks the order in `slot` from its queue; drops the level if it empties.
     /// Returns the level's total quantity and order count afterwards (zero if gone).
+    #[inline(always)]
     pub fn unlink(&mut self, store: &mut OrderStore, slot: Slot) -> (Qty, u32) {
         let order = *store.get(slot);
         let index = self.find(order.price).expect("a resting order's level exists");
