@@ -30,7 +30,7 @@
 //! Small helpers on the command path (account and ladder access, the order index, the
 //! account order list, holds, the payment tables) are marked `#[inline(always)]`. The
 //! fat-LTO release build left them out of line; callgrind counted the calls' overhead at
-//! about 120 of a transfer's 753 instructions and 100 of a trading command's 890, and the
+//! about 120 of a transfer's 753 instructions and 90 of a trading command's 883, and the
 //! wall clock moved with it (BENCHMARKS.md, session 11). The attribute stays only on
 //! helpers that measurement put on that path.
 
