@@ -107,9 +107,10 @@ impl Engine {
     ///    to exactly its payment.
     /// 2. Each account's pending balance per asset equals the amounts of its pending
     ///    authorizations.
-    /// 3. The deadline set is exactly the pending authorizations with a deadline, all of
-    ///    them later than engine time (anything due has expired), and `next_deadline`
-    ///    is its first.
+    /// 3. Every pending authorization with a deadline has one entry in the deadline
+    ///    heap, later than engine time (anything due has expired); every entry names an
+    ///    authorization with that deadline (resolved ones may linger below the top);
+    ///    the top is pending, and `next_deadline` is its deadline.
     /// 4. Each account's history head is its newest payment on either side.
     /// 5. Each account's velocity window sum is what its debits in the velocity log add
     ///    up to (see `check_velocity_log`); each asset's credit
@@ -121,7 +122,15 @@ impl Engine {
         ensure!(book.by_client.len() == book.records.len(), "client-id index size");
         let mut pending = BTreeMap::<(AccountId, AssetId), i128>::new();
         let mut newest = vec![crate::book::NIL; self.accounts.len()];
-        let mut deadlines = 0usize;
+        // Heap entries: each names an authorization with that deadline, once; the
+        // entries of resolved ones may linger below the top.
+        let mut scheduled = std::collections::BTreeSet::new();
+        for &std::cmp::Reverse((deadline, index)) in book.deadlines.iter() {
+            let p = book.records.get(index as usize).map(|r| r.info(index));
+            let names = p.is_some_and(|p| p.deadline_ns == deadline && p.deadline_ns > 0);
+            ensure!(names, "deadline entry ({deadline}, {index}) names no such authorization");
+            ensure!(scheduled.insert((deadline, index)), "deadline entry {index} twice");
+        }
         let mut external = [0i128; ASSETS_MAX];
         for (index, payment) in book.records.iter().enumerate() {
             let p = payment.info(index as u32);
@@ -136,11 +145,10 @@ impl Engine {
                 *pending.entry((p.debit, p.asset)).or_default() += i128::from(p.amount);
                 if p.deadline_ns > 0 {
                     ensure!(
-                        book.deadlines.contains(&(p.deadline_ns, index as u32)),
+                        scheduled.contains(&(p.deadline_ns, index as u32)),
                         "pending payment {index} has no deadline entry"
                     );
                     ensure!(p.deadline_ns > self.last_time_ns, "payment {index} overdue");
-                    deadlines += 1;
                 }
             }
             for account in [p.debit, p.credit] {
@@ -149,8 +157,10 @@ impl Engine {
                 }
             }
         }
-        ensure!(deadlines == book.deadlines.len(), "stale deadline entries");
-        let first = book.deadlines.first().map_or(u64::MAX, |&(d, _)| d);
+        let top = book.first_deadline();
+        let top_pending = top.is_none_or(|(_, i)| book.info(i).status == PaymentStatus::Pending);
+        ensure!(top_pending, "the first deadline entry is of a resolved payment");
+        let first = top.map_or(u64::MAX, |(deadline, _)| deadline);
         ensure!(book.next_deadline == first, "next_deadline {} vs {first}", book.next_deadline);
         for (id, account) in self.accounts.iter().enumerate() {
             let Some(account) = account else { continue };

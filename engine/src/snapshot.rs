@@ -1077,8 +1077,7 @@ impl Engine {
         self.payments.records.push(payment);
         self.payments.by_client.insert(p.debit, p.client_payment_id, index);
         if p.status == PaymentStatus::Pending && p.deadline_ns > 0 {
-            self.payments.deadlines.insert((p.deadline_ns, index));
-            self.payments.next_deadline = self.payments.next_deadline.min(p.deadline_ns);
+            self.payments.set_deadline(p.deadline_ns, index);
         }
         Ok(())
     }

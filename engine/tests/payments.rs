@@ -1666,6 +1666,34 @@ fn next_deadline_is_the_earliest_pending_deadline() {
 }
 
 #[test]
+fn a_resolved_authorization_below_the_first_deadline_never_expires() {
+    // The deadline heap keeps a resolved authorization's entry until it reaches the
+    // top; it must then be dropped, not expired, and must not hide the next one.
+    let mut s = Bank::new();
+    let t = 3_000 * SECOND;
+    s.at(t);
+    let first = s.create(ALICE, authorize(ALICE_ACCOUNT, BOB_ACCOUNT, 100, 1, 10));
+    let middle = s.create(BOB, authorize(BOB_ACCOUNT, CAROL_ACCOUNT, 200, 1, 20));
+    let last = s.create(CAROL, authorize(CAROL_ACCOUNT, DAVE_ACCOUNT, 300, 1, 30));
+    s.ok(BOB, void(BOB_ACCOUNT, id_of(&middle)));
+    assert_eq!(s.engine.next_deadline(), Some(first.deadline_ns));
+    s.at(first.deadline_ns);
+    let events = s.admin(CommandBody::Tick);
+    assert!(matches!(events[0], Event::Payment { action: PaymentAction::Expired, info }
+        if info.payment_id == first.payment_id));
+    assert_eq!(events.len(), 3, "only the first expires: {events:?}");
+    assert_eq!(s.engine.next_deadline(), Some(last.deadline_ns));
+    s.at(middle.deadline_ns);
+    assert_eq!(s.admin(CommandBody::Tick), vec![Event::Ticked { time_ns: middle.deadline_ns }]);
+    assert_eq!(s.balance(BOB_ACCOUNT, USD), (START_QUOTE, 0, 0));
+    s.at(last.deadline_ns);
+    let events = s.admin(CommandBody::Tick);
+    assert!(matches!(events[0], Event::Payment { action: PaymentAction::Expired, info }
+        if info.payment_id == last.payment_id));
+    assert_eq!(s.engine.next_deadline(), None);
+}
+
+#[test]
 fn authorization_without_timeout_never_expires() {
     let mut s = Bank::new();
     let info = s.create(ALICE, authorize(ALICE_ACCOUNT, BOB_ACCOUNT, 500, 1, 0));
