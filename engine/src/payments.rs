@@ -370,7 +370,8 @@ impl ClientIds {
         if client <= self.newest() {
             return self.insert_below(client, index);
         }
-        if self.recent.len() == self.recent.capacity() {
+        // A block is sealed at exactly ID_BLOCK ids, whatever its capacity.
+        if self.recent.len() == self.recent.capacity().min(ID_BLOCK) {
             self.make_room(spare);
         }
         self.recent.push((client, index));
@@ -386,15 +387,16 @@ impl ClientIds {
         assert!(previous.is_none(), "a client payment id is recorded once");
     }
 
-    /// Makes room in a full recent block: a small first block doubles; at
-    /// [`FIRST_BLOCK_GROWS_TO`] ids it moves into a full-size block, once; a full-size
-    /// block that is full is sealed and the next starts. Full-size blocks come from
-    /// `spare` when it has one and never copy.
+    /// Makes room in the recent block: a full block of [`ID_BLOCK`] ids is sealed and
+    /// the next starts; a small first block doubles; any other block out of room (a
+    /// first block at [`FIRST_BLOCK_GROWS_TO`] ids, or a block whose spare capacity a
+    /// clone did not keep) moves into a full-size block, once. Full-size blocks come
+    /// from `spare` when it has one and never copy.
     #[cold]
     #[inline(never)]
     fn make_room(&mut self, spare: &mut Vec<IdBlock>) {
         let len = self.recent.len();
-        if len < FIRST_BLOCK_GROWS_TO {
+        if len < FIRST_BLOCK_GROWS_TO && len < ID_BLOCK {
             self.recent.reserve_exact(len.max(4));
             return;
         }
@@ -403,7 +405,6 @@ impl ClientIds {
         if len == ID_BLOCK {
             self.sealed.push(current.into_boxed_slice());
         } else {
-            assert_eq!(len, FIRST_BLOCK_GROWS_TO, "only a first block is smaller");
             self.recent.extend_from_slice(&current);
         }
     }
@@ -1253,6 +1254,30 @@ mod tests {
         for probe in 0..=top + 2 {
             let probe = ClientPaymentId(probe);
             assert_eq!(ids.find(probe), model.get(&probe).copied(), "{probe:?}");
+        }
+    }
+
+    /// A clone keeps a block's ids but not its spare room (`Vec::clone` allocates only
+    /// what is used), so a cloned engine's next id may find its block full at any
+    /// length. Cloned every 300 ids, the index must still seal blocks of exactly
+    /// `ID_BLOCK` ids and find every id.
+    #[test]
+    fn client_ids_keep_their_blocks_across_clones() {
+        let mut ids = ClientIds::default();
+        let mut spare = Vec::new();
+        for n in 1..=(2 * ID_BLOCK as u64 + 500) {
+            if n % 300 == 0 {
+                ids = ids.clone();
+                assert_eq!(ids.recent.capacity(), ids.recent.len(), "a clone has no room");
+            }
+            ids.insert(ClientPaymentId(n), n as u32, &mut spare);
+        }
+        assert_eq!(ids.sealed.len(), 2);
+        assert!(ids.sealed.iter().all(|block| block.len() == ID_BLOCK));
+        assert_eq!(ids.recent.len(), 500);
+        for n in 0..=(2 * ID_BLOCK as u64 + 501) {
+            let expected = (1..=2 * ID_BLOCK as u64 + 500).contains(&n).then_some(n as u32);
+            assert_eq!(ids.find(ClientPaymentId(n)), expected, "{n}");
         }
     }
 
