@@ -331,6 +331,8 @@ const ID_BLOCK: usize = 4096;
 /// doublings up to 64 KiB were 3 % of a fresh engine's first 200 000 payments).
 const FIRST_BLOCK_GROWS_TO: usize = 256;
 
+const _: () = assert!(FIRST_BLOCK_GROWS_TO < ID_BLOCK);
+
 /// Room for [`ID_BLOCK`] ids.
 type IdBlock = Vec<(ClientPaymentId, u32)>;
 
@@ -396,7 +398,7 @@ impl ClientIds {
     #[inline(never)]
     fn make_room(&mut self, spare: &mut Vec<IdBlock>) {
         let len = self.recent.len();
-        if len < FIRST_BLOCK_GROWS_TO && len < ID_BLOCK {
+        if len < FIRST_BLOCK_GROWS_TO {
             self.recent.reserve_exact(len.max(4));
             return;
         }
