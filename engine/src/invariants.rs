@@ -109,8 +109,9 @@ impl Engine {
     ///    authorizations.
     /// 3. Every pending authorization with a deadline has one entry in the deadline
     ///    heap, later than engine time (anything due has expired); every entry names an
-    ///    authorization with that deadline (resolved ones may linger below the top);
-    ///    the top is pending, and `next_deadline` is its deadline.
+    ///    authorization with that deadline (resolved ones may linger below the top, at
+    ///    most as many as the pending ones plus a slack); the top is pending, and
+    ///    `next_deadline` is its deadline.
     /// 4. Each account's history head is its newest payment on either side.
     /// 5. Each account's velocity window sum is what its debits in the velocity log add
     ///    up to (see `check_velocity_log`); each asset's credit
@@ -157,6 +158,22 @@ impl Engine {
                 }
             }
         }
+        let live = book
+            .deadlines
+            .iter()
+            .filter(|e| book.info(e.0.1).status == PaymentStatus::Pending)
+            .count();
+        ensure!(
+            live == book.pending_deadlines,
+            "{live} live deadline entries, counted {}",
+            book.pending_deadlines
+        );
+        let most = 2 * book.pending_deadlines + crate::payments::DEADLINE_SLACK;
+        ensure!(
+            book.deadlines.len() <= most,
+            "{} deadline entries for {live} pending",
+            book.deadlines.len()
+        );
         let top = book.first_deadline();
         let top_pending = top.is_none_or(|(_, i)| book.info(i).status == PaymentStatus::Pending);
         ensure!(top_pending, "the first deadline entry is of a resolved payment");

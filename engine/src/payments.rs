@@ -70,6 +70,10 @@ pub(crate) struct PaymentTable {
     len: usize,
 }
 
+/// Resolved entries the deadline heap may hold beyond as many as it has pending ones,
+/// before it drops them all ([`PaymentBook::deadline_resolved`]).
+pub(crate) const DEADLINE_SLACK: usize = 64;
+
 /// Payments per chunk (about 7 MB).
 const CHUNK: usize = 1 << 16;
 
@@ -308,8 +312,7 @@ impl OutgoingTable {
 /// filled block, so that an account's millionth payment does not copy the 16 MB of ids
 /// before it (a single growing vector did, on the engine thread: a stall of milliseconds
 /// whenever a busy account's vector doubled). An account's first block grows like a
-/// vector up to [`FIRST_BLOCK_GROWS_TO`] ids; from there on its blocks are full-size,
-/// from [`ClientIndex`]'s spare blocks.
+/// vector; the later ones come full-size from [`ClientIndex`]'s spare blocks.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ClientIds {
     /// Full blocks of strictly increasing ids with their payment index, oldest first;
@@ -322,16 +325,8 @@ pub(crate) struct ClientIds {
     others: std::collections::BTreeMap<ClientPaymentId, u32>,
 }
 
-/// Ids per sealed block of [`ClientIds`] (64 KiB).
+/// Ids per sealed block of [`ClientIds`] (64 KiB): the most a block copies while growing.
 const ID_BLOCK: usize = 4096;
-
-/// Ids an account's first block holds before it moves into a full-size block: up to
-/// here it grows like a vector (4 KiB at most, so an account with few payments keeps
-/// little), past it doubling would copy ever more on the engine thread (callgrind: the
-/// doublings up to 64 KiB were 3 % of a fresh engine's first 200 000 payments).
-const FIRST_BLOCK_GROWS_TO: usize = 256;
-
-const _: () = assert!(FIRST_BLOCK_GROWS_TO < ID_BLOCK);
 
 /// Room for [`ID_BLOCK`] ids.
 type IdBlock = Vec<(ClientPaymentId, u32)>;
@@ -372,9 +367,8 @@ impl ClientIds {
         if client <= self.newest() {
             return self.insert_below(client, index);
         }
-        // A block is sealed at exactly ID_BLOCK ids, whatever its capacity.
-        if self.recent.len() == self.recent.capacity().min(ID_BLOCK) {
-            self.make_room(spare);
+        if self.recent.len() == ID_BLOCK {
+            self.seal_recent(spare);
         }
         self.recent.push((client, index));
     }
@@ -389,26 +383,14 @@ impl ClientIds {
         assert!(previous.is_none(), "a client payment id is recorded once");
     }
 
-    /// Makes room in the recent block: a full block of [`ID_BLOCK`] ids is sealed and
-    /// the next starts; a small first block doubles; any other block out of room (a
-    /// first block at [`FIRST_BLOCK_GROWS_TO`] ids, or a block whose spare capacity a
-    /// clone did not keep) moves into a full-size block, once. Full-size blocks come
-    /// from `spare` when it has one and never copy.
+    /// Seals the full recent block and starts the next (once per `ID_BLOCK` ids).
     #[cold]
     #[inline(never)]
-    fn make_room(&mut self, spare: &mut Vec<IdBlock>) {
-        let len = self.recent.len();
-        if len < FIRST_BLOCK_GROWS_TO {
-            self.recent.reserve_exact(len.max(4));
-            return;
-        }
+    fn seal_recent(&mut self, spare: &mut Vec<IdBlock>) {
+        // Later blocks are allocated at full size: they never copy either.
         let next = spare.pop().unwrap_or_else(|| Vec::with_capacity(ID_BLOCK));
-        let current = std::mem::replace(&mut self.recent, next);
-        if len == ID_BLOCK {
-            self.sealed.push(current.into_boxed_slice());
-        } else {
-            self.recent.extend_from_slice(&current);
-        }
+        let full = std::mem::replace(&mut self.recent, next);
+        self.sealed.push(full.into_boxed_slice());
     }
 
     fn len(&self) -> usize {
@@ -501,12 +483,15 @@ pub(crate) struct PaymentBook {
     pub by_client: ClientIndex,
     /// `(deadline, index)` of authorizations that had a deadline when accepted, earliest
     /// first. Resolving one does not search the heap for its entry: the entry stays
-    /// until it reaches the top and is dropped there ([`PaymentBook::drop_resolved`]),
-    /// so the top is always a pending payment. A heap, not an ordered set: pushing
-    /// allocates nothing while it has room (a B-tree allocated nodes on the engine
-    /// thread, and its inserts and removals were 13 % of the payments mix), and the
-    /// order is the same, by deadline and then payment id.
+    /// until it reaches the top and is dropped there ([`PaymentBook::deadline_resolved`]),
+    /// so the top is always a pending payment; when resolved entries outnumber the
+    /// pending ones (plus [`DEADLINE_SLACK`]), they are all dropped at once. A heap,
+    /// not an ordered set: pushing allocates nothing while it has room (a B-tree
+    /// allocated nodes on the engine thread, and its inserts and removals were 13 % of
+    /// the payments mix), and the order is the same, by deadline and then payment id.
     pub deadlines: BinaryHeap<Reverse<(u64, u32)>>,
+    /// Pending authorizations with a deadline: the live entries of `deadlines`.
+    pub pending_deadlines: usize,
     /// The first pending deadline, `u64::MAX` when none: one comparison per command
     /// decides whether `expire_due` must look at `deadlines`.
     pub next_deadline: u64,
@@ -623,6 +608,7 @@ impl PaymentBook {
     /// Schedules the expiry of the pending authorization at `index`.
     pub fn set_deadline(&mut self, deadline: u64, index: u32) {
         self.deadlines.push(Reverse((deadline, index)));
+        self.pending_deadlines += 1;
         self.next_deadline = self.next_deadline.min(deadline);
     }
 
@@ -631,14 +617,24 @@ impl PaymentBook {
         self.deadlines.peek().map(|&Reverse(entry)| entry)
     }
 
-    /// Drops the entries of resolved payments from the top of the deadline heap, so that
-    /// its top is pending again; called whenever a payment with a deadline is resolved.
-    /// Entries below the top wait until they come up.
-    fn drop_resolved(&mut self) {
-        while let Some((_, index)) = self.first_deadline()
-            && self.records[index as usize].status != PaymentStatus::Pending
+    /// Called whenever a payment with a deadline is resolved: drops the entries of
+    /// resolved payments from the top of the deadline heap, so that its top is pending
+    /// again (entries below the top wait until they come up), and all of them once they
+    /// make up more than half the heap (so it holds at most twice the pending ones, plus
+    /// [`DEADLINE_SLACK`]; the sweep is paid for by the resolutions since the last one).
+    fn deadline_resolved(&mut self) {
+        self.pending_deadlines -= 1;
+        let records = &self.records;
+        let pending = |&Reverse((_, index)): &Reverse<(u64, u32)>| {
+            records[index as usize].status == PaymentStatus::Pending
+        };
+        while let Some(top) = self.deadlines.peek()
+            && !pending(top)
         {
             self.deadlines.pop();
+        }
+        if self.deadlines.len() > 2 * self.pending_deadlines + DEADLINE_SLACK {
+            self.deadlines.retain(pending);
         }
         self.next_deadline = self.first_deadline().map_or(u64::MAX, |(deadline, _)| deadline);
     }
@@ -1058,7 +1054,7 @@ impl Engine {
         payment.resolved_ns = now;
         let info = payment.info(index);
         if info.deadline_ns > 0 {
-            self.payments.drop_resolved();
+            self.payments.deadline_resolved();
         }
         info
     }
@@ -1260,25 +1256,25 @@ mod tests {
     }
 
     /// A clone keeps a block's ids but not its spare room (`Vec::clone` allocates only
-    /// what is used), so a cloned engine's next id may find its block full at any
-    /// length. Cloned every 300 ids, the index must still seal blocks of exactly
-    /// `ID_BLOCK` ids and find every id.
+    /// what is used, and a spare block clones empty), so a cloned engine's blocks grow
+    /// from wherever the clone left them. Cloned every 300 ids, spare pool included,
+    /// the index must still seal blocks of exactly `ID_BLOCK` ids and find every id.
     #[test]
     fn client_ids_keep_their_blocks_across_clones() {
         let mut ids = ClientIds::default();
-        let mut spare = Vec::new();
-        for n in 1..=(2 * ID_BLOCK as u64 + 500) {
+        let mut spare = vec![Vec::with_capacity(ID_BLOCK); 2];
+        let last = 2 * ID_BLOCK as u64 + 500;
+        for n in 1..=last {
             if n % 300 == 0 {
-                ids = ids.clone();
-                assert_eq!(ids.recent.capacity(), ids.recent.len(), "a clone has no room");
+                (ids, spare) = (ids.clone(), spare.clone());
             }
             ids.insert(ClientPaymentId(n), n as u32, &mut spare);
         }
         assert_eq!(ids.sealed.len(), 2);
         assert!(ids.sealed.iter().all(|block| block.len() == ID_BLOCK));
         assert_eq!(ids.recent.len(), 500);
-        for n in 0..=(2 * ID_BLOCK as u64 + 501) {
-            let expected = (1..=2 * ID_BLOCK as u64 + 500).contains(&n).then_some(n as u32);
+        for n in 0..=last + 1 {
+            let expected = (1..=last).contains(&n).then_some(n as u32);
             assert_eq!(ids.find(ClientPaymentId(n)), expected, "{n}");
         }
     }

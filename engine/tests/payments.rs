@@ -1694,6 +1694,32 @@ fn a_resolved_authorization_below_the_first_deadline_never_expires() {
 }
 
 #[test]
+fn resolved_authorizations_do_not_pile_up_behind_a_pending_one() {
+    // One authorization stays pending with the earliest deadline; 300 later ones are
+    // captured at once. Their heap entries sit below the pending one, and the
+    // invariants checked after every command bound them (at most twice the pending
+    // ones plus a slack), so they must be swept out, and nothing else may change.
+    let mut s = Bank::new();
+    let t = 5_000 * SECOND;
+    s.at(t);
+    let first = s.create(ALICE, authorize(ALICE_ACCOUNT, BOB_ACCOUNT, 100, 1, 60));
+    for n in 0..300 {
+        let later = s.create(BOB, authorize(BOB_ACCOUNT, CAROL_ACCOUNT, 10, 10 + n, 3_600));
+        s.ok(CAROL, capture(CAROL_ACCOUNT, id_of(&later), 0));
+        assert_eq!(s.engine.next_deadline(), Some(first.deadline_ns));
+    }
+    assert_eq!(s.balance(CAROL_ACCOUNT, USD), (START_QUOTE + 3_000, 0, 0));
+    s.at(first.deadline_ns);
+    let events = s.admin(CommandBody::Tick);
+    assert!(matches!(events[0], Event::Payment { action: PaymentAction::Expired, info }
+        if info.payment_id == first.payment_id));
+    assert_eq!(s.engine.next_deadline(), None);
+    s.at(first.deadline_ns + 3_600 * SECOND);
+    let time_ns = first.deadline_ns + 3_600 * SECOND;
+    assert_eq!(s.admin(CommandBody::Tick), vec![Event::Ticked { time_ns }]);
+}
+
+#[test]
 fn authorization_without_timeout_never_expires() {
     let mut s = Bank::new();
     let info = s.create(ALICE, authorize(ALICE_ACCOUNT, BOB_ACCOUNT, 500, 1, 0));
