@@ -1262,7 +1262,7 @@ mod tests {
     #[test]
     fn client_ids_keep_their_blocks_across_clones() {
         let mut ids = ClientIds::default();
-        let mut spare = vec![Vec::with_capacity(ID_BLOCK); 2];
+        let mut spare: Vec<IdBlock> = (0..2).map(|_| Vec::with_capacity(ID_BLOCK)).collect();
         let last = 2 * ID_BLOCK as u64 + 500;
         for n in 1..=last {
             if n % 300 == 0 {
