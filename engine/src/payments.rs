@@ -620,8 +620,9 @@ impl PaymentBook {
     /// Called whenever a payment with a deadline is resolved: drops the entries of
     /// resolved payments from the top of the deadline heap, so that its top is pending
     /// again (entries below the top wait until they come up), and all of them once they
-    /// make up more than half the heap (so it holds at most twice the pending ones, plus
-    /// [`DEADLINE_SLACK`]; the sweep is paid for by the resolutions since the last one).
+    /// outnumber the pending ones by more than [`DEADLINE_SLACK`] (so it holds at most
+    /// twice the pending ones plus [`DEADLINE_SLACK`]; the sweep is paid for by the
+    /// resolutions since the last one).
     fn deadline_resolved(&mut self) {
         self.pending_deadlines -= 1;
         let records = &self.records;

@@ -1754,7 +1754,7 @@ fn next_deadline_reports_a_deadline_at_the_largest_engine_time() {
 
 /// `Engine::apply` runs `expire_due` when `next_deadline <= time`; with no deadline
 /// `next_deadline` is `u64::MAX`, so a command stamped `u64::MAX` enters the loop with
-/// an empty deadline set and panics ("next_deadline is set"), pending authorizations or
+/// an empty deadline heap and panics ("next_deadline is set"), pending authorizations or
 /// not.
 #[test]
 fn a_command_at_the_largest_engine_time_runs_and_expires_what_is_due() {
