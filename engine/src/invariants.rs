@@ -126,11 +126,13 @@ impl Engine {
         // Heap entries: each names an authorization with that deadline, once; the
         // entries of resolved ones may linger below the top.
         let mut scheduled = std::collections::BTreeSet::new();
+        let mut live = 0usize;
         for &std::cmp::Reverse((deadline, index)) in book.deadlines.iter() {
             let p = book.records.get(index as usize).map(|r| r.info(index));
             let names = p.is_some_and(|p| p.deadline_ns == deadline && p.deadline_ns > 0);
             ensure!(names, "deadline entry ({deadline}, {index}) names no such authorization");
             ensure!(scheduled.insert((deadline, index)), "deadline entry {index} twice");
+            live += usize::from(p.is_some_and(|p| p.status == PaymentStatus::Pending));
         }
         let mut external = [0i128; ASSETS_MAX];
         for (index, payment) in book.records.iter().enumerate() {
@@ -158,11 +160,6 @@ impl Engine {
                 }
             }
         }
-        let live = book
-            .deadlines
-            .iter()
-            .filter(|e| book.info(e.0.1).status == PaymentStatus::Pending)
-            .count();
         ensure!(
             live == book.pending_deadlines,
             "{live} live deadline entries, counted {}",

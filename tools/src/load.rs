@@ -404,15 +404,12 @@ impl Session {
             };
             let (request, outcome, journal_seq) = match reply {
                 Reply::Report { request_id, journal_seq, event } => {
+                    if let Some(event) = &event {
+                        self.note_order_exit(event);
+                    }
                     let outcome = match event {
-                        Some(event) => {
-                            self.note_order_exit(&event);
-                            match event {
-                                Event::Rejected(r) => Outcome::Rejected(r.reason.code()),
-                                _ => Outcome::Accepted,
-                            }
-                        }
-                        None => Outcome::Accepted,
+                        Some(Event::Rejected(r)) => Outcome::Rejected(r.reason.code()),
+                        _ => Outcome::Accepted,
                     };
                     (request_id, outcome, journal_seq)
                 }
