@@ -3,7 +3,10 @@
 median over every run with its range and run count, each round's median, and for
 two builds the paired ratio (B / A) of the runs made next to each other.
 
-    tools/bench-rounds-summary.py [bench-rounds.txt]
+    tools/bench-rounds-summary.py [bench-rounds.txt] [--svg FILE] [--target NAME=M/s ...]
+
+`--svg` draws each benchmark's round medians per build (one panel each) with its
+target, if one was given, as a dashed line.
 """
 
 import collections
@@ -18,7 +21,7 @@ def rate(record):
     return None if value is None else value / 1e6
 
 
-def main(path):
+def main(path, svg=None, targets=None):
     runs = collections.defaultdict(list)  # (benchmark, build) -> [(round, rate, record)]
     order = collections.defaultdict(list)  # benchmark -> builds as they first appear
     with open(path) as lines:
@@ -66,5 +69,94 @@ def main(path):
             )
 
 
+    if svg:
+        with open(svg, "w") as file:
+            file.write(chart(runs, order, targets or {}))
+
+
+COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
+
+
+def chart(runs, order, targets):
+    """An SVG with one panel per benchmark: round medians of each build, and the target."""
+    benchmarks = sorted(order)
+    width, panel_h, left, top = 760, 190, 70, 40
+    height = top + panel_h * len(benchmarks) + 30
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        'font-family="sans-serif" font-size="12">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{left}" y="22" font-size="14">Median of each round, M/s '
+        "(runs alternated A B B A within a round)</text>",
+    ]
+    for index, benchmark in enumerate(benchmarks):
+        y0 = top + index * panel_h
+        plot_w, plot_h = width - left - 170, panel_h - 50
+        stamps = []
+        series = []
+        for build in order[benchmark]:
+            by_round = collections.defaultdict(list)
+            for stamp, value, _ in runs[(benchmark, build)]:
+                by_round[stamp].append(value)
+                if stamp not in stamps:
+                    stamps.append(stamp)
+            series.append((build, {s: statistics.median(v) for s, v in by_round.items()}))
+        target = targets.get(benchmark)
+        peak = max([v for _, points in series for v in points.values()] + [target or 0])
+        top_value = peak * 1.15 or 1
+
+        def x(i):
+            return left + (plot_w * (i + 0.5) / max(len(stamps), 1))
+
+        def y(v):
+            return y0 + 20 + plot_h * (1 - v / top_value)
+
+        out.append(f'<text x="{left}" y="{y0 + 12}" font-weight="bold">{benchmark}</text>')
+        out.append(
+            f'<rect x="{left}" y="{y0 + 20}" width="{plot_w}" height="{plot_h}" '
+            'fill="none" stroke="#999"/>'
+        )
+        for tick in (0, top_value / 2, top_value):
+            out.append(
+                f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick:.1f}</text>'
+            )
+        for i, stamp in enumerate(stamps):
+            out.append(
+                f'<text x="{x(i):.1f}" y="{y0 + 20 + plot_h + 14}" text-anchor="middle" '
+                f'font-size="10">{stamp}</text>'
+            )
+        if target:
+            out.append(
+                f'<line x1="{left}" x2="{left + plot_w}" y1="{y(target):.1f}" '
+                f'y2="{y(target):.1f}" stroke="black" stroke-dasharray="6,4"/>'
+            )
+            out.append(
+                f'<text x="{left + 4}" y="{y(target) - 4:.1f}" font-size="10">target {target:g}</text>'
+            )
+        for n, (build, points) in enumerate(series):
+            colour = COLOURS[n % len(COLOURS)]
+            coords = [(x(i), y(points[s])) for i, s in enumerate(stamps) if s in points]
+            path = " ".join(f"{px:.1f},{py:.1f}" for px, py in coords)
+            out.append(f'<polyline points="{path}" fill="none" stroke="{colour}"/>')
+            for px, py in coords:
+                out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{colour}"/>')
+            out.append(
+                f'<text x="{left + plot_w + 8}" y="{y0 + 40 + 16 * n}" fill="{colour}">{build}</text>'
+            )
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "bench-rounds.txt")
+    args = sys.argv[1:]
+    path, svg, targets = "bench-rounds.txt", None, {}
+    while args:
+        arg = args.pop(0)
+        if arg == "--svg":
+            svg = args.pop(0)
+        elif arg == "--target":
+            name, _, value = args.pop(0).partition("=")
+            targets[name] = float(value)
+        else:
+            path = arg
+    main(path, svg, targets)
