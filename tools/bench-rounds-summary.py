@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Summarises the lines tools/bench-rounds.sh appended: per benchmark and build, the
-median over every run with its range and run count, each round's median, and for
-two builds the paired ratio (B / A) of the runs made next to each other.
+median over every run with its range and run count (and, for `bench engine`, the
+median of the runs' p99 latencies), each round's median, and for two builds the paired
+ratio (B / A) of the runs made next to each other.
 
     tools/bench-rounds-summary.py [bench-rounds.txt] [--svg FILE] [--target NAME=M/s ...]
 
@@ -16,9 +17,13 @@ import sys
 
 
 def rate(record):
-    """Commands (or acknowledged orders) per second, in millions."""
-    value = record.get("ops_per_sec") or record.get("achieved_rate")
-    return None if value is None else value / 1e6
+    """Commands (or acknowledged orders) per second, in millions; None if absent or 0."""
+    if not isinstance(record, dict):
+        return None
+    value = record.get("ops_per_sec")
+    if value is None:
+        value = record.get("achieved_rate")
+    return value / 1e6 if value else None
 
 
 def main(path, svg=None, targets=None):
@@ -52,16 +57,23 @@ def main(path, svg=None, targets=None):
                 by_round[stamp].append(value)
             p99 = [r["p99_ns"] for _, _, r in rows if "p99_ns" in r and benchmark.startswith("engine")]
             tail = f", p99 median {statistics.median(p99):.0f} ns" if p99 else ""
-            rounds = " ".join(f"{s} {statistics.median(v):.2f}" for s, v in by_round.items())
+            # Rounds by their time of day (HH:MM); the date is in the file.
+            rounds = " ".join(f"{s[-5:]} {statistics.median(v):.2f}" for s, v in by_round.items())
             print(
                 f"  {build:24} median {statistics.median(values):6.2f} M/s "
                 f"({min(values):.2f} - {max(values):.2f}, {len(values)} runs){tail}"
             )
             print(f"  {'':24} by round: {rounds}")
         if len(order[benchmark]) == 2:
+            # Runs alternate A B B A within a round: the first A goes with the first B,
+            # the second B with the second A. Paired within each round only, so a
+            # missing run cannot shift the pairs of later rounds.
             a, b = (runs[(benchmark, build)] for build in order[benchmark])
-            # Runs alternate A B B A within a round: pair them in order.
-            ratios = [y[1] / x[1] for x, y in zip(a, b)]
+            ratios = []
+            for stamp in dict.fromkeys(s for s, _, _ in a):
+                xs = [v for s, v, _ in a if s == stamp]
+                ys = [v for s, v, _ in b if s == stamp]
+                ratios += [y / x for x, y in zip(xs, ys)]
             wins = sum(1 for r in ratios if r > 1)
             print(
                 f"  paired B/A: median {statistics.median(ratios):.2f}, "
@@ -123,7 +135,7 @@ def chart(runs, order, targets):
         for i, stamp in enumerate(stamps):
             out.append(
                 f'<text x="{x(i):.1f}" y="{y0 + 20 + plot_h + 14}" text-anchor="middle" '
-                f'font-size="10">{stamp}</text>'
+                f'font-size="10">{stamp[-5:]}</text>'
             )
         if target:
             out.append(
@@ -152,11 +164,16 @@ if __name__ == "__main__":
     path, svg, targets = "bench-rounds.txt", None, {}
     while args:
         arg = args.pop(0)
+        if arg in ("--svg", "--target") and not args:
+            sys.exit(f"{arg} needs a value")
         if arg == "--svg":
             svg = args.pop(0)
         elif arg == "--target":
             name, _, value = args.pop(0).partition("=")
-            targets[name] = float(value)
+            try:
+                targets[name] = float(value)
+            except ValueError:
+                sys.exit(f"--target wants NAME=M/s, e.g. engine-transfers=10, not {name}={value}")
         else:
             path = arg
     main(path, svg, targets)
