@@ -26,6 +26,14 @@ def rate(record):
     return value / 1e6 if value else None
 
 
+def round_medians(rows):
+    """Each round's median rate, in the order the rounds were run."""
+    by_round = collections.defaultdict(list)
+    for stamp, value, _ in rows:
+        by_round[stamp].append(value)
+    return {stamp: statistics.median(values) for stamp, values in by_round.items()}
+
+
 def main(path, svg=None, targets=None):
     runs = collections.defaultdict(list)  # (benchmark, build) -> [(round, rate, record)]
     order = collections.defaultdict(list)  # benchmark -> builds as they first appear
@@ -52,13 +60,10 @@ def main(path, svg=None, targets=None):
         for build in order[benchmark]:
             rows = runs[(benchmark, build)]
             values = [value for _, value, _ in rows]
-            by_round = collections.defaultdict(list)
-            for stamp, value, _ in rows:
-                by_round[stamp].append(value)
             p99 = [r["p99_ns"] for _, _, r in rows if "p99_ns" in r and benchmark.startswith("engine")]
             tail = f", p99 median {statistics.median(p99):.0f} ns" if p99 else ""
             # Rounds by their time of day (HH:MM); the date is in the file.
-            rounds = " ".join(f"{s[-5:]} {statistics.median(v):.2f}" for s, v in by_round.items())
+            rounds = " ".join(f"{s[-5:]} {m:.2f}" for s, m in round_medians(rows).items())
             print(
                 f"  {build:24} median {statistics.median(values):6.2f} M/s "
                 f"({min(values):.2f} - {max(values):.2f}, {len(values)} runs){tail}"
@@ -107,12 +112,9 @@ def chart(runs, order, targets):
         stamps = []
         series = []
         for build in order[benchmark]:
-            by_round = collections.defaultdict(list)
-            for stamp, value, _ in runs[(benchmark, build)]:
-                by_round[stamp].append(value)
-                if stamp not in stamps:
-                    stamps.append(stamp)
-            series.append((build, {s: statistics.median(v) for s, v in by_round.items()}))
+            points = round_medians(runs[(benchmark, build)])
+            stamps += [stamp for stamp in points if stamp not in stamps]
+            series.append((build, points))
         target = targets.get(benchmark)
         peak = max([v for _, points in series for v in points.values()] + [target or 0])
         top_value = peak * 1.15 or 1
