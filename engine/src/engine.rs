@@ -8,7 +8,7 @@ use crate::book::{Book, Ladder, NIL, Order, OrderIndex, OrderStore, Slot};
 use crate::command::InstrumentSpec;
 use crate::command::{Command, CommandBody, OrderRef};
 use crate::event::{BalanceChanged, Event, EventSink, Rejected};
-use crate::ledger::{Account, Asset, Economics};
+use crate::ledger::{Account, Asset, Balance, Economics};
 use crate::limits::{ASSETS_MAX, EngineLimits};
 use crate::payments::PaymentBook;
 use crate::reject::RejectReason;
@@ -332,13 +332,7 @@ impl Engine {
         out: &mut impl EventSink,
     ) {
         let balance = self.account(account).expect("exists").balance(asset);
-        out.emit(Event::Balance(BalanceChanged {
-            account,
-            asset,
-            available: balance.available,
-            held: balance.held,
-            pending: balance.pending,
-        }));
+        out.emit(balance_changed(account, asset, balance));
     }
 
     /// Appends a resting order to its account's order list.
@@ -377,4 +371,15 @@ impl Engine {
         assert!(account.open_orders > 0);
         account.open_orders -= 1;
     }
+}
+
+/// The event for `account`'s balance in `asset` (as just computed by the ledger).
+pub(crate) fn balance_changed(account: AccountId, asset: AssetId, balance: Balance) -> Event {
+    Event::Balance(BalanceChanged {
+        account,
+        asset,
+        available: balance.available,
+        held: balance.held,
+        pending: balance.pending,
+    })
 }

@@ -4,7 +4,7 @@
 
 use crate::book::{Book, NIL, Order, OrderFlags, Slot};
 use crate::command::{Amend, NewOrder, OrderRef};
-use crate::engine::Engine;
+use crate::engine::{Engine, balance_changed};
 use crate::event::*;
 use crate::ledger::Economics;
 use crate::reject::RejectReason;
@@ -116,9 +116,9 @@ impl Engine {
         }
         out.emit(Event::Accepted(accepted(&taker, order.qty, admission.hold)));
         let hold_asset = self.instrument(order.instrument).expect("checked").hold_asset(order.side);
-        self.account_mut(order.account).hold(hold_asset, admission.hold);
+        let balance = self.account_mut(order.account).hold(hold_asset, admission.hold);
         taker.hold = admission.hold;
-        self.emit_balance(order.account, hold_asset, out);
+        out.emit(balance_changed(order.account, hold_asset, balance));
         let end = self.match_taker(&mut taker, out);
         let rests = order.time_in_force == TimeInForce::Gtc && end == MatchEnd::Done;
         self.finish_taker(taker, rests, end, out);
@@ -242,9 +242,9 @@ impl Engine {
             MatchEnd::Done => CancelReason::IocRemainder,
         };
         let hold_asset = self.instrument(taker.instrument).expect("checked").hold_asset(taker.side);
-        self.account_mut(taker.account).release(hold_asset, taker.hold);
+        let balance = self.account_mut(taker.account).release(hold_asset, taker.hold);
         out.emit(Event::Cancelled(cancelled(&taker, reason)));
-        self.emit_balance(taker.account, hold_asset, out);
+        out.emit(balance_changed(taker.account, hold_asset, balance));
     }
 
     /// Puts a stored order on its book and indexes, and publishes the level.
@@ -285,7 +285,7 @@ impl Engine {
     fn release_cancelled(&mut self, order: &Order, reason: CancelReason, out: &mut impl EventSink) {
         let hold_asset = self.instrument(order.instrument).expect("exists").hold_asset(order.side);
         let hold = self.order_hold(order);
-        self.account_mut(order.account).release(hold_asset, hold);
+        let balance = self.account_mut(order.account).release(hold_asset, hold);
         out.emit(Event::Cancelled(OrderCancelled {
             order_id: order.id,
             account: order.account,
@@ -294,7 +294,7 @@ impl Engine {
             qty_cancelled: order.remaining,
             reason,
         }));
-        self.emit_balance(order.account, hold_asset, out);
+        out.emit(balance_changed(order.account, hold_asset, balance));
     }
 
     /// Publishes the current total at one price level (zero if it is gone).
@@ -519,9 +519,9 @@ impl Engine {
             let (ladder, orders) = self.ladder_mut(order.instrument, order.side);
             let level = ladder.reduce(orders, slot, by);
             let hold = self.order_hold(&order);
-            self.account_mut(order.account).release(hold_asset, hold - new_hold);
+            let balance = self.account_mut(order.account).release(hold_asset, hold - new_hold);
             out.emit(Event::Amended(amended(&order, amend, true)));
-            self.emit_balance(order.account, hold_asset, out);
+            out.emit(balance_changed(order.account, hold_asset, balance));
             out.emit(level_changed(&order, level));
             return Ok(());
         }
@@ -533,9 +533,9 @@ impl Engine {
         let (hold, owner) = (self.order_hold(&order), self.owner_of(order.account));
         let account = self.account_mut(order.account);
         account.release(hold_asset, hold);
-        account.hold(hold_asset, new_hold);
+        let balance = account.hold(hold_asset, new_hold);
         out.emit(Event::Amended(amended(&order, amend, false)));
-        self.emit_balance(order.account, hold_asset, out);
+        out.emit(balance_changed(order.account, hold_asset, balance));
         let mut taker = Taker::from_order(&order, owner, hold);
         taker.limit = amend.price;
         taker.remaining = amend.qty;
