@@ -1,5 +1,6 @@
-//! The only module with `unsafe`: a writable shared memory map of a segment file, with
-//! bounds-checked writes and the release-store that publishes a record.
+//! A writable shared memory map of a segment file, with bounds-checked writes and the
+//! release-store that publishes a record: all of the workspace's memory `unsafe` (the
+//! one other `unsafe` is a system call, `prepare::run_when_idle`).
 //!
 //! Soundness rests on one ownership rule, kept by `Journal`: exactly one writer (the
 //! journal, on the engine thread) writes to a segment, and only beyond the last
