@@ -221,8 +221,8 @@ struct Flight {
 /// order, and a command's first report answers it while its later reports (five or so
 /// per order) find it gone. So the window is a queue from the oldest unanswered id:
 /// every lookup, hit or miss, is one index, where a hash map (the first version) spent
-/// most of the tool's own time probing for ids already answered (`perf annotate`:
-/// about half of the event loop's samples; BENCHMARKS.md). A request that is never
+/// much of the tool's own time probing for ids already answered (`perf annotate` at
+/// saturation: a third to three fifths of the event loop's samples; BENCHMARKS.md). A request that is never
 /// answered holds the front, and the queue then spans every id sent after it.
 struct InFlight {
     /// Request id of `slots[0]`.
