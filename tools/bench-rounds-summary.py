@@ -85,7 +85,6 @@ def main(path, svg=None, targets=None):
                 f"B faster in {wins} of {len(ratios)}"
             )
 
-
     if svg:
         with open(svg, "w") as file:
             file.write(chart(runs, order, targets or {}))

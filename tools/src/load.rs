@@ -222,8 +222,9 @@ struct Flight {
 /// per order) find it gone. So the window is a queue from the oldest unanswered id:
 /// every lookup, hit or miss, is one index, where a hash map (the first version) spent
 /// much of the tool's own time probing for ids already answered (`perf annotate` at
-/// saturation: a third to three fifths of the event loop's samples; BENCHMARKS.md). A request that is never
-/// answered holds the front, and the queue then spans every id sent after it.
+/// saturation: a third to three fifths of the event loop's samples; BENCHMARKS.md). A
+/// request that is never answered holds the front, and the queue then spans every id
+/// sent after it.
 struct InFlight {
     /// Request id of `slots[0]`.
     base: u64,
