@@ -165,6 +165,11 @@ if __name__ == "__main__":
     path, svg, targets = "bench-rounds.txt", None, {}
     while args:
         arg = args.pop(0)
+        if arg in ("-h", "--help"):
+            print(__doc__.strip())
+            sys.exit(0)
+        if arg.startswith("-") and arg not in ("--svg", "--target"):
+            sys.exit(f"unknown option {arg} (see --help)")
         if arg in ("--svg", "--target") and not args:
             sys.exit(f"{arg} needs a value")
         if arg == "--svg":

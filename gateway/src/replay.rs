@@ -7,6 +7,7 @@ use crate::datadir;
 use fincore_engine::{Command, Engine, Event, Wire};
 use fincore_journal::{JournalReader, RecordMeta, Snapshot, SnapshotStore, TornTail};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Where to stop replaying.
@@ -119,7 +120,24 @@ fn journal_reaches(data: &Path, seq: u64) -> Result<bool, String> {
     }
 }
 
+/// Commands handed from the reading thread to the applying one at a time.
+const READ_AHEAD_BATCH: usize = 256;
+/// Batches the reading thread may be ahead by.
+const READ_AHEAD_BATCHES: usize = 8;
+
+/// What the reading thread hands over: decoded commands in journal order, or the error
+/// that stopped it (after the commands before the faulty record).
+type Batch = Result<Vec<Command>, RunnerError>;
+
 /// Applies the journal after the engine's sequence, within the bounds.
+///
+/// Two threads: this one applies, in journal order, what a reading thread has already
+/// read, verified (checksum chain, sequence) and decoded. Reading and decoding are about
+/// 45 % of a replay's work (`fincore bench journal`, BENCHMARKS.md session 14), and a
+/// replay runs before the server serves, so the second core is free. The engine sees
+/// exactly the commands, in exactly the order, that one thread would give it, so the
+/// state is the same; an error is reported after the commands before it were applied
+/// and observed, as before.
 fn apply_journal(
     data: &Path,
     replayed: &mut Replayed,
@@ -127,29 +145,111 @@ fn apply_journal(
     observe: &mut impl FnMut(&Command, &[Event]),
 ) -> Result<(), RunnerError> {
     let started = Instant::now();
-    let mut reader =
-        JournalReader::open(&datadir::journal_dir(data), replayed.engine.last_seq() + 1)?;
-    let mut events = Vec::new();
-    while let Some(record) = reader.next()? {
-        if bounds.until_seq.is_some_and(|until| record.meta.seq > until)
-            || bounds.until_time_ns.is_some_and(|until| record.meta.time_ns > until)
-        {
-            break;
+    let reader = JournalReader::open(&datadir::journal_dir(data), replayed.engine.last_seq() + 1)?;
+    let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(READ_AHEAD_BATCHES);
+    let (empty_tx, empty_rx) = mpsc::channel::<Vec<Command>>();
+    let engine = &mut replayed.engine;
+    let mut records = 0;
+    let (applied, torn_tail) = std::thread::scope(|scope| {
+        let reading = std::thread::Builder::new()
+            .name("replay-read".into())
+            .spawn_scoped(scope, move || read_ahead(reader, bounds, &full_tx, &empty_rx))
+            .map_err(|e| RunnerError::Io("starting the replay reader".into(), e))?;
+        let mut events = Vec::new();
+        let mut applied = Ok(());
+        // Ends when the reader has sent its last batch (or an error) and hung up.
+        for batch in &full_rx {
+            let commands = match batch {
+                Ok(commands) => commands,
+                Err(error) => {
+                    applied = Err(error);
+                    break;
+                }
+            };
+            for command in &commands {
+                let expected = engine.last_seq() + 1;
+                if command.seq != expected {
+                    let why = format!(
+                        "journal has command {} where {expected} was expected",
+                        command.seq
+                    );
+                    applied = Err(RunnerError::Data(why));
+                    break;
+                }
+                events.clear();
+                engine.apply(command, &mut events);
+                observe(command, &events);
+                records += 1;
+            }
+            if applied.is_err() {
+                break;
+            }
+            // Back to the reader for reuse; it may have finished already.
+            let _ = empty_tx.send(commands);
         }
-        let command = decode_record(&record.meta, record.payload)?;
-        let expected = replayed.engine.last_seq() + 1;
-        if command.seq != expected {
-            let why = format!("journal has command {} where {expected} was expected", command.seq);
-            return Err(RunnerError::Data(why));
-        }
-        events.clear();
-        replayed.engine.apply(&command, &mut events);
-        observe(&command, &events);
-        replayed.records += 1;
-    }
-    replayed.torn_tail = reader.torn_tail().cloned();
+        // Stops a reader still reading (its next send fails) before waiting for it.
+        drop(full_rx);
+        let torn_tail = reading.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        Ok::<_, RunnerError>((applied, torn_tail))
+    })?;
+    applied?;
+    replayed.records += records;
+    replayed.torn_tail = torn_tail;
     replayed.elapsed = started.elapsed();
     Ok(())
+}
+
+/// The reading thread of [`apply_journal`]: reads, verifies and decodes the journal
+/// within the bounds, in batches. Returns the torn tail the reader stopped at, if any.
+fn read_ahead(
+    mut reader: JournalReader,
+    bounds: ReplayBounds,
+    full: &mpsc::SyncSender<Batch>,
+    empty: &mpsc::Receiver<Vec<Command>>,
+) -> Option<TornTail> {
+    loop {
+        let mut batch = empty.try_recv().unwrap_or_else(|_| Vec::with_capacity(READ_AHEAD_BATCH));
+        batch.clear();
+        let mut failed = None;
+        let mut end = false;
+        while batch.len() < READ_AHEAD_BATCH {
+            let record = match reader.next() {
+                Ok(Some(record)) => record,
+                Ok(None) => {
+                    end = true;
+                    break;
+                }
+                Err(error) => {
+                    failed = Some(RunnerError::from(error));
+                    break;
+                }
+            };
+            if bounds.until_seq.is_some_and(|until| record.meta.seq > until)
+                || bounds.until_time_ns.is_some_and(|until| record.meta.time_ns > until)
+            {
+                end = true;
+                break;
+            }
+            match decode_record(&record.meta, record.payload) {
+                Ok(command) => batch.push(command),
+                Err(error) => {
+                    failed = Some(error);
+                    break;
+                }
+            }
+        }
+        // A send fails only when the applying thread has stopped: nothing more is wanted.
+        if !batch.is_empty() && full.send(Ok(batch)).is_err() {
+            return None;
+        }
+        if let Some(error) = failed {
+            let _ = full.send(Err(error));
+            return None;
+        }
+        if end {
+            return reader.torn_tail().cloned();
+        }
+    }
 }
 
 /// Decodes a journal payload as the command it must be: the record's audit header

@@ -3,7 +3,9 @@
 
 use fincore_engine::testkit::{TradingMix, trading_workload};
 use fincore_engine::{CommandBody, Role, UserId};
-use fincore_gateway::{Origin, ReplayBounds, Runner, RunnerConfig, journal_dir, replay};
+use fincore_gateway::{
+    Origin, ReplayBounds, Runner, RunnerConfig, journal_dir, replay, replay_observed,
+};
 
 fn setup_and_commands(commands: usize) -> (Vec<CommandBody>, Vec<fincore_engine::Command>) {
     let workload = trading_workload(TradingMix { instruments: 1, traders: 4, commands, seed: 4 });
@@ -123,4 +125,50 @@ fn every_engine_limit_is_kept_in_the_data_directory() {
     runner.close().unwrap();
     let replayed = replay(dir.path(), ReplayBounds { no_snapshot: true, ..Default::default() });
     assert_eq!(replayed.unwrap().engine.limits(), limits, "a replay");
+}
+
+/// Replay reads and decodes on a second thread, in batches of a few hundred records,
+/// ahead of the engine. A bound that falls inside a batch stops it exactly there; a
+/// damaged record far past the first batches stops it with that record's error, after
+/// the engine has applied (and the observer seen) exactly the commands before it.
+#[test]
+fn replay_stops_exactly_at_a_bound_or_at_a_damaged_record() {
+    use fincore_journal::record::{RECORD_HEADER_LEN, record_len};
+    let dir = tempfile::tempdir().unwrap();
+    let (setup, commands) = setup_and_commands(2_000);
+    let config = RunnerConfig::new(dir.path());
+    let (mut runner, _) = Runner::open(&config, &setup).unwrap();
+    run(&mut runner, &commands);
+    let last = runner.engine().last_seq();
+    runner.close().unwrap();
+
+    let bounds = ReplayBounds { until_seq: Some(777), ..Default::default() };
+    let bounded = replay(dir.path(), bounds).unwrap();
+    assert_eq!((bounded.engine.last_seq(), bounded.records), (777, 777));
+    let whole = replay(dir.path(), ReplayBounds::default()).unwrap();
+    assert_eq!((whole.engine.last_seq(), whole.records), (last, last));
+
+    // Flip a payload byte of record 1 000 (found by reading the records before it).
+    let damaged = 1_000;
+    let segment = fincore_journal::list_segments(&journal_dir(dir.path())).unwrap()[0].1.clone();
+    let mut reader = fincore_journal::JournalReader::open(&journal_dir(dir.path()), 1).unwrap();
+    let mut offset = fincore_journal::SEGMENT_HEADER_LEN;
+    while let Some(record) = reader.next().unwrap() {
+        if record.meta.seq == damaged {
+            break;
+        }
+        offset += record_len(record.payload.len());
+    }
+    drop(reader);
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes[offset + RECORD_HEADER_LEN + 2] ^= 0x5a;
+    std::fs::write(&segment, bytes).unwrap();
+
+    let mut observed = Vec::new();
+    let result = replay_observed(dir.path(), ReplayBounds::default(), |command, _| {
+        observed.push(command.seq);
+    });
+    let error = result.err().expect("a damaged record before the tail is an error").to_string();
+    assert!(error.contains(&format!("at byte {offset}")), "{error}");
+    assert_eq!(observed, (1..damaged).collect::<Vec<u64>>());
 }
