@@ -1,5 +1,6 @@
 //! Edge cases of opening a data directory: a snapshot the journal does not reach, a
-//! setup with a mistake, a damaged limits file, a journal missing its first segment.
+//! setup with a mistake, a damaged limits file, a journal missing its first segment,
+//! and where a replay stops (a bound, a damaged record).
 
 use fincore_engine::testkit::{TradingMix, trading_workload};
 use fincore_engine::{CommandBody, Role, UserId};
@@ -21,6 +22,20 @@ fn run(runner: &mut Runner, commands: &[fincore_engine::Command]) {
     }
 }
 
+/// The first journal segment of a data directory, and the sequence and byte offset of
+/// every record in it (found by reading the records in order).
+fn record_offsets(data: &std::path::Path) -> (std::path::PathBuf, Vec<(u64, usize)>) {
+    let segment = fincore_journal::list_segments(&journal_dir(data)).unwrap()[0].1.clone();
+    let mut reader = fincore_journal::JournalReader::open(&journal_dir(data), 1).unwrap();
+    let mut offsets = Vec::new();
+    let mut offset = fincore_journal::SEGMENT_HEADER_LEN;
+    while let Some(record) = reader.next().unwrap() {
+        offsets.push((record.meta.seq, offset));
+        offset += fincore_journal::record::record_len(record.payload.len());
+    }
+    (segment, offsets)
+}
+
 #[test]
 fn a_snapshot_beyond_the_end_of_the_journal_is_passed_over() {
     let dir = tempfile::tempdir().unwrap();
@@ -31,15 +46,9 @@ fn a_snapshot_beyond_the_end_of_the_journal_is_passed_over() {
     let (snapshot_seq, _) = runner.snapshot().unwrap();
     runner.close().unwrap();
     // Lose the last journal record, as an OS crash before write-back could: zero the
-    // segment from that record's start (found by reading the record before it).
-    let segment = fincore_journal::list_segments(&journal_dir(dir.path())).unwrap()[0].1.clone();
-    let mut reader = fincore_journal::JournalReader::open(&journal_dir(dir.path()), 1).unwrap();
-    let mut offset = fincore_journal::SEGMENT_HEADER_LEN;
-    let mut last_len = 0;
-    while let Some(record) = reader.next().unwrap() {
-        offset += last_len;
-        last_len = fincore_journal::record::record_len(record.payload.len());
-    }
+    // segment from that record's start.
+    let (segment, offsets) = record_offsets(dir.path());
+    let offset = offsets.last().unwrap().1;
     let mut bytes = std::fs::read(&segment).unwrap();
     bytes[offset..].fill(0);
     std::fs::write(&segment, bytes).unwrap();
@@ -133,7 +142,7 @@ fn every_engine_limit_is_kept_in_the_data_directory() {
 /// the engine has applied (and the observer seen) exactly the commands before it.
 #[test]
 fn replay_stops_exactly_at_a_bound_or_at_a_damaged_record() {
-    use fincore_journal::record::{RECORD_HEADER_LEN, record_len};
+    use fincore_journal::record::RECORD_HEADER_LEN;
     let dir = tempfile::tempdir().unwrap();
     let (setup, commands) = setup_and_commands(2_000);
     let config = RunnerConfig::new(dir.path());
@@ -148,18 +157,10 @@ fn replay_stops_exactly_at_a_bound_or_at_a_damaged_record() {
     let whole = replay(dir.path(), ReplayBounds::default()).unwrap();
     assert_eq!((whole.engine.last_seq(), whole.records), (last, last));
 
-    // Flip a payload byte of record 1 000 (found by reading the records before it).
+    // Flip a payload byte of record 1 000.
     let damaged = 1_000;
-    let segment = fincore_journal::list_segments(&journal_dir(dir.path())).unwrap()[0].1.clone();
-    let mut reader = fincore_journal::JournalReader::open(&journal_dir(dir.path()), 1).unwrap();
-    let mut offset = fincore_journal::SEGMENT_HEADER_LEN;
-    while let Some(record) = reader.next().unwrap() {
-        if record.meta.seq == damaged {
-            break;
-        }
-        offset += record_len(record.payload.len());
-    }
-    drop(reader);
+    let (segment, offsets) = record_offsets(dir.path());
+    let offset = offsets.iter().find(|(seq, _)| *seq == damaged).unwrap().1;
     let mut bytes = std::fs::read(&segment).unwrap();
     bytes[offset + RECORD_HEADER_LEN + 2] ^= 0x5a;
     std::fs::write(&segment, bytes).unwrap();
