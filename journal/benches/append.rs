@@ -16,6 +16,11 @@
 //!   engine). Reaching the end includes checking that the rest of the last segment is
 //!   zero, which is why the segments here are small.
 //!
+//! - `crc/{crate,journal}/{32,96,1024}`: one CRC32C call over that many bytes,
+//!   chained from the previous result, with the `crc32c` crate and with the journal's
+//!   own short-input path (`fincore_journal::checksum`), which the journal uses for
+//!   records. 96 bytes is a 64-byte payload with its 32 bytes of header fields.
+//!
 //! Run: `cargo bench -p fincore-journal --bench append` (2 to 7 s per benchmark, about a
 //! minute in all on the 2-core test machine).
 
@@ -173,5 +178,27 @@ fn read(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, baseline, append, read);
+fn crc(c: &mut Criterion) {
+    let mut group = c.benchmark_group("crc");
+    group.sample_size(20).warm_up_time(Duration::from_millis(300));
+    group.measurement_time(Duration::from_secs(1));
+    group.throughput(Throughput::Elements(1));
+    let implementations: [(&str, fn(u32, &[u8]) -> u32); 2] =
+        [("crate", crc32c::crc32c_append), ("journal", fincore_journal::checksum::crc32c_append)];
+    for len in [32, 96, 1024] {
+        let bytes = payload(len);
+        for (name, crc) in implementations {
+            let mut chain = 0u32;
+            group.bench_function(BenchmarkId::new(name, len), |b| {
+                b.iter(|| {
+                    chain = crc(chain, black_box(&bytes));
+                    chain
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, baseline, append, read, crc);
 criterion_main!(benches);

@@ -1,6 +1,7 @@
 //! The writer: appends records to the current segment, rolls to a new one when full,
 //! recovers the tail on open, and (in `fsync` mode) runs the group-commit flusher.
 
+use crate::checksum;
 use crate::error::JournalError;
 use crate::map::{ReadMap, SegmentMap};
 use crate::prepare::{Prepared, Preparer, remove_leftovers};
@@ -301,7 +302,7 @@ impl Journal {
         self.body.clear();
         self.body.extend_from_slice(&record::encode_meta(meta));
         self.body.extend_from_slice(payload);
-        let crc = crc32c::crc32c_append(self.chain_crc, &self.body);
+        let crc = checksum::crc32c_append(self.chain_crc, &self.body);
         // Body first, length last: a reader or a recovery scan never sees a length
         // whose body is not complete. The padding is already zero (fresh or cleared).
         self.map.write(self.offset + 8, &self.body);

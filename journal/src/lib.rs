@@ -14,6 +14,7 @@
 //! Layouts are documented byte by byte in `docs/JOURNAL.md` and in [`record`],
 //! `segment` and [`snapshot`].
 
+pub mod checksum;
 mod error;
 mod journal;
 mod map;

@@ -1,6 +1,7 @@
 //! A writable shared memory map of a segment file, with bounds-checked writes and the
 //! release-store that publishes a record: all of the workspace's memory `unsafe` (the
-//! one other `unsafe` is a system call, `prepare::run_when_idle`).
+//! two others are a system call, `prepare::run_when_idle`, and the call of a function
+//! compiled for SSE 4.2 after checking the CPU has it, `checksum::crc32c_append`).
 //!
 //! Soundness rests on one ownership rule, kept by `Journal`: exactly one writer (the
 //! journal, on the engine thread) writes to a segment, and only beyond the last

@@ -18,6 +18,8 @@
 //! value before its first record). Removing, reordering or splicing records therefore
 //! breaks the checksum of the next record, not only bit flips.
 
+use crate::checksum::crc32c_append;
+
 /// Bytes before the payload.
 pub const RECORD_HEADER_LEN: usize = 40;
 
@@ -86,7 +88,7 @@ pub fn decode_meta(bytes: &[u8; RECORD_HEADER_LEN - 8]) -> RecordMeta {
 
 /// The chained checksum of a record.
 pub fn record_crc(previous_crc: u32, meta: &[u8], payload: &[u8]) -> u32 {
-    crc32c::crc32c_append(crc32c::crc32c_append(previous_crc, meta), payload)
+    crc32c_append(crc32c_append(previous_crc, meta), payload)
 }
 
 /// Why the bytes at some offset are not a valid record.
