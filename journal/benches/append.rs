@@ -183,7 +183,8 @@ fn crc(c: &mut Criterion) {
     group.sample_size(20).warm_up_time(Duration::from_millis(300));
     group.measurement_time(Duration::from_secs(1));
     group.throughput(Throughput::Elements(1));
-    let implementations: [(&str, fn(u32, &[u8]) -> u32); 2] =
+    type Crc = fn(u32, &[u8]) -> u32;
+    let implementations: [(&str, Crc); 2] =
         [("crate", crc32c::crc32c_append), ("journal", fincore_journal::checksum::crc32c_append)];
     for len in [32, 96, 1024] {
         let bytes = payload(len);
