@@ -146,11 +146,14 @@ fn apply_journal(
 ) -> Result<(), RunnerError> {
     let started = Instant::now();
     let reader = JournalReader::open(&datadir::journal_dir(data), replayed.engine.last_seq() + 1)?;
-    let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(READ_AHEAD_BATCHES);
-    let (empty_tx, empty_rx) = mpsc::channel::<Vec<Command>>();
     let engine = &mut replayed.engine;
     let mut records = 0;
     let (applied, torn_tail) = std::thread::scope(|scope| {
+        // Owned by this closure, so that a panic while applying (an engine assertion,
+        // or the observer's) drops the receiving end before the scope waits for the
+        // reader, which then stops at its next send instead of waiting forever.
+        let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(READ_AHEAD_BATCHES);
+        let (empty_tx, empty_rx) = mpsc::channel::<Vec<Command>>();
         let reading = std::thread::Builder::new()
             .name("replay-read".into())
             .spawn_scoped(scope, move || read_ahead(reader, bounds, &full_tx, &empty_rx))

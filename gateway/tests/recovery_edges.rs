@@ -173,3 +173,29 @@ fn replay_stops_exactly_at_a_bound_or_at_a_damaged_record() {
     assert!(error.contains(&format!("at byte {offset}")), "{error}");
     assert_eq!(observed, (1..damaged).collect::<Vec<u64>>());
 }
+
+/// A panic while applying (here the observer's; in real life an engine assertion) ends
+/// the replay with that panic. The reading thread, blocked on a full hand-over queue by
+/// then, must not be left waiting forever, with the replay waiting for it.
+#[test]
+fn a_panic_while_applying_ends_the_replay_instead_of_hanging_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (setup, commands) = setup_and_commands(5_000);
+    let config = RunnerConfig::new(dir.path());
+    let (mut runner, _) = Runner::open(&config, &setup).unwrap();
+    run(&mut runner, &commands);
+    runner.close().unwrap();
+    let data = dir.path().to_path_buf();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let outcome = std::panic::catch_unwind(|| {
+            replay_observed(&data, ReplayBounds::default(), |command, _| {
+                assert!(command.seq < 10, "the observer gives up at command 10 (expected)");
+            })
+        });
+        done_tx.send(outcome.is_err()).unwrap();
+    });
+    // Far more than the replay needs; a hang would never answer.
+    let panicked = done_rx.recv_timeout(std::time::Duration::from_secs(60));
+    assert_eq!(panicked, Ok(true), "the replay ends with the observer's panic");
+}
