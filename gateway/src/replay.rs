@@ -4,7 +4,7 @@
 
 use crate::RunnerError;
 use crate::datadir;
-use fincore_engine::{Command, Engine, Event, Wire};
+use fincore_engine::{Command, Engine, Event, EventSink, Wire};
 use fincore_journal::{JournalReader, RecordMeta, Snapshot, SnapshotStore, TornTail};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -38,8 +38,12 @@ pub struct Replayed {
 }
 
 /// Rebuilds the state in `data` within `bounds`. Never writes to the directory.
+///
+/// Nobody looks at the events here, so the engine applies each command into a sink that
+/// drops them: the state is the same (events are outputs only), and the compiler leaves
+/// out building them.
 pub fn replay(data: &Path, bounds: ReplayBounds) -> Result<Replayed, RunnerError> {
-    replay_observed(data, bounds, |_, _| {})
+    rebuild(data, bounds, |engine, command| engine.apply(command, &mut Discard))
 }
 
 /// [`replay`], calling `observe` with every command applied from the journal and the
@@ -48,6 +52,27 @@ pub fn replay_observed(
     data: &Path,
     bounds: ReplayBounds,
     mut observe: impl FnMut(&Command, &[Event]),
+) -> Result<Replayed, RunnerError> {
+    let mut events = Vec::new();
+    rebuild(data, bounds, |engine, command| {
+        events.clear();
+        engine.apply(command, &mut events);
+        observe(command, &events);
+    })
+}
+
+/// An event sink that keeps nothing.
+struct Discard;
+
+impl EventSink for Discard {
+    fn emit(&mut self, _event: Event) {}
+}
+
+/// Snapshot, then the journal, each command given to `apply` in order.
+fn rebuild(
+    data: &Path,
+    bounds: ReplayBounds,
+    mut apply: impl FnMut(&mut Engine, &Command),
 ) -> Result<Replayed, RunnerError> {
     let limits = datadir::read_limits(data)?.unwrap_or_default();
     let mut replayed = Replayed {
@@ -63,7 +88,7 @@ pub fn replay_observed(
     if !bounds.no_snapshot && datadir::snapshot_dir(data).is_dir() {
         start_from_snapshot(data, bounds, &mut replayed)?;
     }
-    apply_journal(data, &mut replayed, bounds, &mut observe)?;
+    apply_journal(data, &mut replayed, bounds, &mut apply)?;
     Ok(replayed)
 }
 
@@ -142,7 +167,7 @@ fn apply_journal(
     data: &Path,
     replayed: &mut Replayed,
     bounds: ReplayBounds,
-    observe: &mut impl FnMut(&Command, &[Event]),
+    apply: &mut impl FnMut(&mut Engine, &Command),
 ) -> Result<(), RunnerError> {
     let started = Instant::now();
     let reader = JournalReader::open(&datadir::journal_dir(data), replayed.engine.last_seq() + 1)?;
@@ -158,7 +183,6 @@ fn apply_journal(
             .name("replay-read".into())
             .spawn_scoped(scope, move || read_ahead(reader, bounds, &full_tx, &empty_rx))
             .map_err(|e| RunnerError::Io("starting the replay reader".into(), e))?;
-        let mut events = Vec::new();
         let mut applied = Ok(());
         // Ends when the reader has sent its last batch (or an error) and hung up.
         for batch in &full_rx {
@@ -179,9 +203,7 @@ fn apply_journal(
                     applied = Err(RunnerError::Data(why));
                     break;
                 }
-                events.clear();
-                engine.apply(command, &mut events);
-                observe(command, &events);
+                apply(engine, command);
                 records += 1;
             }
             if applied.is_err() {
