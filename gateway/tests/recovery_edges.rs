@@ -136,6 +136,18 @@ fn every_engine_limit_is_kept_in_the_data_directory() {
     assert_eq!(replayed.unwrap().engine.limits(), limits, "a replay");
 }
 
+/// A data directory whose journal holds the setup and `commands` trading commands, and
+/// its last sequence.
+fn journaled(commands: usize) -> (tempfile::TempDir, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let (setup, commands) = setup_and_commands(commands);
+    let (mut runner, _) = Runner::open(&RunnerConfig::new(dir.path()), &setup).unwrap();
+    run(&mut runner, &commands);
+    let last = runner.engine().last_seq();
+    runner.close().unwrap();
+    (dir, last)
+}
+
 /// Replay reads and decodes on a second thread, in batches of a few hundred records,
 /// ahead of the engine. A bound that falls inside a batch stops it exactly there; a
 /// damaged record far past the first batches stops it with that record's error, after
@@ -143,13 +155,7 @@ fn every_engine_limit_is_kept_in_the_data_directory() {
 #[test]
 fn replay_stops_exactly_at_a_bound_or_at_a_damaged_record() {
     use fincore_journal::record::RECORD_HEADER_LEN;
-    let dir = tempfile::tempdir().unwrap();
-    let (setup, commands) = setup_and_commands(2_000);
-    let config = RunnerConfig::new(dir.path());
-    let (mut runner, _) = Runner::open(&config, &setup).unwrap();
-    run(&mut runner, &commands);
-    let last = runner.engine().last_seq();
-    runner.close().unwrap();
+    let (dir, last) = journaled(2_000);
 
     let bounds = ReplayBounds { until_seq: Some(777), ..Default::default() };
     let bounded = replay(dir.path(), bounds).unwrap();
@@ -179,12 +185,7 @@ fn replay_stops_exactly_at_a_bound_or_at_a_damaged_record() {
 /// then, must not be left waiting forever, with the replay waiting for it.
 #[test]
 fn a_panic_while_applying_ends_the_replay_instead_of_hanging_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let (setup, commands) = setup_and_commands(5_000);
-    let config = RunnerConfig::new(dir.path());
-    let (mut runner, _) = Runner::open(&config, &setup).unwrap();
-    run(&mut runner, &commands);
-    runner.close().unwrap();
+    let (dir, _) = journaled(5_000);
     let data = dir.path().to_path_buf();
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
