@@ -183,35 +183,28 @@ fn apply_journal(
             .name("replay-read".into())
             .spawn_scoped(scope, move || read_ahead(reader, bounds, &full_tx, &empty_rx))
             .map_err(|e| RunnerError::Io("starting the replay reader".into(), e))?;
-        let mut applied = Ok(());
         // Ends when the reader has sent its last batch (or an error) and hung up.
-        for batch in &full_rx {
-            let commands = match batch {
-                Ok(commands) => commands,
-                Err(error) => {
-                    applied = Err(error);
-                    break;
+        let mut apply_all = || -> Result<(), RunnerError> {
+            for batch in &full_rx {
+                let commands = batch?;
+                for command in &commands {
+                    let expected = engine.last_seq() + 1;
+                    if command.seq != expected {
+                        let why = format!(
+                            "journal has command {} where {expected} was expected",
+                            command.seq
+                        );
+                        return Err(RunnerError::Data(why));
+                    }
+                    apply(engine, command);
+                    records += 1;
                 }
-            };
-            for command in &commands {
-                let expected = engine.last_seq() + 1;
-                if command.seq != expected {
-                    let why = format!(
-                        "journal has command {} where {expected} was expected",
-                        command.seq
-                    );
-                    applied = Err(RunnerError::Data(why));
-                    break;
-                }
-                apply(engine, command);
-                records += 1;
+                // Back to the reader for reuse; it may have finished already.
+                let _ = empty_tx.send(commands);
             }
-            if applied.is_err() {
-                break;
-            }
-            // Back to the reader for reuse; it may have finished already.
-            let _ = empty_tx.send(commands);
-        }
+            Ok(())
+        };
+        let applied = apply_all();
         // Stops a reader still reading (its next send fails) before waiting for it.
         drop(full_rx);
         let torn_tail = reading.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));

@@ -1079,7 +1079,6 @@ fn report(
 
 #[cfg(test)]
 mod tests {
-
     use super::*;
     use fincore_engine::{AssetId, BalanceChanged, OrderCancelled, OrderId};
 
