@@ -179,8 +179,10 @@ impl Journal {
         recovery.segments = segments.len();
         if config.durability == Durability::Fsync {
             // Reported durable below: a previous run (in `process` mode, or killed) may
-            // have left pages only in the page cache.
-            sync_files(&segments)?;
+            // have left pages only in the page cache. As in `sync_written`, only the
+            // active segment's records, not its pre-faulted (dirty) rest.
+            map.sync(0, state.offset).map_err(|e| JournalError::io(&config.dir, e))?;
+            sync_files(sealed(&segments))?;
         }
         recovery.last_seq = state.next_seq - 1;
         let synced_log = match &config.synced_log {
@@ -414,10 +416,7 @@ impl Journal {
         if self.shared.failed.load(Ordering::Acquire) {
             return Err(JournalError::Config("the flusher failed to sync a segment".into()));
         }
-        self.map.sync(0, self.map.len()).map_err(|e| JournalError::io(&self.config.dir, e))?;
-        // `process` mode never synced the segments it sealed (the flusher did in `fsync`
-        // mode); syncing a file without dirty pages is cheap.
-        sync_files(&list_segments(&self.config.dir)?)?;
+        self.sync_written()?;
         self.shared.note_synced(self.next_seq - 1);
         self.shared.durable_seq.store(self.next_seq - 1, Ordering::Release);
         Ok(())
@@ -427,10 +426,20 @@ impl Journal {
     /// used before a snapshot, which must never be durable ahead of the journal.
     pub fn sync_to_device(&self) -> Result<(), JournalError> {
         self.publish();
-        self.map.sync(0, self.map.len()).map_err(|e| JournalError::io(&self.config.dir, e))?;
-        sync_files(&list_segments(&self.config.dir)?)?;
+        self.sync_written()?;
         self.shared.note_synced(self.next_seq - 1);
         Ok(())
+    }
+
+    /// Puts every appended record on the device and waits: the written part of the
+    /// active segment, then the sealed segments (`process` mode never synced them, the
+    /// flusher did in `fsync` mode; syncing a file without dirty pages is cheap). The
+    /// rest of the active segment is left alone: its pages were faulted in for writing
+    /// when it was created (`SegmentMap::map`), which marks them dirty, and syncing the
+    /// whole file would write up to a segment of zeros at every stop and snapshot.
+    fn sync_written(&self) -> Result<(), JournalError> {
+        self.map.sync(0, self.offset).map_err(|e| JournalError::io(&self.config.dir, e))?;
+        sync_files(sealed(&list_segments(&self.config.dir)?))
     }
 
     fn stop_flusher(&mut self) {
@@ -537,6 +546,11 @@ fn flush_loop(shared: &Shared) {
             return;
         }
     }
+}
+
+/// All but the newest of the listed segments: the sealed ones.
+fn sealed(segments: &[(u64, PathBuf)]) -> &[(u64, PathBuf)] {
+    segments.split_last().map_or(&[], |(_, sealed)| sealed)
 }
 
 /// Syncs the data of every listed segment file (cheap for files without dirty pages).
