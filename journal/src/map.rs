@@ -191,7 +191,8 @@ mod tests {
             .lines()
             .skip_while(|line| !line.starts_with(&start))
             .skip(1)
-            .take_while(|line| !line.contains('-') || line.contains(':'))
+            // The entry's fields ("Size:   4096 kB"), up to the next mapping's header.
+            .take_while(|line| line.split_whitespace().next().is_some_and(|w| w.ends_with(':')))
             .collect();
         let kib = |field: &str| -> u64 {
             let line = entry.iter().find(|line| line.starts_with(field)).expect("field");
