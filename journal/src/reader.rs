@@ -122,7 +122,7 @@ impl JournalReader {
                     let last = next_index >= self.segments.len();
                     let end = before.offset;
                     // Only a torn write's reach is checked here: reading the rest of a
-                    // mostly empty, sparse segment would fault in up to 256 MiB of
+                    // mostly empty segment would fault in up to 256 MiB of
                     // zero pages (measured: a third of replay time). Recovery, which
                     // must append into zeros, checks the whole remainder.
                     let rest = current.map.bytes().get(end..).unwrap_or(&[]);

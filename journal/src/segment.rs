@@ -129,7 +129,8 @@ pub fn create_segment(dir: &Path, header: &SegmentHeader) -> Result<(File, PathB
     let io = |e| JournalError::io(&path, e);
     let file =
         OpenOptions::new().read(true).write(true).create_new(true).open(&path).map_err(io)?;
-    // A sparse file: blocks are allocated as pages are written back. The size never
+    // Sparse for now: blocks are reserved when the segment is faulted in for writing
+    // (`SegmentMap::map`), or allocated as pages are written back. The size never
     // changes afterwards, so syncing data (msync) needs no metadata update.
     file.set_len(header.size).map_err(io)?;
     use std::os::unix::fs::FileExt;
