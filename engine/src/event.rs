@@ -18,6 +18,16 @@ impl EventSink for Vec<Event> {
     }
 }
 
+/// A sink that keeps nothing: for applying commands whose events nobody reads (a
+/// replay, the validation of a snapshot's records). The state is the same, since
+/// events are outputs only, and the compiler can leave out building them.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Discard;
+
+impl EventSink for Discard {
+    fn emit(&mut self, _event: Event) {}
+}
+
 /// A sink that only counts, for benchmarks that must not measure event storage.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CountingSink {

@@ -31,7 +31,7 @@
 use crate::book::{NIL, Order, OrderFlags};
 use crate::command::InstrumentSpec;
 use crate::engine::Engine;
-use crate::event::{Event, EventSink, PaymentInfo};
+use crate::event::{Discard, PaymentInfo};
 use crate::ledger::{Balance, Economics};
 use crate::limits::{ASSETS_MAX, EngineLimits, INSTRUMENTS_MAX};
 use crate::payments::{Payment, deadline_of};
@@ -537,13 +537,6 @@ impl<'a> Reader<'a> {
             extra => Err(SnapshotError::Malformed(format!("{extra} bytes after the end"))),
         }
     }
-}
-
-/// Drops the events of the setup handlers the restore reuses as validators.
-struct Discard;
-
-impl EventSink for Discard {
-    fn emit(&mut self, _event: Event) {}
 }
 
 /// Turns a setup handler's rejection into an error naming the record.

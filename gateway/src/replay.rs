@@ -4,7 +4,7 @@
 
 use crate::RunnerError;
 use crate::datadir;
-use fincore_engine::{Command, Engine, Event, EventSink, Wire};
+use fincore_engine::{Command, Discard, Engine, Event, Wire};
 use fincore_journal::{JournalReader, RecordMeta, Snapshot, SnapshotStore, TornTail};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -59,13 +59,6 @@ pub fn replay_observed(
         engine.apply(command, &mut events);
         observe(command, &events);
     })
-}
-
-/// An event sink that keeps nothing.
-struct Discard;
-
-impl EventSink for Discard {
-    fn emit(&mut self, _event: Event) {}
 }
 
 /// Snapshot, then the journal, each command given to `apply` in order.
