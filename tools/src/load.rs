@@ -37,7 +37,6 @@ use fincore_gateway::wire::{self, ClientMsg, ServerMsg};
 use hdrhistogram::Histogram;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufWriter, Write};
 use std::os::fd::AsRawFd;
@@ -216,26 +215,34 @@ struct Flight {
     client_id: u64,
 }
 
-/// A session's commands in flight, by request id. Ids are issued in increasing order
-/// (one per message queued, so commands' ids can have gaps) and mostly answered in that
-/// order, and a command's first report answers it while its later reports (five or so
-/// per order) find it gone. So the window is a queue from the oldest unanswered id:
-/// every lookup, hit or miss, is one index, where a hash map (the first version) spent
-/// much of the tool's own time probing for ids already answered (`perf annotate` at
-/// saturation: a third to three fifths of the event loop's samples; BENCHMARKS.md). A
-/// request that is never answered holds the front, and the queue then spans every id
-/// sent after it.
-struct InFlight {
-    /// Request id of `slots[0]`.
+/// Values by increasing `u64` id, for ids issued in increasing order (with gaps) and
+/// mostly taken out in about that order: a queue from the oldest id still held, so
+/// every lookup, hit or miss, is one index. Used twice per session:
+///
+/// - **Commands in flight, by request id.** A command's first report answers it while
+///   its later reports (five or so per order) find it gone. A hash map (the first
+///   version) spent much of the tool's own time probing for ids already answered
+///   (`perf annotate` at saturation: a third to three fifths of the event loop's
+///   samples; BENCHMARKS.md).
+/// - **The generator's resting orders, by client order id** ([`LiveOrders`]). Most of
+///   the order exits the tool hears of are for ids it no longer holds (its own
+///   cancels, immediate-or-cancel orders, makers already gone), and in a hash map
+///   with constant insertions and removals those misses probed long runs of deleted
+///   slots (session 16: `Generator::forget` was a tenth of the tool's time).
+///
+/// An id that is never taken out holds the front, and the queue then spans every id
+/// issued after it: the memory is bounded by how long ids stay, not by how many.
+struct IdWindow<T> {
+    /// Id of `slots[0]`.
     base: u64,
-    slots: VecDeque<Option<Flight>>,
+    slots: VecDeque<Option<T>>,
     /// `Some` slots.
     len: usize,
 }
 
-impl InFlight {
-    fn new() -> InFlight {
-        InFlight { base: 0, slots: VecDeque::new(), len: 0 }
+impl<T> IdWindow<T> {
+    fn new() -> IdWindow<T> {
+        IdWindow { base: 0, slots: VecDeque::new(), len: 0 }
     }
 
     fn len(&self) -> usize {
@@ -246,30 +253,78 @@ impl InFlight {
         self.len == 0
     }
 
-    /// Records `request`, which must be above every id recorded before.
-    fn insert(&mut self, request: u64, flight: Flight) {
+    /// Records `id`, which must be above every id recorded before.
+    fn insert(&mut self, id: u64, value: T) {
         if self.slots.is_empty() {
-            self.base = request;
+            self.base = id;
         }
         let end = self.base + self.slots.len() as u64;
-        assert!(request >= end, "request ids increase");
-        for _ in end..request {
+        assert!(id >= end, "ids increase");
+        for _ in end..id {
             self.slots.push_back(None);
         }
-        self.slots.push_back(Some(flight));
+        self.slots.push_back(Some(value));
         self.len += 1;
     }
 
-    /// Takes `request` out, if it is in flight.
-    fn remove(&mut self, request: u64) -> Option<Flight> {
-        let index = usize::try_from(request.checked_sub(self.base)?).ok()?;
-        let flight = self.slots.get_mut(index)?.take()?;
+    /// The value of `id`, if it is held.
+    fn get_mut(&mut self, id: u64) -> Option<&mut T> {
+        let index = usize::try_from(id.checked_sub(self.base)?).ok()?;
+        self.slots.get_mut(index)?.as_mut()
+    }
+
+    /// Takes `id` out, if it is held.
+    fn remove(&mut self, id: u64) -> Option<T> {
+        let index = usize::try_from(id.checked_sub(self.base)?).ok()?;
+        let value = self.slots.get_mut(index)?.take()?;
         self.len -= 1;
         while let Some(None) = self.slots.front() {
             self.slots.pop_front();
             self.base += 1;
         }
-        Some(flight)
+        Some(value)
+    }
+}
+
+/// The generator's resting orders: their client ids in a list to pick from at random,
+/// and each one's place in the list by id.
+struct LiveOrders {
+    ids: Vec<u64>,
+    places: IdWindow<u32>,
+}
+
+impl LiveOrders {
+    fn new() -> LiveOrders {
+        LiveOrders { ids: Vec::new(), places: IdWindow::new() }
+    }
+
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Adds `id`, above every id added before.
+    fn add(&mut self, id: u64) {
+        let place = u32::try_from(self.ids.len()).expect("live orders are bounded");
+        self.places.insert(id, place);
+        self.ids.push(id);
+    }
+
+    /// The id at `place` (below [`LiveOrders::len`]).
+    fn at(&self, place: usize) -> u64 {
+        self.ids[place]
+    }
+
+    /// Removes `id` if it is there (the last id takes its place in the list).
+    fn remove(&mut self, id: u64) {
+        let Some(place) = self.places.remove(id) else { return };
+        self.ids.swap_remove(place as usize);
+        if let Some(&moved) = self.ids.get(place as usize) {
+            *self.places.get_mut(moved).expect("every listed id has a place") = place;
+        }
     }
 }
 
@@ -355,7 +410,7 @@ struct Session {
     sender: ClientSender,
     receiver: ClientReceiver,
     /// By request id.
-    in_flight: InFlight,
+    in_flight: IdWindow<Flight>,
     /// When its next command is due (fixed rate).
     next: Instant,
     sent: u64,
@@ -375,7 +430,7 @@ impl Session {
             generator,
             sender,
             receiver,
-            in_flight: InFlight::new(),
+            in_flight: IdWindow::new(),
             next: Instant::now(),
             sent: 0,
             not_sent: 0,
@@ -788,8 +843,7 @@ struct Generator {
     account: AccountId,
     others: Vec<AccountId>,
     books: Vec<BookPlan>,
-    live: Vec<u64>,
-    live_index: FxHashMap<u64, usize>,
+    live: LiveOrders,
     usd: AssetId,
     /// Own authorizations not captured yet: (client payment id, amount).
     authorized: VecDeque<(u64, i64)>,
@@ -827,8 +881,7 @@ impl Generator {
             account: plan.account,
             others: plan.accounts.iter().copied().filter(|a| *a != plan.account).collect(),
             books,
-            live: Vec::new(),
-            live_index: FxHashMap::default(),
+            live: LiveOrders::new(),
             usd,
             authorized: VecDeque::new(),
             next_id: plan.id_base,
@@ -856,8 +909,8 @@ impl Generator {
         let roll = self.rng.below(100);
         let cancel = (55..90).contains(&roll) || self.live.len() >= LIVE_ORDERS_MAX;
         if cancel && !self.live.is_empty() {
-            let id = self.live[self.rng.below(self.live.len() as u64) as usize];
-            self.forget(id);
+            let id = self.live.at(self.rng.below(self.live.len() as u64) as usize);
+            self.live.remove(id);
             let order = OrderRef::Client(ClientOrderId(id));
             return (ClientMsg::Cancel(wire::Cancel { account: self.account, order }), id);
         }
@@ -888,8 +941,7 @@ impl Generator {
         };
         let id = self.fresh_id();
         if time_in_force == TimeInForce::Gtc {
-            self.live_index.insert(id, self.live.len());
-            self.live.push(id);
+            self.live.add(id);
         }
         let order = NewOrder {
             account: self.account,
@@ -941,11 +993,7 @@ impl Generator {
 
     /// An order of this session left the book (or never rested).
     fn forget(&mut self, id: u64) {
-        let Some(index) = self.live_index.remove(&id) else { return };
-        self.live.swap_remove(index);
-        if let Some(&moved) = self.live.get(index) {
-            self.live_index.insert(moved, index);
-        }
+        self.live.remove(id);
     }
 }
 
@@ -1173,7 +1221,7 @@ mod tests {
     /// front as the oldest are answered.
     #[test]
     fn in_flight_window_finds_each_request_once() {
-        let mut window = InFlight::new();
+        let mut window = IdWindow::new();
         assert!(window.remove(0).is_none());
         for request in [10, 11, 12, 15, 16] {
             window.insert(request, flight(request * 100));
@@ -1196,5 +1244,36 @@ mod tests {
         assert!(window.is_empty() && window.slots.is_empty());
         window.insert(25, flight(2_500));
         assert_eq!((window.base, window.remove(25).map(|f| f.client_id)), (25, Some(2_500)));
+    }
+
+    /// Orders added, removed from the middle, the ends and twice, and ids never added:
+    /// the list holds exactly the ids added and not removed, and each one's place
+    /// stays right as the list is reordered by removals.
+    #[test]
+    fn live_orders_keep_each_id_once_and_its_place() {
+        let mut live = LiveOrders::new();
+        for id in [100, 101, 103, 104, 107] {
+            live.add(id);
+        }
+        live.remove(102);
+        live.remove(99);
+        live.remove(108);
+        assert_eq!(live.len(), 5, "ids never added change nothing");
+        live.remove(101);
+        live.remove(101);
+        live.remove(100);
+        live.add(110);
+        live.remove(107);
+        let mut ids: Vec<u64> = (0..live.len()).map(|place| live.at(place)).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, [103, 104, 110]);
+        for place in 0..live.len() {
+            let id = live.at(place);
+            assert_eq!(live.places.get_mut(id).copied(), Some(place as u32), "place of {id}");
+        }
+        for id in [103, 104, 110] {
+            live.remove(id);
+        }
+        assert!(live.is_empty() && live.places.is_empty() && live.places.slots.is_empty());
     }
 }
