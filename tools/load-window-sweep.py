@@ -10,9 +10,11 @@ Each run starts `BINARY serve` on the demo configuration with the per-session ra
 limit lifted (as tools/bench-rounds.sh does), on 127.0.0.1 with a port the system
 picks, and drives it with `BINARY load --rate max --sessions 4 --window W`. The
 windows are taken in turn within each run round, so every window sees the same
-stretches of a noisy machine. One JSON line per run is appended to `--out` (the load
-tool's `--json` object plus `window`); the summary prints medians per window, and
-`--svg` draws them: acknowledged commands/s, and the round trip's p50 and p99.
+stretches of a noisy machine. One JSON line per run is written to `--out` (the load
+tool's `--json` object plus `window`; the file is started afresh); a run whose load
+tool failed, lost a session or left commands unanswered stops the sweep. The summary
+prints medians per window, and `--svg` draws them: acknowledged commands/s, and the
+round trip's p50 and p99.
 """
 
 import json
@@ -74,14 +76,22 @@ def one_run(binary, window, duration, scratch):
         load = subprocess.run(
             [binary, "load", "--addr", addr, "--rate", "max", "--sessions", "4",
              "--window", str(window), "--duration", str(duration), "--json"],
-            capture_output=True, text=True)
+            capture_output=True, text=True, timeout=float(duration) + 60)
         lines = load.stdout.strip().splitlines()
-        if not lines or not lines[-1].startswith("{"):
-            sys.exit(f"the load tool printed no JSON; its errors:\n{load.stderr}")
+        if load.returncode != 0 or not lines or not lines[-1].startswith("{"):
+            sys.exit(f"the load tool failed (exit {load.returncode}); its errors:\n{load.stderr}")
         record = json.loads(lines[-1])
+        # A run with lost sessions or unanswered commands measured something else.
+        for key in ("errors", "unanswered", "disconnected_sessions"):
+            if record.get(key):
+                sys.exit(f"window {window}: {key} = {record[key]}; the run does not count")
     finally:
         server.send_signal(2)
-        server.wait()
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
         subprocess.run(["rm", "-rf", data])
     record["window"] = window
     return record
@@ -130,7 +140,7 @@ def chart(rows):
         if log:
             # Whole decades around the values.
             low = 10 ** math.floor(math.log10(max(min(values), 1e-3)))
-            high = 10 ** math.ceil(math.log10(max(values)))
+            high = max(10 ** math.ceil(math.log10(max(max(values), 1e-3))), low * 10)
             ticks = [low * 10**i for i in range(round(math.log10(high / low)) + 1)]
 
             def y(v, y0=y0, plot_h=plot_h, low=low, high=high):
@@ -190,6 +200,7 @@ def main(args):
     elif binary:
         windows = [int(w) for w in options["--windows"].split(",")]
         records = []
+        open(options["--out"], "w").close()
         with tempfile.TemporaryDirectory() as scratch:
             load_config(os.path.join(scratch, "load.toml"))
             for run in range(int(options["--runs"])):

@@ -518,8 +518,8 @@ const RECEIVE_BUFFER_LEN: usize = 64 * 1024;
 
 /// The receiving half of a split [`Client`]. Built for throughput: frames are cut
 /// from a read cursor, and reads land directly in the buffer they are decoded from,
-/// after the unread part of the last read (less than a frame) has moved to its
-/// front. (Reading into a scratch buffer and appending to the input was a twentieth of
+/// after the unread part of the last read has moved to its front (less than a frame,
+/// for a caller that takes every whole frame before reading again). (Reading into a scratch buffer and appending to the input was a twentieth of
 /// the load tool's time at saturation: BENCHMARKS.md, session 16.)
 pub struct ClientReceiver {
     stream: TcpStream,
@@ -629,9 +629,9 @@ impl ClientReceiver {
 pub enum Arrival {
     /// No bytes: the (non-blocking) socket had none.
     Nothing,
-    /// Bytes that filled the read buffer: more may be waiting.
+    /// Bytes that filled a whole read (64 KiB): more may be waiting.
     More,
-    /// Bytes, fewer than the read buffer holds: the socket had no more at that moment.
+    /// Bytes, fewer than a whole read takes: the socket had no more at that moment.
     /// On an edge-triggered poll, bytes that arrive later raise a new readiness event,
     /// so a caller may stop reading here, saving the read that would only say
     /// `WouldBlock`; unless the event said the peer closed (its end of file raises
