@@ -20,8 +20,11 @@
 //! counted in its round trip. Replies are timestamped after the read that brought them.
 //! The tool's own CPU use is reported, so a reader can tell when the tool, not the
 //! server, is the limit. (The first version ran two threads per session, 8 threads
-//! competing with the server's two on 2 vCPUs; this one takes about 40 % of a core at
-//! saturation instead of 70 %, and halves the median at 10 k/s: BENCHMARKS.md.)
+//! competing with the server's two on 2 vCPUs; this one took about 40 % of a core at
+//! saturation instead of 70 %, and halved the median at 10 k/s; since session 16 it
+//! takes about 34 % at saturation: BENCHMARKS.md. At a fixed rate it costs more per
+//! command, 52 - 78 % of a core from 100 k/s up, most of it the kernel's loopback
+//! sends in small batches.)
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
