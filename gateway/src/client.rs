@@ -519,8 +519,9 @@ const RECEIVE_BUFFER_LEN: usize = 64 * 1024;
 /// The receiving half of a split [`Client`]. Built for throughput: frames are cut
 /// from a read cursor, and reads land directly in the buffer they are decoded from,
 /// after the unread part of the last read has moved to its front (less than a frame,
-/// for a caller that takes every whole frame before reading again). (Reading into a scratch buffer and appending to the input was a twentieth of
-/// the load tool's time at saturation: BENCHMARKS.md, session 16.)
+/// for a caller that takes every whole frame before reading again). Reading into a
+/// scratch buffer and appending to the input cost a twentieth of the load tool's time
+/// at saturation (BENCHMARKS.md, session 16).
 pub struct ClientReceiver {
     stream: TcpStream,
     /// Read bytes in `start..end`, and room for the next read (`RECEIVE_BUFFER_LEN`)
