@@ -431,10 +431,8 @@ impl Client {
         let reader = self.out.stream.try_clone()?;
         reader.set_read_timeout(None)?;
         let sender = self.out;
-        let mut input = vec![0; (RECEIVE_BUFFER_LEN + self.input.len()).next_power_of_two()];
-        input[..self.input.len()].copy_from_slice(&self.input);
-        let receiver =
-            ClientReceiver { stream: reader, input: input.into(), start: 0, end: self.input.len() };
+        let (input, end) = (with_room(&self.input), self.input.len());
+        let receiver = ClientReceiver { stream: reader, input, start: 0, end };
         Ok((sender, receiver))
     }
 
@@ -515,6 +513,13 @@ impl std::os::fd::AsRawFd for ClientSender {
 
 /// The most one read of a [`ClientReceiver`] takes, in bytes.
 const RECEIVE_BUFFER_LEN: usize = 64 * 1024;
+
+/// A receive buffer holding `bytes` with room for one whole read after them.
+fn with_room(bytes: &[u8]) -> Box<[u8]> {
+    let mut buffer = vec![0; (bytes.len() + RECEIVE_BUFFER_LEN).next_power_of_two()];
+    buffer[..bytes.len()].copy_from_slice(bytes);
+    buffer.into()
+}
 
 /// The receiving half of a split [`Client`]. Built for throughput: frames are cut
 /// from a read cursor, and reads land directly in the buffer they are decoded from,
@@ -605,9 +610,7 @@ impl ClientReceiver {
         // A caller that takes every whole frame before reading again leaves less than
         // one, so the room is always there; one that does not makes the buffer grow.
         if self.input.len() - self.end < RECEIVE_BUFFER_LEN {
-            let mut grown = vec![0; (self.end + RECEIVE_BUFFER_LEN).next_power_of_two()];
-            grown[..self.end].copy_from_slice(&self.input[..self.end]);
-            self.input = grown.into();
+            self.input = with_room(&self.input[..self.end]);
         }
         loop {
             match self.stream.read(&mut self.input[self.end..self.end + RECEIVE_BUFFER_LEN]) {

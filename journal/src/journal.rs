@@ -179,10 +179,8 @@ impl Journal {
         recovery.segments = segments.len();
         if config.durability == Durability::Fsync {
             // Reported durable below: a previous run (in `process` mode, or killed) may
-            // have left pages only in the page cache. As in `sync_written`, only the
-            // active segment's records, not its pre-faulted (dirty) rest.
-            map.sync(0, state.offset).map_err(|e| JournalError::io(&config.dir, e))?;
-            sync_files(sealed(&segments))?;
+            // have left pages only in the page cache.
+            sync_written(&map, state.offset, &segments, &config.dir)?;
         }
         recovery.last_seq = state.next_seq - 1;
         let synced_log = match &config.synced_log {
@@ -431,15 +429,10 @@ impl Journal {
         Ok(())
     }
 
-    /// Puts every appended record on the device and waits: the written part of the
-    /// active segment, then the sealed segments (`process` mode never synced them, the
-    /// flusher did in `fsync` mode; syncing a file without dirty pages is cheap). The
-    /// rest of the active segment is left alone: its pages were faulted in for writing
-    /// when it was created (`SegmentMap::map`), which marks them dirty, and syncing the
-    /// whole file would write up to a segment of zeros at every stop and snapshot.
+    /// [`sync_written`] of this journal's records.
     fn sync_written(&self) -> Result<(), JournalError> {
-        self.map.sync(0, self.offset).map_err(|e| JournalError::io(&self.config.dir, e))?;
-        sync_files(sealed(&list_segments(&self.config.dir)?))
+        let segments = list_segments(&self.config.dir)?;
+        sync_written(&self.map, self.offset, &segments, &self.config.dir)
     }
 
     fn stop_flusher(&mut self) {
@@ -546,6 +539,22 @@ fn flush_loop(shared: &Shared) {
             return;
         }
     }
+}
+
+/// Puts every record on the device and waits: `active`'s first `written` bytes (the
+/// newest of `segments`), then the sealed segments (`process` mode never synced them,
+/// the flusher did in `fsync` mode; syncing a file without dirty pages is cheap). The
+/// rest of the active segment is left alone: its pages were faulted in for writing
+/// when it was created (`SegmentMap::map`), which marks them dirty, and syncing the
+/// whole file would write up to a segment of zeros at every stop and snapshot.
+fn sync_written(
+    active: &SegmentMap,
+    written: usize,
+    segments: &[(u64, PathBuf)],
+    dir: &Path,
+) -> Result<(), JournalError> {
+    active.sync(0, written).map_err(|e| JournalError::io(dir, e))?;
+    sync_files(sealed(segments))
 }
 
 /// All but the newest of the listed segments: the sealed ones.
