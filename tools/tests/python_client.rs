@@ -1,0 +1,123 @@
+//! The Python example client (`docs/examples/fincore_client.py`, written from
+//! `docs/PROTOCOL.md` alone) against a live `fincore serve`: an order, a crossing order
+//! that fills, a payment and its idempotent retry, and a refused login, each checked
+//! field by field. The script is the proof that the protocol document is enough to write
+//! a client without reading Rust, so a protocol change that leaves the document (and
+//! the script) behind fails here.
+//!
+//! Needs `python3` on the PATH. Without it the test says so and passes, unless
+//! `FINCORE_REQUIRE_PYTHON` is set (`.ci/run` sets it), in which case it fails.
+
+mod common;
+
+use common::{BIN, Server};
+use std::process::Command;
+
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/examples/fincore_client.py");
+
+/// True if `python3` runs; panics instead of skipping when it is required.
+fn python_available() -> bool {
+    let found = Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("FINCORE_REQUIRE_PYTHON").is_none(),
+            "python3 not found, and FINCORE_REQUIRE_PYTHON is set"
+        );
+        eprintln!("python3 not found: the Python example client was NOT checked");
+    }
+    found
+}
+
+/// Runs the script against `port`; returns (exit success, stdout, stderr).
+fn script(port: &str, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new("python3")
+        .arg(SCRIPT)
+        .args(["--port", port])
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).expect("utf-8 output");
+    (output.status.success(), text(output.stdout), text(output.stderr))
+}
+
+#[test]
+fn the_python_example_client_trades_pays_and_is_refused_as_documented() {
+    if !python_available() {
+        return;
+    }
+    let server = Server::start();
+    let port = server.addr.rsplit(':').next().expect("host:port").to_string();
+
+    // Alice bids 0.01 BTC at 60 000: 100 lots at 6 000 000 ticks, holding the notional
+    // plus the 5 bp taker fee in USD minor units.
+    let alice_bid = ["--user", "alice", "--account", "2", "--symbol", "BTC-USD"];
+    let order = ["--side", "buy", "--price", "60000.00", "--qty", "0.01"];
+    let (ok, out, err) =
+        script(&port, &[&alice_bid[..], &order, &["--client-order-id", "11"]].concat());
+    assert!(ok, "{out}\n{err}");
+    let accepted = "Accepted {order_id=1, account=2, instrument=0, client_order_id=11, side=Buy, \
+                    price=6000000, qty=100, hold=600300000}";
+    assert!(out.contains(accepted), "{out}");
+    assert!(
+        out.contains(
+            "Balance {account=2, asset=0, available=999399700000, held=600300000, pending=0}"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("Logout {'reason': 'ClientLogout (0)'}"), "{out}");
+
+    // Bob sells 0.004 at 59 990: it trades at alice's price, and bob's copy of the fill
+    // hides the maker's side (zeros).
+    let bob_ask = ["--user", "bob", "--account", "3", "--side", "sell", "--price", "59990.00"];
+    let (ok, out, err) =
+        script(&port, &[&bob_ask[..], &["--qty", "0.004", "--client-order-id", "7"]].concat());
+    assert!(ok, "{out}\n{err}");
+    let fill = "Fill {instrument=0, trade_id=1, price=6000000, qty=40, taker_side=Sell, maker_order=0, \
+                taker_order=2, maker_account=0, taker_account=3, maker_client_id=0, taker_client_id=7, \
+                maker_fee=0, taker_fee=120000, maker_remaining=0, taker_remaining=0}";
+    assert!(out.contains(fill), "{out}");
+
+    // A transfer, then the same request again: answered as a duplicate of payment 1's
+    // record, not applied twice; alice's USD went down once.
+    let pay = ["pay", "--user", "alice", "--account", "2", "--to", "3", "--asset", "USD"];
+    let (ok, out, err) =
+        script(&port, &[&pay[..], &["--amount", "250.00", "--payment-id", "5"]].concat());
+    assert!(ok, "{out}\n{err}");
+    let created = out.lines().find(|l| l.contains("Payment {action=Created,")).expect(&out);
+    let duplicate = out.lines().find(|l| l.contains("Payment {action=Duplicate,")).expect(&out);
+    for line in [created, duplicate] {
+        let fields = "client_payment_id=5, kind=Transfer, debit=2, credit=3, asset=0, \
+                      amount=250000000, captured=250000000, status=Completed";
+        assert!(line.contains(fields), "{line}");
+    }
+    let id = |line: &str| {
+        line.split("payment_id=").nth(1).map(|s| s.split(',').next().unwrap().to_string())
+    };
+    assert_eq!(id(created), id(duplicate));
+    // 999 399.70 USD before, then 240.024 paid for the fill (maker fee 1 bp), 250 paid
+    // away once: the hold of the 0.006 BTC still bid stays at 360.18.
+    let balances =
+        "BalanceInfo {account=2, asset=0, available=999149796000, held=360180000, pending=0}";
+    assert!(out.contains(balances), "{out}");
+
+    // A wrong secret: the documented rejection, and a failing exit.
+    let wrong = ["--user", "alice", "--secret", "wrong"];
+    let (ok, out, _) = script(&port, &wrong);
+    assert!(!ok, "{out}");
+    assert!(out.contains("LoginRejected {'reason': 'LoginFailed (906)'}"), "{out}");
+
+    // The Rust client reads the same balance back from the server.
+    let output = Command::new(BIN)
+        .args(["client", "--addr", &server.addr, "--json", "balance"])
+        .output()
+        .expect("fincore client runs");
+    assert!(output.status.success());
+    let usd = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .find(|balance| balance["asset"] == "USD")
+        .expect("a USD balance");
+    assert_eq!(usd["available"], "999149.796000");
+    assert_eq!(usd["held"], "360.180000");
+}
