@@ -11,8 +11,10 @@ use clap::{Args, Subcommand, ValueEnum};
 use fincore_engine::testkit::{
     PaymentsMix, TradingMix, Workload, payments_workload, trading_workload,
 };
-use fincore_engine::{Engine, EngineLimits, Event, PaymentAction};
+use fincore_engine::{Command, CommandKind, Engine, EngineLimits, Event, PaymentAction};
 use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -132,7 +134,7 @@ fn bench_engine(args: &EngineArgs) -> Result<()> {
     rates.sort_by(f64::total_cmp);
     let ops_per_sec = median(&rates);
     let (slowest, fastest) = (rates[0], rates[rates.len() - 1]);
-    let (histogram, timer_ns, counts) = latency_pass(&workload, limits, hash)?;
+    let (histogram, timer_ns, counts, classes) = latency_pass(&workload, limits, hash)?;
     let fills = counts.fills;
     let p = |q: f64| histogram.value_at_quantile(q);
     println!(
@@ -165,6 +167,8 @@ fn bench_engine(args: &EngineArgs) -> Result<()> {
         p(0.999),
         histogram.max()
     );
+    let rows = class_rows(&classes, p(0.99));
+    print_classes(&rows);
     println!("  state_hash   {hash:016x}");
     if let Some(path) = &args.hgrm {
         crate::report::write_hgrm(&histogram, path, "ns")?;
@@ -180,7 +184,7 @@ fn bench_engine(args: &EngineArgs) -> Result<()> {
     }
     if args.json {
         println!(
-            "{{\"mix\":\"{}\",\"presized\":{},\"ops\":{},\"instruments\":{},\"seed\":{},\"rounds\":{},\"ops_per_sec\":{:.0},\"ops_per_sec_min\":{slowest:.0},\"ops_per_sec_max\":{fastest:.0},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{},\"timer_overhead_ns\":{},\"fills\":{},\"payments\":{},\"rejects\":{},\"events\":{},\"state_hash\":\"{:016x}\"}}",
+            "{{\"mix\":\"{}\",\"presized\":{},\"ops\":{},\"instruments\":{},\"seed\":{},\"rounds\":{},\"ops_per_sec\":{:.0},\"ops_per_sec_min\":{slowest:.0},\"ops_per_sec_max\":{fastest:.0},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{},\"timer_overhead_ns\":{},\"fills\":{},\"payments\":{},\"rejects\":{},\"events\":{},\"classes\":{},\"state_hash\":\"{:016x}\"}}",
             args.mix.name(),
             !args.no_presize,
             args.ops,
@@ -197,6 +201,7 @@ fn bench_engine(args: &EngineArgs) -> Result<()> {
             counts.payments,
             counts.rejects,
             events,
+            classes_json(&rows),
             hash
         );
     }
@@ -267,16 +272,27 @@ fn latency_pass(
     workload: &Workload,
     limits: EngineLimits,
     expected_hash: u64,
-) -> Result<(Histogram<u64>, u64, Counts)> {
+) -> Result<(Histogram<u64>, u64, Counts, Classes)> {
     let mut engine = prepared_engine(workload, limits);
     let mut events: Vec<Event> = Vec::with_capacity(1024);
     let mut histogram = crate::report::latency_histogram()?;
     let mut counts = Counts::default();
+    let mut classes = Classes::new();
     for command in &workload.commands {
         events.clear();
         let start = Instant::now();
         engine.apply(command, &mut events);
-        histogram.saturating_record(start.elapsed().as_nanos() as u64);
+        let took = start.elapsed().as_nanos() as u64;
+        histogram.saturating_record(took);
+        let class = Class::of(command, &events);
+        let (_, class_histogram) = match classes.entry(class) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => {
+                let label = class.label(command.body.kind());
+                entry.insert((label, crate::report::latency_histogram()?))
+            }
+        };
+        class_histogram.saturating_record(took);
         for event in &events {
             match event {
                 Event::Fill(_) => counts.fills += 1,
@@ -290,7 +306,112 @@ fn latency_pass(
     if engine.state_hash() != expected_hash {
         bail!("the two passes reached different states: determinism is broken");
     }
-    Ok((histogram, timer_overhead_ns(), counts))
+    Ok((histogram, timer_overhead_ns(), counts, classes))
+}
+
+/// Per-command latency by [`Class`], each with its label.
+type Classes = BTreeMap<Class, (String, Histogram<u64>)>;
+
+/// What a measured command was, for the latency breakdown: its kind (in the order of
+/// [`CommandKind`]), whether it was rejected, and for a new order or an amend how many
+/// fills it made (bucketed 0, 1, 2-3, 4 or more).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Class {
+    kind: u8,
+    rejected: bool,
+    fills: u8,
+}
+
+impl Class {
+    fn of(command: &Command, events: &[Event]) -> Class {
+        let rejected = events.iter().any(|event| matches!(event, Event::Rejected(_)));
+        let fills = events.iter().filter(|event| matches!(event, Event::Fill(_))).count();
+        Class::new(command.body.kind(), rejected, fills)
+    }
+
+    fn new(kind: CommandKind, rejected: bool, fills: usize) -> Class {
+        let fills = match fills {
+            _ if !Class::trades(kind) || rejected => 0,
+            0..=1 => fills as u8,
+            2..=3 => 2,
+            _ => 4,
+        };
+        Class { kind: kind as u8, rejected, fills }
+    }
+
+    /// Commands whose fills are counted.
+    fn trades(kind: CommandKind) -> bool {
+        matches!(kind, CommandKind::NewOrder | CommandKind::Amend)
+    }
+
+    /// E.g. `Cancel`, `NewOrder, 2-3 fills`, `Transfer (rejected)`; `kind` is the one
+    /// the class was made from.
+    fn label(self, kind: CommandKind) -> String {
+        let outcome = match (self.rejected, self.fills) {
+            (true, _) => " (rejected)",
+            _ if !Class::trades(kind) => "",
+            (false, 0) => ", no fill",
+            (false, 1) => ", 1 fill",
+            (false, 2) => ", 2-3 fills",
+            (false, _) => ", 4+ fills",
+        };
+        format!("{kind:?}{outcome}")
+    }
+}
+
+/// One row of the latency breakdown.
+struct ClassRow<'a> {
+    label: &'a str,
+    count: u64,
+    p50: u64,
+    p99: u64,
+    p999: u64,
+    /// Percent of the commands at or above the overall p99 that are of this class.
+    tail_percent: f64,
+}
+
+/// The breakdown's rows, in class order.
+fn class_rows(classes: &Classes, overall_p99: u64) -> Vec<ClassRow<'_>> {
+    let in_tail = |h: &Histogram<u64>| h.count_between(overall_p99, u64::MAX);
+    let tail_total = classes.values().map(|(_, h)| in_tail(h)).sum::<u64>().max(1);
+    classes
+        .values()
+        .map(|(label, h)| ClassRow {
+            label,
+            count: h.len(),
+            p50: h.value_at_quantile(0.5),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            tail_percent: 100.0 * in_tail(h) as f64 / tail_total as f64,
+        })
+        .collect()
+}
+
+/// The breakdown as a table: which commands make the tail.
+fn print_classes(rows: &[ClassRow]) {
+    println!("  latency by command, ns (tail: share of the commands at or above the p99)");
+    let (c, n, p50, p99, p999, tail) = ("command", "count", "p50", "p99", "p99.9", "tail");
+    println!("    {c:<26} {n:>9} {p50:>7} {p99:>7} {p999:>7} {tail:>7}");
+    for row in rows {
+        println!(
+            "    {:<26} {:>9} {:>7} {:>7} {:>7} {:>6.1}%",
+            row.label, row.count, row.p50, row.p99, row.p999, row.tail_percent
+        );
+    }
+}
+
+/// The breakdown as a JSON array (labels are plain ASCII without quotes).
+fn classes_json(rows: &[ClassRow]) -> String {
+    let items: Vec<String> = rows
+        .iter()
+        .map(|row| {
+            format!(
+                "{{\"command\":\"{}\",\"count\":{},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"tail_percent\":{:.1}}}",
+                row.label, row.count, row.p50, row.p99, row.p999, row.tail_percent
+            )
+        })
+        .collect();
+    format!("[{}]", items.join(","))
 }
 
 /// Median cost of one `Instant::now()` pair with nothing between them.
@@ -307,7 +428,25 @@ fn timer_overhead_ns() -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::median;
+    use super::{Class, CommandKind, median};
+
+    #[test]
+    fn commands_are_classed_by_kind_outcome_and_fills() {
+        let label = |kind, rejected, fills| Class::new(kind, rejected, fills).label(kind);
+        assert_eq!(label(CommandKind::NewOrder, false, 0), "NewOrder, no fill");
+        assert_eq!(label(CommandKind::NewOrder, false, 1), "NewOrder, 1 fill");
+        assert_eq!(label(CommandKind::Amend, false, 3), "Amend, 2-3 fills");
+        assert_eq!(label(CommandKind::NewOrder, false, 4), "NewOrder, 4+ fills");
+        assert_eq!(label(CommandKind::NewOrder, false, 40), "NewOrder, 4+ fills");
+        assert_eq!(label(CommandKind::NewOrder, true, 0), "NewOrder (rejected)");
+        assert_eq!(label(CommandKind::Cancel, false, 0), "Cancel");
+        assert_eq!(label(CommandKind::Transfer, true, 0), "Transfer (rejected)");
+        // One class per bucket, whatever the exact count; kinds sort in enum order.
+        let order = |kind, fills| Class::new(kind, false, fills);
+        assert_eq!(order(CommandKind::NewOrder, 5), order(CommandKind::NewOrder, 9));
+        assert_ne!(order(CommandKind::NewOrder, 3), order(CommandKind::NewOrder, 4));
+        assert!(order(CommandKind::NewOrder, 9) < order(CommandKind::Cancel, 0));
+    }
 
     #[test]
     fn median_is_the_middle_value_or_the_mean_of_the_middle_two() {
