@@ -33,9 +33,9 @@ pub struct EngineLimits {
     /// Sizing hint, not a limit: room for this many payments is allocated and touched
     /// (page-faulted) when the engine is built: the payment table and the velocity log
     /// take the first `payments_expected` payments without allocating or faulting
-    /// pages on the command path, and an account's client ids after its first 256 come
-    /// in blocks of 4 096 from a pool of the same size (the first 256 ids, and the
-    /// account's outgoing entry, still grow as they go). Beyond it everything grows as it needs,
+    /// pages on the command path, and client-id blocks after an account's first 4 096
+    /// ids come from a pool of the same size (an account's first block, and its
+    /// outgoing entry, still grow as they go). Beyond it everything grows as it needs,
     /// never copying what is there. Measured: page faults of growing tables are most
     /// of a payment's p99.9 and about a quarter of its mean cost (BENCHMARKS.md).
     /// 104 bytes each (64 in the payment table, 24 in the velocity log, 16 in the

@@ -312,8 +312,7 @@ impl OutgoingTable {
 /// filled block, so that an account's millionth payment does not copy the 16 MB of ids
 /// before it (a single growing vector did, on the engine thread: a stall of milliseconds
 /// whenever a busy account's vector doubled). An account's first block grows like a
-/// vector up to [`ID_FIRST_GROWN_MAX`] ids, then moves into a full-size block from
-/// [`ClientIndex`]'s spare ones, where the later blocks come from too.
+/// vector; the later ones come full-size from [`ClientIndex`]'s spare blocks.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ClientIds {
     /// Full blocks of strictly increasing ids with their payment index, oldest first;
@@ -328,12 +327,6 @@ pub(crate) struct ClientIds {
 
 /// Ids per sealed block of [`ClientIds`] (64 KiB): the most a block copies while growing.
 const ID_BLOCK: usize = 4096;
-
-/// Ids up to which an account's first block grows like a vector (4 KiB), before it
-/// moves into a full-size block from the spare pool: an account that pays a few times
-/// takes little memory, and one that pays thousands of times copies 4 KiB once instead
-/// of growing to 64 KiB through copies of 8, 16 and 32 KiB on the engine thread.
-const ID_FIRST_GROWN_MAX: usize = 256;
 
 /// Room for [`ID_BLOCK`] ids.
 type IdBlock = Vec<(ClientPaymentId, u32)>;
@@ -374,8 +367,8 @@ impl ClientIds {
         if client <= self.newest() {
             return self.insert_below(client, index);
         }
-        if self.recent.len() == self.recent.capacity() || self.recent.len() == ID_BLOCK {
-            self.make_room(spare);
+        if self.recent.len() == ID_BLOCK {
+            self.seal_recent(spare);
         }
         self.recent.push((client, index));
     }
@@ -390,30 +383,9 @@ impl ClientIds {
         assert!(previous.is_none(), "a client payment id is recorded once");
     }
 
-    /// Makes room for one more id in the recent block: seals it when it is full (once
-    /// per `ID_BLOCK` ids), else lets a small first block grow, else moves the first
-    /// block into a spare full-size one (once per account).
+    /// Seals the full recent block and starts the next (once per `ID_BLOCK` ids).
     #[cold]
     #[inline(never)]
-    fn make_room(&mut self, spare: &mut Vec<IdBlock>) {
-        let len = self.recent.len();
-        if len == ID_BLOCK {
-            self.seal_recent(spare);
-        } else if len >= ID_FIRST_GROWN_MAX
-            && spare.last().is_some_and(|block| block.capacity() >= ID_BLOCK)
-        {
-            // (A cloned engine's spare blocks clone without room; those are not worth
-            // moving into.)
-            let mut block = spare.pop().expect("checked");
-            block.extend_from_slice(&self.recent);
-            self.recent = block;
-        } else {
-            // Doubling, but never past a block.
-            self.recent.reserve_exact(len.max(4).min(ID_BLOCK - len));
-        }
-    }
-
-    /// Seals the full recent block and starts the next.
     fn seal_recent(&mut self, spare: &mut Vec<IdBlock>) {
         // Later blocks are allocated at full size: they never copy either.
         let next = spare.pop().unwrap_or_else(|| Vec::with_capacity(ID_BLOCK));
@@ -1259,8 +1231,7 @@ mod tests {
         let mut model: BTreeMap<ClientPaymentId, u32> = BTreeMap::new();
         let mut rng = crate::testkit::Rng::new(0x9e37_79b9_7f4a_7c15_u64);
         let mut top = 0u64;
-        // One spare block: the first block moves into it at `ID_FIRST_GROWN_MAX` ids,
-        // later ones are allocated.
+        // One spare block: the first block to fill takes it, later ones are allocated.
         let mut spare = vec![Vec::with_capacity(ID_BLOCK)];
         for index in 0..(3 * ID_BLOCK as u32 + 777) {
             // Mostly the next id up (with gaps), sometimes a free id below the top.
@@ -1282,39 +1253,6 @@ mod tests {
         for probe in 0..=top + 2 {
             let probe = ClientPaymentId(probe);
             assert_eq!(ids.find(probe), model.get(&probe).copied(), "{probe:?}");
-        }
-    }
-
-    /// An account's first block grows by doubling up to `ID_FIRST_GROWN_MAX` ids, then
-    /// moves into a full-size spare block (once), and without one keeps doubling up to
-    /// exactly `ID_BLOCK`; either way it seals at `ID_BLOCK` ids and every id is found.
-    #[test]
-    fn a_first_block_moves_into_a_spare_one_once_it_is_not_small() {
-        for spares in [1, 0] {
-            let mut ids = ClientIds::default();
-            let mut spare: Vec<IdBlock> =
-                (0..spares).map(|_| Vec::with_capacity(ID_BLOCK)).collect();
-            let mut capacities = Vec::new();
-            for n in 1..=(ID_BLOCK as u64 + 1) {
-                ids.insert(ClientPaymentId(n), n as u32, &mut spare);
-                if capacities.last() != Some(&ids.recent.capacity()) {
-                    capacities.push(ids.recent.capacity());
-                }
-            }
-            assert!(spare.is_empty());
-            // Distinct capacities in turn: 4, 8, .., 256, then the spare block (and after
-            // sealing a new block of the same size); without a spare 4, 8, .., 4 096.
-            let grown: Vec<usize> = match spares {
-                1 => (2..=8).map(|k| 1 << k).chain([ID_BLOCK]).collect(),
-                _ => (2..=12).map(|k| 1 << k).collect(),
-            };
-            assert_eq!(capacities, grown, "{spares} spare block(s)");
-            assert_eq!(ids.sealed.len(), 1);
-            assert_eq!(ids.sealed[0].len(), ID_BLOCK);
-            assert_eq!(ids.recent.len(), 1);
-            for n in 1..=(ID_BLOCK as u64 + 1) {
-                assert_eq!(ids.find(ClientPaymentId(n)), Some(n as u32), "{spares} {n}");
-            }
         }
     }
 
