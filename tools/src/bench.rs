@@ -11,7 +11,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use fincore_engine::testkit::{
     PaymentsMix, TradingMix, Workload, payments_workload, trading_workload,
 };
-use fincore_engine::{Command, CommandKind, Engine, EngineLimits, Event, PaymentAction};
+use fincore_engine::{CommandKind, Engine, EngineLimits, Event, PaymentAction};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
@@ -275,7 +275,8 @@ fn latency_pass(
 ) -> Result<(Histogram<u64>, u64, Counts, Classes)> {
     let mut engine = prepared_engine(workload, limits);
     let mut events: Vec<Event> = Vec::with_capacity(1024);
-    let mut histogram = crate::report::latency_histogram()?;
+    let latency_histogram = crate::report::latency_histogram;
+    let mut histogram = latency_histogram()?;
     let mut counts = Counts::default();
     let mut classes = Classes::new();
     for command in &workload.commands {
@@ -284,24 +285,26 @@ fn latency_pass(
         engine.apply(command, &mut events);
         let took = start.elapsed().as_nanos() as u64;
         histogram.saturating_record(took);
-        let class = Class::of(command, &events);
-        let (_, class_histogram) = match classes.entry(class) {
-            Entry::Occupied(entry) => entry.into_mut(),
-            Entry::Vacant(entry) => {
-                let label = class.label(command.body.kind());
-                entry.insert((label, crate::report::latency_histogram()?))
-            }
-        };
-        class_histogram.saturating_record(took);
+        // One pass over the events for the tallies and the command's class.
+        let (mut fills, mut rejected) = (0, false);
         for event in &events {
             match event {
-                Event::Fill(_) => counts.fills += 1,
-                Event::Rejected(_) => counts.rejects += 1,
+                Event::Fill(_) => fills += 1,
+                Event::Rejected(_) => rejected = true,
                 Event::Payment { action: PaymentAction::Created, .. } => counts.payments += 1,
                 Event::Payment { action: PaymentAction::Captured, .. } => counts.captures += 1,
                 _ => {}
             }
         }
+        counts.fills += fills as u64;
+        counts.rejects += u64::from(rejected);
+        let kind = command.body.kind();
+        let class = Class::new(kind, rejected, fills);
+        let (_, class_histogram) = match classes.entry(class) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => entry.insert((class.label(kind), latency_histogram()?)),
+        };
+        class_histogram.saturating_record(took);
     }
     if engine.state_hash() != expected_hash {
         bail!("the two passes reached different states: determinism is broken");
@@ -323,12 +326,6 @@ struct Class {
 }
 
 impl Class {
-    fn of(command: &Command, events: &[Event]) -> Class {
-        let rejected = events.iter().any(|event| matches!(event, Event::Rejected(_)));
-        let fills = events.iter().filter(|event| matches!(event, Event::Fill(_))).count();
-        Class::new(command.body.kind(), rejected, fills)
-    }
-
     fn new(kind: CommandKind, rejected: bool, fills: usize) -> Class {
         let fills = match fills {
             _ if !Class::trades(kind) || rejected => 0,

@@ -11,7 +11,9 @@
 mod common;
 
 use common::{BIN, Server};
-use std::process::Command;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/examples/fincore_client.py");
 
@@ -28,16 +30,43 @@ fn python_available() -> bool {
     found
 }
 
-/// Runs the script against `port`; returns (exit success, stdout, stderr).
+/// Runs the script against `port`; returns (exit success, stdout, stderr). Fails the
+/// test if the script takes longer than 60 s (it waits for answers without a limit of
+/// its own) or reports a gap in the server's message sequence numbers.
 fn script(port: &str, args: &[&str]) -> (bool, String, String) {
-    let output = Command::new("python3")
+    let mut child = Command::new("python3")
         .arg(SCRIPT)
         .args(["--port", port])
         .args(args)
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("python3 runs");
-    let text = |bytes: Vec<u8>| String::from_utf8(bytes).expect("utf-8 output");
-    (output.status.success(), text(output.stdout), text(output.stderr))
+    let read = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            pipe.read_to_string(&mut text).expect("utf-8 output");
+            text
+        })
+    };
+    let stdout = read(Box::new(child.stdout.take().expect("piped")));
+    let stderr = read(Box::new(child.stderr.take().expect("piped")));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("the script's status") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().expect("kill the script");
+            child.wait().expect("reap the script");
+            let out = stdout.join().expect("stdout");
+            panic!("the script ran for more than 60 s: {args:?}\n{out}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (out, err) = (stdout.join().expect("stdout"), stderr.join().expect("stderr"));
+    assert!(!out.contains("!! expected seq"), "a gap in the server's sequence numbers:\n{out}");
+    (status.success(), out, err)
 }
 
 #[test]
@@ -72,13 +101,15 @@ fn the_python_example_client_trades_pays_and_is_refused_as_documented() {
     let (ok, out, err) =
         script(&port, &[&bob_ask[..], &["--qty", "0.004", "--client-order-id", "7"]].concat());
     assert!(ok, "{out}\n{err}");
-    let fill = "Fill {instrument=0, trade_id=1, price=6000000, qty=40, taker_side=Sell, maker_order=0, \
-                taker_order=2, maker_account=0, taker_account=3, maker_client_id=0, taker_client_id=7, \
-                maker_fee=0, taker_fee=120000, maker_remaining=0, taker_remaining=0}";
+    let fill = "Fill {instrument=0, trade_id=1, price=6000000, qty=40, taker_side=Sell, \
+                maker_order=0, taker_order=2, maker_account=0, taker_account=3, \
+                maker_client_id=0, taker_client_id=7, maker_fee=0, taker_fee=120000, \
+                maker_remaining=0, taker_remaining=0}";
     assert!(out.contains(fill), "{out}");
 
-    // A transfer, then the same request again: answered as a duplicate of payment 1's
-    // record, not applied twice; alice's USD went down once.
+    // A transfer, then the same request again: answered as a duplicate with the first
+    // one's payment id, not applied twice; the payment query finds that payment; alice's
+    // USD went down once.
     let pay = ["pay", "--user", "alice", "--account", "2", "--to", "3", "--asset", "USD"];
     let (ok, out, err) =
         script(&port, &[&pay[..], &["--amount", "250.00", "--payment-id", "5"]].concat());
@@ -94,6 +125,9 @@ fn the_python_example_client_trades_pays_and_is_refused_as_documented() {
         line.split("payment_id=").nth(1).map(|s| s.split(',').next().unwrap().to_string())
     };
     assert_eq!(id(created), id(duplicate));
+    let queried = out.lines().find(|l| l.contains("PaymentInfo {")).expect(&out);
+    assert!(queried.contains("client_payment_id=5"), "{queried}");
+    assert_eq!(id(queried), id(created));
     // 999 399.70 USD before, then 240.024 paid for the fill (maker fee 1 bp), 250 paid
     // away once: the hold of the 0.006 BTC still bid stays at 360.18.
     let balances =
