@@ -412,7 +412,7 @@ impl CommandBody {
 
 /// The kind of a command or query, carried by rejections so a client can tell which of
 /// its requests failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, SchemaWrite, SchemaRead)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, SchemaWrite, SchemaRead)]
 pub enum CommandKind {
     /// [`CommandBody::CreateUser`].
     CreateUser,

@@ -6,6 +6,7 @@
 //! command for the latency histogram. The cost of the clock reads themselves is
 //! measured and printed as the harness baseline, so a reader can subtract it.
 
+use crate::report::latency_histogram;
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use fincore_engine::testkit::{
@@ -275,7 +276,6 @@ fn latency_pass(
 ) -> Result<(Histogram<u64>, u64, Counts, Classes)> {
     let mut engine = prepared_engine(workload, limits);
     let mut events: Vec<Event> = Vec::with_capacity(1024);
-    let latency_histogram = crate::report::latency_histogram;
     let mut histogram = latency_histogram()?;
     let mut counts = Counts::default();
     let mut classes = Classes::new();
@@ -298,11 +298,10 @@ fn latency_pass(
         }
         counts.fills += fills as u64;
         counts.rejects += u64::from(rejected);
-        let kind = command.body.kind();
-        let class = Class::new(kind, rejected, fills);
-        let (_, class_histogram) = match classes.entry(class) {
+        let class = Class::new(command.body.kind(), rejected, fills);
+        let class_histogram = match classes.entry(class) {
             Entry::Occupied(entry) => entry.into_mut(),
-            Entry::Vacant(entry) => entry.insert((class.label(kind), latency_histogram()?)),
+            Entry::Vacant(entry) => entry.insert(latency_histogram()?),
         };
         class_histogram.saturating_record(took);
     }
@@ -312,15 +311,15 @@ fn latency_pass(
     Ok((histogram, timer_overhead_ns(), counts, classes))
 }
 
-/// Per-command latency by [`Class`], each with its label.
-type Classes = BTreeMap<Class, (String, Histogram<u64>)>;
+/// Per-command latency by [`Class`].
+type Classes = BTreeMap<Class, Histogram<u64>>;
 
-/// What a measured command was, for the latency breakdown: its kind (in the order of
-/// [`CommandKind`]), whether it was rejected, and for a new order or an amend how many
-/// fills it made (bucketed 0, 1, 2-3, 4 or more).
+/// What a measured command was, for the latency breakdown: its kind (sorted in the
+/// order of [`CommandKind`]), whether it was rejected, and for a new order or an amend
+/// how many fills it made (bucketed 0, 1, 2-3, 4 or more).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Class {
-    kind: u8,
+    kind: CommandKind,
     rejected: bool,
     fills: u8,
 }
@@ -333,7 +332,7 @@ impl Class {
             2..=3 => 2,
             _ => 4,
         };
-        Class { kind: kind as u8, rejected, fills }
+        Class { kind, rejected, fills }
     }
 
     /// Commands whose fills are counted.
@@ -341,24 +340,23 @@ impl Class {
         matches!(kind, CommandKind::NewOrder | CommandKind::Amend)
     }
 
-    /// E.g. `Cancel`, `NewOrder, 2-3 fills`, `Transfer (rejected)`; `kind` is the one
-    /// the class was made from.
-    fn label(self, kind: CommandKind) -> String {
+    /// E.g. `Cancel`, `NewOrder, 2-3 fills`, `Transfer (rejected)`.
+    fn label(self) -> String {
         let outcome = match (self.rejected, self.fills) {
             (true, _) => " (rejected)",
-            _ if !Class::trades(kind) => "",
+            _ if !Class::trades(self.kind) => "",
             (false, 0) => ", no fill",
             (false, 1) => ", 1 fill",
             (false, 2) => ", 2-3 fills",
             (false, _) => ", 4+ fills",
         };
-        format!("{kind:?}{outcome}")
+        format!("{:?}{outcome}", self.kind)
     }
 }
 
 /// One row of the latency breakdown.
-struct ClassRow<'a> {
-    label: &'a str,
+struct ClassRow {
+    label: String,
     count: u64,
     p50: u64,
     p99: u64,
@@ -368,13 +366,13 @@ struct ClassRow<'a> {
 }
 
 /// The breakdown's rows, in class order.
-fn class_rows(classes: &Classes, overall_p99: u64) -> Vec<ClassRow<'_>> {
+fn class_rows(classes: &Classes, overall_p99: u64) -> Vec<ClassRow> {
     let in_tail = |h: &Histogram<u64>| h.count_between(overall_p99, u64::MAX);
-    let tail_total = classes.values().map(|(_, h)| in_tail(h)).sum::<u64>().max(1);
+    let tail_total = classes.values().map(in_tail).sum::<u64>().max(1);
     classes
-        .values()
-        .map(|(label, h)| ClassRow {
-            label,
+        .iter()
+        .map(|(class, h)| ClassRow {
+            label: class.label(),
             count: h.len(),
             p50: h.value_at_quantile(0.5),
             p99: h.value_at_quantile(0.99),
@@ -429,7 +427,7 @@ mod tests {
 
     #[test]
     fn commands_are_classed_by_kind_outcome_and_fills() {
-        let label = |kind, rejected, fills| Class::new(kind, rejected, fills).label(kind);
+        let label = |kind, rejected, fills| Class::new(kind, rejected, fills).label();
         assert_eq!(label(CommandKind::NewOrder, false, 0), "NewOrder, no fill");
         assert_eq!(label(CommandKind::NewOrder, false, 1), "NewOrder, 1 fill");
         assert_eq!(label(CommandKind::Amend, false, 3), "Amend, 2-3 fills");

@@ -270,16 +270,20 @@ impl<T> IdWindow<T> {
         self.len += 1;
     }
 
+    /// The slot of `id`, if it is within the window.
+    fn slot(&mut self, id: u64) -> Option<&mut Option<T>> {
+        let index = usize::try_from(id.checked_sub(self.base)?).ok()?;
+        self.slots.get_mut(index)
+    }
+
     /// The value of `id`, if it is held.
     fn get_mut(&mut self, id: u64) -> Option<&mut T> {
-        let index = usize::try_from(id.checked_sub(self.base)?).ok()?;
-        self.slots.get_mut(index)?.as_mut()
+        self.slot(id)?.as_mut()
     }
 
     /// Takes `id` out, if it is held.
     fn remove(&mut self, id: u64) -> Option<T> {
-        let index = usize::try_from(id.checked_sub(self.base)?).ok()?;
-        let value = self.slots.get_mut(index)?.take()?;
+        let value = self.slot(id)?.take()?;
         self.len -= 1;
         while let Some(None) = self.slots.front() {
             self.slots.pop_front();

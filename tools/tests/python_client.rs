@@ -42,15 +42,8 @@ fn script(port: &str, args: &[&str]) -> (bool, String, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("python3 runs");
-    let read = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            pipe.read_to_string(&mut text).expect("utf-8 output");
-            text
-        })
-    };
-    let stdout = read(Box::new(child.stdout.take().expect("piped")));
-    let stderr = read(Box::new(child.stderr.take().expect("piped")));
+    let stdout = read_all(child.stdout.take().expect("piped"));
+    let stderr = read_all(child.stderr.take().expect("piped"));
     let deadline = Instant::now() + Duration::from_secs(60);
     let status = loop {
         if let Some(status) = child.try_wait().expect("the script's status") {
@@ -67,6 +60,15 @@ fn script(port: &str, args: &[&str]) -> (bool, String, String) {
     let (out, err) = (stdout.join().expect("stdout"), stderr.join().expect("stderr"));
     assert!(!out.contains("!! expected seq"), "a gap in the server's sequence numbers:\n{out}");
     (status.success(), out, err)
+}
+
+/// Reads `pipe` to its end on a thread (so that neither of a child's pipes fills up).
+fn read_all(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        pipe.read_to_string(&mut text).expect("utf-8 output");
+        text
+    })
 }
 
 #[test]
