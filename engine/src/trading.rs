@@ -326,7 +326,24 @@ impl Engine {
 
     /// Matches the incoming order against the opposite side in price-time priority
     /// until it is filled, the book no longer crosses, or self-trade prevention stops it.
+    /// Each fill publishes the maker's balances; the taker's and the fee account's,
+    /// which every fill of the sweep moves, are published once after the last one.
     fn match_taker(&mut self, taker: &mut Taker, out: &mut impl EventSink) -> MatchEnd {
+        let filled_before = taker.filled;
+        let end = self.sweep(taker, out);
+        if taker.filled != filled_before {
+            let instrument = self.instrument(taker.instrument).expect("checked");
+            let (base, quote, fee_account) =
+                (instrument.spec.base, instrument.spec.quote, instrument.spec.fee_account);
+            self.emit_balance(taker.account, base, out);
+            self.emit_balance(taker.account, quote, out);
+            self.emit_balance(fee_account, quote, out);
+        }
+        end
+    }
+
+    /// The matching loop of [`Self::match_taker`], level by level.
+    fn sweep(&mut self, taker: &mut Taker, out: &mut impl EventSink) -> MatchEnd {
         let opposite = taker.side.opposite();
         loop {
             let book = &self.instrument(taker.instrument).expect("checked").book;
@@ -444,11 +461,8 @@ impl Engine {
         let trade =
             Trade { instrument: taker.instrument, trade_id, price, qty, taker_side: taker.side };
         out.emit(Event::Trade(trade));
-        self.emit_balance(buyer, quote, out);
-        self.emit_balance(buyer, base, out);
-        self.emit_balance(seller, base, out);
-        self.emit_balance(seller, quote, out);
-        self.emit_balance(fee_account, quote, out);
+        self.emit_balance(maker.account, base, out);
+        self.emit_balance(maker.account, quote, out);
 
         if maker.remaining.0 == 0 {
             self.unrest(slot);

@@ -1256,6 +1256,10 @@ struct Harness {
     /// `Engine::payment_events`).
     traded_lots: BTreeMap<InstrumentId, u64>,
     payment_events: [[u64; PaymentAction::COUNT]; PaymentKind::COUNT],
+    /// Every balance as the `Balance` events so far left it (available, held,
+    /// pending): what a client that only listens sees. It must equal the queried state
+    /// after every command, so no command may leave a changed balance unpublished.
+    balance_feed: BTreeMap<(AccountId, AssetId), (i64, i64, i64)>,
     /// The state queries compared after every successful command.
     state_queries: Vec<Query>,
     /// The payment queries compared every `PAYMENT_HISTORY_EVERY` steps.
@@ -1299,6 +1303,7 @@ impl Harness {
             external: BTreeMap::new(),
             traded_lots: BTreeMap::new(),
             payment_events: [[0; PaymentAction::COUNT]; PaymentKind::COUNT],
+            balance_feed: BTreeMap::new(),
             state_queries,
             payment_queries: payment_queries.collect(),
             history: VecDeque::new(),
@@ -1384,6 +1389,10 @@ impl Harness {
                 }
                 Event::Payment { action, info } => {
                     self.payment_events[info.kind.index()][action.index()] += 1;
+                }
+                Event::Balance(b) => {
+                    self.balance_feed
+                        .insert((b.account, b.asset), (b.available, b.held, b.pending));
                 }
                 _ => {}
             }
@@ -1487,7 +1496,7 @@ impl Harness {
     /// arithmetic); held balances equal to order holds; pending balances equal to the
     /// pending authorizations (as the agreed events left them); no balance below its
     /// credit limit; conservation against the deposits and withdrawals seen in the
-    /// events.
+    /// events; every balance equal to the last `Balance` event published for it.
     fn check_published(&self, answers: &[Event]) -> Result<(), String> {
         let mut authorized: BTreeMap<(AccountId, AssetId), i64> = BTreeMap::new();
         for p in self.model.pending_authorizations() {
@@ -1508,6 +1517,11 @@ impl Harness {
                     *order_holds.entry((o.account, asset)).or_default() += o.hold;
                 }
                 Event::BalanceInfo(b) => {
+                    let key = (b.account, b.asset);
+                    let heard = self.balance_feed.get(&key).copied().unwrap_or((0, 0, 0));
+                    if heard != (b.available, b.held, b.pending) {
+                        return Err(format!("{b:?}, but its last Balance event said {heard:?}"));
+                    }
                     let floor = -self.model.credit_limit(b.account, b.asset);
                     if b.available < floor || b.held < 0 || b.pending < 0 {
                         return Err(format!("balance below zero (credit down to {floor}): {b:?}"));

@@ -849,13 +849,10 @@ fn limit_gtc_fills_at_the_maker_price_with_fees_and_price_improvement() {
                 qty: Qty(2_000),
                 taker_side: Side::Buy,
             }),
-            balance(ALICE_ACCOUNT, USD, START_QUOTE - 200_100_000, 0),
-            balance(ALICE_ACCOUNT, COIN, START_BASE + 200_000_000, 0),
+            // Each fill publishes the maker's balances: base, then quote.
             balance(BOB_ACCOUNT, COIN, START_BASE - 200_000_000, 0),
             // Bob receives the notional plus his rebate: 200_000_000 + 20_000.
             balance(BOB_ACCOUNT, USD, START_QUOTE + 200_020_000, 0),
-            // The venue keeps taker fee minus rebate: 100_000 - 20_000.
-            balance(FEES, USD, 80_000, 0),
             Event::Level(LevelChanged {
                 instrument: COIN_USD,
                 side: Side::Sell,
@@ -863,6 +860,11 @@ fn limit_gtc_fills_at_the_maker_price_with_fees_and_price_improvement() {
                 qty: Qty(0),
                 orders: 0,
             }),
+            // After the sweep, once: the taker's base and quote, then the fee account.
+            balance(ALICE_ACCOUNT, COIN, START_BASE + 200_000_000, 0),
+            balance(ALICE_ACCOUNT, USD, START_QUOTE - 200_100_000, 0),
+            // The venue keeps taker fee minus rebate: 100_000 - 20_000.
+            balance(FEES, USD, 80_000, 0),
         ]
     );
     assert_eq!(s.balance(ALICE_ACCOUNT, USD), (START_QUOTE - 200_100_000, 0));
@@ -934,6 +936,18 @@ fn fok_that_can_fill_fills_completely_across_levels() {
     let prices: Vec<_> = fills(&events).iter().map(|f| (f.price.0, f.qty.0)).collect();
     assert_eq!(prices, vec![(10_000, ONE), (10_050, ONE)]);
     assert!(cancels(&events).is_empty());
+    // Alice's hold at acceptance; Bob's base and quote after each of his fills; then,
+    // once for the whole sweep, Alice's base and quote and the venue's quote.
+    let published: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Balance(b) => Some((b.account, b.asset)),
+            _ => None,
+        })
+        .collect();
+    let bob = [(BOB_ACCOUNT, COIN), (BOB_ACCOUNT, USD)];
+    let after = [(ALICE_ACCOUNT, COIN), (ALICE_ACCOUNT, USD), (FEES, USD)];
+    assert_eq!(published, [&[(ALICE_ACCOUNT, USD)][..], &bob, &bob, &after].concat());
     // Alice pays 100_050_000 + 100_550_250 = 200_600_250.
     assert_eq!(s.balance(ALICE_ACCOUNT, USD), (START_QUOTE - 200_600_250, 0));
     assert_eq!(s.balance(ALICE_ACCOUNT, COIN), (START_BASE + 2 * COIN_ONE, 0));

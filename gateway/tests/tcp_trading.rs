@@ -195,13 +195,14 @@ fn a_cross_reaches_both_traders_the_market_data_and_the_ledger() {
             balance(BOB, USD, USD_0 + 600_000_000 - 300_000, 0),
         ]
     );
-    // Alice gets the fill of her resting order and her two balances, and nothing of bob's.
+    // Alice gets the fill of her resting order and her two balances (base, then quote),
+    // and nothing of bob's.
     assert_eq!(
         unsolicited(&mut alice),
         [
             Event::Fill(for_maker),
-            balance(ALICE, USD, USD_0 - 600_000_000 - 60_000, 0),
             balance(ALICE, BTC, BTC_0 + 1_000_000, 0),
+            balance(ALICE, USD, USD_0 - 600_000_000 - 60_000, 0),
         ]
     );
     // The fee account's owner (admin) sees the fees arrive, and only that.

@@ -1518,22 +1518,31 @@ impl Reference {
     }
 
     /// Matches the incoming order level by level, best first; each level it reaches is
-    /// published once, after its fills and cancels.
+    /// published once, after its fills and cancels. If anything filled, the taker's base
+    /// and quote balances and the fee account's quote balance follow, once.
     fn match_taker(&mut self, taker: &mut RefOrder, out: &mut Vec<Event>) -> Stop {
         let opposite = taker.side.opposite();
-        loop {
+        let filled_before = taker.filled;
+        let stop = loop {
             let Some(price) = self.best_price(taker.instrument, opposite) else {
-                return Stop::Done;
+                break Stop::Done;
             };
             if !crosses(taker.side, taker.price, price) {
-                return Stop::Done;
+                break Stop::Done;
             }
             let stop = self.match_level(taker, price, out);
             self.emit_level(taker.instrument, opposite, price, out);
             if stop == Stop::SelfTrade || taker.remaining.0 == 0 {
-                return stop;
+                break stop;
             }
+        };
+        if taker.filled != filled_before {
+            let spec = self.markets[&taker.instrument].spec;
+            self.emit_balance(taker.account, spec.base, out);
+            self.emit_balance(taker.account, spec.quote, out);
+            self.emit_balance(spec.fee_account, spec.quote, out);
         }
+        stop
     }
 
     /// Trades with one level's queue, oldest first, applying self-trade prevention.
@@ -1595,15 +1604,8 @@ impl Reference {
         }));
         let (instrument, taker_side) = (taker.instrument, taker.side);
         out.push(Event::Trade(Trade { instrument, trade_id, price, qty, taker_side }));
-        let (buyer, seller) = match taker.side {
-            Side::Buy => (taker.account, maker.account),
-            Side::Sell => (maker.account, taker.account),
-        };
-        let (base, quote) = (market.spec.base, market.spec.quote);
-        for (account, asset) in [(buyer, quote), (buyer, base), (seller, base), (seller, quote)] {
-            self.emit_balance(account, asset, out);
-        }
-        self.emit_balance(fee_account, quote, out);
+        self.emit_balance(maker.account, market.spec.base, out);
+        self.emit_balance(maker.account, market.spec.quote, out);
         if maker.remaining.0 == 0 {
             self.orders.swap_remove(index);
         } else {
