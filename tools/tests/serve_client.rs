@@ -4,78 +4,10 @@
 //! the state hash, which `fincore replay` of the data directory reproduces. And every
 //! client example the README shows, run in order, prints what the README says.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_fincore");
-
-/// A `fincore serve` child and its log lines.
-struct Server {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    /// Log lines read so far.
-    seen: Vec<String>,
-    addr: String,
-}
-
-impl Drop for Server {
-    /// A failed test must not leave a server running.
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn start(data: &str) -> Server {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data", data])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (send, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if send.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let mut server = Server { child, lines, seen: Vec::new(), addr: String::new() };
-        let listening = server.wait_for("listening");
-        let addr = listening.split("listen=").nth(1).unwrap().split_whitespace().next().unwrap();
-        server.addr = addr.to_string();
-        server
-    }
-
-    /// The next log line containing `text` (panics after 30 s).
-    fn wait_for(&mut self, text: &str) -> String {
-        loop {
-            match self.lines.recv_timeout(Duration::from_secs(30)) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(text) {
-                        return line;
-                    }
-                }
-                Err(e) => panic!("no log line with {text:?}: {e}"),
-            }
-        }
-    }
-
-    /// SIGINT, then the exit status and the last log line.
-    fn interrupt(mut self) -> (bool, String) {
-        let pid = rustix::process::Pid::from_child(&self.child);
-        rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
-        let status = self.child.wait().unwrap();
-        let last = self.lines.iter().last().unwrap_or_default();
-        (status.success(), last)
-    }
-}
+use common::{BIN, Server};
+use std::process::Command;
 
 fn fincore(args: &[&str]) -> (bool, String, String) {
     let output = Command::new(BIN).args(args).output().unwrap();
@@ -87,7 +19,7 @@ fn fincore(args: &[&str]) -> (bool, String, String) {
 fn serve_client_cross_and_clean_stop() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
-    let server = Server::start(data);
+    let server = Server::start_in(dir.path(), &[]);
     let addr = server.addr.clone();
     let client = |args: &[&str]| {
         let mut all = vec!["client", "--addr", &addr];
@@ -126,9 +58,7 @@ fn serve_client_cross_and_clean_stop() {
     let (ok, _, err) = client(&["--secret", "wrong", "balance"]);
     assert!(!ok && err.contains("LoginFailed (906)"), "{err}");
 
-    let (clean, last) = server.interrupt();
-    assert!(clean, "serve exits 0 on SIGINT");
-    assert!(last.contains("stopped cleanly"), "{last}");
+    let last = server.stop();
     let field = |line: &str, key: &str| {
         line.split(&format!("{key}="))
             .nth(1)
@@ -145,15 +75,14 @@ fn serve_client_cross_and_clean_stop() {
     assert!(out.contains(&format!("state_hash={hash} seq={seq}")), "{out}");
 
     // A restart recovers the same state.
-    let server = Server::start(data);
+    let server = Server::start_in(dir.path(), &[]);
     let recovered = server.seen.iter().find(|l| l.contains("recovered")).unwrap();
     assert!(recovered.contains(&format!("state_hash={hash}")), "{recovered}");
     let addr = server.addr.clone();
     let (ok, out, _) = fincore(&["client", "--addr", &addr, "orders"]);
     assert!(ok);
     assert!(out.contains("order 1 (client id 1) Buy 0.0060 BTC-USD @ 60000.00, filled 0.0040"));
-    let (clean, _) = server.interrupt();
-    assert!(clean);
+    server.stop();
 }
 
 /// Every `$ fincore client ...` example in README.md, run in order against a fresh
@@ -162,8 +91,7 @@ fn serve_client_cross_and_clean_stop() {
 fn readme_examples_match_a_fresh_server() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
         .expect("README.md");
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path().to_str().unwrap());
+    let server = Server::start();
     let mut examples = 0;
     for block in readme.split("```text\n").skip(1) {
         let block = block.split("```").next().expect("a closed block");
@@ -184,6 +112,5 @@ fn readme_examples_match_a_fresh_server() {
         }
     }
     assert!(examples >= 10, "only {examples} README examples found");
-    let (ok, _) = server.interrupt();
-    assert!(ok);
+    server.stop();
 }

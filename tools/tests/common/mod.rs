@@ -20,6 +20,8 @@ pub struct Server {
     child: Child,
     /// The server's log lines (read on a thread, so that its stdout never fills up).
     lines: mpsc::Receiver<String>,
+    /// The log lines read so far, oldest first.
+    pub seen: Vec<String>,
     /// The address it listens on.
     pub addr: String,
     /// Its data directory.
@@ -64,8 +66,14 @@ impl Server {
                 }
             }
         });
-        let mut server =
-            Server { child, lines, addr: String::new(), dir: dir.to_path_buf(), _temporary: None };
+        let mut server = Server {
+            child,
+            lines,
+            seen: Vec::new(),
+            addr: String::new(),
+            dir: dir.to_path_buf(),
+            _temporary: None,
+        };
         let listening = server.wait_for("listening");
         let addr = listening.split("listen=").nth(1).unwrap().split_whitespace().next().unwrap();
         server.addr = addr.to_string();
@@ -78,13 +86,14 @@ impl Server {
         self.child.wait().unwrap();
     }
 
-    /// Stops the server with SIGINT and returns its last log line (the clean-stop line
-    /// with `state_hash=` and `seq=`).
+    /// Stops the server with SIGINT, requires it to exit 0, and returns its clean-stop
+    /// log line (the one with `state_hash=` and `seq=`).
     pub fn stop(mut self) -> String {
         let pid = rustix::process::Pid::from_raw(self.child.id() as i32).expect("a pid");
         rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
         let stopped = self.wait_for("stopped cleanly");
-        self.child.wait().unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "serve exits 0 on SIGINT: {status}");
         stopped
     }
 
@@ -92,8 +101,12 @@ impl Server {
     pub fn wait_for(&mut self, text: &str) -> String {
         loop {
             match self.lines.recv_timeout(Duration::from_secs(30)) {
-                Ok(line) if line.contains(text) => return line,
-                Ok(_) => {}
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
                 Err(e) => panic!("no log line with {text:?}: {e}"),
             }
         }
