@@ -10,6 +10,7 @@
 //! every invariant, a rejected command changes nothing). [`seeds`] makes a few valid
 //! inputs per target, so that the fuzzer starts past the decoders.
 
+use fincore_engine::ledger::Balance;
 use fincore_engine::testkit::{self, PaymentsMix, TradingMix};
 use fincore_engine::*;
 use fincore_gateway::wire::{self, ClientMsg, Frame, HEADER_LEN, Header, ServerMsg, VERSION};
@@ -18,6 +19,7 @@ use fincore_journal::{
     Durability, Journal, JournalConfig, JournalError, JournalReader, SEGMENT_HEADER_LEN,
     SEGMENT_SIZE_MIN, SnapshotStore, TornTail, list_segments, segment_path,
 };
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -632,19 +634,39 @@ pub fn engine(data: &[u8]) {
 /// The engine under test and a shadow one command behind it. The shadow is the
 /// before-image a rejected command is compared with; after an accepted command it
 /// applies the same command and must emit the same events (determinism). Keeping it in
-/// step costs one more `apply` per command, far less than a clone.
+/// step costs one more `apply` per command, far less than a clone. `feed` is every
+/// balance as the `Balance` events left it (from the universe's state on): after every
+/// command it must equal the engine's balances, so none changes unpublished.
 struct Lockstep {
     engine: Engine,
     shadow: Engine,
     events: Vec<Event>,
     shadow_events: Vec<Event>,
+    feed: BTreeMap<(AccountId, AssetId), Balance>,
 }
 
 impl Lockstep {
     fn new() -> Lockstep {
         let universe = universe();
         let (events, shadow_events) = (Vec::new(), Vec::new());
-        Lockstep { engine: universe.clone(), shadow: universe.clone(), events, shadow_events }
+        let feed = balances(universe).collect();
+        let (engine, shadow) = (universe.clone(), universe.clone());
+        Lockstep { engine, shadow, events, shadow_events, feed }
+    }
+
+    /// Brings the feed up to date with this command's `Balance` events and compares it
+    /// with every balance of every account.
+    fn check_feed(&mut self, command: &Command) {
+        for event in &self.events {
+            if let Event::Balance(b) = event {
+                let heard = Balance { available: b.available, held: b.held, pending: b.pending };
+                self.feed.insert((b.account, b.asset), heard);
+            }
+        }
+        for (key, balance) in balances(&self.engine) {
+            let heard = self.feed.get(&key).copied().unwrap_or_default();
+            assert_eq!(heard, balance, "{key:?} after {command:?} (events {:?})", self.events);
+        }
     }
 
     fn apply(&mut self, mut command: Command) {
@@ -654,6 +676,7 @@ impl Lockstep {
         if let Err(broken) = self.engine.check_invariants() {
             panic!("invariant broken after {command:?} (events {:?}): {broken}", self.events);
         }
+        self.check_feed(&command);
         let rejects = self.events.iter().filter(|e| matches!(e, Event::Rejected(_))).count();
         self.shadow_events.clear();
         if rejects == 0 {
@@ -687,6 +710,14 @@ impl Lockstep {
         let moved = self.shadow.state_hash() != self.engine.state_hash();
         assert!(!moved, "{command:?} was rejected but changed the state");
     }
+}
+
+/// Every balance of every account, by account and asset.
+fn balances(engine: &Engine) -> impl Iterator<Item = ((AccountId, AssetId), Balance)> + '_ {
+    engine.accounts().flat_map(|(id, account)| {
+        (0..ASSETS_MAX as u16)
+            .map(move |asset| ((id, AssetId(asset)), account.balance(AssetId(asset))))
+    })
 }
 
 // ---- seeds ---------------------------------------------------------------------------
