@@ -5,10 +5,11 @@
 //! order still holds that position, in which case it goes to a small hash table of
 //! such long-lived orders. Consecutive orders fill consecutive positions (an insert
 //! touches a cache line the previous one touched), and a lookup is one load plus the
-//! check against the order table. The (account, client id) index is a hash table.
+//! check against the order table. The (account, client id) index is a hash table of
+//! its own kind ([`ClientIdTable`]: one cache line per visit).
 //!
-//! The tables store only the 4-byte slot; the key is read back from the order table
-//! when a probe's tag matches. A table of (key, slot) pairs is 4-6x larger, and at the
+//! The tables store only the 4-byte slot (the client-id table also a 4-byte hash); the
+//! key is read back from the order table when a probe's hash matches. A table of (key, slot) pairs is 4-6x larger, and at the
 //! sizes a busy book needs that is the difference between L2 hits and L3 misses on
 //! every cancel (measured with `fincore bench engine`; see BENCHMARKS.md).
 //!
@@ -16,6 +17,7 @@
 //! to the ring and which to the overflow table) cannot influence any output:
 //! determinism does not depend on it.
 
+use super::client_ids::ClientIdTable;
 use super::orders::{NIL, OrderStore, Slot};
 use crate::types::{AccountId, ClientOrderId, OrderId};
 use hashbrown::HashTable;
@@ -37,7 +39,7 @@ pub struct OrderIndex {
     in_ring: usize,
     /// Live orders whose ring position an older live order held when they came.
     overflow: HashTable<Slot>,
-    by_client: HashTable<Slot>,
+    by_client: ClientIdTable,
 }
 
 fn hash_id(id: OrderId) -> u64 {
@@ -62,7 +64,7 @@ impl OrderIndex {
             ring_mask: ring_len as u64 - 1,
             in_ring: 0,
             overflow: HashTable::with_capacity(capacity / RING_PER_EXPECTED),
-            by_client: HashTable::with_capacity(capacity),
+            by_client: ClientIdTable::with_capacity(capacity),
         }
     }
 
@@ -98,12 +100,12 @@ impl OrderIndex {
             let rehash_id = |s: &Slot| hash_id(store.get(*s).id);
             self.overflow.insert_unique(hash_id(order.id), slot, rehash_id);
         }
-        let rehash_client = |s: &Slot| {
-            let o = store.get(*s);
+        let rehash_client = |s: Slot| {
+            let o = store.get(s);
             hash_client(o.account, o.client_order_id)
         };
         let hash = hash_client(order.account, order.client_order_id);
-        self.by_client.insert_unique(hash, slot, rehash_client);
+        self.by_client.insert(hash, slot, rehash_client);
     }
 
     /// Removes the order stored in `slot` (call before the slot is freed).
@@ -119,8 +121,8 @@ impl OrderIndex {
             entry.expect("a live order is indexed by id").remove();
         }
         let hash = hash_client(order.account, order.client_order_id);
-        let entry = self.by_client.find_entry(hash, |s| *s == slot);
-        entry.expect("a live order is indexed by client id").remove();
+        let removed = self.by_client.remove(hash, slot);
+        assert!(removed, "a live order is indexed by client id");
     }
 
     /// The slot of the live order with engine id `id`.
@@ -146,11 +148,11 @@ impl OrderIndex {
         account: AccountId,
         client: ClientOrderId,
     ) -> Option<Slot> {
-        let matches = |s: &Slot| {
-            let o = store.get(*s);
+        let matches = |s: Slot| {
+            let o = store.get(s);
             o.account == account && o.client_order_id == client
         };
-        self.by_client.find(hash_client(account, client), matches).copied()
+        self.by_client.find(hash_client(account, client), matches)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Order books: price-time priority queues per instrument. The book knows nothing about
 //! money; holds and settlement live in the engine's ledger code.
 
+mod client_ids;
 mod index;
 mod ladder;
 mod orders;
