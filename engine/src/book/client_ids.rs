@@ -59,26 +59,33 @@ impl ClientIdTable {
     #[inline(always)]
     pub fn find(&self, hash: u64, mut is_key: impl FnMut(Slot) -> bool) -> Option<Slot> {
         let hash = hash as u32;
+        let at = self.position(hash, |entry| entry.hash == hash && is_key(entry.slot))?;
+        Some(self.entries[at].slot)
+    }
+
+    /// The position of the first entry of `hash`'s run for which `hit` holds, if any
+    /// (a run ends at the first empty position from the home on).
+    #[inline(always)]
+    fn position(&self, hash: u32, mut hit: impl FnMut(Entry) -> bool) -> Option<usize> {
         let mut at = self.home(hash);
         loop {
             let entry = self.entries[at];
             if entry.slot == NIL {
                 return None;
             }
-            if entry.hash == hash && is_key(entry.slot) {
-                return Some(entry.slot);
+            if hit(entry) {
+                return Some(at);
             }
             at = (at + 1) & self.mask;
         }
     }
 
-    /// Adds `slot` under `hash` (its key must not be in the table). `rehash` gives the
-    /// hash of an entry already in the table, for when the table grows.
+    /// Adds `slot` under `hash` (its key must not be in the table).
     #[inline(always)]
-    pub fn insert(&mut self, hash: u64, slot: Slot, rehash: impl Fn(Slot) -> u64) {
+    pub fn insert(&mut self, hash: u64, slot: Slot) {
         debug_assert_ne!(slot, NIL);
         if 2 * (self.len + 1) > self.entries.len() {
-            self.grow(rehash);
+            self.grow();
         }
         self.place(Entry { hash: hash as u32, slot });
         self.len += 1;
@@ -93,14 +100,14 @@ impl ClientIdTable {
         self.entries[at] = entry;
     }
 
-    /// Doubles the table (allocates: only when the live orders reach a new high).
+    /// Doubles the table (allocates: only when the live orders reach a new high). The
+    /// stored hashes place the entries again: no key is read back.
     #[cold]
-    fn grow(&mut self, rehash: impl Fn(Slot) -> u64) {
+    fn grow(&mut self) {
         let positions = self.entries.len() * 2;
         let old = std::mem::replace(&mut self.entries, vec![EMPTY; positions].into_boxed_slice());
         self.mask = positions - 1;
         for entry in old.iter().filter(|e| e.slot != NIL) {
-            debug_assert_eq!(rehash(entry.slot) as u32, entry.hash, "an entry's hash is its key's");
             self.place(*entry);
         }
     }
@@ -108,18 +115,9 @@ impl ClientIdTable {
     /// Removes the entry of `slot`, stored under `hash`. Returns false if there is none.
     #[inline(always)]
     pub fn remove(&mut self, hash: u64, slot: Slot) -> bool {
-        let hash = hash as u32;
-        let mut hole = self.home(hash);
-        loop {
-            let entry = self.entries[hole];
-            if entry.slot == NIL {
-                return false;
-            }
-            if entry.slot == slot {
-                break;
-            }
-            hole = (hole + 1) & self.mask;
-        }
+        let Some(mut hole) = self.position(hash as u32, |entry| entry.slot == slot) else {
+            return false;
+        };
         // Backward shift: every later entry of the run that may sit at the hole (its
         // home is not between the hole and where it sits) moves into it, until the run
         // ends at an empty position. Probes then never meet a gap inside a run.
@@ -167,7 +165,7 @@ mod tests {
                 let key = step;
                 let slot = keys.len() as Slot;
                 keys.push(key);
-                table.insert(hash_of(key), slot, |s| hash_of(keys[s as usize]));
+                table.insert(hash_of(key), slot);
                 model.insert(key, slot);
             } else if !model.is_empty() {
                 let nth = rng.below(model.len() as u64) as usize;

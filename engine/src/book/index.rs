@@ -100,12 +100,7 @@ impl OrderIndex {
             let rehash_id = |s: &Slot| hash_id(store.get(*s).id);
             self.overflow.insert_unique(hash_id(order.id), slot, rehash_id);
         }
-        let rehash_client = |s: Slot| {
-            let o = store.get(s);
-            hash_client(o.account, o.client_order_id)
-        };
-        let hash = hash_client(order.account, order.client_order_id);
-        self.by_client.insert(hash, slot, rehash_client);
+        self.by_client.insert(hash_client(order.account, order.client_order_id), slot);
     }
 
     /// Removes the order stored in `slot` (call before the slot is freed).
