@@ -18,7 +18,7 @@ use super::orders::{NIL, Slot};
 
 /// One position of the table: the low 32 bits of the key's hash and the order's slot,
 /// or `slot == NIL` for an empty position.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 struct Entry {
     hash: u32,
     slot: Slot,
@@ -91,7 +91,9 @@ impl ClientIdTable {
         self.len += 1;
     }
 
-    /// Puts `entry` in the first empty position from its home on.
+    /// Puts `entry` in the first empty position from its home on. (Its own loop: one
+    /// probe returning either the hit or the run's end, shared with `find` and `remove`,
+    /// cost 5 instructions and 0.5 mispredicted branches more per command in callgrind.)
     fn place(&mut self, entry: Entry) {
         let mut at = self.home(entry.hash);
         while self.entries[at].slot != NIL {
@@ -146,9 +148,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     /// Keys whose hashes crowd a few home positions (so long runs form and are shifted
-    /// back), against a map: after every step each key in
-    /// the map is found with its slot, removed keys are not, and the table grows from
-    /// its smallest size.
+    /// back), against a map: after every step each key in the map is found with its
+    /// slot, removed keys are not, and the table grows from its smallest size.
     #[test]
     fn the_table_agrees_with_a_map_through_crowded_inserts_and_removes() {
         // The key of slot `s` is `keys[s]`. Only 8 distinct hashes, whose homes are

@@ -9,9 +9,10 @@
 //! its own kind ([`ClientIdTable`]: one cache line per visit).
 //!
 //! The tables store only the 4-byte slot (the client-id table also a 4-byte hash); the
-//! key is read back from the order table when a probe's hash matches. A table of (key, slot) pairs is 4-6x larger, and at the
-//! sizes a busy book needs that is the difference between L2 hits and L3 misses on
-//! every cancel (measured with `fincore bench engine`; see BENCHMARKS.md).
+//! key is read back from the order table when a probe's hash matches. A table of (key,
+//! slot) pairs is 4-6x larger, and at the sizes a busy book needs that is the
+//! difference between L2 hits and L3 misses on every cancel (measured with `fincore
+//! bench engine`; see BENCHMARKS.md).
 //!
 //! Hashing is seedless Fx, and nothing here is iterated, so the layout (which id went
 //! to the ring and which to the overflow table) cannot influence any output:
