@@ -183,6 +183,19 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
     }
     let exit = pipeline.shutdown()?;
     let scrapes = scraper.map(crate::stats::Scraper::stop).transpose()?;
+    // Live state against replayed state: the journal this run wrote, replayed into a
+    // fresh engine, must reach the state the engine thread stopped in (not timed).
+    let replayed = fincore_gateway::replay(&dir, fincore_gateway::ReplayBounds::default())
+        .context("replaying the run's journal")?;
+    let (replay_hash, replay_seq) = (replayed.engine.state_hash(), replayed.engine.last_seq());
+    if (replay_hash, replay_seq) != (exit.state_hash, exit.seq) {
+        bail!(
+            "determinism is broken: the engine thread stopped at seq {} with state hash \
+             {:016x}, the replay of its journal reached seq {replay_seq} with {replay_hash:016x}",
+            exit.seq,
+            exit.state_hash
+        );
+    }
     let ops_per_sec = n as f64 / elapsed.as_secs_f64();
     let p = |q: f64| histogram.value_at_quantile(q);
     println!(
@@ -206,7 +219,13 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
         p(0.999),
         histogram.max()
     );
-    println!("  state_hash   {:016x} seq={}", exit.state_hash, exit.seq);
+    println!(
+        "  state_hash   {:016x} seq={} (the replay of the journal agrees: {} records in {:.2} s)",
+        exit.state_hash,
+        exit.seq,
+        replayed.records,
+        replayed.elapsed.as_secs_f64()
+    );
     if let Some(scrapes) = scrapes {
         println!("  metrics      on: {scrapes} scrapes of /metrics, one a second");
     }
@@ -220,7 +239,7 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
     }
     if args.json {
         println!(
-            "{{\"mix\":\"{}\",\"ops\":{n},\"rate\":\"{}\",\"durability\":\"{}\",\"wait\":\"{wait:?}\",\"metrics\":{},\"ops_per_sec\":{ops_per_sec:.0},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{},\"events\":{events},\"state_hash\":\"{:016x}\"}}",
+            "{{\"mix\":\"{}\",\"ops\":{n},\"rate\":\"{}\",\"durability\":\"{}\",\"wait\":\"{wait:?}\",\"metrics\":{},\"ops_per_sec\":{ops_per_sec:.0},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{},\"events\":{events},\"state_hash\":\"{:016x}\",\"replay_agrees\":true}}",
             args.mix.name(),
             args.rate,
             args.durability,

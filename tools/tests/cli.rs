@@ -121,3 +121,24 @@ fn verify_refuses_a_journal_missing_its_first_segment() {
     let (ok, _, err) = fincore(&["journal", "verify", "--data", data]);
     assert!(!ok && err.contains("earlier segments are missing"), "{err}");
 }
+
+/// `bench pipeline` ends by replaying the journal its engine thread wrote into a fresh
+/// engine, and fails unless the replay reaches the live state (sequence and state
+/// hash); its report says so.
+#[test]
+fn bench_pipeline_checks_its_state_against_a_replay_of_its_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let scratch = dir.path().to_str().unwrap();
+    for mix in ["trading", "payments"] {
+        let args = ["bench", "pipeline", "--mix", mix, "--ops", "3000", "--dir", scratch, "--json"];
+        let (ok, stdout, stderr) = fincore(&args);
+        assert!(ok, "{mix}: {stderr}");
+        assert!(stdout.contains("the replay of the journal agrees"), "{mix}: {stdout}");
+        let json: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        assert_eq!(json["mix"], mix);
+        assert_eq!(json["ops"], 3000);
+        assert_eq!(json["replay_agrees"], true);
+        assert!(json["events"].as_u64().unwrap() >= 3000, "{mix}: every command answered");
+        assert_eq!(json["state_hash"].as_str().unwrap().len(), 16);
+    }
+}
