@@ -5,9 +5,14 @@ median of the runs' p99 latencies), each round's median, and for two builds the 
 ratio (B / A) of the runs made next to each other.
 
     tools/bench-rounds-summary.py [bench-rounds.txt] [--svg FILE] [--target NAME=M/s ...]
+                                  [--p99-target NAME=ns ...] [--pool]
 
-`--svg` draws each benchmark's round medians per build (one panel each) with its
-target, if one was given, as a dashed line.
+`--target` (a throughput floor) and `--p99-target` (a ceiling on the p99 of `bench
+engine` runs) also print a verdict per build under BENCHMARKS.md's rule: a target is
+met only if the median over all runs meets it and so do at least three quarters of the
+round medians. `--svg` draws each benchmark's round medians per build (one panel each)
+with its throughput target, if one was given, as a dashed line. `--pool` counts every
+build's runs as one build's ("pooled"), for rounds of two copies of the same code.
 """
 
 import collections
@@ -34,7 +39,15 @@ def round_medians(rows):
     return {stamp: statistics.median(values) for stamp, values in by_round.items()}
 
 
-def main(path, svg=None, targets=None):
+def verdict(what, overall, rounds, meets):
+    """One line: the overall median and round medians against a target, and whether the
+    target is met (the overall median and three quarters of the rounds must meet it)."""
+    hits = sum(1 for value in rounds if meets(value))
+    met = meets(overall) and 4 * hits >= 3 * len(rounds)
+    return f"{what}: {hits} of {len(rounds)} round medians meet it -> {'met' if met else 'not met'}"
+
+
+def main(path, svg=None, targets=None, p99_targets=None, pool=False):
     runs = collections.defaultdict(list)  # (benchmark, build) -> [(round, rate, record)]
     order = collections.defaultdict(list)  # benchmark -> builds as they first appear
     with open(path) as lines:
@@ -43,6 +56,7 @@ def main(path, svg=None, targets=None):
             if len(parts) < 4:
                 continue
             stamp, benchmark, build, text = parts
+            build = "pooled" if pool else build
             try:
                 record = json.loads(text)
             except json.JSONDecodeError:
@@ -69,6 +83,23 @@ def main(path, svg=None, targets=None):
                 f"({min(values):.2f} - {max(values):.2f}, {len(values)} runs){tail}"
             )
             print(f"  {'':24} by round: {rounds}")
+            target = (targets or {}).get(benchmark)
+            if target is not None:
+                medians = list(round_medians(rows).values())
+                what = f"target >= {target:g} M/s"
+                line = verdict(what, statistics.median(values), medians, lambda v: v >= target)
+                print(f"  {'':24} {line}")
+            ceiling = (p99_targets or {}).get(benchmark)
+            if ceiling is not None and p99:
+                by_round = collections.defaultdict(list)
+                for stamp, _, record in rows:
+                    by_round[stamp].append(record["p99_ns"])
+                medians = [statistics.median(v) for v in by_round.values()]
+                shown = " ".join(f"{m:.0f}" for m in medians)
+                print(f"  {'':24} p99 by round: {shown} ns")
+                what = f"p99 target < {ceiling:g} ns"
+                line = verdict(what, statistics.median(p99), medians, lambda v: v < ceiling)
+                print(f"  {'':24} {line}")
         if len(order[benchmark]) == 2:
             # Runs alternate A B B A within a round: the first A goes with the first B,
             # the second B with the second A. Paired within each round only, so a
@@ -162,24 +193,28 @@ def chart(runs, order, targets):
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    path, svg, targets = "bench-rounds.txt", None, {}
+    path, svg, targets, p99_targets, pool = "bench-rounds.txt", None, {}, {}, False
     while args:
         arg = args.pop(0)
         if arg in ("-h", "--help"):
             print(__doc__.strip())
             sys.exit(0)
-        if arg.startswith("-") and arg not in ("--svg", "--target"):
+        if arg == "--pool":
+            pool = True
+            continue
+        if arg.startswith("-") and arg not in ("--svg", "--target", "--p99-target"):
             sys.exit(f"unknown option {arg} (see --help)")
-        if arg in ("--svg", "--target") and not args:
+        if arg in ("--svg", "--target", "--p99-target") and not args:
             sys.exit(f"{arg} needs a value")
         if arg == "--svg":
             svg = args.pop(0)
-        elif arg == "--target":
+        elif arg in ("--target", "--p99-target"):
             name, _, value = args.pop(0).partition("=")
             try:
-                targets[name] = float(value)
+                (targets if arg == "--target" else p99_targets)[name] = float(value)
             except ValueError:
-                sys.exit(f"--target wants NAME=M/s, e.g. engine-transfers=10, not {name}={value}")
+                example = "engine-transfers=10" if arg == "--target" else "engine-trading=500"
+                sys.exit(f"{arg} wants NAME=value, e.g. {example}, not {name}={value}")
         else:
             path = arg
-    main(path, svg, targets)
+    main(path, svg, targets, p99_targets, pool)

@@ -17,19 +17,6 @@ use std::time::{Duration, Instant};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/examples/fincore_client.py");
 
-/// True if `python3` runs; panics instead of skipping when it is required.
-fn python_available() -> bool {
-    let found = Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("FINCORE_REQUIRE_PYTHON").is_none(),
-            "python3 not found, and FINCORE_REQUIRE_PYTHON is set"
-        );
-        eprintln!("python3 not found: the Python example client was NOT checked");
-    }
-    found
-}
-
 /// Runs the script against `port`; returns (exit success, stdout, stderr). Fails the
 /// test if the script takes longer than 60 s (it waits for answers without a limit of
 /// its own) or reports a gap in the server's message sequence numbers.
@@ -73,7 +60,7 @@ fn read_all(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Str
 
 #[test]
 fn the_python_example_client_trades_pays_and_is_refused_as_documented() {
-    if !python_available() {
+    if !common::python_available("the Python example client") {
         return;
     }
     let server = Server::start();

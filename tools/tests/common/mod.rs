@@ -15,6 +15,20 @@ use std::time::Duration;
 /// The `fincore` binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_fincore");
 
+/// True if `python3` runs. Without it a test that needs it says what it did NOT check
+/// and passes, unless `FINCORE_REQUIRE_PYTHON` is set (`.ci/run` sets it): then it fails.
+pub fn python_available(what: &str) -> bool {
+    let found = Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("FINCORE_REQUIRE_PYTHON").is_none(),
+            "python3 not found, and FINCORE_REQUIRE_PYTHON is set"
+        );
+        eprintln!("python3 not found: {what} was NOT checked");
+    }
+    found
+}
+
 /// A running `fincore serve`.
 pub struct Server {
     child: Child,
