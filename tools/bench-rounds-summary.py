@@ -40,11 +40,16 @@ def round_medians(rows):
 
 
 def verdict(what, overall, rounds, meets):
-    """One line: the overall median and round medians against a target, and whether the
-    target is met (the overall median and three quarters of the rounds must meet it)."""
+    """One line: the overall median and each round's median against a target (`+` meets
+    it, `-` does not; values unrounded), and whether the target is met: the overall
+    median and at least three quarters of the round medians must meet it."""
     hits = sum(1 for value in rounds if meets(value))
     met = meets(overall) and 4 * hits >= 3 * len(rounds)
-    return f"{what}: {hits} of {len(rounds)} round medians meet it -> {'met' if met else 'not met'}"
+    marks = " ".join(f"{v:.6g}{'+' if meets(v) else '-'}" for v in rounds)
+    return (
+        f"{what}: median {overall:.6g}{'+' if meets(overall) else '-'}, rounds {marks} "
+        f"({hits} of {len(rounds)}) -> {'met' if met else 'not met'}"
+    )
 
 
 def main(path, svg=None, targets=None, p99_targets=None, pool=False):
@@ -68,6 +73,13 @@ def main(path, svg=None, targets=None, p99_targets=None, pool=False):
             runs[(benchmark, build)].append((stamp, value, record))
             if build not in order[benchmark]:
                 order[benchmark].append(build)
+
+    for name, wanted in [(n, "--target") for n in targets or {}] + [
+        (n, "--p99-target") for n in p99_targets or {}
+    ]:
+        if name not in order or (wanted == "--p99-target" and not name.startswith("engine")):
+            known = ", ".join(b for b in sorted(order) if wanted == "--target" or b.startswith("engine"))
+            print(f"warning: {wanted} {name}: no such benchmark here (have: {known})", file=sys.stderr)
 
     for benchmark in sorted(order):
         print(benchmark)
@@ -93,9 +105,10 @@ def main(path, svg=None, targets=None, p99_targets=None, pool=False):
             if ceiling is not None and p99:
                 by_round = collections.defaultdict(list)
                 for stamp, _, record in rows:
-                    by_round[stamp].append(record["p99_ns"])
+                    if "p99_ns" in record:
+                        by_round[stamp].append(record["p99_ns"])
                 medians = [statistics.median(v) for v in by_round.values()]
-                shown = " ".join(f"{m:.0f}" for m in medians)
+                shown = " ".join(f"{s[-5:]} {statistics.median(v):.0f}" for s, v in by_round.items())
                 print(f"  {'':24} p99 by round: {shown} ns")
                 what = f"p99 target < {ceiling:g} ns"
                 line = verdict(what, statistics.median(p99), medians, lambda v: v < ceiling)

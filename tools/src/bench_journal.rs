@@ -46,6 +46,14 @@ pub struct JournalArgs {
 /// A directory removed when dropped.
 pub struct Scratch(pub PathBuf);
 
+impl Scratch {
+    /// Keeps the directory (for a look after a failure) and returns its path.
+    pub fn keep(self) -> PathBuf {
+        let this = std::mem::ManuallyDrop::new(self);
+        this.0.clone()
+    }
+}
+
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);

@@ -183,17 +183,24 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
     }
     let exit = pipeline.shutdown()?;
     let scrapes = scraper.map(crate::stats::Scraper::stop).transpose()?;
-    // Live state against replayed state: the journal this run wrote, replayed into a
-    // fresh engine, must reach the state the engine thread stopped in (not timed).
-    let replayed = fincore_gateway::replay(&dir, fincore_gateway::ReplayBounds::default())
-        .context("replaying the run's journal")?;
+    // Live state against replayed state: the whole journal this run wrote (setup
+    // included, and no snapshot even if one were there), replayed into a fresh engine,
+    // must reach the state the engine thread stopped in (not timed).
+    let bounds = fincore_gateway::ReplayBounds { no_snapshot: true, ..Default::default() };
+    let replayed = fincore_gateway::replay(&dir, bounds).context("replaying the run's journal")?;
     let (replay_hash, replay_seq) = (replayed.engine.state_hash(), replayed.engine.last_seq());
-    if (replay_hash, replay_seq) != (exit.state_hash, exit.seq) {
+    let whole = replayed.records == exit.seq && replayed.torn_tail.is_none();
+    if !whole || (replay_hash, replay_seq) != (exit.state_hash, exit.seq) {
+        let kept = scratch.keep();
         bail!(
-            "determinism is broken: the engine thread stopped at seq {} with state hash \
-             {:016x}, the replay of its journal reached seq {replay_seq} with {replay_hash:016x}",
+            "the live and replayed states differ: the engine thread stopped at seq {} with \
+             state hash {:016x}; the replay applied {} records (torn tail: {:?}) and reached \
+             seq {replay_seq} with {replay_hash:016x}. The run's data directory is kept: {}",
             exit.seq,
-            exit.state_hash
+            exit.state_hash,
+            replayed.records,
+            replayed.torn_tail,
+            kept.display()
         );
     }
     let ops_per_sec = n as f64 / elapsed.as_secs_f64();
@@ -239,7 +246,7 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
     }
     if args.json {
         println!(
-            "{{\"mix\":\"{}\",\"ops\":{n},\"rate\":\"{}\",\"durability\":\"{}\",\"wait\":\"{wait:?}\",\"metrics\":{},\"ops_per_sec\":{ops_per_sec:.0},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{},\"events\":{events},\"state_hash\":\"{:016x}\",\"replay_agrees\":true}}",
+            "{{\"mix\":\"{}\",\"ops\":{n},\"rate\":\"{}\",\"durability\":\"{}\",\"wait\":\"{wait:?}\",\"metrics\":{},\"ops_per_sec\":{ops_per_sec:.0},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{},\"events\":{events},\"state_hash\":\"{:016x}\",\"replay_records\":{}}}",
             args.mix.name(),
             args.rate,
             args.durability,
@@ -248,7 +255,8 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
             p(0.99),
             p(0.999),
             histogram.max(),
-            exit.state_hash
+            exit.state_hash,
+            replayed.records
         );
     }
     Ok(())

@@ -2,8 +2,9 @@
 //! client (the open-loop load tool with many sessions is `fincore load`). The client
 //! keeps `--window` requests in flight: each is a resting buy far below the market,
 //! then its cancel (by client order id), so the book stays small. A request's round
-//! trip is from its send to the first execution report carrying its request id. Without `--addr` a server is started in-process on an ephemeral port
-//! with the demo configuration and a temporary data directory.
+//! trip is from its send to the first execution report carrying its request id.
+//! Without `--addr` a server is started in-process on an ephemeral port with the demo
+//! configuration and a temporary data directory.
 
 use anyhow::{Context, Result, bail};
 use clap::Args;

@@ -1,6 +1,7 @@
-//! A `fincore serve` child process for the end-to-end tests: the embedded demo
+//! What the end-to-end tests share: a `fincore serve` child process (the embedded demo
 //! configuration on an ephemeral port of 127.0.0.1, in a fresh data directory, killed
-//! when the test ends (pass or fail).
+//! when the test ends, pass or fail), and whether `python3` is there for the tests
+//! that run a script.
 
 // Each test crate compiles this module and uses part of it.
 #![allow(dead_code)]
