@@ -103,14 +103,11 @@ def main(path, svg=None, targets=None, p99_targets=None, pool=False):
                 print(f"  {'':24} {line}")
             ceiling = (p99_targets or {}).get(benchmark)
             if ceiling is not None and p99:
-                by_round = collections.defaultdict(list)
-                for stamp, _, record in rows:
-                    if "p99_ns" in record:
-                        by_round[stamp].append(record["p99_ns"])
-                medians = [statistics.median(v) for v in by_round.values()]
-                shown = " ".join(f"{s[-5:]} {statistics.median(v):.0f}" for s, v in by_round.items())
+                p99_rounds = round_medians([(s, r["p99_ns"], r) for s, _, r in rows if "p99_ns" in r])
+                shown = " ".join(f"{s[-5:]} {m:.0f}" for s, m in p99_rounds.items())
                 print(f"  {'':24} p99 by round: {shown} ns")
                 what = f"p99 target < {ceiling:g} ns"
+                medians = list(p99_rounds.values())
                 line = verdict(what, statistics.median(p99), medians, lambda v: v < ceiling)
                 print(f"  {'':24} {line}")
         if len(order[benchmark]) == 2:
