@@ -543,8 +543,10 @@ fn is_admin(kind: CommandKind) -> bool {
 /// owners, found as the event is emitted. `emit` is inlined into the engine's emission
 /// sites, where the event's kind is usually known, so the owners match mostly folds
 /// away. (Until session 21 the owners were filled in by a second pass over the
-/// command's items after the apply, matching on each item's kind: `bench pipeline` is
-/// about 9 % faster this way, BENCHMARKS.md "Session 21".)
+/// command's items after the apply, matching on each item's kind. This way the engine
+/// thread runs 6 % fewer instructions per command and half the mispredicted branches
+/// under callgrind, `tools/instructions.sh`; no throughput gain could be shown on the
+/// test VM, BENCHMARKS.md "Session 21".)
 struct OutSink<'a> {
     out: &'a mut Vec<Outbound>,
     template: Outbound,
