@@ -6,7 +6,7 @@
 //! Decoding never panics: truncated input, trailing bytes, unknown enum tags and
 //! invalid booleans are all [`CodecError`]s.
 
-use crate::command::{Command, Query};
+use crate::command::{Command, CommandBody, Query};
 use crate::event::Event;
 use wincode::{SchemaRead, SchemaWrite};
 
@@ -69,5 +69,6 @@ where
 }
 
 impl Wire for Command {}
+impl Wire for CommandBody {}
 impl Wire for Query {}
 impl Wire for Event {}

@@ -21,7 +21,10 @@ mod session;
 pub mod wire;
 
 pub use datadir::{journal_dir, read_limits, snapshot_dir};
-pub use replay::{ReplayBounds, Replayed, decode_record, replay, replay_observed};
+pub use replay::{
+    PAYLOAD_BODY, PAYLOAD_COMMAND, ReplayBounds, Replayed, decode_record, encode_payload, replay,
+    replay_observed,
+};
 pub use runner::{Origin, Runner, RunnerConfig, SNAPSHOTS_KEPT_DEFAULT, StartReport};
 
 /// Errors of the runner and replay.

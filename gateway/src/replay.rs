@@ -4,8 +4,8 @@
 
 use crate::RunnerError;
 use crate::datadir;
-use fincore_engine::{Command, Discard, Engine, Event, Wire};
-use fincore_journal::{JournalReader, RecordMeta, Snapshot, SnapshotStore, TornTail};
+use fincore_engine::{Command, CommandBody, Discard, Engine, Event, UserId, Wire};
+use fincore_journal::{JournalReader, Record, Snapshot, SnapshotStore, TornTail};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -241,7 +241,7 @@ fn read_ahead(
                 end = true;
                 break;
             }
-            match decode_record(&record.meta, record.payload) {
+            match decode_record(&record) {
                 Ok(command) => batch.push(command),
                 Err(error) => {
                     failed = Some(error);
@@ -263,18 +263,49 @@ fn read_ahead(
     }
 }
 
-/// Decodes a journal payload as the command it must be: the record's audit header
-/// (sequence, time, user) and the command inside must agree.
-pub fn decode_record(meta: &RecordMeta, payload: &[u8]) -> Result<Command, RunnerError> {
+/// What a journal record's payload is: the segment header's `payload_format`, which
+/// the gateway sets ([`crate::RunnerConfig`] opens every journal with
+/// [`PAYLOAD_BODY`]) and [`decode_record`] reads. docs/JOURNAL.md, section 3.
+pub const PAYLOAD_COMMAND: u32 = 0;
+
+/// Payload format 1: the encoded `CommandBody` alone. The command's sequence, time and
+/// user are the record header's, so they are not repeated (20 bytes of every record).
+pub const PAYLOAD_BODY: u32 = 1;
+
+/// Appends the journal payload of `command` in format [`PAYLOAD_BODY`] to `out`.
+pub fn encode_payload(command: &Command, out: &mut Vec<u8>) {
+    command.body.encode_into(out);
+}
+
+/// Decodes a journal record as the command it must be. Format [`PAYLOAD_BODY`] takes
+/// the sequence, time and user from the record header; format [`PAYLOAD_COMMAND`]
+/// (journals written before segment version 2, which read as format 0) holds a whole
+/// command, which must agree with the header. Any other format is refused.
+pub fn decode_record(record: &Record<'_>) -> Result<Command, RunnerError> {
+    let (meta, payload) = (&record.meta, record.payload);
     let seq = meta.seq;
-    let command = Command::decode(payload)
-        .map_err(|e| RunnerError::Data(format!("record {seq}: payload is not a command: {e}")))?;
-    if command.seq != seq || command.time_ns != meta.time_ns || command.user.0 != meta.user {
-        let why = format!(
-            "record {seq} (time {}, user {}) holds command {} (time {}, user {})",
-            meta.time_ns, meta.user, command.seq, command.time_ns, command.user.0
-        );
-        return Err(RunnerError::Data(why));
+    let invalid = |e: fincore_engine::CodecError| {
+        RunnerError::Data(format!("record {seq}: payload is not a command: {e}"))
+    };
+    match record.payload_format {
+        PAYLOAD_BODY => {
+            let body = CommandBody::decode(payload).map_err(invalid)?;
+            Ok(Command { seq, time_ns: meta.time_ns, user: UserId(meta.user), body })
+        }
+        PAYLOAD_COMMAND => {
+            let command = Command::decode(payload).map_err(invalid)?;
+            if command.seq != seq || command.time_ns != meta.time_ns || command.user.0 != meta.user
+            {
+                let why = format!(
+                    "record {seq} (time {}, user {}) holds command {} (time {}, user {})",
+                    meta.time_ns, meta.user, command.seq, command.time_ns, command.user.0
+                );
+                return Err(RunnerError::Data(why));
+            }
+            Ok(command)
+        }
+        other => Err(RunnerError::Data(format!(
+            "record {seq}: unknown payload format {other} (written by a newer fincore?)"
+        ))),
     }
-    Ok(command)
 }

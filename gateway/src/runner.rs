@@ -5,9 +5,7 @@
 
 use crate::replay::{ReplayBounds, replay};
 use crate::{RunnerError, datadir};
-use fincore_engine::{
-    Command, CommandBody, Engine, EngineLimits, EventSink, SYSTEM_USER, UserId, Wire,
-};
+use fincore_engine::{Command, CommandBody, Engine, EngineLimits, EventSink, SYSTEM_USER, UserId};
 use fincore_journal::{
     Durability, Journal, JournalConfig, RecordMeta, SEGMENT_SIZE_DEFAULT, SnapshotStore,
 };
@@ -83,7 +81,7 @@ fn setup_done(data: &Path, setup: &[CommandBody], last_seq: u64) -> Result<usize
     let mut reader = fincore_journal::JournalReader::open(&datadir::journal_dir(data), 1)?;
     let mut matched = 0;
     while let Some(record) = reader.next()? {
-        let command = crate::replay::decode_record(&record.meta, record.payload)?;
+        let command = crate::replay::decode_record(&record)?;
         if command.user != SYSTEM_USER || setup.get(matched) != Some(&command.body) {
             return Ok(setup.len());
         }
@@ -149,6 +147,7 @@ impl Runner {
             segment_size: config.segment_size,
             durability: config.durability,
             synced_log: config.synced_log.clone(),
+            payload_format: crate::replay::PAYLOAD_BODY,
         };
         // Recover the tail first (it may cut a torn record), then rebuild from it.
         let (journal, recovery) = Journal::open(journal_config)?;
@@ -232,7 +231,7 @@ impl Runner {
         debug_assert_eq!(seq, self.engine.last_seq() + 1);
         let command = Command { seq, time_ns, user: origin.user, body };
         self.encoded.clear();
-        command.encode_into(&mut self.encoded);
+        crate::replay::encode_payload(&command, &mut self.encoded);
         let meta = RecordMeta {
             seq,
             time_ns,

@@ -3,9 +3,16 @@
 //! halfway, must reach the live state hash, also as of past sequence numbers.
 
 use fincore_engine::testkit::{TradingMix, trading_workload};
-use fincore_engine::{CommandBody, Event, SNAPSHOT_FORMAT_VERSION};
-use fincore_gateway::{Origin, ReplayBounds, Runner, RunnerConfig, replay, snapshot_dir};
-use fincore_journal::{Snapshot, SnapshotStore};
+use fincore_engine::{
+    Command, CommandBody, Engine, EngineLimits, Event, SNAPSHOT_FORMAT_VERSION, SYSTEM_USER, Wire,
+};
+use fincore_gateway::{
+    Origin, PAYLOAD_BODY, PAYLOAD_COMMAND, ReplayBounds, Runner, RunnerConfig, decode_record,
+    encode_payload, journal_dir, replay, snapshot_dir,
+};
+use fincore_journal::{
+    Journal, JournalConfig, JournalReader, RecordMeta, Snapshot, SnapshotStore, list_segments,
+};
 use std::collections::BTreeMap;
 
 const COMMANDS: usize = 1_000_000;
@@ -127,4 +134,94 @@ fn reopening_continues_the_journal_and_a_corrupt_snapshot_falls_back() {
     let replayed = replay(dir.path(), ReplayBounds::default()).unwrap();
     assert!(replayed.snapshot.is_none());
     assert_eq!(replayed.engine.state_hash(), live_hash);
+}
+
+/// The payload formats of a journal's records, in order, with how many records each
+/// run of one format holds.
+fn format_runs(data: &std::path::Path) -> Vec<(u32, u64)> {
+    let mut reader = JournalReader::open_strict(&journal_dir(data)).unwrap();
+    let mut runs: Vec<(u32, u64)> = Vec::new();
+    while let Some(record) = reader.next().unwrap() {
+        match runs.last_mut() {
+            Some((format, count)) if *format == record.payload_format => *count += 1,
+            _ => runs.push((record.payload_format, 1)),
+        }
+    }
+    runs
+}
+
+#[test]
+fn a_journal_of_whole_commands_is_read_and_continued_in_the_body_format() {
+    // A data directory as fincore wrote it before segment version 2: every payload a
+    // whole `Command` (payload format 0), here with the setup and the first half.
+    let dir = tempfile::tempdir().unwrap();
+    let workload =
+        trading_workload(TradingMix { instruments: 1, traders: 8, commands: 20_000, seed: 3 });
+    let setup: Vec<CommandBody> = workload.setup.iter().map(|c| c.body).collect();
+    let (first, second) = workload.commands.split_at(10_000);
+    let mut reference = Engine::new(EngineLimits::default());
+    // A first start with no setup writes the limits file and an empty journal; a
+    // writer of format 0 then replaces its empty segment with one of its own.
+    let runner_config = RunnerConfig::new(dir.path());
+    Runner::open(&runner_config, &[]).unwrap().0.close().unwrap();
+    let config = JournalConfig::new(journal_dir(dir.path()));
+    assert_eq!(config.payload_format, PAYLOAD_COMMAND);
+    let (mut journal, _) = Journal::open(config).unwrap();
+    let old = setup
+        .iter()
+        .map(|body| (SYSTEM_USER, 0, *body))
+        .chain(first.iter().map(|c| (c.user, c.time_ns, c.body)));
+    for (i, (user, time_ns, body)) in old.enumerate() {
+        let command = Command { seq: i as u64 + 1, time_ns, user, body };
+        let meta = RecordMeta { seq: command.seq, time_ns, user: user.0, session: 1, peer: 0 };
+        journal.append(&meta, &command.encode()).unwrap();
+        reference.apply(&command, &mut Vec::new());
+    }
+    journal.close().unwrap();
+    let old_records = (setup.len() + first.len()) as u64;
+
+    // The runner reads it (no setup journaled again) and continues in a new segment.
+    let (mut runner, report) = Runner::open(&runner_config, &setup).unwrap();
+    assert_eq!((report.replayed, report.setup_applied), (old_records, 0));
+    assert_eq!(runner.engine().state_hash(), reference.state_hash());
+    let mut events = Vec::new();
+    for command in second {
+        let origin = Origin { user: command.user, session: 1, peer: 0 };
+        runner.submit(origin, command.time_ns, command.body, &mut events).unwrap();
+        let seq = reference.last_seq() + 1;
+        reference.apply(&Command { seq, ..*command }, &mut Vec::new());
+    }
+    let live_hash = runner.engine().state_hash();
+    assert_eq!(live_hash, reference.state_hash());
+    runner.close().unwrap();
+    let runs = format_runs(dir.path());
+    assert_eq!(runs, vec![(PAYLOAD_COMMAND, old_records), (PAYLOAD_BODY, second.len() as u64)]);
+    assert_eq!(list_segments(&journal_dir(dir.path())).unwrap().len(), 2);
+
+    // Replaying the mixed journal reaches the live state.
+    let bounds = ReplayBounds { no_snapshot: true, ..Default::default() };
+    let replayed = replay(dir.path(), bounds).unwrap();
+    assert_eq!(replayed.engine.state_hash(), live_hash);
+    assert_eq!(replayed.records, old_records + second.len() as u64);
+
+    // A body-format record is 20 bytes shorter than the whole command it stands for.
+    let command = second[0];
+    assert_eq!(command.encode().len(), {
+        let mut body = Vec::new();
+        encode_payload(&command, &mut body);
+        body.len() + 20
+    });
+}
+
+#[test]
+fn a_record_of_an_unknown_payload_format_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = JournalConfig { payload_format: 7, ..JournalConfig::new(dir.path()) };
+    let (mut journal, _) = Journal::open(config).unwrap();
+    journal.append(&RecordMeta { seq: 1, ..Default::default() }, b"\x00\x00\x00\x00").unwrap();
+    journal.close().unwrap();
+    let mut reader = JournalReader::open(dir.path(), 1).unwrap();
+    let record = reader.next().unwrap().unwrap();
+    let error = decode_record(&record).unwrap_err().to_string();
+    assert!(error.contains("record 1: unknown payload format 7"), "{error}");
 }

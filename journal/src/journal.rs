@@ -51,16 +51,24 @@ pub struct JournalConfig {
     /// is reported durable), so that a test can cut the journal back to what an OS
     /// crash would have left. `None` (the default) writes nothing.
     pub synced_log: Option<PathBuf>,
+    /// What the payloads are, in the caller's terms: stored in the header of every
+    /// segment this writer starts and reported with every record read back
+    /// ([`crate::Record::payload_format`]); the journal never interprets it. All records
+    /// of a segment share one format: opening a journal whose last segment has another
+    /// one starts a new segment (or, if that segment holds no records, replaces it).
+    /// Default 0.
+    pub payload_format: u32,
 }
 
 impl JournalConfig {
-    /// Defaults: 256 MiB segments, `process` durability.
+    /// Defaults: 256 MiB segments, `process` durability, payload format 0.
     pub fn new(dir: impl Into<PathBuf>) -> JournalConfig {
         JournalConfig {
             dir: dir.into(),
             segment_size: SEGMENT_SIZE_DEFAULT,
             durability: Durability::Process,
             synced_log: None,
+            payload_format: 0,
         }
     }
 }
@@ -165,18 +173,44 @@ impl Journal {
             recovery.removed_segment = Some(path);
             segments.pop();
         }
-        let (map, state) = match segments.last() {
+        let (mut map, state, found_format) = match segments.last() {
             None => {
-                let header =
-                    SegmentHeader { first_seq: 1, size: config.segment_size, chain_crc: 0 };
+                let header = SegmentHeader {
+                    first_seq: 1,
+                    size: config.segment_size,
+                    chain_crc: 0,
+                    payload_format: config.payload_format,
+                };
                 let (file, path) = create_segment(&config.dir, &header)?;
                 let map = SegmentMap::map(&file).map_err(|e| JournalError::io(&path, e))?;
                 segments.push((1, path));
-                (map, ScanState::start(1, 0))
+                (map, ScanState::start(1, 0), config.payload_format)
             }
             Some((first_seq, path)) => recover_segment(path, *first_seq, &mut recovery)?,
         };
-        recovery.segments = segments.len();
+        // A segment's records share one payload format. A last segment of another
+        // format is replaced if it holds no records, else followed by a new segment
+        // right after open (below).
+        let mut roll_now = false;
+        if found_format != config.payload_format {
+            let (first_seq, path) = segments.last().expect("found above").clone();
+            if state.next_seq == first_seq {
+                drop(map);
+                std::fs::remove_file(&path).map_err(|e| JournalError::io(&path, e))?;
+                sync_dir(&config.dir)?;
+                let header = SegmentHeader {
+                    first_seq,
+                    size: config.segment_size,
+                    chain_crc: state.chain_crc,
+                    payload_format: config.payload_format,
+                };
+                let (file, path) = create_segment(&config.dir, &header)?;
+                map = SegmentMap::map(&file).map_err(|e| JournalError::io(&path, e))?;
+            } else {
+                roll_now = true;
+            }
+        }
+        recovery.segments = segments.len() + usize::from(roll_now);
         if config.durability == Durability::Fsync {
             // Reported durable below: a previous run (in `process` mode, or killed) may
             // have left pages only in the page cache.
@@ -224,7 +258,7 @@ impl Journal {
             }
         };
         let (config_dir, segment_size) = (config.dir.clone(), config.segment_size);
-        let journal = Journal {
+        let mut journal = Journal {
             config,
             map,
             offset: state.offset,
@@ -239,6 +273,9 @@ impl Journal {
             _lock: lock,
             body: Vec::with_capacity(record::RECORD_HEADER_LEN + 256),
         };
+        if roll_now {
+            journal.roll()?;
+        }
         Ok((journal, recovery))
     }
 
@@ -331,6 +368,7 @@ impl Journal {
             first_seq: self.next_seq,
             size: self.config.segment_size,
             chain_crc: self.chain_crc,
+            payload_format: self.config.payload_format,
         };
         let map = match self.preparer.as_ref().and_then(Preparer::take) {
             Some(prepared) => self.adopt(prepared, &header)?,
@@ -605,7 +643,7 @@ fn recover_segment(
     path: &Path,
     name_seq: u64,
     recovery: &mut Recovery,
-) -> Result<(SegmentMap, ScanState), JournalError> {
+) -> Result<(SegmentMap, ScanState, u32), JournalError> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -656,7 +694,7 @@ fn recover_segment(
         map.zero(cut_from, clear_to - cut_from);
         map.sync(cut_from, clear_to - cut_from).map_err(|e| JournalError::io(path, e))?;
     }
-    Ok((map, state))
+    Ok((map, state, header.payload_format))
 }
 
 fn last_nonzero(bytes: &[u8]) -> Option<usize> {

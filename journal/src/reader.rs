@@ -15,6 +15,8 @@ struct Current {
     state: ScanState,
     /// Index in the segment list.
     index: usize,
+    /// The segment header's payload format.
+    payload_format: u32,
 }
 
 /// Iterates the records of a journal directory in sequence order, checking each one's
@@ -102,7 +104,8 @@ impl JournalReader {
             return Err(JournalError::corrupt(&path, 0, reason));
         }
         let state = ScanState::start(header.first_seq, header.chain_crc);
-        self.current = Some(Current { path, map, state, index });
+        let payload_format = header.payload_format;
+        self.current = Some(Current { path, map, state, index, payload_format });
         Ok(())
     }
 
@@ -147,7 +150,7 @@ impl JournalReader {
             }
         };
         let current = self.current.as_ref().expect("positioned above");
-        Ok(Some(crate::record::view(&current.map.bytes()[offset..])))
+        Ok(Some(crate::record::view(&current.map.bytes()[offset..], current.payload_format)))
     }
 
     /// A fault at `at.offset` of the current segment: a torn tail if it is in the last

@@ -4,14 +4,19 @@
 //! ```text
 //! offset  size  field
 //!      0     8  magic        "FCJRNL" 0x00 0x01
-//!      8     4  version      u32 = 1
+//!      8     4  version      u32 = 2 (1 is still read: see below)
 //!     12     4  header_crc   u32 CRC32C of bytes 0..12 and 16..64
 //!     16     8  first_seq    u64, sequence of the first record
 //!     24     8  size         u64, file size in bytes
 //!     32     4  chain_crc    u32, checksum of the record before the first (0 at the
 //!                            start of the journal)
-//!     36    28  reserved     zero
+//!     36     4  payload_format  u32, chosen by the writer, the same for every record
+//!                            of the segment; the journal never interprets it
+//!     40    24  reserved     zero
 //! ```
+//!
+//! Version 1 had no `payload_format` (bytes 36..64 reserved, zero); a version 1 segment
+//! reads as payload format 0.
 
 use crate::error::JournalError;
 use crate::journal::SEGMENT_SIZE_MIN;
@@ -25,7 +30,9 @@ pub const SEGMENT_HEADER_LEN: usize = 64;
 pub const SEGMENT_SUFFIX: &str = ".journal";
 
 const MAGIC: [u8; 8] = *b"FCJRNL\x00\x01";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
+/// The version before `payload_format` existed: read, never written.
+const VERSION_1: u32 = 1;
 
 /// The decoded header of a segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +43,9 @@ pub struct SegmentHeader {
     pub size: u64,
     /// Checksum chain value before the first record.
     pub chain_crc: u32,
+    /// What the payloads of this segment's records are, in the writer's terms
+    /// ([`crate::JournalConfig::payload_format`]); 0 in a version 1 segment.
+    pub payload_format: u32,
 }
 
 impl SegmentHeader {
@@ -47,6 +57,7 @@ impl SegmentHeader {
         out[16..24].copy_from_slice(&self.first_seq.to_le_bytes());
         out[24..32].copy_from_slice(&self.size.to_le_bytes());
         out[32..36].copy_from_slice(&self.chain_crc.to_le_bytes());
+        out[36..40].copy_from_slice(&self.payload_format.to_le_bytes());
         let crc = header_crc(&out);
         out[12..16].copy_from_slice(&crc.to_le_bytes());
         out
@@ -62,8 +73,9 @@ impl SegmentHeader {
         }
         let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().expect("4"));
         let u64_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8"));
-        if u32_at(8) != VERSION {
-            return Err(format!("unsupported segment version {}", u32_at(8)));
+        let version = u32_at(8);
+        if version != VERSION && version != VERSION_1 {
+            return Err(format!("unsupported segment version {version}"));
         }
         if u32_at(12) != header_crc(bytes) {
             return Err("segment header checksum mismatch".into());
@@ -87,7 +99,8 @@ impl SegmentHeader {
         if size < SEGMENT_SIZE_MIN {
             return Err(format!("segment size {size} is below the minimum {SEGMENT_SIZE_MIN}"));
         }
-        Ok(SegmentHeader { first_seq, size, chain_crc: u32_at(32) })
+        let payload_format = if version == VERSION_1 { 0 } else { u32_at(36) };
+        Ok(SegmentHeader { first_seq, size, chain_crc: u32_at(32), payload_format })
     }
 }
 
@@ -151,15 +164,37 @@ mod tests {
 
     #[test]
     fn header_round_trips() {
-        let header = SegmentHeader { first_seq: 7, size: SEGMENT_SIZE_MIN, chain_crc: 0xABCD };
+        let header = SegmentHeader {
+            first_seq: 7,
+            size: SEGMENT_SIZE_MIN,
+            chain_crc: 0xABCD,
+            payload_format: 3,
+        };
         assert_eq!(SegmentHeader::decode(&header.encode()), Ok(header));
+    }
+
+    #[test]
+    fn a_version_1_header_reads_as_payload_format_0() {
+        // Version 1 (before session 22) had bytes 36..64 reserved and zero.
+        let header =
+            SegmentHeader { first_seq: 9, size: SEGMENT_SIZE_MIN, chain_crc: 5, payload_format: 0 };
+        let mut bytes = header.encode();
+        bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let crc = header_crc(&bytes);
+        bytes[12..16].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(SegmentHeader::decode(&bytes), Ok(header));
+        // Any other version is refused by name.
+        bytes[8..12].copy_from_slice(&3u32.to_le_bytes());
+        let crc = header_crc(&bytes);
+        bytes[12..16].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(SegmentHeader::decode(&bytes), Err("unsupported segment version 3".into()));
     }
 
     #[test]
     fn a_segment_below_the_minimum_size_is_refused() {
         // Fuzz regression (fuzz/regressions/journal/): a 73-byte segment with a valid
         // header was recovered, and every append then failed on the roll-over.
-        let header = SegmentHeader { first_seq: 1, size: 73, chain_crc: 0 };
+        let header = SegmentHeader { first_seq: 1, size: 73, chain_crc: 0, payload_format: 0 };
         let refused = SegmentHeader::decode(&header.encode()).unwrap_err();
         assert!(refused.contains("below the minimum"), "{refused}");
     }

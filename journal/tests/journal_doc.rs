@@ -65,13 +65,14 @@ fn segment_and_record_layout_is_as_documented() {
     let bytes = read(&segment(dir.path(), 1));
     assert_eq!(bytes.len() as u64, SEGMENT_SIZE_MIN);
     assert_eq!(&bytes[0..8], b"FCJRNL\x00\x01");
-    assert_eq!(u32_at(&bytes, 8), 1, "version");
+    assert_eq!(u32_at(&bytes, 8), 2, "version");
     let header_crc = record::record_crc(0, &bytes[0..12], &bytes[16..64]);
     assert_eq!(u32_at(&bytes, 12), header_crc, "CRC32C of 0..12 then 16..64");
     assert_eq!(u64_at(&bytes, 16), 1, "first_seq");
     assert_eq!(u64_at(&bytes, 24), SEGMENT_SIZE_MIN, "size");
     assert_eq!(u32_at(&bytes, 32), 0, "chain_crc of the first segment");
-    assert!(bytes[36..64].iter().all(|b| *b == 0), "reserved");
+    assert_eq!(u32_at(&bytes, 36), 0, "payload_format (build's default)");
+    assert!(bytes[40..64].iter().all(|b| *b == 0), "reserved");
     let mut previous = 0;
     for (i, at) in positions.iter().enumerate() {
         let (o, seq, n) = (at.offset, i as u64 + 1, lens[i]);
@@ -100,6 +101,11 @@ fn segment_and_record_layout_is_as_documented() {
     let second = read(&segment(dir.path(), last.segment));
     assert_eq!(u64_at(&second, 16), last.segment);
     assert_eq!(u32_at(&second, 32), u32_at(&first, positions[1].offset + 4));
+    // The writer's payload format is in every header it writes.
+    let dir = tempfile::tempdir().unwrap();
+    let config = JournalConfig { payload_format: 0xC0DE, ..config(dir.path(), SEGMENT_SIZE_MIN) };
+    drop(Journal::open(config).unwrap());
+    assert_eq!(u32_at(&read(&segment(dir.path(), 1)), 36), 0xC0DE, "payload_format");
 }
 
 #[test]

@@ -154,3 +154,53 @@ fn empty_journals_read_as_empty() {
     let missing = dir.path().join("missing");
     assert!(matches!(JournalReader::open(&missing, 1), Err(JournalError::Io { .. })));
 }
+
+/// Every record read back from `dir` with its payload format.
+fn formats(dir: &Path) -> Vec<(u64, u32)> {
+    let mut reader = JournalReader::open_strict(dir).unwrap();
+    let mut found = Vec::new();
+    while let Some(record) = reader.next().unwrap() {
+        found.push((record.meta.seq, record.payload_format));
+    }
+    found
+}
+
+#[test]
+fn a_new_payload_format_starts_a_new_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path(), &[10; 5], SEGMENT_SIZE_MIN);
+    assert_eq!(formats(dir.path()), (1..=5).map(|seq| (seq, 0)).collect::<Vec<_>>());
+    // Reopened with format 1: segment 1 keeps format 0, records from 6 go to a new one.
+    let config = JournalConfig { payload_format: 1, ..config(dir.path(), SEGMENT_SIZE_MIN) };
+    let (mut journal, recovery) = Journal::open(config.clone()).unwrap();
+    assert_eq!((recovery.segments, recovery.last_seq, journal.next_seq()), (2, 5, 6));
+    for seq in 6..=8 {
+        journal.append(&meta(seq), &payload(seq, 10, 0)).unwrap();
+    }
+    journal.close().unwrap();
+    let starts: Vec<u64> = list_segments(dir.path()).unwrap().iter().map(|(s, _)| *s).collect();
+    assert_eq!(starts, vec![1, 6]);
+    let expected: Vec<(u64, u32)> = (1..=8).map(|seq| (seq, u32::from(seq >= 6))).collect();
+    assert_eq!(formats(dir.path()), expected);
+    let (records, torn) = read_all(dir.path(), 1).unwrap();
+    assert_originals(&records, 1, 8, &[10; 8]);
+    assert_eq!(torn, None);
+    // The same format again: appends continue in the last segment.
+    let (journal, recovery) = Journal::open(config).unwrap();
+    assert_eq!((recovery.segments, journal.next_seq()), (2, 9));
+}
+
+#[test]
+fn an_empty_last_segment_takes_the_new_payload_format() {
+    let dir = tempfile::tempdir().unwrap();
+    // A fresh journal (one empty segment, format 0), reopened with format 2: the empty
+    // segment is replaced, not followed (a second segment would have the same name).
+    drop(Journal::open(config(dir.path(), SEGMENT_SIZE_MIN)).unwrap());
+    let config = JournalConfig { payload_format: 2, ..config(dir.path(), SEGMENT_SIZE_MIN) };
+    let (mut journal, recovery) = Journal::open(config).unwrap();
+    assert_eq!((recovery.segments, recovery.last_seq), (1, 0));
+    journal.append(&meta(1), &payload(1, 10, 0)).unwrap();
+    journal.close().unwrap();
+    assert_eq!(list_segments(dir.path()).unwrap().len(), 1);
+    assert_eq!(formats(dir.path()), vec![(1, 2)]);
+}

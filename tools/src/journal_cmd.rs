@@ -48,7 +48,7 @@ fn verify(data: &std::path::Path) -> Result<()> {
     let mut reader = JournalReader::open_strict(&dir)?;
     let (mut records, mut first, mut last) = (0u64, None, 0u64);
     while let Some(record) = reader.next()? {
-        decode_record(&record.meta, record.payload)?;
+        decode_record(&record)?;
         first.get_or_insert(record.meta.seq);
         last = record.meta.seq;
         records += 1;
@@ -77,7 +77,7 @@ fn dump(args: &DumpArgs) -> Result<()> {
             break;
         }
         let m = record.meta;
-        let command = decode_record(&m, record.payload)?;
+        let command = decode_record(&record)?;
         if args.json {
             let body = format!("{:?}", command.body).replace('\\', "\\\\").replace('"', "\\\"");
             println!(

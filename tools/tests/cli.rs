@@ -99,7 +99,7 @@ fn verify_refuses_a_journal_missing_its_first_segment() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
     let workload =
-        trading_workload(TradingMix { instruments: 1, traders: 4, commands: 3_000, seed: 2 });
+        trading_workload(TradingMix { instruments: 1, traders: 4, commands: 5_000, seed: 2 });
     let setup: Vec<CommandBody> = workload.setup.iter().map(|c| c.body).collect();
     let config = RunnerConfig {
         segment_size: fincore_journal::SEGMENT_SIZE_MIN,

@@ -36,7 +36,7 @@ mod common;
 
 use common::faults::{lose_unsynced, unpublish_last};
 use fincore_engine::testkit::{PaymentsMix, Rng, payments_workload};
-use fincore_engine::{Command, CommandBody, Engine, EngineLimits, UserId, Wire};
+use fincore_engine::{Command, CommandBody, Engine, EngineLimits, UserId};
 use fincore_gateway::{
     Origin, ReplayBounds, Runner, RunnerConfig, StartReport, journal_dir, replay, snapshot_dir,
 };
@@ -337,10 +337,11 @@ impl Sim {
         let command = entry.command.expect("sent");
         let (seq, user) = (command.seq, command.user);
         let mut payload = Vec::new();
-        command.encode_into(&mut payload);
+        fincore_gateway::encode_payload(&command, &mut payload);
         let config = JournalConfig {
             segment_size: self.config.segment_size,
             durability: self.config.durability,
+            payload_format: fincore_gateway::PAYLOAD_BODY,
             ..JournalConfig::new(journal)
         };
         let (mut writer, _) = Journal::open(config).map_err(|e| e.to_string())?;
