@@ -116,7 +116,6 @@ pub struct Runner {
     engine: Engine,
     journal: Journal,
     snapshots: SnapshotStore,
-    encoded: Vec<u8>,
 }
 
 impl Runner {
@@ -168,12 +167,7 @@ impl Runner {
             recovery,
             setup_applied: 0,
         };
-        let mut runner = Runner {
-            engine: replayed.engine,
-            journal,
-            snapshots,
-            encoded: Vec::with_capacity(256),
-        };
+        let mut runner = Runner { engine: replayed.engine, journal, snapshots };
         // A new directory gets the whole setup; one whose first start stopped part-way
         // through the setup (a crash) gets the rest. Any other journal is left as it is:
         // for an existing directory the journal, not the configuration, is the truth.
@@ -230,8 +224,6 @@ impl Runner {
         let seq = self.journal.next_seq();
         debug_assert_eq!(seq, self.engine.last_seq() + 1);
         let command = Command { seq, time_ns, user: origin.user, body };
-        self.encoded.clear();
-        crate::replay::encode_payload(&command, &mut self.encoded);
         let meta = RecordMeta {
             seq,
             time_ns,
@@ -239,7 +231,7 @@ impl Runner {
             session: origin.session,
             peer: origin.peer,
         };
-        self.journal.append(&meta, &self.encoded)?;
+        self.journal.append_with(&meta, |out| crate::replay::encode_payload(&command, out))?;
         journaled();
         self.engine.apply(&command, out);
         Ok(seq)

@@ -309,6 +309,21 @@ impl Journal {
     /// 1 to [`PAYLOAD_LEN_MAX`] bytes. The record is complete in the mapped pages when
     /// this returns (its length is stored last, with release ordering).
     pub fn append(&mut self, meta: &RecordMeta, payload: &[u8]) -> Result<(), JournalError> {
+        if payload.is_empty() || payload.len() > PAYLOAD_LEN_MAX {
+            // Refused before it is copied (`append_with` checks after writing).
+            return Err(JournalError::InvalidAppend(format!("payload of {} bytes", payload.len())));
+        }
+        self.append_with(meta, |out| out.extend_from_slice(payload))
+    }
+
+    /// [`Journal::append`] of the payload that `write` appends to the vector it is given
+    /// (which already holds the record's header fields): the caller encodes straight
+    /// into the record instead of into a buffer of its own that is then copied.
+    pub fn append_with(
+        &mut self,
+        meta: &RecordMeta,
+        write: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<(), JournalError> {
         if let Some(why) = &self.broken {
             return Err(JournalError::InvalidAppend(format!("journal unusable after: {why}")));
         }
@@ -318,10 +333,17 @@ impl Journal {
                 meta.seq, self.next_seq
             )));
         }
-        if payload.is_empty() || payload.len() > PAYLOAD_LEN_MAX {
-            return Err(JournalError::InvalidAppend(format!("payload of {} bytes", payload.len())));
+        // The checksummed part (header fields and payload) is assembled once so that it
+        // takes one CRC call and one copy: for ~100-byte records the per-call overhead
+        // of the CRC was a quarter of the append time.
+        self.body.clear();
+        self.body.extend_from_slice(&record::encode_meta(meta));
+        write(&mut self.body);
+        let payload_len = self.body.len() - (record::RECORD_HEADER_LEN - 8);
+        if payload_len == 0 || payload_len > PAYLOAD_LEN_MAX {
+            return Err(JournalError::InvalidAppend(format!("payload of {payload_len} bytes")));
         }
-        let total = record::record_len(payload.len());
+        let total = record::record_len(payload_len);
         if !self.next_requested && self.offset * 2 > self.map.len() {
             if let Some(preparer) = &self.preparer {
                 preparer.want();
@@ -333,18 +355,12 @@ impl Journal {
             self.broken = Some(error.to_string());
             return Err(error);
         }
-        // The checksummed part (header fields and payload) is assembled once so that it
-        // takes one CRC call and one copy: for ~100-byte records the per-call overhead
-        // of the CRC was a quarter of the append time.
-        self.body.clear();
-        self.body.extend_from_slice(&record::encode_meta(meta));
-        self.body.extend_from_slice(payload);
         let crc = checksum::crc32c_append(self.chain_crc, &self.body);
         // Body first, length last: a reader or a recovery scan never sees a length
         // whose body is not complete. The padding is already zero (fresh or cleared).
         self.map.write(self.offset + 8, &self.body);
         self.map.write(self.offset + 4, &crc.to_le_bytes());
-        self.map.publish_len(self.offset, payload.len() as u32);
+        self.map.publish_len(self.offset, payload_len as u32);
         self.offset += total;
         self.chain_crc = crc;
         self.next_seq += 1;

@@ -69,6 +69,19 @@ fn wrong_sequence_and_bad_payloads_are_refused() {
     assert!(journal.append(&meta(2), b"x").is_err());
     assert!(journal.append(&meta(1), b"").is_err());
     assert!(journal.append(&meta(1), &vec![1; PAYLOAD_LEN_MAX + 1]).is_err());
+    // The same refusals when the payload is written in place.
+    assert!(journal.append_with(&meta(2), |out| out.push(1)).is_err());
+    assert!(journal.append_with(&meta(1), |_| {}).is_err());
+    let oversized = |out: &mut Vec<u8>| out.resize(out.len() + PAYLOAD_LEN_MAX + 1, 1);
+    assert!(journal.append_with(&meta(1), oversized).is_err());
     journal.append(&meta(1), b"x").unwrap();
     assert_eq!(journal.last_seq(), 1);
+    // A payload written in place is the record `append` would have made.
+    journal.append_with(&meta(2), |out| out.extend_from_slice(b"in place")).unwrap();
+    journal.close().unwrap();
+    let mut reader = JournalReader::open(dir.path(), 2).unwrap();
+    let record = reader.next().unwrap().expect("record 2");
+    assert_eq!((record.meta, record.payload), (meta(2), b"in place".as_slice()));
+    assert!(reader.next().unwrap().is_none());
+    assert_eq!(reader.torn_tail(), None);
 }
