@@ -244,9 +244,11 @@ fn round_trip<T: Wire + PartialEq + std::fmt::Debug>(bytes: &[u8]) {
 // ---- journal -------------------------------------------------------------------------
 
 /// Target `journal`: the first byte picks how the rest becomes a journal directory
-/// (see [`write_journal`]); then the directory is read from a sequence, verified from
-/// the start, recovered by the writer, appended to and read again. Errors are fine;
-/// panics are not; and what the reader, the verifier and the recovery accept must agree.
+/// (see [`write_journal`]) and the payload format of the writer that recovers it (the
+/// files are written with version 1 headers, format 0); then the directory is read
+/// from a sequence, verified from the start, recovered by the writer, appended to and
+/// read again. Errors are fine; panics are not; and what the reader, the verifier and
+/// the recovery accept must agree.
 pub fn journal(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else { return };
     let scratch = Scratch::new();
@@ -262,7 +264,7 @@ pub fn journal(data: &[u8]) {
         assert_eq!(&strict, lenient);
         assert_eq!(strict.seqs.first().copied().unwrap_or(1), 1);
     }
-    recover_and_append(dir, lenient.ok());
+    recover_and_append(dir, lenient.ok(), u32::from(mode / 3 % 2));
 }
 
 /// What a reader found: the sequences it returned, where it stopped, a torn tail.
@@ -270,6 +272,7 @@ pub fn journal(data: &[u8]) {
 struct Read {
     seqs: Vec<u64>,
     crcs: Vec<u32>,
+    formats: Vec<u32>,
     next_seq: Option<u64>,
     torn_tail: Option<TornTail>,
 }
@@ -284,7 +287,7 @@ fn verify_journal(dir: &Path) -> Result<Read, JournalError> {
 
 /// Reads to the end; sequences come out consecutive.
 fn drain(mut reader: JournalReader) -> Result<Read, JournalError> {
-    let (mut seqs, mut crcs) = (Vec::new(), Vec::new());
+    let (mut seqs, mut crcs, mut formats) = (Vec::new(), Vec::new(), Vec::new());
     while let Some(record) = reader.next()? {
         if let Some(last) = seqs.last() {
             assert_eq!(record.meta.seq, last + 1, "records come out in sequence");
@@ -292,19 +295,22 @@ fn drain(mut reader: JournalReader) -> Result<Read, JournalError> {
         assert!(!record.payload.is_empty() && record.payload.len() <= record::PAYLOAD_LEN_MAX);
         seqs.push(record.meta.seq);
         crcs.push(record.crc);
+        formats.push(record.payload_format.expect("a reader knows the record's segment"));
     }
     let (next_seq, torn_tail) = (reader.next_seq(), reader.torn_tail().cloned());
-    Ok(Read { seqs, crcs, next_seq, torn_tail })
+    Ok(Read { seqs, crcs, formats, next_seq, torn_tail })
 }
 
-/// Opens the journal for writing (recovery). If that works, one record is appended and
-/// the journal must then read cleanly to it; if the whole journal was readable before,
-/// it must read back as before plus the new record.
-fn recover_and_append(dir: &Path, before: Option<Read>) {
+/// Opens the journal for writing (recovery) with `payload_format`. If that works, one
+/// record is appended and the journal must then read cleanly to it, in that format; if
+/// the whole journal was readable before, it must read back as before (records and
+/// their formats) plus the new record.
+fn recover_and_append(dir: &Path, before: Option<Read>, payload_format: u32) {
     // Built from `new` so that fields added later keep their defaults.
     let mut config = JournalConfig::new(dir);
     config.segment_size = SEGMENT_SIZE_MIN;
     config.durability = Durability::Process;
+    config.payload_format = payload_format;
     let Ok((mut journal, recovery)) = Journal::open(config) else { return };
     // The writer recovers to where a reader stops (unless it removed an unborn last
     // segment, which a reader refuses).
@@ -319,11 +325,13 @@ fn recover_and_append(dir: &Path, before: Option<Read>) {
     let (last_first, _) = *segments.last().expect("the writer left a segment");
     let after = read_journal(dir, last_first).expect("the recovered segment reads");
     assert_eq!(after.seqs.last(), Some(&seq), "{after:?}");
+    assert_eq!(after.formats.last(), Some(&payload_format), "{after:?}");
     assert_eq!(after.torn_tail, None);
     if let Some(before) = before {
         let after = read_journal(dir, 1).expect("a readable journal stays readable");
         assert_eq!(after.seqs[..after.seqs.len() - 1], before.seqs[..]);
         assert_eq!(after.crcs[..after.crcs.len() - 1], before.crcs[..]);
+        assert_eq!(after.formats[..after.formats.len() - 1], before.formats[..]);
     }
 }
 

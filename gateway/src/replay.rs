@@ -288,11 +288,11 @@ pub fn decode_record(record: &Record<'_>) -> Result<Command, RunnerError> {
         RunnerError::Data(format!("record {seq}: payload is not a command: {e}"))
     };
     match record.payload_format {
-        PAYLOAD_BODY => {
+        Some(PAYLOAD_BODY) => {
             let body = CommandBody::decode(payload).map_err(invalid)?;
             Ok(Command { seq, time_ns: meta.time_ns, user: UserId(meta.user), body })
         }
-        PAYLOAD_COMMAND => {
+        Some(PAYLOAD_COMMAND) => {
             let command = Command::decode(payload).map_err(invalid)?;
             if command.seq != seq || command.time_ns != meta.time_ns || command.user.0 != meta.user
             {
@@ -304,8 +304,11 @@ pub fn decode_record(record: &Record<'_>) -> Result<Command, RunnerError> {
             }
             Ok(command)
         }
-        other => Err(RunnerError::Data(format!(
+        Some(other) => Err(RunnerError::Data(format!(
             "record {seq}: unknown payload format {other} (written by a newer fincore?)"
+        ))),
+        None => Err(RunnerError::Data(format!(
+            "record {seq}: read without its segment, so its payload format is unknown"
         ))),
     }
 }

@@ -4,7 +4,8 @@
 
 use fincore_engine::testkit::{TradingMix, trading_workload};
 use fincore_engine::{
-    Command, CommandBody, Engine, EngineLimits, Event, SNAPSHOT_FORMAT_VERSION, SYSTEM_USER, Wire,
+    Command, CommandBody, Engine, EngineLimits, Event, SNAPSHOT_FORMAT_VERSION, SYSTEM_USER,
+    UserId, Wire,
 };
 use fincore_gateway::{
     Origin, PAYLOAD_BODY, PAYLOAD_COMMAND, ReplayBounds, Runner, RunnerConfig, decode_record,
@@ -12,6 +13,7 @@ use fincore_gateway::{
 };
 use fincore_journal::{
     Journal, JournalConfig, JournalReader, RecordMeta, Snapshot, SnapshotStore, list_segments,
+    segment_path,
 };
 use std::collections::BTreeMap;
 
@@ -142,9 +144,10 @@ fn format_runs(data: &std::path::Path) -> Vec<(u32, u64)> {
     let mut reader = JournalReader::open_strict(&journal_dir(data)).unwrap();
     let mut runs: Vec<(u32, u64)> = Vec::new();
     while let Some(record) = reader.next().unwrap() {
+        let found = record.payload_format.expect("read from a segment");
         match runs.last_mut() {
-            Some((format, count)) if *format == record.payload_format => *count += 1,
-            _ => runs.push((record.payload_format, 1)),
+            Some((format, count)) if *format == found => *count += 1,
+            _ => runs.push((found, 1)),
         }
     }
     runs
@@ -179,6 +182,15 @@ fn a_journal_of_whole_commands_is_read_and_continued_in_the_body_format() {
     }
     journal.close().unwrap();
     let old_records = (setup.len() + first.len()) as u64;
+    // Such a writer wrote version 1 headers: make this one exactly that (bytes 36..64
+    // were reserved and zero; format 0 is zero there too).
+    let first_segment = segment_path(&journal_dir(dir.path()), 1);
+    let mut bytes = std::fs::read(&first_segment).unwrap();
+    assert!(bytes[36..64].iter().all(|b| *b == 0));
+    bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
+    let header_crc = fincore_journal::record::record_crc(0, &bytes[0..12], &bytes[16..64]);
+    bytes[12..16].copy_from_slice(&header_crc.to_le_bytes());
+    std::fs::write(&first_segment, bytes).unwrap();
 
     // The runner reads it (no setup journaled again) and continues in a new segment.
     let (mut runner, report) = Runner::open(&runner_config, &setup).unwrap();
@@ -203,6 +215,26 @@ fn a_journal_of_whole_commands_is_read_and_continued_in_the_body_format() {
     let replayed = replay(dir.path(), bounds).unwrap();
     assert_eq!(replayed.engine.state_hash(), live_hash);
     assert_eq!(replayed.records, old_records + second.len() as u64);
+}
+
+#[test]
+fn a_whole_command_that_disagrees_with_its_record_header_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut journal, _) = Journal::open(JournalConfig::new(dir.path())).unwrap();
+    let body = CommandBody::Tick;
+    let command = Command { seq: 1, time_ns: 5, user: UserId(3), body };
+    // The header says user 4.
+    let meta = RecordMeta { seq: 1, time_ns: 5, user: 4, session: 0, peer: 0 };
+    journal.append(&meta, &command.encode()).unwrap();
+    journal.close().unwrap();
+    let mut reader = JournalReader::open(dir.path(), 1).unwrap();
+    let record = reader.next().unwrap().unwrap();
+    assert_eq!(record.payload_format, Some(PAYLOAD_COMMAND));
+    let error = decode_record(&record).unwrap_err().to_string();
+    assert!(
+        error.contains("record 1 (time 5, user 4) holds command 1 (time 5, user 3)"),
+        "{error}"
+    );
 }
 
 #[test]

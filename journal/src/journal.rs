@@ -9,7 +9,8 @@ use crate::reader::TornTail;
 use crate::record::{self, PAYLOAD_LEN_MAX, RecordMeta};
 use crate::scan::{ScanEnd, ScanState, may_be_torn_tail};
 use crate::segment::{
-    SEGMENT_HEADER_LEN, SegmentHeader, create_segment, list_segments, segment_path, sync_dir,
+    SEGMENT_HEADER_LEN, SegmentHeader, create_segment, list_segments, replace_segment,
+    segment_path, sync_dir,
 };
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
@@ -18,7 +19,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Default segment size: 256 MiB holds about 1.5 million typical commands.
+/// Default segment size: 256 MiB holds about 3 million commands of the benchmarks' trading
+/// mix (docs/JOURNAL.md).
 pub const SEGMENT_SIZE_DEFAULT: u64 = 256 * 1024 * 1024;
 
 /// Smallest segment size accepted: room for the header and one maximal record.
@@ -186,25 +188,26 @@ impl Journal {
                 segments.push((1, path));
                 (map, ScanState::start(1, 0), config.payload_format)
             }
-            Some((first_seq, path)) => recover_segment(path, *first_seq, &mut recovery)?,
+            Some((first_seq, path)) => {
+                recover_segment(path, *first_seq, config.payload_format, &mut recovery)?
+            }
         };
         // A segment's records share one payload format. A last segment of another
         // format is replaced if it holds no records, else followed by a new segment
-        // right after open (below).
+        // right after open (below). docs/JOURNAL.md section 5, step 8.
         let mut roll_now = false;
         if found_format != config.payload_format {
-            let (first_seq, path) = segments.last().expect("found above").clone();
+            let first_seq = segments.last().expect("found above").0;
             if state.next_seq == first_seq {
                 drop(map);
-                std::fs::remove_file(&path).map_err(|e| JournalError::io(&path, e))?;
-                sync_dir(&config.dir)?;
                 let header = SegmentHeader {
                     first_seq,
                     size: config.segment_size,
                     chain_crc: state.chain_crc,
                     payload_format: config.payload_format,
                 };
-                let (file, path) = create_segment(&config.dir, &header)?;
+                let temp = crate::prepare::temp_path(&config.dir, "format");
+                let (file, path) = replace_segment(&config.dir, &header, &temp)?;
                 map = SegmentMap::map(&file).map_err(|e| JournalError::io(&path, e))?;
             } else {
                 roll_now = true;
@@ -274,6 +277,12 @@ impl Journal {
             body: Vec::with_capacity(record::RECORD_HEADER_LEN + 256),
         };
         if roll_now {
+            // The new segment's name must not reach the device ahead of the records
+            // it follows, in either mode (a roll-over in `fsync` mode syncs them
+            // anyway): after an OS crash, records lost behind a later segment are
+            // damage, not a torn tail. Once per change of format.
+            let end = journal.offset;
+            journal.map.sync(0, end).map_err(|e| JournalError::io(&journal.config.dir, e))?;
             journal.roll()?;
         }
         Ok((journal, recovery))
@@ -316,9 +325,13 @@ impl Journal {
         self.append_with(meta, |out| out.extend_from_slice(payload))
     }
 
-    /// [`Journal::append`] of the payload that `write` appends to the vector it is given
-    /// (which already holds the record's header fields): the caller encodes straight
-    /// into the record instead of into a buffer of its own that is then copied.
+    /// [`Journal::append`] of the payload that `write` appends to the vector it is given:
+    /// the caller encodes straight into the record instead of into a buffer of its own
+    /// that is then copied. The vector already holds the record's header fields; they
+    /// are written again after `write` returns, so nothing `write` does to the bytes
+    /// before the payload reaches the record. `write` is not called if the sequence is
+    /// wrong or the journal is unusable; a payload it leaves empty or larger than
+    /// [`PAYLOAD_LEN_MAX`] is refused, and nothing is written.
     pub fn append_with(
         &mut self,
         meta: &RecordMeta,
@@ -336,13 +349,19 @@ impl Journal {
         // The checksummed part (header fields and payload) is assembled once so that it
         // takes one CRC call and one copy: for ~100-byte records the per-call overhead
         // of the CRC was a quarter of the append time.
+        const META_LEN: usize = record::RECORD_HEADER_LEN - 8;
+        let fields = record::encode_meta(meta);
         self.body.clear();
-        self.body.extend_from_slice(&record::encode_meta(meta));
+        self.body.extend_from_slice(&fields);
         write(&mut self.body);
-        let payload_len = self.body.len() - (record::RECORD_HEADER_LEN - 8);
+        let payload_len = self.body.len().saturating_sub(META_LEN);
         if payload_len == 0 || payload_len > PAYLOAD_LEN_MAX {
+            // A refused giant payload does not keep its memory.
+            self.body.clear();
+            self.body.shrink_to(record::RECORD_HEADER_LEN + 256);
             return Err(JournalError::InvalidAppend(format!("payload of {payload_len} bytes")));
         }
+        self.body[..META_LEN].copy_from_slice(&fields);
         let total = record::record_len(payload_len);
         if !self.next_requested && self.offset * 2 > self.map.len() {
             if let Some(preparer) = &self.preparer {
@@ -658,6 +677,7 @@ fn is_unborn_segment(path: &Path) -> Result<bool, JournalError> {
 fn recover_segment(
     path: &Path,
     name_seq: u64,
+    payload_format: u32,
     recovery: &mut Recovery,
 ) -> Result<(SegmentMap, ScanState, u32), JournalError> {
     let file = OpenOptions::new()
@@ -705,7 +725,15 @@ fn recover_segment(
     }
     let clear_to = last_nonzero(bytes).map_or(cut_from, |i| (i + 1).max(cut_from));
     drop(read);
-    let map = SegmentMap::map(&file).map_err(|e| JournalError::io(path, e))?;
+    // A segment of another payload format gets no more records (`Journal::open`
+    // replaces or follows it): faulting all of it in for writing would only dirty pages
+    // that a sync then writes back as zeros.
+    let map = if header.payload_format == payload_format {
+        SegmentMap::map(&file)
+    } else {
+        SegmentMap::map_lazily(&file)
+    };
+    let map = map.map_err(|e| JournalError::io(path, e))?;
     if clear_to > cut_from {
         map.zero(cut_from, clear_to - cut_from);
         map.sync(cut_from, clear_to - cut_from).map_err(|e| JournalError::io(path, e))?;

@@ -138,8 +138,14 @@ fn prepare_loop(dir: &Path, size: u64, shared: &Shared) {
     }
 }
 
+/// A temporary file name in `dir` that [`remove_leftovers`] removes, told apart by
+/// `tag` (and this process).
+pub fn temp_path(dir: &Path, tag: &str) -> PathBuf {
+    dir.join(format!("{PREFIX}{}-{tag}{SUFFIX}", std::process::id()))
+}
+
 fn prepare(dir: &Path, size: u64, count: u64) -> std::io::Result<Prepared> {
-    let path = dir.join(format!("{PREFIX}{}-{count}{SUFFIX}", std::process::id()));
+    let path = temp_path(dir, &count.to_string());
     let file = OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
     file.set_len(size)?;
     let map = SegmentMap::map(&file)?;

@@ -56,9 +56,9 @@ pub struct Record<'a> {
     /// Its payload.
     pub payload: &'a [u8],
     /// The payload format of its segment (see [`crate::JournalConfig::payload_format`]),
-    /// as [`crate::JournalReader`] reports it. [`parse`] looks at one record without its
-    /// segment and reports 0.
-    pub payload_format: u32,
+    /// as [`crate::JournalReader`] reports it; `None` from [`parse`], which looks at one
+    /// record without its segment.
+    pub payload_format: Option<u32>,
 }
 
 /// Total bytes a record with `payload_len` bytes of payload occupies.
@@ -172,7 +172,7 @@ pub fn parse(bytes: &[u8], previous_crc: u32, expected_seq: u64) -> Parsed<'_> {
     if meta.seq != expected_seq {
         return Parsed::Fault(RecordFault::SequenceGap { expected: expected_seq, found: meta.seq });
     }
-    Parsed::Record(Record { meta, crc: stored, payload, payload_format: 0 }, total)
+    Parsed::Record(Record { meta, crc: stored, payload, payload_format: None }, total)
 }
 
 /// The record at the start of `bytes`, already verified by [`parse`], in a segment of
@@ -182,7 +182,7 @@ pub(crate) fn view(bytes: &[u8], payload_format: u32) -> Record<'_> {
     let crc = u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes"));
     let meta = decode_meta(bytes[8..RECORD_HEADER_LEN].try_into().expect("32 bytes"));
     let payload = &bytes[RECORD_HEADER_LEN..RECORD_HEADER_LEN + len];
-    Record { meta, crc, payload, payload_format }
+    Record { meta, crc, payload, payload_format: Some(payload_format) }
 }
 
 #[cfg(test)]

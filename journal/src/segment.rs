@@ -139,9 +139,31 @@ pub fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, JournalError> {
 /// Creates a zero-filled segment of `size` bytes with its header, synced to disk.
 pub fn create_segment(dir: &Path, header: &SegmentHeader) -> Result<(File, PathBuf), JournalError> {
     let path = segment_path(dir, header.first_seq);
-    let io = |e| JournalError::io(&path, e);
-    let file =
-        OpenOptions::new().read(true).write(true).create_new(true).open(&path).map_err(io)?;
+    let file = new_segment_file(&path, header)?;
+    sync_dir(dir)?;
+    Ok((file, path))
+}
+
+/// Replaces the segment file of `header.first_seq` with a new one (empty, `header`) in
+/// one step: the new file is made under a temporary name (which `Journal::open` removes
+/// if a crash leaves it), synced, and renamed over the old one.
+pub fn replace_segment(
+    dir: &Path,
+    header: &SegmentHeader,
+    temp: &Path,
+) -> Result<(File, PathBuf), JournalError> {
+    let path = segment_path(dir, header.first_seq);
+    let file = new_segment_file(temp, header)?;
+    std::fs::rename(temp, &path).map_err(|e| JournalError::io(&path, e))?;
+    sync_dir(dir)?;
+    Ok((file, path))
+}
+
+/// Creates `path` (which must not exist) as a zero-filled segment file with `header`,
+/// synced.
+fn new_segment_file(path: &Path, header: &SegmentHeader) -> Result<File, JournalError> {
+    let io = |e| JournalError::io(path, e);
+    let file = OpenOptions::new().read(true).write(true).create_new(true).open(path).map_err(io)?;
     // Sparse for now: blocks are reserved when the segment is faulted in for writing
     // (`SegmentMap::map`), or allocated as pages are written back. The size never
     // changes afterwards, so syncing data (msync) needs no metadata update.
@@ -149,8 +171,7 @@ pub fn create_segment(dir: &Path, header: &SegmentHeader) -> Result<(File, PathB
     use std::os::unix::fs::FileExt;
     file.write_all_at(&header.encode(), 0).map_err(io)?;
     file.sync_all().map_err(io)?;
-    sync_dir(dir)?;
-    Ok((file, path))
+    Ok(file)
 }
 
 /// Makes a directory's entries (new or renamed files) durable.

@@ -69,15 +69,24 @@ fn wrong_sequence_and_bad_payloads_are_refused() {
     assert!(journal.append(&meta(2), b"x").is_err());
     assert!(journal.append(&meta(1), b"").is_err());
     assert!(journal.append(&meta(1), &vec![1; PAYLOAD_LEN_MAX + 1]).is_err());
-    // The same refusals when the payload is written in place.
-    assert!(journal.append_with(&meta(2), |out| out.push(1)).is_err());
+    // The same refusals when the payload is written in place; a wrong sequence is
+    // refused before the payload is written.
+    let mut called = false;
+    assert!(journal.append_with(&meta(2), |_| called = true).is_err());
+    assert!(!called, "not asked for the payload of a refused record");
     assert!(journal.append_with(&meta(1), |_| {}).is_err());
     let oversized = |out: &mut Vec<u8>| out.resize(out.len() + PAYLOAD_LEN_MAX + 1, 1);
     assert!(journal.append_with(&meta(1), oversized).is_err());
     journal.append(&meta(1), b"x").unwrap();
     assert_eq!(journal.last_seq(), 1);
-    // A payload written in place is the record `append` would have made.
-    journal.append_with(&meta(2), |out| out.extend_from_slice(b"in place")).unwrap();
+    // A payload written in place is the record `append` would have made, even if the
+    // writer touched the header fields it was handed.
+    journal
+        .append_with(&meta(2), |out| {
+            out[0] ^= 0xFF;
+            out.extend_from_slice(b"in place");
+        })
+        .unwrap();
     journal.close().unwrap();
     let mut reader = JournalReader::open(dir.path(), 2).unwrap();
     let record = reader.next().unwrap().expect("record 2");

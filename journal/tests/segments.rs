@@ -160,7 +160,7 @@ fn formats(dir: &Path) -> Vec<(u64, u32)> {
     let mut reader = JournalReader::open_strict(dir).unwrap();
     let mut found = Vec::new();
     while let Some(record) = reader.next().unwrap() {
-        found.push((record.meta.seq, record.payload_format));
+        found.push((record.meta.seq, record.payload_format.expect("read from a segment")));
     }
     found
 }
@@ -203,4 +203,55 @@ fn an_empty_last_segment_takes_the_new_payload_format() {
     journal.close().unwrap();
     assert_eq!(list_segments(dir.path()).unwrap().len(), 1);
     assert_eq!(formats(dir.path()), vec![(1, 2)]);
+}
+
+#[test]
+fn an_empty_segment_after_others_is_replaced_with_its_chain_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path(), &[10; 5], SEGMENT_SIZE_MIN);
+    // Format 1 rolls to an empty segment 6 (chained to record 5); nothing is appended.
+    let with =
+        |format| JournalConfig { payload_format: format, ..config(dir.path(), SEGMENT_SIZE_MIN) };
+    let (journal, _) = Journal::open(with(1)).unwrap();
+    journal.close().unwrap();
+    let chain_of_5 = {
+        let (records, _) = read_all(dir.path(), 1).unwrap();
+        assert_eq!(records.len(), 5);
+        let mut reader = JournalReader::open(dir.path(), 5).unwrap();
+        reader.next().unwrap().unwrap().crc
+    };
+    let header_of_6 = read(&segment(dir.path(), 6));
+    assert_eq!(u32::from_le_bytes(header_of_6[32..36].try_into().unwrap()), chain_of_5);
+    // Back to format 0: segment 6 holds no records, so it is replaced, chain and all.
+    let (mut journal, recovery) = Journal::open(with(0)).unwrap();
+    assert_eq!((recovery.segments, recovery.last_seq), (2, 5));
+    journal.append(&meta(6), &payload(6, 10, 0)).unwrap();
+    journal.close().unwrap();
+    // The strict audit checks that segment 6 continues segment 1's chain.
+    assert_eq!(formats(dir.path()), (1..=6).map(|seq| (seq, 0)).collect::<Vec<_>>());
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn a_new_payload_format_in_fsync_mode_is_durable_from_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path(), &[10; 5], SEGMENT_SIZE_MIN);
+    let config = JournalConfig {
+        payload_format: 1,
+        durability: Durability::Fsync,
+        ..config(dir.path(), SEGMENT_SIZE_MIN)
+    };
+    let (mut journal, recovery) = Journal::open(config).unwrap();
+    assert_eq!((recovery.segments, journal.durable_seq()), (2, 5));
+    journal.append(&meta(6), &payload(6, 10, 0)).unwrap();
+    journal.publish();
+    assert!(journal.wait_durable(6, std::time::Duration::from_secs(10)));
+    journal.close().unwrap();
+    let expected: Vec<(u64, u32)> = (1..=6).map(|seq| (seq, u32::from(seq == 6))).collect();
+    assert_eq!(formats(dir.path()), expected);
 }
