@@ -15,7 +15,8 @@ pub enum JournalCommand {
         #[arg(long, default_value = "./fincore-data")]
         data: PathBuf,
     },
-    /// Print records: sequence, time, user, session, peer and the decoded command.
+    /// Print records: sequence, time, user, session, peer, payload format (docs/JOURNAL.md
+    /// section 3a) and the decoded command.
     Dump(DumpArgs),
 }
 
@@ -47,11 +48,18 @@ fn verify(data: &std::path::Path) -> Result<()> {
     let segments = list_segments(&dir).with_context(|| format!("listing {}", dir.display()))?;
     let mut reader = JournalReader::open_strict(&dir)?;
     let (mut records, mut first, mut last) = (0u64, None, 0u64);
+    // Records per payload format, in the order the formats first appear.
+    let mut formats: Vec<(u32, u64)> = Vec::new();
     while let Some(record) = reader.next()? {
         decode_record(&record)?;
         first.get_or_insert(record.meta.seq);
         last = record.meta.seq;
         records += 1;
+        let format = record.payload_format.expect("a reader knows the record's segment");
+        match formats.iter_mut().find(|(f, _)| *f == format) {
+            Some((_, count)) => *count += 1,
+            None => formats.push((format, 1)),
+        }
     }
     if let Some(torn) = reader.torn_tail() {
         bail!(
@@ -62,8 +70,12 @@ fn verify(data: &std::path::Path) -> Result<()> {
         );
     }
     let range = first.map_or("none".to_string(), |f| format!("{f}..={last}"));
+    let formats: Vec<String> =
+        formats.iter().map(|(format, count)| format!("{count} in format {format}")).collect();
+    let formats =
+        if formats.is_empty() { String::new() } else { format!(" ({})", formats.join(", ")) };
     println!(
-        "ok: {records} records in {} segment(s), sequences {range}, chain intact",
+        "ok: {records} records{formats} in {} segment(s), sequences {range}, chain intact",
         segments.len()
     );
     Ok(())
@@ -77,16 +89,17 @@ fn dump(args: &DumpArgs) -> Result<()> {
             break;
         }
         let m = record.meta;
+        let format = record.payload_format.expect("a reader knows the record's segment");
         let command = decode_record(&record)?;
         if args.json {
             let body = format!("{:?}", command.body).replace('\\', "\\\\").replace('"', "\\\"");
             println!(
-                "{{\"seq\":{},\"time_ns\":{},\"user\":{},\"session\":{},\"peer\":\"{:016x}\",\"command\":\"{body}\"}}",
+                "{{\"seq\":{},\"time_ns\":{},\"user\":{},\"session\":{},\"peer\":\"{:016x}\",\"payload_format\":{format},\"command\":\"{body}\"}}",
                 m.seq, m.time_ns, m.user, m.session, m.peer
             );
         } else {
             println!(
-                "{:>10} t={} user={} session={} peer={:016x} {:?}",
+                "{:>10} t={} user={} session={} peer={:016x} format={format} {:?}",
                 m.seq, m.time_ns, m.user, m.session, m.peer, command.body
             );
         }

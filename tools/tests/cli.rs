@@ -54,7 +54,7 @@ fn replay_verify_and_dump_a_healthy_directory() {
 
     let (ok, out, err) = fincore(&["journal", "verify", "--data", data]);
     assert!(ok, "{err}");
-    assert!(out.contains(&format!("{seq} records")), "{out}");
+    assert!(out.contains(&format!("{seq} records ({seq} in format 1)")), "{out}");
 
     let (ok, out, _) =
         fincore(&["journal", "dump", "--data", data, "--from", "200", "--limit", "3", "--json"]);
@@ -62,7 +62,9 @@ fn replay_verify_and_dump_a_healthy_directory() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 3);
     assert!(
-        lines[0].starts_with("{\"seq\":200,") && lines[0].contains("\"session\":5"),
+        lines[0].starts_with("{\"seq\":200,")
+            && lines[0].contains("\"session\":5")
+            && lines[0].contains("\"payload_format\":1,"),
         "{}",
         lines[0]
     );
