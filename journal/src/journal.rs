@@ -278,11 +278,13 @@ impl Journal {
         };
         if roll_now {
             // The new segment's name must not reach the device ahead of the records
-            // it follows, in either mode (a roll-over in `fsync` mode syncs them
-            // anyway): after an OS crash, records lost behind a later segment are
-            // damage, not a torn tail. Once per change of format.
-            let end = journal.offset;
-            journal.map.sync(0, end).map_err(|e| JournalError::io(&journal.config.dir, e))?;
+            // it follows, in either mode: after an OS crash, records lost behind a later
+            // segment are damage, not a torn tail. A roll-over syncs them in `fsync`
+            // mode; in `process` mode this one (once per change of format) does.
+            if journal.config.durability == Durability::Process {
+                let end = journal.offset;
+                journal.map.sync(0, end).map_err(|e| JournalError::io(&journal.config.dir, e))?;
+            }
             journal.roll()?;
         }
         Ok((journal, recovery))
