@@ -8,6 +8,11 @@
 //! traffic between the two cores capped the pipeline at 0.4-0.8 M commands/s, see
 //! BENCHMARKS.md.)
 //!
+//! Each slot of the outbound ring holds a whole batch of items ([`OutChunk`]): the
+//! engine thread swaps the vector it has filled with the one in the slot it claims
+//! (which the gateway has finished reading), and reuses that one, emptied. No item is
+//! copied on the way: the engine writes each once, the gateway reads it in place.
+//!
 //! The engine thread's idle strategy is adaptive by default: spin briefly, then yield,
 //! then park until the gateway publishes (it unparks the engine thread only when the
 //! thread said it is about to park). [`WaitMode::BusySpin`] never parks, for a
@@ -43,8 +48,16 @@ use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Outbound items published per ring batch at most (and buffered before publishing).
+/// Outbound items the engine thread gathers before it hands them over, at most (a
+/// command that makes more, such as a large mass cancel, goes whole in one chunk).
 const OUT_CHUNK: usize = 1024;
+
+/// An emptied chunk keeps at most this capacity: one exceptional batch does not keep
+/// its memory in the ring's rotation.
+const OUT_CHUNK_KEPT: usize = 4 * OUT_CHUNK;
+
+/// One slot of the outbound ring: one batch of items, handed over whole.
+pub type OutChunk = Vec<Outbound>;
 
 /// "No user" in [`Outbound::owners`].
 pub const NO_USER: UserId = UserId(u32::MAX);
@@ -136,17 +149,6 @@ pub struct Outbound {
     pub trace: Trace,
 }
 
-impl Outbound {
-    const EMPTY: Outbound = Outbound {
-        session: 0,
-        request_id: 0,
-        journal_seq: 0,
-        owners: [NO_USER; 2],
-        body: OutboundBody::Failed(SessionReason::ServerShutdown),
-        trace: Trace::NONE,
-    };
-}
-
 /// How the engine thread waits for work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum WaitMode {
@@ -162,8 +164,9 @@ pub enum WaitMode {
 pub struct PipelineConfig {
     /// Inbound ring slots (a power of two).
     pub ring_size: usize,
-    /// Outbound ring slots, in events (a power of two).
-    pub outbound_size: usize,
+    /// Outbound ring slots (a power of two), each one batch of up to about
+    /// a thousand items ([`OutChunk`]).
+    pub outbound_slots: usize,
     /// The engine thread's idle strategy.
     pub wait: WaitMode,
     /// Write a snapshot when the engine thread stops.
@@ -174,7 +177,7 @@ impl Default for PipelineConfig {
     fn default() -> PipelineConfig {
         PipelineConfig {
             ring_size: 1 << 12,
-            outbound_size: 1 << 13,
+            outbound_slots: 1 << 3,
             wait: WaitMode::Adaptive,
             snapshot_on_stop: true,
         }
@@ -226,29 +229,30 @@ type Ring = SingleProducer<Inbound, SingleConsumerBarrier>;
 
 /// The reading end of the outbound ring.
 pub struct OutboundReader {
-    poller: EventPoller<Outbound, SingleProducerBarrier>,
+    poller: EventPoller<OutChunk, SingleProducerBarrier>,
     metrics: Option<Arc<Metrics>>,
 }
 
 impl OutboundReader {
-    /// Calls `f` on up to `max` outbound items available now, in place in the ring (no
-    /// copy; the engine thread cannot reuse their slots until this returns); returns
-    /// how many.
+    /// Calls `f` on the outbound items available now, in order and in place in the ring
+    /// (no copy; the engine thread cannot reuse a chunk until this is done with it),
+    /// chunk by chunk until `max` items or more have been seen; returns how many. (The
+    /// last chunk is always finished, so it may be up to one chunk over `max`.)
     pub fn drain_with(&mut self, max: usize, mut f: impl FnMut(&Outbound)) -> usize {
-        match self.poller.take(max as u64) {
-            Ok(mut batch) => {
-                let mut count = 0;
-                for item in &mut batch {
-                    f(item);
-                    count += 1;
-                }
-                if let Some(metrics) = &self.metrics {
-                    metrics.gateway.outbound_drained.add(count as u64);
-                }
-                count
+        let mut count = 0;
+        while count < max {
+            let Ok(mut chunks) = self.poller.take(1) else { break };
+            for chunk in &mut chunks {
+                chunk.iter().for_each(&mut f);
+                count += chunk.len();
             }
-            Err(_) => 0,
         }
+        if count > 0
+            && let Some(metrics) = &self.metrics
+        {
+            metrics.gateway.outbound_drained.add(count as u64);
+        }
+        count
     }
 }
 
@@ -295,7 +299,7 @@ impl Pipeline {
         let parker =
             Arc::new(Parker { sleeping: AtomicBool::new(false), thread: Default::default() });
         let (outbound, out_builder) =
-            disruptor::build_single_producer(config.outbound_size, || Outbound::EMPTY, BusySpin)
+            disruptor::build_single_producer(config.outbound_slots, OutChunk::new, BusySpin)
                 .new_event_poller();
         let out_producer = out_builder.build();
         let failed = Arc::new(AtomicBool::new(false));
@@ -413,8 +417,9 @@ impl Pipeline {
         n
     }
 
-    /// Calls `f` on up to `max` outbound items available now, in place in the ring (no
-    /// copy); returns how many. Panics if the reader is lent ([`Pipeline::lend_reader`]).
+    /// Calls `f` on the outbound items available now, in place in the ring (no copy),
+    /// until `max` or more have been seen ([`OutboundReader::drain_with`]); returns how
+    /// many. Panics if the reader is lent ([`Pipeline::lend_reader`]).
     pub fn drain_with(&mut self, max: usize, f: impl FnMut(&Outbound)) -> usize {
         self.reader().drain_with(max, f)
     }
@@ -627,9 +632,9 @@ fn event_owners(event: &Event, owner: impl Fn(AccountId) -> UserId) -> [UserId; 
 
 struct EngineThread {
     runner: Runner,
-    outbound: SingleProducer<Outbound, SingleConsumerBarrier>,
-    /// This batch's outbound items, published together.
-    out_buffer: Vec<Outbound>,
+    outbound: SingleProducer<OutChunk, SingleConsumerBarrier>,
+    /// This batch's outbound items, handed over together.
+    out_buffer: OutChunk,
     parker: Arc<Parker>,
     failed: Arc<AtomicBool>,
     wait: WaitMode,
@@ -986,41 +991,37 @@ impl EngineThread {
         }
     }
 
-    /// Publishes the buffered outbound items, waiting for room if the gateway is behind
-    /// (it never blocks, so room comes).
+    /// Hands the buffered outbound items to the gateway as one chunk, waiting for a
+    /// free slot if the gateway is behind (it never blocks, so one comes). The buffer
+    /// is swapped with the chunk the gateway last read from that slot, which becomes
+    /// the next buffer.
     fn flush_out(&mut self) {
-        let mut done = 0;
+        let n = self.out_buffer.len();
+        if n == 0 {
+            return;
+        }
         let mut waits = 0u32;
-        while done < self.out_buffer.len() {
-            let n = (self.out_buffer.len() - done).min(OUT_CHUNK);
-            let items = &self.out_buffer[done..done + n];
-            let result = self.outbound.try_batch_publish(n, |slots| {
-                for (slot, item) in slots.zip(items) {
-                    *slot = *item;
-                }
-            });
-            match result {
-                Ok(_) => {
-                    done += n;
-                    waits = 0;
-                    if let Some(metrics) = &self.metrics {
-                        metrics.engine.outbound_published.add(n as u64);
-                    }
-                }
-                Err(_) => {
-                    if waits == 0 {
-                        (self.wake)();
-                    }
-                    waits = waits.saturating_add(1);
-                    if waits < FULL_SPINS {
-                        std::hint::spin_loop();
-                    } else {
-                        std::thread::yield_now();
-                    }
-                }
+        let buffer = &mut self.out_buffer;
+        while self.outbound.try_publish(|slot| std::mem::swap(slot, buffer)).is_err() {
+            if waits == 0 {
+                (self.wake)();
+            }
+            waits = waits.saturating_add(1);
+            if waits < FULL_SPINS {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
             }
         }
         self.out_buffer.clear();
+        if self.out_buffer.capacity() > OUT_CHUNK_KEPT {
+            self.out_buffer.shrink_to(OUT_CHUNK);
+        } else {
+            self.out_buffer.reserve(OUT_CHUNK);
+        }
+        if let Some(metrics) = &self.metrics {
+            metrics.engine.outbound_published.add(n as u64);
+        }
     }
 
     fn finish(mut self) -> Result<EngineExit, RunnerError> {

@@ -44,10 +44,9 @@ const FIRST_CONN: usize = 2;
 /// Requests decoded but not yet in the ring above which the gateway stops reading
 /// sockets until the engine catches up.
 const BACKLOG_MAX: usize = 1 << 16;
-/// Outbound items taken from the ring at a time.
-const DRAIN_CHUNK: usize = 1024;
-/// Outbound items routed per loop iteration at most.
-const DRAIN_MAX: usize = 16 * DRAIN_CHUNK;
+/// Outbound items routed per loop iteration: whole chunks (one engine batch each, at
+/// most about a thousand items unless one command made more) until this many.
+const DRAIN_MAX: usize = 16 * 1024;
 /// Connections accepted per loop iteration at most, so that a connection storm neither
 /// holds the loop from serving the sessions it has nor counts, against
 /// `max_connections`, connections that already ended within the same burst (they are
@@ -973,7 +972,7 @@ impl Gateway {
         }
         // Routed in place in the ring (an item is 168 bytes; copying each out was a
         // fifth of this thread's time at saturation), with the reader lent out so that
-        // routing can change the gateway's state. At most DRAIN_MAX items per loop
+        // routing can change the gateway's state. About DRAIN_MAX items per loop
         // iteration: then sockets are written, read and timed again, so a flood of
         // output (a client asking for a lot) cannot starve the other sessions; the
         // poll does not wait while more is queued.
@@ -989,26 +988,17 @@ impl Gateway {
         }
     }
 
-    /// Routes (or, past `releasable`, holds) up to [`DRAIN_MAX`] items from the ring.
+    /// Routes (or, past `releasable`, holds) about [`DRAIN_MAX`] items from the ring.
     fn route_outbound(&mut self, reader: &mut OutboundReader, releasable: u64) {
-        let mut budget = DRAIN_MAX;
-        self.more_outbound = false;
-        while budget > 0 {
-            let taken = reader.drain_with(DRAIN_CHUNK.min(budget), |item| {
-                if !self.held.is_empty() || item.journal_seq > releasable {
-                    self.held.push_back(*item);
-                } else {
-                    self.route(item);
-                }
-            });
-            if taken == 0 {
-                break;
+        let taken = reader.drain_with(DRAIN_MAX, |item| {
+            if !self.held.is_empty() || item.journal_seq > releasable {
+                self.held.push_back(*item);
+            } else {
+                self.route(item);
             }
-            budget = budget.saturating_sub(taken);
-            if budget == 0 {
-                self.more_outbound = true;
-            }
-        }
+        });
+        // The budget was spent: more may be waiting, and the poll must not sleep.
+        self.more_outbound = taken >= DRAIN_MAX;
     }
 
     /// Delivers one engine output.
