@@ -8,10 +8,13 @@
 //! traffic between the two cores capped the pipeline at 0.4-0.8 M commands/s, see
 //! BENCHMARKS.md.)
 //!
-//! Each slot of the outbound ring holds a whole batch of items ([`OutChunk`]): the
-//! engine thread swaps the vector it has filled with the one in the slot it claims
-//! (which the gateway has finished reading), and reuses that one, emptied. No item is
-//! copied on the way: the engine writes each once, the gateway reads it in place.
+//! Each slot of the outbound ring holds a chunk of items ([`OutChunk`]): a batch's,
+//! handed over at its end or as soon as a command leaves it holding [`OUT_CHUNK`] items
+//! or more (a query's answer, as soon as it reaches that). The engine thread swaps the
+//! vector it has filled with the one in the slot it claims (which the gateway has
+//! finished reading), and reuses that one, emptied. No item is copied on the way: the
+//! engine writes each once, the gateway reads it in place. A command's items are never
+//! split between chunks.
 //!
 //! The engine thread's idle strategy is adaptive by default: spin briefly, then yield,
 //! then park until the gateway publishes (it unparks the engine thread only when the
@@ -48,15 +51,23 @@ use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Outbound items the engine thread gathers before it hands them over, at most (a
-/// command that makes more, such as a large mass cancel, goes whole in one chunk).
-const OUT_CHUNK: usize = 1024;
+/// Outbound items the engine thread gathers before it hands them over: the chunk goes
+/// once a command leaves it holding this many or more (a command that makes more, such
+/// as a large mass cancel, goes whole in one chunk).
+pub const OUT_CHUNK: usize = 1024;
+
+/// The capacity each chunk is given: the buffer is handed over once a command leaves
+/// it holding [`OUT_CHUNK`] items or more, so the room above that takes the last
+/// command's items without the vector growing (and copying itself) on the engine
+/// thread, unless that one command makes more than [`OUT_CHUNK`] items.
+const OUT_CHUNK_CAPACITY: usize = 2 * OUT_CHUNK;
 
 /// An emptied chunk keeps at most this capacity: one exceptional batch does not keep
 /// its memory in the ring's rotation.
-const OUT_CHUNK_KEPT: usize = 4 * OUT_CHUNK;
+const OUT_CHUNK_KEPT: usize = 2 * OUT_CHUNK_CAPACITY;
 
-/// One slot of the outbound ring: one batch of items, handed over whole.
+/// One slot of the outbound ring: a batch of items (or part of a large batch), handed
+/// over whole.
 pub type OutChunk = Vec<Outbound>;
 
 /// "No user" in [`Outbound::owners`].
@@ -164,8 +175,8 @@ pub enum WaitMode {
 pub struct PipelineConfig {
     /// Inbound ring slots (a power of two).
     pub ring_size: usize,
-    /// Outbound ring slots (a power of two), each one batch of up to about
-    /// a thousand items ([`OutChunk`]).
+    /// Outbound ring slots (a power of two), each a chunk of about [`OUT_CHUNK`]
+    /// items at most, unless one command made more ([`OutChunk`]).
     pub outbound_slots: usize,
     /// The engine thread's idle strategy.
     pub wait: WaitMode,
@@ -236,8 +247,9 @@ pub struct OutboundReader {
 impl OutboundReader {
     /// Calls `f` on the outbound items available now, in order and in place in the ring
     /// (no copy; the engine thread cannot reuse a chunk until this is done with it),
-    /// chunk by chunk until `max` items or more have been seen; returns how many. (The
-    /// last chunk is always finished, so it may be up to one chunk over `max`.)
+    /// chunk by chunk until `max` items or more have been seen; returns how many. The
+    /// last chunk is always finished, so this may go past `max` by up to one chunk,
+    /// which is one command's items if that command made more than [`OUT_CHUNK`].
     pub fn drain_with(&mut self, max: usize, mut f: impl FnMut(&Outbound)) -> usize {
         let mut count = 0;
         while count < max {
@@ -298,9 +310,12 @@ impl Pipeline {
         let producer = builder.build();
         let parker =
             Arc::new(Parker { sleeping: AtomicBool::new(false), thread: Default::default() });
-        let (outbound, out_builder) =
-            disruptor::build_single_producer(config.outbound_slots, OutChunk::new, BusySpin)
-                .new_event_poller();
+        let (outbound, out_builder) = disruptor::build_single_producer(
+            config.outbound_slots,
+            || OutChunk::with_capacity(OUT_CHUNK_CAPACITY),
+            BusySpin,
+        )
+        .new_event_poller();
         let out_producer = out_builder.build();
         let failed = Arc::new(AtomicBool::new(false));
         let durability = runner.journal().durability_handle();
@@ -311,7 +326,7 @@ impl Pipeline {
         let engine_thread = EngineThread {
             runner,
             outbound: out_producer,
-            out_buffer: Vec::with_capacity(OUT_CHUNK),
+            out_buffer: Vec::with_capacity(OUT_CHUNK_CAPACITY),
             parker: Arc::clone(&parker),
             failed: Arc::clone(&failed),
             wait: config.wait,
@@ -883,8 +898,8 @@ impl EngineThread {
         }
         // The journal's times never go backwards, even if the gateway's clock does.
         let time_ns = inbound.time_ns.max(self.runner.engine().time_ns());
-        // Events go straight into the outbound buffer (one copy); their owners are
-        // filled in once the command is applied.
+        // Events go straight into the outbound buffer, each with its owners
+        // (`OutSink`); the buffer is later handed to the gateway whole.
         let start = self.out_buffer.len();
         let template = Outbound {
             session: inbound.session,
@@ -1015,9 +1030,9 @@ impl EngineThread {
         }
         self.out_buffer.clear();
         if self.out_buffer.capacity() > OUT_CHUNK_KEPT {
-            self.out_buffer.shrink_to(OUT_CHUNK);
+            self.out_buffer.shrink_to(OUT_CHUNK_CAPACITY);
         } else {
-            self.out_buffer.reserve(OUT_CHUNK);
+            self.out_buffer.reserve(OUT_CHUNK_CAPACITY);
         }
         if let Some(metrics) = &self.metrics {
             metrics.engine.outbound_published.add(n as u64);

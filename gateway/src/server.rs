@@ -44,8 +44,10 @@ const FIRST_CONN: usize = 2;
 /// Requests decoded but not yet in the ring above which the gateway stops reading
 /// sockets until the engine catches up.
 const BACKLOG_MAX: usize = 1 << 16;
-/// Outbound items routed per loop iteration: whole chunks (one engine batch each, at
-/// most about a thousand items unless one command made more) until this many.
+/// Outbound items routed per loop iteration at most. The ring hands over whole chunks
+/// (about a thousand items, or all of one command's if it made more, such as a mass
+/// cancel of tens of thousands of orders); what a chunk has past this budget is set
+/// aside in `held` and routed in the next iterations.
 const DRAIN_MAX: usize = 16 * 1024;
 /// Connections accepted per loop iteration at most, so that a connection storm neither
 /// holds the loop from serving the sessions it has nor counts, against
@@ -308,7 +310,9 @@ struct Gateway {
     md_seq: Vec<u64>,
     /// Requests waiting for room in the ring.
     backlog: VecDeque<Inbound>,
-    /// Engine output waiting for its journal sequence to be durable (fsync mode).
+    /// Engine output waiting for its journal sequence to be durable (fsync mode), or
+    /// for the next loop iteration (a chunk that went past the routing budget), in
+    /// order: while it is not empty, everything the ring gives is queued behind it.
     held: VecDeque<Outbound>,
     /// The last drain stopped at its budget with more output queued.
     more_outbound: bool,
@@ -963,16 +967,22 @@ impl Gateway {
 
     fn drain_outbound(&mut self) {
         let releasable = self.pipeline.releasable_seq();
+        let mut budget = DRAIN_MAX;
         while let Some(item) = self.held.front() {
             if item.journal_seq > releasable {
                 break;
             }
+            if budget == 0 {
+                self.more_outbound = true;
+                return;
+            }
             let item = self.held.pop_front().expect("front exists");
             self.route(&item);
+            budget -= 1;
         }
         // Routed in place in the ring (an item is 168 bytes; copying each out was a
         // fifth of this thread's time at saturation), with the reader lent out so that
-        // routing can change the gateway's state. About DRAIN_MAX items per loop
+        // routing can change the gateway's state. At most DRAIN_MAX items per loop
         // iteration: then sockets are written, read and timed again, so a flood of
         // output (a client asking for a lot) cannot starve the other sessions; the
         // poll does not wait while more is queued.
@@ -980,7 +990,7 @@ impl Gateway {
         // Given back even if routing panics: the pipeline's shutdown (when the gateway
         // is dropped) drains the ring through it until the engine thread has finished.
         let routed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.route_outbound(&mut reader, releasable);
+            self.route_outbound(&mut reader, releasable, budget);
         }));
         self.pipeline.restore_reader(reader);
         if let Err(panic) = routed {
@@ -988,17 +998,21 @@ impl Gateway {
         }
     }
 
-    /// Routes (or, past `releasable`, holds) about [`DRAIN_MAX`] items from the ring.
-    fn route_outbound(&mut self, reader: &mut OutboundReader, releasable: u64) {
-        let taken = reader.drain_with(DRAIN_MAX, |item| {
-            if !self.held.is_empty() || item.journal_seq > releasable {
+    /// Routes up to `budget` items from the ring; holds those past `releasable`, and
+    /// those of the last chunk taken that go past the budget.
+    fn route_outbound(&mut self, reader: &mut OutboundReader, releasable: u64, budget: usize) {
+        let mut routed = 0;
+        let taken = reader.drain_with(budget, |item| {
+            if routed >= budget || !self.held.is_empty() || item.journal_seq > releasable {
                 self.held.push_back(*item);
             } else {
                 self.route(item);
+                routed += 1;
             }
         });
-        // The budget was spent: more may be waiting, and the poll must not sleep.
-        self.more_outbound = taken >= DRAIN_MAX;
+        // The budget was spent: more may be waiting (in the ring or set aside), and the
+        // poll must not sleep.
+        self.more_outbound = taken >= budget;
     }
 
     /// Delivers one engine output.

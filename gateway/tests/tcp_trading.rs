@@ -765,6 +765,76 @@ fn a_fast_client_pipelining_a_large_batch_is_not_a_slow_consumer() {
     server.stop().unwrap();
 }
 
+/// A mass cancel of 6 000 orders is one command that makes 18 000 outbound items, more
+/// than the gateway routes in one loop iteration (16 384): the rest is set aside and
+/// routed in the next ones. The trader still gets every report once and in order, and
+/// a market-data subscriber every level update without a gap.
+#[test]
+fn a_mass_cancel_larger_than_one_routing_round_arrives_whole_and_in_order() {
+    const ORDERS: u64 = 6_000;
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::start(&common::config(dir.path()));
+    let mut watcher = common::login(server.local_addr(), "carol");
+    watcher.send(&ClientMsg::Subscribe(BTC_USD)).unwrap();
+    let ServerMsg::MdSnapshotEnd(end) = next(&mut watcher).msg else { panic!("empty book") };
+    let mut trader = common::login(server.local_addr(), "load0");
+    let mut batch = Vec::new();
+    for coid in 1..=ORDERS {
+        ClientMsg::NewOrder(limit(10, BTC_USD, Side::Buy, 5_500_000, 1, coid))
+            .encode_into(coid, &mut batch);
+    }
+    ClientMsg::MassCancel(MassCancel { account: AccountId(10), instrument: None })
+        .encode_into(0, &mut batch);
+    trader.send_raw(&batch).unwrap();
+    // Per order: Accepted and Balance, then Cancelled and Balance; then MassCancelled.
+    let mut received = Vec::new();
+    loop {
+        let message = next(&mut trader);
+        let done = matches!(
+            message.msg,
+            ServerMsg::ExecReport(ref r) if matches!(r.event, Event::MassCancelled { .. })
+        );
+        received.push(message);
+        if done {
+            break;
+        }
+    }
+    assert_eq!(received.len() as u64, 4 * ORDERS + 1);
+    common::assert_gap_free(&received, received[0].seq);
+    let events = events(&received);
+    let mut cancelled = 0;
+    for (i, (request_id, event)) in events.iter().enumerate() {
+        match (i as u64) < 2 * ORDERS {
+            true => assert!(matches!(event, Event::Accepted(_) | Event::Balance(_)), "{event:?}"),
+            false => {
+                // The mass cancel's own reports: request id 0, in cancel order.
+                assert_eq!(*request_id, 0);
+                if let Event::Cancelled(c) = event {
+                    cancelled += 1;
+                    assert_eq!(c.client_order_id, ClientOrderId(cancelled), "oldest first");
+                }
+            }
+        }
+    }
+    assert_eq!(cancelled, ORDERS);
+    let last = events.last().unwrap().1;
+    assert_eq!(last, Event::MassCancelled { account: AccountId(10), count: ORDERS as u32 });
+    // The subscriber: one level update per order placed and per order cancelled, their
+    // market-data sequence numbers consecutive, ending with an empty level.
+    let mut md = Vec::new();
+    while md.len() < 2 * ORDERS as usize {
+        match next(&mut watcher).msg {
+            ServerMsg::MdLevel(level) => md.push(level),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    for (i, level) in md.iter().enumerate() {
+        assert_eq!(level.md_seq, end.md_seq + 1 + i as u64, "md gap at update {i}");
+    }
+    assert_eq!(md.last().map(|l| (l.qty, l.orders)), Some((Qty(0), 0)));
+    server.stop().unwrap();
+}
+
 // ---------------------------------------------------------------------------------
 // Payments over TCP (PROTOCOL.md sections 9, 11 and 13).
 // ---------------------------------------------------------------------------------

@@ -152,8 +152,8 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
             sent += 1;
         }
         pipeline.publish(&mut pending);
-        // Items are read in place in the ring. One clock read per drained chunk, at its
-        // first answer: every command answered in the chunk gets that time.
+        // Items are read in place in the ring. One clock read per drain, at its first
+        // answer: every command answered in that drain gets that time.
         let mut drained_ns = None;
         let drained = pipeline.drain_with(1024, |item| {
             events += 1;
