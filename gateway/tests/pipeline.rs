@@ -147,17 +147,18 @@ fn first_difference(got: &[(u64, Event)], expected: &[(u64, Event)]) -> String {
     }
 }
 
+/// The realistic trading mix: its setup and its commands.
+fn trading(mix: TradingMix) -> (Vec<CommandBody>, Vec<Sent>) {
+    let workload = testkit::trading_workload(mix);
+    let setup = workload.setup.iter().map(|c| c.body).collect();
+    let commands = workload.commands.iter().map(|c| (c.user, c.time_ns, c.body)).collect();
+    (setup, commands)
+}
+
 #[test]
 fn a_full_outbound_ring_delays_items_but_never_loses_or_reorders_them() {
-    let workload = testkit::trading_workload(TradingMix {
-        instruments: 2,
-        traders: 8,
-        commands: 20_000,
-        seed: 23,
-    });
-    let setup: Vec<CommandBody> = workload.setup.iter().map(|c| c.body).collect();
-    let commands: Vec<Sent> =
-        workload.commands.iter().map(|c| (c.user, c.time_ns, c.body)).collect();
+    let (setup, commands) =
+        trading(TradingMix { instruments: 2, traders: 8, commands: 20_000, seed: 23 });
     let (expected, expected_hash) = direct(&setup, &commands);
     // Two slots and a reader that takes small bites and naps: the engine thread waits
     // for room again and again.
@@ -174,15 +175,8 @@ fn a_full_outbound_ring_delays_items_but_never_loses_or_reorders_them() {
 /// batch is one command, every chunk that command's few items.
 #[test]
 fn one_command_at_a_time_gets_each_of_its_items() {
-    let workload = testkit::trading_workload(TradingMix {
-        instruments: 1,
-        traders: 4,
-        commands: 3_000,
-        seed: 7,
-    });
-    let setup: Vec<CommandBody> = workload.setup.iter().map(|c| c.body).collect();
-    let mut commands: Vec<Sent> =
-        workload.commands.iter().map(|c| (c.user, c.time_ns, c.body)).collect();
+    let (setup, mut commands) =
+        trading(TradingMix { instruments: 1, traders: 4, commands: 3_000, seed: 7 });
     // Commands of one item each (a reject), among the others.
     let unknown = OrderRef::Client(ClientOrderId(u64::MAX));
     let time_ns = commands.last().map_or(0, |c| c.1);
