@@ -105,11 +105,16 @@ impl Engine {
             self.assets.get(id.0 as usize).copied().flatten().ok_or(RejectReason::UnknownAsset)
         };
         let (base, quote) = (asset(spec.base)?, asset(spec.quote)?);
-        self.account(spec.fee_account).ok_or(RejectReason::UnknownAccount)?;
+        let fee_account = self.account(spec.fee_account).ok_or(RejectReason::UnknownAccount)?;
+        // A closed account can never pay out again: fees collected there would be stuck
+        // (and a closed account holding money is not a valid snapshot).
+        if fee_account.status == AccountStatus::Closed {
+            return Err(RejectReason::AccountClosed);
+        }
         let invalid = Err(RejectReason::InvalidDefinition);
         let fees_ok = spec.taker_fee_bps >= 0
             && spec.taker_fee_bps <= FEE_BPS_MAX
-            && spec.maker_fee_bps.abs() <= FEE_BPS_MAX
+            && spec.maker_fee_bps.unsigned_abs() <= FEE_BPS_MAX.unsigned_abs()
             // A rebate is paid out of the taker fee of the same fill.
             && spec.taker_fee_bps + spec.maker_fee_bps >= 0;
         let shape_ok = spec.base != spec.quote

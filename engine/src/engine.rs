@@ -29,7 +29,8 @@ pub struct Instrument {
     pub book: Book,
     /// Lots traded on this instrument since this engine value was built: a statistic
     /// for the operator's metrics, not state (not hashed, not in snapshots; an engine
-    /// rebuilt from a snapshot counts only what it replays after it).
+    /// rebuilt from a snapshot counts only what it replays after it). Wraps at 2^64,
+    /// which a Prometheus `rate()` reads as a counter reset.
     pub traded_lots: u64,
 }
 

@@ -440,7 +440,8 @@ impl Engine {
         maker.filled.0 += qty.0;
         let instrument = self.instrument_mut(taker.instrument);
         instrument.last_price = Some(price);
-        instrument.traded_lots += qty.0 as u64;
+        // A statistic that wraps like any counter (valid trading can pass 2^64 lots).
+        instrument.traded_lots = instrument.traded_lots.wrapping_add(qty.0 as u64);
         out.emit(Event::Fill(Fill {
             instrument: taker.instrument,
             trade_id,

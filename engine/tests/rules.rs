@@ -215,6 +215,9 @@ fn reject_account_closed() {
     s.expect_reject(ADMIN, reopen, RejectReason::AccountClosed);
     // A closed account stays readable.
     assert_eq!(s.balance(spare, USD), (0, 0));
+    // Nor can it collect an instrument's fees: they could never leave it again.
+    let listing = InstrumentSpec { fee_account: spare, ..custom_spec(5, "FEE-USD") };
+    s.expect_reject(ADMIN, CommandBody::CreateInstrument(listing), RejectReason::AccountClosed);
     s.engine.check_invariants().unwrap();
 }
 
@@ -430,6 +433,48 @@ fn reject_arithmetic_overflow() {
         client_payment_id: AUTO_PID,
     };
     s.expect_reject(ADMIN, deposit, RejectReason::ArithmeticOverflow);
+    s.engine.check_invariants().unwrap();
+}
+
+/// Lots traded per instrument is an operator statistic: valid trading can take it past
+/// 2^64, where it wraps like any counter instead of overflowing (a panic in builds with
+/// overflow checks).
+#[test]
+fn traded_lots_wraps_at_two_to_the_64() {
+    let mut s = Scenario::new();
+    let (base, quote) = (AssetId(10), AssetId(11));
+    for (asset, name) in [(base, "UB"), (quote, "UQ")] {
+        let symbol = Symbol::new(name).expect("short");
+        s.admin(CommandBody::CreateAsset { asset, symbol, scale: 0 });
+    }
+    let unit = Dec { mantissa: 1, scale: 0 };
+    s.list(InstrumentSpec {
+        base,
+        quote,
+        tick_size: unit,
+        lot_size: unit,
+        reference_price: Price(1),
+        band_bps: 1,
+        qty_max: Qty(i64::MAX),
+        notional_max: i64::MAX,
+        maker_fee_bps: 0,
+        taker_fee_bps: 0,
+        ..custom_spec(5, "U-U")
+    });
+    let big = 1i64 << 62;
+    s.deposit(ALICE_ACCOUNT, base, big);
+    s.deposit(BOB_ACCOUNT, quote, big);
+    let traded = |s: &Scenario| s.engine.instrument_by_symbol("U-U").expect("listed").traded_lots;
+    // 2^62 lots back and forth at one tick: four trades make 2^64.
+    let (mut seller, mut buyer) = ((ALICE, ALICE_ACCOUNT), (BOB, BOB_ACCOUNT));
+    for trade in 1..=4u64 {
+        s.place(seller.0, sell(seller.1, 1, big).on(InstrumentId(5)));
+        let events = s.order(buyer.0, buy(buyer.1, 1, big).on(InstrumentId(5)));
+        assert_eq!(fills(&events).len(), 1, "trade {trade} fills");
+        assert_eq!(traded(&s), (u128::from(trade) << 62) as u64, "after trade {trade}");
+        std::mem::swap(&mut seller, &mut buyer);
+    }
+    assert_eq!(traded(&s), 0, "wrapped");
     s.engine.check_invariants().unwrap();
 }
 
@@ -651,6 +696,11 @@ fn reject_invalid_definition() {
         // A rebate larger than the taker fee would be paid out of nothing.
         InstrumentSpec { maker_fee_bps: -6, taker_fee_bps: 5, ..base },
         InstrumentSpec { taker_fee_bps: 10_001, ..base },
+        // The extremes are refused like any other out-of-range fee, never a panic.
+        InstrumentSpec { maker_fee_bps: i32::MIN, ..base },
+        InstrumentSpec { maker_fee_bps: i32::MAX, ..base },
+        InstrumentSpec { taker_fee_bps: i32::MIN, ..base },
+        InstrumentSpec { taker_fee_bps: i32::MAX, ..base },
         InstrumentSpec { reference_price: Price(0), ..base },
         InstrumentSpec { band_bps: 0, ..base },
         InstrumentSpec { band_bps: 10_001, ..base },
