@@ -832,15 +832,22 @@ impl EngineThread {
             InboundBody::Snapshot => {
                 let seq = self.runner.engine().last_seq();
                 let body = match self.runner.snapshot() {
-                    Ok((seq, path)) => {
-                        tracing::info!(seq, file = %path.display(), "snapshot written");
-                        if let Some(metrics) = &self.metrics {
+                    Ok(done) => {
+                        let file = done.path.display();
+                        if done.written {
+                            tracing::info!(seq = done.seq, %file, "snapshot written");
+                        } else {
+                            tracing::debug!(seq = done.seq, %file, "snapshot already at this seq");
+                        }
+                        if let Some(metrics) = &self.metrics
+                            && done.written
+                        {
                             metrics.engine.snapshots.add(1);
-                            metrics.engine.last_snapshot_seq.set(seq);
+                            metrics.engine.last_snapshot_seq.set(done.seq);
                         }
                         OutboundBody::Snapshot(SnapshotTaken {
-                            seq,
-                            state_hash: self.runner.engine().state_hash(),
+                            seq: done.seq,
+                            state_hash: done.state_hash,
                         })
                     }
                     Err(error) => {
@@ -1047,9 +1054,13 @@ impl EngineThread {
         let (mut snapshot, mut snapshot_error) = (None, None);
         if self.snapshot_on_stop && !self.failed.load(Ordering::Acquire) {
             match self.runner.snapshot() {
-                Ok((seq, path)) => {
-                    tracing::info!(seq, file = %path.display(), "stop snapshot written");
-                    snapshot = Some(path);
+                Ok(done) => {
+                    let (seq, file) = (done.seq, done.path.display());
+                    match done.written {
+                        true => tracing::info!(seq, %file, "stop snapshot written"),
+                        false => tracing::info!(seq, %file, "stop snapshot: already at this seq"),
+                    }
+                    snapshot = Some(done.path);
                 }
                 Err(error) => {
                     tracing::error!(%error, "the stop snapshot could not be written");

@@ -116,6 +116,22 @@ pub struct Runner {
     engine: Engine,
     journal: Journal,
     snapshots: SnapshotStore,
+    /// The newest snapshot this runner wrote, or started from if nothing was applied
+    /// after it: (sequence, state hash, file).
+    last_snapshot: Option<(u64, u64, PathBuf)>,
+}
+
+/// What [`Runner::snapshot`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotDone {
+    /// The sequence the snapshot is at.
+    pub seq: u64,
+    /// The state hash at that sequence.
+    pub state_hash: u64,
+    /// Its file.
+    pub path: PathBuf,
+    /// False if nothing was written: the newest snapshot was already at this sequence.
+    pub written: bool,
 }
 
 impl Runner {
@@ -167,7 +183,13 @@ impl Runner {
             recovery,
             setup_applied: 0,
         };
-        let mut runner = Runner { engine: replayed.engine, journal, snapshots };
+        let last_snapshot = match replayed.snapshot {
+            Some((seq, path)) if seq == replayed.engine.last_seq() => {
+                Some((seq, replayed.engine.state_hash(), path))
+            }
+            _ => None,
+        };
+        let mut runner = Runner { engine: replayed.engine, journal, snapshots, last_snapshot };
         // A new directory gets the whole setup; one whose first start stopped part-way
         // through the setup (a crash) gets the rest. Any other journal is left as it is:
         // for an existing directory the journal, not the configuration, is the truth.
@@ -252,13 +274,26 @@ impl Runner {
         &self.journal
     }
 
-    /// Writes a snapshot of the current state; returns its sequence and file.
-    pub fn snapshot(&mut self) -> Result<(u64, PathBuf), RunnerError> {
+    /// Writes a snapshot of the current state, unless the newest one (written by this
+    /// runner or started from) is already at the current sequence and its file is
+    /// still there: the state is a function of the sequence, so a second file would
+    /// say the same, and a burst of requests must not hold the engine thread for a
+    /// write each.
+    pub fn snapshot(&mut self) -> Result<SnapshotDone, RunnerError> {
         let seq = self.engine.last_seq();
+        if let Some((last, state_hash, path)) = &self.last_snapshot
+            && *last == seq
+            && path.is_file()
+        {
+            let (state_hash, path) = (*state_hash, path.clone());
+            return Ok(SnapshotDone { seq, state_hash, path, written: false });
+        }
         // Never let a snapshot be on the device ahead of the journal it summarises.
         self.journal.sync_to_device()?;
-        let path = self.snapshots.write(seq, self.engine.state_hash(), &self.engine.snapshot())?;
-        Ok((seq, path))
+        let state_hash = self.engine.state_hash();
+        let path = self.snapshots.write(seq, state_hash, &self.engine.snapshot())?;
+        self.last_snapshot = Some((seq, state_hash, path.clone()));
+        Ok(SnapshotDone { seq, state_hash, path, written: true })
     }
 
     /// Syncs the journal and closes it.

@@ -1,6 +1,7 @@
 //! Edge cases of opening a data directory: a snapshot the journal does not reach, a
 //! setup with a mistake, a damaged limits file, a journal missing its first segment,
-//! and where a replay stops (a bound, a damaged record).
+//! where a replay stops (a bound, a damaged record), and a snapshot asked for again at
+//! the same sequence.
 
 use fincore_engine::testkit::{TradingMix, trading_workload};
 use fincore_engine::{CommandBody, Role, UserId};
@@ -43,7 +44,7 @@ fn a_snapshot_beyond_the_end_of_the_journal_is_passed_over() {
     let config = RunnerConfig::new(dir.path());
     let (mut runner, _) = Runner::open(&config, &setup).unwrap();
     run(&mut runner, &commands);
-    let (snapshot_seq, _) = runner.snapshot().unwrap();
+    let snapshot_seq = runner.snapshot().unwrap().seq;
     runner.close().unwrap();
     // Lose the last journal record, as an OS crash before write-back could: zero the
     // segment from that record's start.
@@ -199,4 +200,43 @@ fn a_panic_while_applying_ends_the_replay_instead_of_hanging_it() {
     // Far more than the replay needs; a hang would never answer.
     let panicked = done_rx.recv_timeout(std::time::Duration::from_secs(60));
     assert_eq!(panicked, Ok(true), "the replay ends with the observer's panic");
+}
+
+/// A snapshot is written once per sequence: asked again with nothing applied since (in
+/// the same run, or after a restart from it), the runner answers with the file it has;
+/// one more command and it writes a new one.
+#[test]
+fn a_snapshot_at_the_same_sequence_is_not_written_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (setup, commands) = setup_and_commands(300);
+    let config = RunnerConfig::new(dir.path());
+    let (mut runner, _) = Runner::open(&config, &setup).unwrap();
+    run(&mut runner, &commands[..200]);
+    let first = runner.snapshot().unwrap();
+    assert!(first.written);
+    assert_eq!(first.seq, runner.engine().last_seq());
+    assert_eq!(first.state_hash, runner.engine().state_hash());
+    let modified = std::fs::metadata(&first.path).unwrap().modified().unwrap();
+    let again = runner.snapshot().unwrap();
+    assert_eq!(again, fincore_gateway::SnapshotDone { written: false, ..first.clone() });
+    assert_eq!(std::fs::metadata(&first.path).unwrap().modified().unwrap(), modified);
+    runner.close().unwrap();
+
+    // Restarted from that snapshot, nothing applied: the same file answers.
+    let (mut runner, report) = Runner::open(&config, &setup).unwrap();
+    assert_eq!(report.snapshot_seq, Some(first.seq));
+    assert_eq!(runner.snapshot().unwrap(), again);
+    // A file that is gone is written again.
+    std::fs::remove_file(&first.path).unwrap();
+    let rewritten = runner.snapshot().unwrap();
+    assert_eq!(rewritten, first);
+    assert!(first.path.is_file());
+    // One more command: a new snapshot at the new sequence.
+    run(&mut runner, &commands[200..201]);
+    let next = runner.snapshot().unwrap();
+    assert!(next.written);
+    assert_eq!(next.seq, first.seq + 1);
+    assert_ne!(next.path, first.path);
+    assert_eq!(next.state_hash, runner.engine().state_hash());
+    runner.close().unwrap();
 }

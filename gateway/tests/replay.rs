@@ -40,7 +40,7 @@ fn replay_reaches_the_live_state_hash_with_and_without_a_snapshot() {
             live_hashes.insert(seq, runner.engine().state_hash());
         }
         if i == COMMANDS / 2 {
-            snapshot_seq = runner.snapshot().unwrap().0;
+            snapshot_seq = runner.snapshot().unwrap().seq;
             assert_eq!(snapshot_seq, seq);
         }
     }
@@ -89,7 +89,8 @@ fn reopening_continues_the_journal_and_a_corrupt_snapshot_falls_back() {
     submit_all(&mut runner, &first[..10_000]);
     runner.snapshot().unwrap();
     submit_all(&mut runner, &first[10_000..]);
-    let (newest_seq, newest) = runner.snapshot().unwrap();
+    let fincore_gateway::SnapshotDone { seq: newest_seq, path: newest, .. } =
+        runner.snapshot().unwrap();
     runner.close().unwrap();
 
     // Reopen: rebuilt from the newest snapshot with nothing left to replay; no setup.
