@@ -48,6 +48,68 @@ pub struct EngineLimits {
     pub orders_expected: u32,
 }
 
+impl EngineLimits {
+    /// The largest limits any engine is built with: 16 times the defaults for users and
+    /// orders, 4 times for accounts, 64 times for levels. `Engine::new` allocates the
+    /// order table for `orders_max` up front (about 100 bytes an order) and account ids
+    /// index a dense table (about half a KiB an account), so neither an operator's typo
+    /// nor a corrupted snapshot may ask for an unbounded allocation; these ceilings keep
+    /// the worst case near 2 GiB each while leaving room far above any configuration we
+    /// run; `payments_expected` (allocated and touched up front, about 100 bytes a
+    /// payment) has one too. The open-order and payment-count limits allocate nothing
+    /// of their own, so they have no ceiling; `orders_expected` is capped by
+    /// `orders_max` where it is used (the id ring takes 32 bytes an order: at most
+    /// 512 MiB at the ceiling). The configuration, the data directory's limits file and
+    /// the snapshot loader all hold to them, so that every snapshot a server writes, it
+    /// can load.
+    pub const CEILING: EngineLimits = EngineLimits {
+        users_max: 1 << 20,
+        accounts_max: 1 << 22,
+        orders_max: 1 << 24,
+        levels_per_side_max: 1 << 20,
+        open_orders_per_account_max: u32::MAX,
+        payments_max: u32::MAX,
+        payments_expected: 1 << 24,
+        orders_expected: u32::MAX,
+    };
+
+    fn named(&self) -> [(&'static str, u32); 8] {
+        [
+            ("users_max", self.users_max),
+            ("accounts_max", self.accounts_max),
+            ("orders_max", self.orders_max),
+            ("levels_per_side_max", self.levels_per_side_max),
+            ("open_orders_per_account_max", self.open_orders_per_account_max),
+            ("payments_max", self.payments_max),
+            ("payments_expected", self.payments_expected),
+            ("orders_expected", self.orders_expected),
+        ]
+    }
+
+    /// The first limit above [`EngineLimits::CEILING`], as (name, value, ceiling).
+    pub fn above_ceiling(&self) -> Option<(&'static str, u32, u32)> {
+        let pairs = self.named().into_iter().zip(EngineLimits::CEILING.named());
+        pairs.map(|((name, value), (_, ceiling))| (name, value, ceiling)).find(|(_, v, c)| v > c)
+    }
+
+    /// Checks limits an operator gives (the configuration, a data directory's limits
+    /// file): every capacity at least 1 (the two sizing hints may be 0) and none above
+    /// [`EngineLimits::CEILING`]. The error names the field: `"orders_max must be at
+    /// least 1"`.
+    pub fn check(&self) -> Result<(), String> {
+        let capacities = &self.named()[..6];
+        if let Some((name, _)) = capacities.iter().find(|(_, value)| *value == 0) {
+            return Err(format!("{name} must be at least 1"));
+        }
+        match self.above_ceiling() {
+            Some((name, value, ceiling)) => {
+                Err(format!("{name} {value} is above {ceiling}, the most an engine is built with"))
+            }
+            None => Ok(()),
+        }
+    }
+}
+
 /// Empty chunks, each with room for `chunk` items, with room for `items` in all already
 /// allocated and touched (page-faulted), so that filling them neither allocates nor
 /// faults pages on the command path. In the order to be taken with `pop` (the first

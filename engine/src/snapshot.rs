@@ -87,27 +87,6 @@ pub const SNAPSHOT_FORMAT_VERSION: u32 = 3;
 /// First bytes of every engine snapshot, so that other bytes are told apart early.
 const MAGIC: [u8; 4] = *b"FCSN";
 
-/// The largest limits a snapshot may ask for: 16 times the defaults for users and
-/// orders, 4 times for accounts, 64 times for levels. `Engine::new` allocates the order
-/// table for `orders_max` up front (about 100 bytes an order) and account ids index a
-/// dense table (about half a KiB an account), so a corrupted limit must not be believed
-/// without bound; these ceilings keep the worst case near 2 GiB each while leaving room
-/// far above any configuration we run; `payments_expected` (allocated and touched up
-/// front, about 100 bytes a payment) has one too. The open-order and payment-count
-/// limits allocate nothing of their own, so they have no ceiling; `orders_expected` is
-/// capped by `orders_max` where it is used (the id ring takes 32 bytes an order: at
-/// most 512 MiB at the ceiling).
-const LIMITS_CEILING: EngineLimits = EngineLimits {
-    users_max: 1 << 20,
-    accounts_max: 1 << 22,
-    orders_max: 1 << 24,
-    levels_per_side_max: 1 << 20,
-    open_orders_per_account_max: u32::MAX,
-    payments_max: u32::MAX,
-    payments_expected: 1 << 24,
-    orders_expected: u32::MAX,
-};
-
 /// Why bytes could not be turned back into an engine.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SnapshotError {
@@ -565,18 +544,13 @@ fn check_limits(head: &Head) -> Result<EngineLimits, SnapshotError> {
         payments_expected: head.payments_expected,
         orders_expected: head.orders_expected,
     };
-    let c = LIMITS_CEILING;
-    // The same preconditions `Engine::new` asserts, checked instead.
+    // The same preconditions `Engine::new` asserts, checked instead, and the ceilings
+    // every engine is held to (`EngineLimits::CEILING`).
     let positive = limits.users_max > 0
         && limits.accounts_max > 0
         && limits.orders_max > 0
         && limits.levels_per_side_max > 0;
-    let bounded = limits.users_max <= c.users_max
-        && limits.accounts_max <= c.accounts_max
-        && limits.orders_max <= c.orders_max
-        && limits.levels_per_side_max <= c.levels_per_side_max
-        && limits.payments_expected <= c.payments_expected;
-    if !positive || !bounded {
+    if !positive || limits.above_ceiling().is_some() {
         return Err(invalid(format!("limits out of range: {limits:?}")));
     }
     Ok(limits)

@@ -562,9 +562,10 @@ fn load_snapshot_file(bytes: &[u8]) {
 fn load_snapshot_payload(payload: &[u8]) {
     let scratch = Scratch::new();
     let store = SnapshotStore::open(scratch.path(), 2).expect("the scratch directory opens");
-    let path = store.write(9, 0x5EED, payload).expect("the scratch directory is writable");
+    let path = store.write(9, 0x5EED, 0xC4C, payload).expect("the scratch directory is writable");
     let loaded = SnapshotStore::load(&path).expect("a snapshot file just written loads");
-    assert_eq!((loaded.seq, loaded.state_hash, &loaded.payload[..]), (9, 0x5EED, payload));
+    let read = (loaded.seq, loaded.state_hash, loaded.journal_crc, &loaded.payload[..]);
+    assert_eq!(read, (9, 0x5EED, Some(0xC4C), payload));
     restore(&loaded.payload);
 }
 
@@ -1009,7 +1010,7 @@ fn snapshot_seeds() -> Vec<Vec<u8>> {
     let bytes = engine.snapshot();
     let scratch = Scratch::new();
     let store = SnapshotStore::open(scratch.path(), 1).expect("the scratch directory opens");
-    let path = store.write(engine.last_seq(), engine.state_hash(), &bytes).expect("writable");
+    let path = store.write(engine.last_seq(), engine.state_hash(), 0, &bytes).expect("writable");
     let file = std::fs::read(path).expect("just written");
     let empty = Engine::new(FUZZ_LIMITS).snapshot();
     vec![

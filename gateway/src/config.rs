@@ -696,18 +696,7 @@ fn unit_problem(
 }
 
 fn check_limits(limits: &EngineLimits) -> Result<(), ConfigError> {
-    let required = [
-        ("users_max", limits.users_max),
-        ("accounts_max", limits.accounts_max),
-        ("orders_max", limits.orders_max),
-        ("levels_per_side_max", limits.levels_per_side_max),
-        ("open_orders_per_account_max", limits.open_orders_per_account_max),
-        ("payments_max", limits.payments_max),
-    ];
-    match required.iter().find(|(_, value)| *value == 0) {
-        Some((name, _)) => Err(invalid(format!("limits.{name} must be at least 1"))),
-        None => Ok(()),
-    }
+    limits.check().map_err(|why| invalid(format!("limits.{why}")))
 }
 
 fn check_session(session: &SessionLimits) -> Result<(), ConfigError> {

@@ -67,7 +67,7 @@ pub fn read_limits(data: &Path) -> Result<Option<EngineLimits>, RunnerError> {
         Err(e) => return Err(RunnerError::Io(path.display().to_string(), e)),
     };
     let mut limits = EngineLimits::default();
-    let mut seen = 0;
+    let mut seen: Vec<&str> = Vec::with_capacity(LIMIT_FIELDS);
     for (number, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let bad = || {
             RunnerError::Data(format!(
@@ -78,7 +78,12 @@ pub fn read_limits(data: &Path) -> Result<Option<EngineLimits>, RunnerError> {
         };
         let (name, value) = line.split_once('=').ok_or_else(bad)?;
         let value: u32 = value.trim().parse().map_err(|_| bad())?;
-        let field = match name.trim() {
+        let name = name.trim();
+        if seen.contains(&name) {
+            let why = format!("{}:{}: {name} is given twice", path.display(), number + 1);
+            return Err(RunnerError::Data(why));
+        }
+        let field = match name {
             "users_max" => &mut limits.users_max,
             "accounts_max" => &mut limits.accounts_max,
             "orders_max" => &mut limits.orders_max,
@@ -90,21 +95,15 @@ pub fn read_limits(data: &Path) -> Result<Option<EngineLimits>, RunnerError> {
             _ => return Err(bad()),
         };
         *field = value;
-        seen += 1;
+        seen.push(name);
     }
-    if seen != LIMIT_FIELDS {
-        let why = format!("{}: expected all {LIMIT_FIELDS} limits, found {seen}", path.display());
+    if seen.len() != LIMIT_FIELDS {
+        let found = seen.len();
+        let why = format!("{}: expected all {LIMIT_FIELDS} limits, found {found}", path.display());
         return Err(RunnerError::Data(why));
     }
-    let positive = [
-        limits.users_max,
-        limits.accounts_max,
-        limits.orders_max,
-        limits.levels_per_side_max,
-        limits.payments_max,
-    ];
-    if positive.contains(&0) {
-        return Err(RunnerError::Data(format!("{}: limits must be positive", path.display())));
-    }
+    // The same checks as the configuration's: a damaged or edited file must not ask
+    // for an engine that cannot be built (or allocate without bound).
+    limits.check().map_err(|why| RunnerError::Data(format!("{}: {why}", path.display())))?;
     Ok(Some(limits))
 }

@@ -20,7 +20,7 @@ pub mod server;
 mod session;
 pub mod wire;
 
-pub use datadir::{journal_dir, read_limits, snapshot_dir};
+pub use datadir::{journal_dir, read_limits, snapshot_dir, write_limits};
 pub use replay::{
     PAYLOAD_BODY, PAYLOAD_COMMAND, ReplayBounds, Replayed, decode_record, encode_payload, replay,
     replay_observed,

@@ -99,9 +99,29 @@ fn start_from_snapshot(
             return Err(format!("after --until-seq (snapshot at {})", snapshot.seq));
         }
         // A snapshot is only as good as the journal under it: after an OS crash the
-        // journal may end before a snapshot that reached the disk.
-        if !journal_reaches(data, snapshot.seq)? {
-            return Err(format!("the journal ends before seq {}", snapshot.seq));
+        // journal may end before a snapshot that reached the disk; a journal cut back
+        // and written again (or restored from elsewhere) may reach its sequence with
+        // other records, which the checksum chain tells apart.
+        if snapshot.seq > 0 {
+            let Some(crc) = journal_crc_at(data, snapshot.seq)? else {
+                return Err(format!("the journal ends before seq {}", snapshot.seq));
+            };
+            match snapshot.journal_crc {
+                None => {
+                    return Err("a version 1 snapshot, which does not record the journal's \
+                        checksum, so nothing ties it to this journal"
+                        .into());
+                }
+                Some(recorded) if recorded != crc => {
+                    return Err(format!(
+                        "journal record {} is not the one the snapshot was taken after \
+                         (checksum {crc:08x}, the snapshot recorded {recorded:08x}): \
+                         another history",
+                        snapshot.seq
+                    ));
+                }
+                Some(_) => {}
+            }
         }
         let engine = Engine::from_snapshot(&snapshot.payload).map_err(|e| e.to_string())?;
         if engine.limits() != replayed.engine.limits() {
@@ -125,15 +145,13 @@ fn start_from_snapshot(
 }
 
 /// True if the journal holds a valid record `seq` (0: trivially).
-fn journal_reaches(data: &Path, seq: u64) -> Result<bool, String> {
-    if seq == 0 {
-        return Ok(true);
-    }
+/// The chained checksum of journal record `seq`, `None` if the journal ends before it.
+fn journal_crc_at(data: &Path, seq: u64) -> Result<Option<u32>, String> {
     let mut reader =
         JournalReader::open(&datadir::journal_dir(data), seq).map_err(|e| e.to_string())?;
     match reader.next() {
-        Ok(Some(record)) => Ok(record.meta.seq == seq),
-        Ok(None) => Ok(false),
+        Ok(Some(record)) if record.meta.seq == seq => Ok(Some(record.crc)),
+        Ok(_) => Ok(None),
         Err(e) => Err(e.to_string()),
     }
 }

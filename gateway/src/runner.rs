@@ -147,6 +147,26 @@ impl Runner {
         std::fs::create_dir_all(data)
             .map_err(|e| RunnerError::Io(data.display().to_string(), e))?;
         let journal_exists = datadir::journal_dir(data).is_dir();
+        // Snapshots without a journal: the journal was lost or moved. Opening would
+        // start a new journal at sequence 1, and every command acknowledged before
+        // would be silently gone; the operator must restore it (or move the directory
+        // aside to start afresh).
+        let segments = match journal_exists {
+            true => fincore_journal::list_segments(&datadir::journal_dir(data))?.len(),
+            false => 0,
+        };
+        if segments == 0 {
+            let snapshots = SnapshotStore::open(datadir::snapshot_dir(data), usize::MAX)?;
+            if let Some((seq, path)) = snapshots.list()?.first() {
+                return Err(RunnerError::Data(format!(
+                    "{} has snapshots ({} at seq {seq}) but no journal segments: the \
+                     journal was lost or moved; restore it, or move the directory aside \
+                     to start afresh",
+                    data.display(),
+                    path.display()
+                )));
+            }
+        }
         match datadir::read_limits(data)? {
             Some(_) => {}
             None if journal_exists => {
@@ -291,7 +311,9 @@ impl Runner {
         // Never let a snapshot be on the device ahead of the journal it summarises.
         self.journal.sync_to_device()?;
         let state_hash = self.engine.state_hash();
-        let path = self.snapshots.write(seq, state_hash, &self.engine.snapshot())?;
+        debug_assert_eq!(self.journal.last_seq(), seq, "the journal is at the engine's seq");
+        let journal_crc = self.journal.last_crc();
+        let path = self.snapshots.write(seq, state_hash, journal_crc, &self.engine.snapshot())?;
         self.last_snapshot = Some((seq, state_hash, path.clone()));
         Ok(SnapshotDone { seq, state_hash, path, written: true })
     }

@@ -194,6 +194,13 @@ pub fn start(
     if let Some(torn) = &report.recovery.torn_tail {
         tracing::warn!(file = %torn.path.display(), offset = torn.offset, reason = %torn.reason, "torn journal tail cut");
     }
+    if report.recovery.cleared_bytes > 0 {
+        let bytes = report.recovery.cleared_bytes;
+        tracing::info!(bytes, "cleared an unfinished append (no length published)");
+    }
+    if let Some(path) = &report.recovery.removed_segment {
+        tracing::info!(file = %path.display(), "removed a segment whose creation never finished");
+    }
     drop(recovery);
     let open_orders_max = runner.engine().limits().open_orders_per_account_max;
     let started = Started {

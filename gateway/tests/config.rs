@@ -373,6 +373,10 @@ fn top_level_values_are_checked() {
     refused("\"/var/lib/venue\"", "\"\"", &["data_dir"]);
     refused("users_max = 100", "users_max = 0", &["limits.users_max"]);
     refused("orders_max = 5000", "levels_per_side_max = 0", &["limits.levels_per_side_max"]);
+    // Above the ceiling every engine is held to (it could not load its own snapshots,
+    // or would try an allocation of hundreds of GiB): refused up front.
+    let huge = &["limits.orders_max 4000000000 is above 16777216"];
+    refused("orders_max = 5000", "orders_max = 4000000000", huge);
     refused("rate_per_sec = 50", "burst = 0", &["session.burst"]);
     refused("heartbeat_max_ms = 10000", "heartbeat_max_ms = 50", &["heartbeat_min_ms 100"]);
 }

@@ -78,12 +78,37 @@ fn a_setup_with_a_mistake_journals_nothing() {
     assert_eq!(replayed.engine.last_seq(), 0, "nothing of the bad setup was journaled");
 }
 
+/// `text` (a limits file) with `name` set to `value`.
+fn set_limit(text: &str, name: &str, value: u64) -> String {
+    let line = |l: &str| match l.split_once('=') {
+        Some((n, _)) if n.trim() == name => format!("{name} = {value}"),
+        _ => l.to_string(),
+    };
+    text.lines().map(line).collect::<Vec<_>>().join("\n") + "\n"
+}
+
 #[test]
 fn a_damaged_limits_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (setup, _) = setup_and_commands(1);
     let (runner, _) = Runner::open(&RunnerConfig::new(dir.path()), &setup).unwrap();
     runner.close().unwrap();
+    let limits = dir.path().join("engine-limits");
+    let good = std::fs::read_to_string(&limits).unwrap();
+    // A field given twice (another missing), a value above the ceiling (an allocation
+    // of hundreds of GiB), a capacity of zero: each refused with what is wrong.
+    let damaged = [
+        (good.replace("orders_expected", "orders_max"), "orders_max is given twice"),
+        (set_limit(&good, "orders_max", 4_000_000_000), "orders_max 4000000000 is above"),
+        (set_limit(&good, "open_orders_per_account_max", 0), "must be at least 1"),
+    ];
+    for (text, expected) in damaged {
+        std::fs::write(&limits, text).unwrap();
+        let error = replay(dir.path(), ReplayBounds::default()).err().expect("refused");
+        assert!(error.to_string().contains(expected), "{error}");
+        let error = Runner::open(&RunnerConfig::new(dir.path()), &setup).err().expect("refused");
+        assert!(error.to_string().contains(expected), "{error}");
+    }
     std::fs::write(dir.path().join("engine-limits"), "orders_max = 5\n").unwrap();
     let error = replay(dir.path(), ReplayBounds::default()).err().expect("refused").to_string();
     assert!(error.contains("expected all 8 limits"), "{error}");
@@ -238,5 +263,82 @@ fn a_snapshot_at_the_same_sequence_is_not_written_again() {
     assert_eq!(next.seq, first.seq + 1);
     assert_ne!(next.path, first.path);
     assert_eq!(next.state_hash, runner.engine().state_hash());
+    runner.close().unwrap();
+}
+
+/// A journal cut back below a snapshot (the operator's procedure for a damaged journal,
+/// docs/JOURNAL.md section 9) and written again past the snapshot's sequence reaches
+/// that sequence with other records. The snapshot summarises the old history and must
+/// not be used with the new one: its recorded journal checksum tells them apart.
+#[test]
+fn a_snapshot_of_another_history_is_passed_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let (setup, commands) = setup_and_commands(600);
+    let config = RunnerConfig::new(dir.path());
+    let (mut runner, _) = Runner::open(&config, &setup).unwrap();
+    run(&mut runner, &commands[..400]);
+    let old = runner.snapshot().unwrap();
+    runner.close().unwrap();
+
+    // Cut the journal back 200 records below the snapshot.
+    let cut_after = old.seq - 200;
+    let (segment, offsets) = record_offsets(dir.path());
+    let offset = offsets.iter().find(|(seq, _)| *seq == cut_after + 1).unwrap().1;
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes[offset..].fill(0);
+    std::fs::write(&segment, bytes).unwrap();
+
+    // The next start passes the snapshot over (the journal ends before it); then another
+    // history is written, past the snapshot's sequence.
+    let (mut runner, report) = Runner::open(&config, &setup).unwrap();
+    assert_eq!(runner.engine().last_seq(), cut_after);
+    assert_ne!(report.snapshot_seq, Some(old.seq));
+    let other = trading_workload(TradingMix { instruments: 1, traders: 4, commands: 300, seed: 9 });
+    run(&mut runner, &other.commands);
+    assert!(runner.engine().last_seq() > old.seq);
+    let live_hash = runner.engine().state_hash();
+    runner.close().unwrap();
+
+    let replayed = replay(dir.path(), ReplayBounds::default()).unwrap();
+    assert_eq!(replayed.engine.state_hash(), live_hash);
+    let reasons: Vec<_> =
+        replayed.skipped_snapshots.iter().filter(|(p, _)| *p == old.path).collect();
+    assert!(
+        reasons.len() == 1 && reasons[0].1.contains("another history"),
+        "{:?}",
+        replayed.skipped_snapshots
+    );
+    let (runner, _) = Runner::open(&config, &setup).unwrap();
+    assert_eq!(runner.engine().state_hash(), live_hash);
+}
+
+/// A data directory whose journal is gone but whose snapshots remain is refused:
+/// opening it would start a new journal at sequence 1 and lose every command the old
+/// one held. A directory with nothing but its limits file (a first start that stopped
+/// before its journal existed) still opens.
+#[test]
+fn snapshots_without_a_journal_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (setup, commands) = setup_and_commands(100);
+    let config = RunnerConfig::new(dir.path());
+    let (mut runner, _) = Runner::open(&config, &setup).unwrap();
+    run(&mut runner, &commands);
+    runner.snapshot().unwrap();
+    runner.close().unwrap();
+    let journal = journal_dir(dir.path());
+    for (_, segment) in fincore_journal::list_segments(&journal).unwrap() {
+        std::fs::remove_file(segment).unwrap();
+    }
+    let error = Runner::open(&config, &setup).err().expect("refused").to_string();
+    assert!(error.contains("no journal segments"), "{error}");
+    std::fs::remove_dir_all(&journal).unwrap();
+    let error = Runner::open(&config, &setup).err().expect("refused").to_string();
+    assert!(error.contains("no journal segments"), "{error}");
+    assert!(!journal.exists(), "a refused open creates no journal");
+
+    let fresh = tempfile::tempdir().unwrap();
+    fincore_gateway::write_limits(fresh.path(), &config.limits).unwrap();
+    let (runner, report) = Runner::open(&RunnerConfig::new(fresh.path()), &setup).unwrap();
+    assert_eq!(report.setup_applied, setup.len());
     runner.close().unwrap();
 }

@@ -123,7 +123,9 @@ fn reopening_continues_the_journal_and_a_corrupt_snapshot_falls_back() {
     let older = older.expect("the older snapshot is sound");
     let mut payload = older.payload.clone();
     payload[4..8].copy_from_slice(&(SNAPSHOT_FORMAT_VERSION - 1).to_le_bytes());
-    store.write(newest_seq, older.state_hash, &payload).unwrap();
+    let mut reader = JournalReader::open(&journal_dir(dir.path()), newest_seq).unwrap();
+    let record_crc = reader.next().unwrap().expect("the journal reaches it").crc;
+    store.write(newest_seq, older.state_hash, record_crc, &payload).unwrap();
     let replayed = replay(dir.path(), ReplayBounds::default()).unwrap();
     assert_eq!(replayed.engine.state_hash(), live_hash);
     let reason = &replayed.skipped_snapshots[0].1;

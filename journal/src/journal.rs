@@ -306,6 +306,12 @@ impl Journal {
         self.next_seq - 1
     }
 
+    /// The chained checksum of the last appended record (0 if none): what a snapshot at
+    /// [`Journal::last_seq`] records to tie itself to this history.
+    pub fn last_crc(&self) -> u32 {
+        self.chain_crc
+    }
+
     /// The journal's directory.
     pub fn dir(&self) -> &Path {
         &self.config.dir

@@ -4,8 +4,8 @@
 //! ```text
 //! offset  size  field
 //!      0     8  magic        "FCSNAP" 0x00 0x01
-//!      8     4  version      u32 = 1
-//!     12     4  reserved     zero
+//!      8     4  version      u32 = 2
+//!     12     4  journal_crc  u32, the chained checksum of journal record `seq` (0 at seq 0)
 //!     16     8  seq          u64, the last command included
 //!     24     8  state_hash   u64, the engine's state hash at seq
 //!     32     8  payload_len  u64
@@ -14,6 +14,12 @@
 //!     48     n  payload
 //! ```
 //! Files are named `snapshot-<seq, 20 digits>.snap`; the newest `keep` are kept.
+//!
+//! `journal_crc` ties a snapshot to the history it summarises: the journal's checksum
+//! chain covers every record up to `seq`, so a journal whose record `seq` carries
+//! another checksum is another history (cut back and written again, or restored from
+//! elsewhere), and the snapshot must not be used with it. Version 1 files had the field
+//! reserved (zero) and load with `journal_crc: None`.
 
 use crate::error::JournalError;
 use crate::segment::sync_dir;
@@ -21,7 +27,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const MAGIC: [u8; 8] = *b"FCSNAP\x00\x01";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
+/// The version before `journal_crc`.
+const VERSION_WITHOUT_JOURNAL_CRC: u32 = 1;
 const HEADER_LEN: usize = 48;
 const PREFIX: &str = "snapshot-";
 const SUFFIX: &str = ".snap";
@@ -36,6 +44,9 @@ pub struct Snapshot {
     pub seq: u64,
     /// State hash at that sequence.
     pub state_hash: u64,
+    /// The chained checksum of journal record `seq` when the snapshot was written;
+    /// `None` in a version 1 file, which did not record it.
+    pub journal_crc: Option<u32>,
     /// The state image.
     pub payload: Vec<u8>,
 }
@@ -60,18 +71,20 @@ impl SnapshotStore {
         self.dir.join(format!("{PREFIX}{seq:020}{SUFFIX}"))
     }
 
-    /// Writes a snapshot atomically and prunes old ones; returns its path.
+    /// Writes a snapshot atomically and prunes old ones; returns its path. `journal_crc`
+    /// is the chained checksum of journal record `seq` (see the module documentation).
     pub fn write(
         &self,
         seq: u64,
         state_hash: u64,
+        journal_crc: u32,
         payload: &[u8],
     ) -> Result<PathBuf, JournalError> {
         let path = self.path(seq);
         let temporary = self.dir.join(format!(".{PREFIX}{seq:020}.tmp"));
         let io = |e| JournalError::io(&temporary, e);
         let mut file = std::fs::File::create(&temporary).map_err(io)?;
-        file.write_all(&encode_header(seq, state_hash, payload)).map_err(io)?;
+        file.write_all(&encode_header(seq, state_hash, journal_crc, payload)).map_err(io)?;
         file.write_all(payload).map_err(io)?;
         file.sync_all().map_err(io)?;
         drop(file);
@@ -136,10 +149,11 @@ impl SnapshotStore {
     }
 }
 
-fn encode_header(seq: u64, state_hash: u64, payload: &[u8]) -> [u8; HEADER_LEN] {
+fn encode_header(seq: u64, state_hash: u64, journal_crc: u32, payload: &[u8]) -> [u8; HEADER_LEN] {
     let mut out = [0u8; HEADER_LEN];
     out[0..8].copy_from_slice(&MAGIC);
     out[8..12].copy_from_slice(&VERSION.to_le_bytes());
+    out[12..16].copy_from_slice(&journal_crc.to_le_bytes());
     out[16..24].copy_from_slice(&seq.to_le_bytes());
     out[24..32].copy_from_slice(&state_hash.to_le_bytes());
     out[32..40].copy_from_slice(&(payload.len() as u64).to_le_bytes());
@@ -165,9 +179,11 @@ fn decode(bytes: &[u8]) -> Result<Snapshot, (u64, String)> {
     if u32_at(44) != crc32c::crc32c(&header[0..44]) {
         return Err((44, "header checksum mismatch".into()));
     }
-    if u32_at(8) != VERSION {
-        return Err((8, format!("unsupported snapshot version {}", u32_at(8))));
-    }
+    let journal_crc = match u32_at(8) {
+        VERSION => Some(u32_at(12)),
+        VERSION_WITHOUT_JOURNAL_CRC => None,
+        other => return Err((8, format!("unsupported snapshot version {other}"))),
+    };
     let payload = &bytes[HEADER_LEN..];
     if payload.len() as u64 != u64_at(32) {
         return Err((
@@ -178,5 +194,5 @@ fn decode(bytes: &[u8]) -> Result<Snapshot, (u64, String)> {
     if crc32c::crc32c(payload) != u32_at(40) {
         return Err((HEADER_LEN as u64, "payload checksum mismatch".into()));
     }
-    Ok(Snapshot { seq: u64_at(16), state_hash: u64_at(24), payload: payload.to_vec() })
+    Ok(Snapshot { seq: u64_at(16), state_hash: u64_at(24), journal_crc, payload: payload.to_vec() })
 }

@@ -112,12 +112,12 @@ fn segment_and_record_layout_is_as_documented() {
 fn snapshot_layout_is_as_documented() {
     let dir = tempfile::tempdir().unwrap();
     let store = SnapshotStore::open(dir.path(), 2).unwrap();
-    let path = store.write(77, 0xABCD, b"state image").unwrap();
+    let path = store.write(77, 0xABCD, 0x1234_5678, b"state image").unwrap();
     let bytes = read(&path);
     assert_eq!(path.file_name().unwrap(), "snapshot-00000000000000000077.snap");
     assert_eq!(&bytes[0..8], b"FCSNAP\x00\x01");
-    assert_eq!(u32_at(&bytes, 8), 1, "version");
-    assert_eq!(u32_at(&bytes, 12), 0, "reserved");
+    assert_eq!(u32_at(&bytes, 8), 2, "version");
+    assert_eq!(u32_at(&bytes, 12), 0x1234_5678, "journal_crc");
     assert_eq!(u64_at(&bytes, 16), 77, "seq");
     assert_eq!(u64_at(&bytes, 24), 0xABCD, "state_hash");
     assert_eq!(u64_at(&bytes, 32), 11, "payload_len");

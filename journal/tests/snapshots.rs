@@ -17,15 +17,25 @@ fn hash(seq: u64) -> u64 {
     seq.wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
+/// The journal checksum stored for the snapshot at `seq`.
+fn journal_crc(seq: u64) -> u32 {
+    (seq as u32).wrapping_mul(0x2545_F491)
+}
+
 fn snapshot(seq: u64) -> Snapshot {
-    Snapshot { seq, state_hash: hash(seq), payload: image(seq) }
+    Snapshot {
+        seq,
+        state_hash: hash(seq),
+        journal_crc: Some(journal_crc(seq)),
+        payload: image(seq),
+    }
 }
 
 /// A store keeping `keep`, with snapshots at `seqs` written in order.
 fn store_with(dir: &Path, keep: usize, seqs: &[u64]) -> SnapshotStore {
     let store = SnapshotStore::open(dir, keep).unwrap();
     for seq in seqs {
-        let path = store.write(*seq, hash(*seq), &image(*seq)).unwrap();
+        let path = store.write(*seq, hash(*seq), journal_crc(*seq), &image(*seq)).unwrap();
         assert_eq!(path, store.path(*seq));
     }
     store
@@ -47,8 +57,8 @@ fn write_and_load_round_trip() {
     let (found, skipped) = store.load_newest(accept_all).unwrap();
     assert_eq!((found, skipped), (Some(snapshot(100)), vec![]));
     // An empty state image is a valid snapshot too.
-    store.write(200, 5, &[]).unwrap();
-    let empty = Snapshot { seq: 200, state_hash: 5, payload: vec![] };
+    store.write(200, 5, 7, &[]).unwrap();
+    let empty = Snapshot { seq: 200, state_hash: 5, journal_crc: Some(7), payload: vec![] };
     assert_eq!(store.load_newest(accept_all).unwrap().0, Some(empty));
     // The file name is the sequence in 20 digits.
     let name = store.path(100).file_name().unwrap().to_str().unwrap().to_string();
@@ -162,8 +172,32 @@ fn leftover_temporary_files_are_ignored() {
     assert_eq!(listed(&store), vec![10]);
     assert_eq!(store.load_newest(accept_all).unwrap(), (Some(snapshot(10)), vec![]));
     // Writing that sequence again replaces the leftover.
-    store.write(50, hash(50), &image(50)).unwrap();
+    store.write(50, hash(50), journal_crc(50), &image(50)).unwrap();
     assert!(!leftover.exists());
     assert_eq!(store.load_newest(accept_all).unwrap().0, Some(snapshot(50)));
     assert_eq!(listed(&store), vec![50, 10]);
+}
+
+/// A version 1 file (before `journal_crc`: bytes 12..16 reserved and zero) still loads,
+/// with no journal checksum, so the caller can tell it apart and pass it over.
+#[test]
+fn a_version_1_file_loads_without_a_journal_checksum() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with(dir.path(), 2, &[30]);
+    let path = store.path(30);
+    let mut bytes = read(&path);
+    bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
+    bytes[12..16].fill(0);
+    let header_crc = record::record_crc(0, &bytes[0..44], &[]);
+    bytes[44..48].copy_from_slice(&header_crc.to_le_bytes());
+    write(&path, &bytes);
+    let loaded = SnapshotStore::load(&path).unwrap();
+    assert_eq!(loaded, Snapshot { journal_crc: None, ..snapshot(30) });
+    // Any other version is refused.
+    bytes[8..12].copy_from_slice(&3u32.to_le_bytes());
+    let header_crc = record::record_crc(0, &bytes[0..44], &[]);
+    bytes[44..48].copy_from_slice(&header_crc.to_le_bytes());
+    write(&path, &bytes);
+    let error = SnapshotStore::load(&path).expect_err("version 3").to_string();
+    assert!(error.contains("unsupported snapshot version 3"), "{error}");
 }
