@@ -63,7 +63,7 @@ pub use command::*;
 pub use engine::{Engine, Instrument};
 pub use event::*;
 pub use inspect::AssetTotals;
-pub use limits::{ASSETS_MAX, EngineLimits, INSTRUMENTS_MAX, PAYMENTS_PAGE_MAX};
+pub use limits::{ASSETS_MAX, EngineLimits, INSTRUMENTS_MAX, LimitsError, PAYMENTS_PAGE_MAX};
 pub use query::DEPTH_LEVELS_MAX;
 pub use reject::RejectReason;
 pub use snapshot::{SNAPSHOT_FORMAT_VERSION, SnapshotError};

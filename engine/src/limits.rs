@@ -94,21 +94,55 @@ impl EngineLimits {
 
     /// Checks limits an operator gives (the configuration, a data directory's limits
     /// file): every capacity at least 1 (the two sizing hints may be 0) and none above
-    /// [`EngineLimits::CEILING`]. The error names the field: `"orders_max must be at
-    /// least 1"`.
-    pub fn check(&self) -> Result<(), String> {
-        let capacities = &self.named()[..6];
+    /// [`EngineLimits::CEILING`].
+    pub fn check(&self) -> Result<(), LimitsError> {
+        let capacities = [
+            ("users_max", self.users_max),
+            ("accounts_max", self.accounts_max),
+            ("orders_max", self.orders_max),
+            ("levels_per_side_max", self.levels_per_side_max),
+            ("open_orders_per_account_max", self.open_orders_per_account_max),
+            ("payments_max", self.payments_max),
+        ];
         if let Some((name, _)) = capacities.iter().find(|(_, value)| *value == 0) {
-            return Err(format!("{name} must be at least 1"));
+            return Err(LimitsError::Zero(name));
         }
         match self.above_ceiling() {
-            Some((name, value, ceiling)) => {
-                Err(format!("{name} {value} is above {ceiling}, the most an engine is built with"))
-            }
+            Some((name, value, ceiling)) => Err(LimitsError::AboveCeiling { name, value, ceiling }),
             None => Ok(()),
         }
     }
 }
+
+/// Why [`EngineLimits::check`] refused; displayed with the field's name, e.g.
+/// `orders_max must be at least 1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitsError {
+    /// A capacity is 0.
+    Zero(&'static str),
+    /// A limit is above [`EngineLimits::CEILING`].
+    AboveCeiling {
+        /// The field.
+        name: &'static str,
+        /// Its value.
+        value: u32,
+        /// Its ceiling.
+        ceiling: u32,
+    },
+}
+
+impl std::fmt::Display for LimitsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LimitsError::Zero(name) => write!(f, "{name} must be at least 1"),
+            LimitsError::AboveCeiling { name, value, ceiling } => {
+                write!(f, "{name} {value} is above {ceiling}, the most an engine is built with")
+            }
+        }
+    }
+}
+
+impl std::error::Error for LimitsError {}
 
 /// Empty chunks, each with room for `chunk` items, with room for `items` in all already
 /// allocated and touched (page-faulted), so that filling them neither allocates nor

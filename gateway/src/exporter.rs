@@ -363,7 +363,7 @@ impl Collector for FincoreCollector {
             ),
             (
                 "fincore_last_snapshot_seq",
-                "Sequence of the last snapshot this process wrote (0: none yet).",
+                "Sequence of the last snapshot this process wrote or answered with (0: none yet).",
                 engine.last_snapshot_seq.get(),
             ),
             (

@@ -126,7 +126,8 @@ pub struct EngineMetrics {
     pub snapshots: Cell,
     /// Snapshots that failed.
     pub snapshot_failures: Cell,
-    /// Sequence of the last snapshot written by this process (0: none).
+    /// Sequence of the last snapshot written by this process, or given as the answer to a
+    /// request (0: none).
     pub last_snapshot_seq: Cell,
     /// Resting orders, by instrument id (refreshed every [`GAUGE_REFRESH_EVERY`]
     /// messages, and when idle at most every [`IDLE_REFRESH_MIN`]).

@@ -839,10 +839,10 @@ impl EngineThread {
                         } else {
                             tracing::debug!(seq = done.seq, %file, "snapshot already at this seq");
                         }
-                        if let Some(metrics) = &self.metrics
-                            && done.written
-                        {
-                            metrics.engine.snapshots.add(1);
+                        if let Some(metrics) = &self.metrics {
+                            if done.written {
+                                metrics.engine.snapshots.add(1);
+                            }
                             metrics.engine.last_snapshot_seq.set(done.seq);
                         }
                         OutboundBody::Snapshot(SnapshotTaken {
@@ -1056,9 +1056,10 @@ impl EngineThread {
             match self.runner.snapshot() {
                 Ok(done) => {
                     let (seq, file) = (done.seq, done.path.display());
-                    match done.written {
-                        true => tracing::info!(seq, %file, "stop snapshot written"),
-                        false => tracing::info!(seq, %file, "stop snapshot: already at this seq"),
+                    if done.written {
+                        tracing::info!(seq, %file, "stop snapshot written");
+                    } else {
+                        tracing::info!(seq, %file, "stop snapshot: already at this seq");
                     }
                     snapshot = Some(done.path);
                 }

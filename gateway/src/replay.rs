@@ -144,7 +144,6 @@ fn start_from_snapshot(
     Ok(())
 }
 
-/// True if the journal holds a valid record `seq` (0: trivially).
 /// The chained checksum of journal record `seq`, `None` if the journal ends before it.
 fn journal_crc_at(data: &Path, seq: u64) -> Result<Option<u32>, String> {
     let mut reader =

@@ -117,8 +117,8 @@ pub struct Runner {
     journal: Journal,
     snapshots: SnapshotStore,
     /// The newest snapshot this runner wrote, or started from if nothing was applied
-    /// after it: (sequence, state hash, file).
-    last_snapshot: Option<(u64, u64, PathBuf)>,
+    /// after it (`written` is true for the one it wrote).
+    last_snapshot: Option<SnapshotDone>,
 }
 
 /// What [`Runner::snapshot`] did.
@@ -160,8 +160,8 @@ impl Runner {
             if let Some((seq, path)) = snapshots.list()?.first() {
                 return Err(RunnerError::Data(format!(
                     "{} has snapshots ({} at seq {seq}) but no journal segments: the \
-                     journal was lost or moved; restore it, or move the directory aside \
-                     to start afresh",
+                     journal was lost or moved; restore it (to start afresh on purpose, \
+                     move the snapshots directory, or the whole data directory, aside)",
                     data.display(),
                     path.display()
                 )));
@@ -205,7 +205,8 @@ impl Runner {
         };
         let last_snapshot = match replayed.snapshot {
             Some((seq, path)) if seq == replayed.engine.last_seq() => {
-                Some((seq, replayed.engine.state_hash(), path))
+                let state_hash = replayed.engine.state_hash();
+                Some(SnapshotDone { seq, state_hash, path, written: false })
             }
             _ => None,
         };
@@ -301,21 +302,23 @@ impl Runner {
     /// write each.
     pub fn snapshot(&mut self) -> Result<SnapshotDone, RunnerError> {
         let seq = self.engine.last_seq();
-        if let Some((last, state_hash, path)) = &self.last_snapshot
-            && *last == seq
-            && path.is_file()
+        if let Some(last) = &self.last_snapshot
+            && last.seq == seq
+            && last.path.is_file()
         {
-            let (state_hash, path) = (*state_hash, path.clone());
-            return Ok(SnapshotDone { seq, state_hash, path, written: false });
+            return Ok(SnapshotDone { written: false, ..last.clone() });
         }
         // Never let a snapshot be on the device ahead of the journal it summarises.
         self.journal.sync_to_device()?;
         let state_hash = self.engine.state_hash();
-        debug_assert_eq!(self.journal.last_seq(), seq, "the journal is at the engine's seq");
+        // The checksum recorded must be record `seq`'s: a wrong one would have every
+        // later recovery pass this snapshot over without saying why.
+        assert_eq!(self.journal.last_seq(), seq, "the journal is at the engine's seq");
         let journal_crc = self.journal.last_crc();
         let path = self.snapshots.write(seq, state_hash, journal_crc, &self.engine.snapshot())?;
-        self.last_snapshot = Some((seq, state_hash, path.clone()));
-        Ok(SnapshotDone { seq, state_hash, path, written: true })
+        let done = SnapshotDone { seq, state_hash, path, written: true };
+        self.last_snapshot = Some(done.clone());
+        Ok(done)
     }
 
     /// Syncs the journal and closes it.

@@ -8,6 +8,7 @@ use fincore_engine::{CommandBody, Role, UserId};
 use fincore_gateway::{
     Origin, ReplayBounds, Runner, RunnerConfig, journal_dir, replay, replay_observed,
 };
+use std::os::unix::fs::MetadataExt;
 
 fn setup_and_commands(commands: usize) -> (Vec<CommandBody>, Vec<fincore_engine::Command>) {
     let workload = trading_workload(TradingMix { instruments: 1, traders: 4, commands, seed: 4 });
@@ -241,16 +242,19 @@ fn a_snapshot_at_the_same_sequence_is_not_written_again() {
     assert!(first.written);
     assert_eq!(first.seq, runner.engine().last_seq());
     assert_eq!(first.state_hash, runner.engine().state_hash());
-    let modified = std::fs::metadata(&first.path).unwrap().modified().unwrap();
+    // Writing a snapshot renames a new file into place: a new inode.
+    let inode = |path: &std::path::Path| std::fs::metadata(path).unwrap().ino();
+    let written = inode(&first.path);
     let again = runner.snapshot().unwrap();
     assert_eq!(again, fincore_gateway::SnapshotDone { written: false, ..first.clone() });
-    assert_eq!(std::fs::metadata(&first.path).unwrap().modified().unwrap(), modified);
+    assert_eq!(inode(&first.path), written, "not written again");
     runner.close().unwrap();
 
     // Restarted from that snapshot, nothing applied: the same file answers.
     let (mut runner, report) = Runner::open(&config, &setup).unwrap();
     assert_eq!(report.snapshot_seq, Some(first.seq));
     assert_eq!(runner.snapshot().unwrap(), again);
+    assert_eq!(inode(&first.path), written, "not written again");
     // A file that is gone is written again.
     std::fs::remove_file(&first.path).unwrap();
     let rewritten = runner.snapshot().unwrap();
@@ -276,11 +280,18 @@ fn a_snapshot_of_another_history_is_passed_over() {
     let (setup, commands) = setup_and_commands(600);
     let config = RunnerConfig::new(dir.path());
     let (mut runner, _) = Runner::open(&config, &setup).unwrap();
-    run(&mut runner, &commands[..400]);
+    // As many snapshots as are kept, all of them above the cut below.
+    assert_eq!(config.snapshots_kept, 3);
+    run(&mut runner, &commands[..250]);
+    for end in [300, 350, 400] {
+        run(&mut runner, &commands[end - 50..end]);
+        runner.snapshot().unwrap();
+    }
     let old = runner.snapshot().unwrap();
     runner.close().unwrap();
 
-    // Cut the journal back 200 records below the snapshot.
+    // Cut the journal back 200 records below the newest snapshot (the oldest is 100
+    // above the cut).
     let cut_after = old.seq - 200;
     let (segment, offsets) = record_offsets(dir.path());
     let offset = offsets.iter().find(|(seq, _)| *seq == cut_after + 1).unwrap().1;
@@ -294,7 +305,13 @@ fn a_snapshot_of_another_history_is_passed_over() {
     assert_eq!(runner.engine().last_seq(), cut_after);
     assert_ne!(report.snapshot_seq, Some(old.seq));
     let other = trading_workload(TradingMix { instruments: 1, traders: 4, commands: 300, seed: 9 });
-    run(&mut runner, &other.commands);
+    run(&mut runner, &other.commands[..50]);
+    // A snapshot of the new history, below the stale ones: they do not count toward
+    // the snapshots kept, so it is not pruned as it is written, and it is reused.
+    let new = runner.snapshot().unwrap();
+    assert!(new.written && new.seq < old.seq - 100 && new.path.is_file(), "{new:?}");
+    assert_eq!(runner.snapshot().unwrap(), fincore_gateway::SnapshotDone { written: false, ..new });
+    run(&mut runner, &other.commands[50..]);
     assert!(runner.engine().last_seq() > old.seq);
     let live_hash = runner.engine().state_hash();
     runner.close().unwrap();
@@ -341,4 +358,33 @@ fn snapshots_without_a_journal_are_refused() {
     let (runner, report) = Runner::open(&RunnerConfig::new(fresh.path()), &setup).unwrap();
     assert_eq!(report.setup_applied, setup.len());
     runner.close().unwrap();
+}
+
+/// A version 1 snapshot (written before snapshots recorded the journal's checksum) is
+/// passed over after an upgrade: nothing ties it to the journal, which is replayed.
+#[test]
+fn a_version_1_snapshot_is_passed_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let (setup, commands) = setup_and_commands(200);
+    let config = RunnerConfig::new(dir.path());
+    let (mut runner, _) = Runner::open(&config, &setup).unwrap();
+    run(&mut runner, &commands);
+    let snapshot = runner.snapshot().unwrap();
+    runner.close().unwrap();
+    // The header as version 1 wrote it: version 1, bytes 12..16 zero, its checksum.
+    let mut bytes = std::fs::read(&snapshot.path).unwrap();
+    bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
+    bytes[12..16].fill(0);
+    let header_crc = fincore_journal::record::record_crc(0, &bytes[0..44], &[]);
+    bytes[44..48].copy_from_slice(&header_crc.to_le_bytes());
+    std::fs::write(&snapshot.path, bytes).unwrap();
+
+    let replayed = replay(dir.path(), ReplayBounds::default()).unwrap();
+    assert_eq!(replayed.snapshot, None);
+    assert_eq!(replayed.records, snapshot.seq, "the whole journal replayed");
+    assert_eq!(replayed.engine.state_hash(), snapshot.state_hash);
+    let [(path, why)] = &replayed.skipped_snapshots[..] else {
+        panic!("{:?}", replayed.skipped_snapshots)
+    };
+    assert!(*path == snapshot.path && why.contains("a version 1 snapshot"), "{why}");
 }

@@ -512,13 +512,15 @@ fn the_admin_deposits_withdraws_freezes_halts_and_snapshots() {
     let file = snapshot_dir(dir.path()).join(format!("snapshot-{seq:020}.snap"));
     assert!(file.is_file(), "{} exists", file.display());
     // Asked again with nothing applied since: the same answer, the file not rewritten.
-    let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
+    // Writing a snapshot renames a new file into place: a new inode.
+    let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&file).unwrap());
     let (id, replies) = request(&mut admin, &ClientMsg::TakeSnapshot);
     let [Received { msg: ServerMsg::SnapshotTaken(again), .. }] = replies[..] else {
         panic!("request {id}: {replies:?}")
     };
     assert_eq!(again, taken);
-    assert_eq!(std::fs::metadata(&file).unwrap().modified().unwrap(), modified);
+    let again_inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&file).unwrap());
+    assert_eq!(again_inode, inode, "not written again");
     assert_eq!(
         balances(&mut alice, ALICE),
         [(USD_0 + 3_000_000 - 600_300_000, 600_300_000), (BTC_0, 0), (ETH_0, 0)]

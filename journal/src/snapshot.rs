@@ -90,7 +90,7 @@ impl SnapshotStore {
         drop(file);
         std::fs::rename(&temporary, &path).map_err(|e| JournalError::io(&path, e))?;
         sync_dir(&self.dir)?;
-        self.prune()?;
+        self.prune(seq)?;
         Ok(path)
     }
 
@@ -110,8 +110,13 @@ impl SnapshotStore {
         Ok(found)
     }
 
-    fn prune(&self) -> Result<(), JournalError> {
-        for (_, path) in self.list()?.into_iter().skip(self.keep) {
+    /// Deletes all but the newest `keep` snapshots at or below `seq`, the one just
+    /// written. Files above it summarise records that are gone (a journal cut back and
+    /// written again): recovery passes them over, and they must not count toward
+    /// `keep`, or every new snapshot would be pruned as soon as it is written.
+    fn prune(&self, seq: u64) -> Result<(), JournalError> {
+        let current = self.list()?.into_iter().filter(|(at, _)| *at <= seq);
+        for (_, path) in current.skip(self.keep) {
             std::fs::remove_file(&path).map_err(|e| JournalError::io(&path, e))?;
         }
         Ok(())

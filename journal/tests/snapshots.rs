@@ -77,6 +77,11 @@ fn keeps_the_newest_k() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_with(dir.path(), 0, &[1, 2]);
     assert_eq!(listed(&store), vec![2]);
+    // Snapshots above the one written (left by a history that was cut back) neither
+    // count toward `keep` nor are deleted: the new one survives its own write.
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with(dir.path(), 2, &[70, 80, 90, 10, 20, 30]);
+    assert_eq!(listed(&store), vec![90, 80, 30, 20]);
 }
 
 /// A named way to damage a snapshot file, and what the skip reason must say.
