@@ -73,7 +73,8 @@ impl EngineLimits {
         orders_expected: u32::MAX,
     };
 
-    fn named(&self) -> [(&'static str, u32); 8] {
+    /// The capacities (each at least 1), by name.
+    fn capacities(&self) -> [(&'static str, u32); 6] {
         [
             ("users_max", self.users_max),
             ("accounts_max", self.accounts_max),
@@ -81,14 +82,21 @@ impl EngineLimits {
             ("levels_per_side_max", self.levels_per_side_max),
             ("open_orders_per_account_max", self.open_orders_per_account_max),
             ("payments_max", self.payments_max),
+        ]
+    }
+
+    /// Every limit by name: the capacities, then the two sizing hints.
+    fn named(&self) -> impl Iterator<Item = (&'static str, u32)> {
+        let hints = [
             ("payments_expected", self.payments_expected),
             ("orders_expected", self.orders_expected),
-        ]
+        ];
+        self.capacities().into_iter().chain(hints)
     }
 
     /// The first limit above [`EngineLimits::CEILING`], as (name, value, ceiling).
     pub fn above_ceiling(&self) -> Option<(&'static str, u32, u32)> {
-        let pairs = self.named().into_iter().zip(EngineLimits::CEILING.named());
+        let pairs = self.named().zip(EngineLimits::CEILING.named());
         pairs.map(|((name, value), (_, ceiling))| (name, value, ceiling)).find(|(_, v, c)| v > c)
     }
 
@@ -96,15 +104,7 @@ impl EngineLimits {
     /// file): every capacity at least 1 (the two sizing hints may be 0) and none above
     /// [`EngineLimits::CEILING`].
     pub fn check(&self) -> Result<(), LimitsError> {
-        let capacities = [
-            ("users_max", self.users_max),
-            ("accounts_max", self.accounts_max),
-            ("orders_max", self.orders_max),
-            ("levels_per_side_max", self.levels_per_side_max),
-            ("open_orders_per_account_max", self.open_orders_per_account_max),
-            ("payments_max", self.payments_max),
-        ];
-        if let Some((name, _)) = capacities.iter().find(|(_, value)| *value == 0) {
+        if let Some((name, _)) = self.capacities().into_iter().find(|(_, value)| *value == 0) {
             return Err(LimitsError::Zero(name));
         }
         match self.above_ceiling() {

@@ -149,23 +149,22 @@ impl Runner {
         let journal_exists = datadir::journal_dir(data).is_dir();
         // Snapshots without a journal: the journal was lost or moved. Opening would
         // start a new journal at sequence 1, and every command acknowledged before
-        // would be silently gone; the operator must restore it (or move the directory
-        // aside to start afresh).
+        // would be silently gone; the operator must restore it.
+        let snapshots = SnapshotStore::open(datadir::snapshot_dir(data), config.snapshots_kept)?;
         let segments = match journal_exists {
             true => fincore_journal::list_segments(&datadir::journal_dir(data))?.len(),
             false => 0,
         };
-        if segments == 0 {
-            let snapshots = SnapshotStore::open(datadir::snapshot_dir(data), usize::MAX)?;
-            if let Some((seq, path)) = snapshots.list()?.first() {
-                return Err(RunnerError::Data(format!(
-                    "{} has snapshots ({} at seq {seq}) but no journal segments: the \
-                     journal was lost or moved; restore it (to start afresh on purpose, \
-                     move the snapshots directory, or the whole data directory, aside)",
-                    data.display(),
-                    path.display()
-                )));
-            }
+        if segments == 0
+            && let Some((seq, path)) = snapshots.list()?.first()
+        {
+            return Err(RunnerError::Data(format!(
+                "{} has snapshots ({} at seq {seq}) but no journal segments: the journal \
+                 was lost or moved; restore it (to start afresh on purpose, move the \
+                 snapshots directory, or the whole data directory, aside)",
+                data.display(),
+                path.display()
+            )));
         }
         match datadir::read_limits(data)? {
             Some(_) => {}
@@ -195,7 +194,6 @@ impl Runner {
             );
             return Err(RunnerError::Data(why));
         }
-        let snapshots = SnapshotStore::open(datadir::snapshot_dir(data), config.snapshots_kept)?;
         let mut report = StartReport {
             snapshot_seq: replayed.snapshot.as_ref().map(|(seq, _)| *seq),
             skipped_snapshots: replayed.skipped_snapshots,
