@@ -974,6 +974,11 @@ impl Engine {
         }
         let (debit, credit) = (self.account(p.debit), self.account(p.credit));
         let (debit, credit) = (debit.expect("payment accounts exist"), credit.expect("exist"));
+        // A capture sends from the debit account, which a freeze stops: the hold
+        // waits (pending) for an unfreeze, a void or its expiry.
+        if debit.status == AccountStatus::Frozen {
+            return Err(RejectReason::AccountFrozen);
+        }
         if credit.status == AccountStatus::Closed {
             return Err(RejectReason::CreditAccountClosed);
         }

@@ -306,6 +306,9 @@ struct Generator {
     /// The edge run: deposits and credit limits often exactly at (or one past) the room
     /// that keeps supply plus credit within an i64.
     edges: bool,
+    /// Payment queries made: every 16th looks a deposit up on the external account
+    /// (counted, not drawn, so the random stream is the same with or without it).
+    payment_queries: u64,
 }
 
 /// What the next command's stamp was chosen for.
@@ -324,7 +327,13 @@ impl Generator {
     fn new(seed: u64, edges: bool) -> Generator {
         // Client ids 1..=5 are drawn at random too; fresh ones start well above them.
         let (next_client, next_payment_client) = (1_000, 1_000);
-        Generator { rng: Rng::new(seed), next_client, next_payment_client, edges }
+        Generator {
+            rng: Rng::new(seed),
+            next_client,
+            next_payment_client,
+            edges,
+            payment_queries: 0,
+        }
     }
 
     fn chance(&mut self, percent: u64) -> bool {
@@ -1203,8 +1212,34 @@ impl Generator {
         (user, query)
     }
 
-    /// One payment (named as a capture names it) or an account's payment history.
+    /// One payment (named as a capture names it) or an account's payment history; every
+    /// 16th, a deposit named on the external account instead (after the same draws).
     fn payment_query(&mut self, model: &Reference) -> (UserId, Query) {
+        let drawn = self.drawn_payment_query(model);
+        self.payment_queries += 1;
+        let turn = self.payment_queries / 16;
+        if self.payment_queries.is_multiple_of(16)
+            && let Some(deposit) =
+                model.payments().iter().rev().find(|p| p.info.kind == PaymentKind::Deposit)
+        {
+            // A deposit looked up in the external account's namespace: found for admins
+            // and operators, an unknown account to its credit side's owner.
+            let info = deposit.info;
+            let user = match turn % 3 {
+                0 => OPERATOR,
+                1 => ADMIN,
+                _ => model.owner(info.credit).expect("a deposit's credit side exists"),
+            };
+            let payment = match turn % 4 {
+                0 => PaymentRef::Id(info.payment_id),
+                _ => PaymentRef::Client(info.client_payment_id),
+            };
+            return (user, Query::Payment { account: EXTERNAL_ACCOUNT, payment });
+        }
+        drawn
+    }
+
+    fn drawn_payment_query(&mut self, model: &Reference) -> (UserId, Query) {
         if self.chance(30) {
             let (mut account, owner) = self.trading_account(model);
             if self.chance(5) {
@@ -1704,7 +1739,7 @@ struct Coverage {
     /// Duplicates by the command that repeated a payment (or a capture or void).
     duplicates: HashMap<CommandKind, u64>,
     partial_captures: u64,
-    /// Captures whose debit account was frozen.
+    /// Captures refused because their debit account was frozen.
     captures_from_frozen: u64,
     /// Transfers into a frozen account.
     transfers_to_frozen: u64,
@@ -1724,6 +1759,8 @@ struct Coverage {
     payment_rejects: HashMap<(CommandKind, RejectReason), u64>,
     /// Payment queries compared, and their rejects by reason.
     payment_queries: u64,
+    /// Deposits found by a payment query on the external account.
+    deposits_found_externally: u64,
     payment_query_rejects: HashMap<RejectReason, u64>,
 }
 
@@ -1834,7 +1871,12 @@ impl Coverage {
                 self.fills_of_frozen_makers += u64::from(frozen);
             }
             Event::Cancelled(c) => *self.cancels.entry(c.reason).or_default() += 1,
-            Event::Rejected(r) => *self.rejects.entry(r.reason).or_default() += 1,
+            Event::Rejected(r) => {
+                *self.rejects.entry(r.reason).or_default() += 1;
+                let frozen_debit = r.reason == RejectReason::AccountFrozen;
+                self.captures_from_frozen +=
+                    u64::from(frozen_debit && r.kind == CommandKind::Capture);
+            }
             Event::Amended(a) if a.priority_kept => self.amends_kept_priority += 1,
             Event::Amended(_) => self.amends_lost_priority += 1,
             Event::Payment { action, info } => {
@@ -1850,7 +1892,6 @@ impl Coverage {
                     }
                     PaymentAction::Captured => {
                         self.partial_captures += u64::from(info.captured < info.amount);
-                        self.captures_from_frozen += u64::from(frozen(info.debit));
                     }
                     PaymentAction::Expired => {
                         self.expired_at_deadline += u64::from(info.resolved_ns == info.deadline_ns)
@@ -1876,6 +1917,10 @@ impl Coverage {
             return;
         }
         self.payment_queries += 1;
+        if let Query::Payment { account: EXTERNAL_ACCOUNT, .. } = query {
+            let found = matches!(answer.first(), Some(Event::PaymentInfo(_)));
+            self.deposits_found_externally += u64::from(found);
+        }
         if let [Event::Rejected(r)] = answer {
             *self.payment_query_rejects.entry(r.reason).or_default() += 1;
         }
@@ -2000,7 +2045,7 @@ impl Coverage {
             at_least(&format!("duplicates of {kind:?}"), count, 5);
         }
         at_least("partial captures", self.partial_captures, 100);
-        at_least("captures from frozen accounts", self.captures_from_frozen, 1);
+        at_least("captures refused for a frozen debit", self.captures_from_frozen, 1);
         at_least("transfers to frozen accounts", self.transfers_to_frozen, 5);
         at_least("expiries exactly at the deadline", self.expired_at_deadline, 20);
         at_least("pending 1 ns before the deadline", self.pending_one_ns_before_deadline, 20);
@@ -2009,6 +2054,7 @@ impl Coverage {
         at_least("stamps behind engine time", self.stale_stamps, 50);
         at_least("balances using credit", self.credit_in_use, 100);
         at_least("payment queries", self.payment_queries, 1_000);
+        at_least("deposits found on the external account", self.deposits_found_externally, 20);
         let query_rejects = [
             RejectReason::UnknownUser,
             RejectReason::UnknownAccount,

@@ -626,7 +626,8 @@ fn reject_account_not_owned_even_for_an_admin() {
 #[test]
 fn reject_account_frozen_debit_but_a_frozen_account_still_receives() {
     let mut s = Bank::new();
-    // Committed before the freeze: still capturable after it.
+    // Authorized before the freeze: the hold stays, but nobody can capture it while the
+    // account is frozen (a capture sends from it), neither side's owner.
     let held = s.create(ALICE, authorize(ALICE_ACCOUNT, CAROL_ACCOUNT, 300, 1, 0));
     s.admin(status(ALICE_ACCOUNT, AccountStatus::Frozen));
     for (user, body) in [
@@ -635,6 +636,8 @@ fn reject_account_frozen_debit_but_a_frozen_account_still_receives() {
         (ADMIN, withdraw(ALICE_ACCOUNT, USD, 100, AUTO)),
         // Precedence: frozen before blocked credit / unknown credit.
         (ALICE, transfer(ALICE_ACCOUNT, AccountId(9), 100, AUTO)),
+        (ALICE, capture(ALICE_ACCOUNT, id_of(&held), 0)),
+        (CAROL, capture(CAROL_ACCOUNT, id_of(&held), 100)),
     ] {
         s.expect_reject(user, body, RejectReason::AccountFrozen);
     }
@@ -647,7 +650,8 @@ fn reject_account_frozen_debit_but_a_frozen_account_still_receives() {
     );
     let events = s.admin(deposit(ALICE_ACCOUNT, USD, 2_000, AUTO));
     assert_eq!(events[1..], [bal(ALICE_ACCOUNT, USD, alice + 2_000, 0, 300)]);
-    // The frozen debit's authorization is captured, and Carol is paid.
+    // Unfrozen, the authorization is captured, and Carol is paid.
+    s.admin(status(ALICE_ACCOUNT, AccountStatus::Active));
     let events = s.ok(CAROL, capture(CAROL_ACCOUNT, id_of(&held), 0));
     assert_eq!(
         events[1..],
@@ -1070,6 +1074,28 @@ fn reject_unknown_payment_by_id_by_client_id_and_of_other_accounts() {
     assert_eq!(answer, query_reject(ALICE_ACCOUNT, 0, RejectReason::UnknownPayment));
     let answer = s.payment(BOB, BOB_ACCOUNT, by_client(42));
     assert_eq!(answer, query_reject(BOB_ACCOUNT, 42, RejectReason::UnknownPayment));
+}
+
+/// Deposits are keyed by client id in the external account's namespace; admins and
+/// operators (who make them) find them there, traders get `UnknownAccount` as before.
+#[test]
+fn a_deposit_is_found_by_client_id_on_the_external_account() {
+    let mut s = Bank::new();
+    s.add_operator();
+    let made = s.create(OPERATOR, deposit(ALICE_ACCOUNT, USD, 500, 42));
+    for user in [OPERATOR, ADMIN] {
+        let answer = s.payment(user, EXTERNAL_ACCOUNT, by_client(42));
+        assert_eq!(answer, vec![Event::PaymentInfo(made), Event::QueryDone { items: 1 }]);
+        let answer = s.payment(user, EXTERNAL_ACCOUNT, id_of(&made));
+        assert_eq!(answer, vec![Event::PaymentInfo(made), Event::QueryDone { items: 1 }]);
+        let answer = s.payment(user, EXTERNAL_ACCOUNT, by_client(43));
+        assert_eq!(answer, query_reject(EXTERNAL_ACCOUNT, 43, RejectReason::UnknownPayment));
+    }
+    // The client id is not the credit account's; a trader cannot read the external one.
+    let answer = s.payment(ALICE, ALICE_ACCOUNT, by_client(42));
+    assert_eq!(answer, query_reject(ALICE_ACCOUNT, 42, RejectReason::UnknownPayment));
+    let answer = s.payment(ALICE, EXTERNAL_ACCOUNT, by_client(42));
+    assert_eq!(answer, query_reject(EXTERNAL_ACCOUNT, 42, RejectReason::UnknownAccount));
 }
 
 #[test]

@@ -182,6 +182,7 @@ impl Runner {
             durability: config.durability,
             synced_log: config.synced_log.clone(),
             payload_format: crate::replay::PAYLOAD_BODY,
+            readable_formats: Some(&[crate::replay::PAYLOAD_COMMAND]),
         };
         // Recover the tail first (it may cut a torn record), then rebuild from it.
         let (journal, recovery) = Journal::open(journal_config)?;

@@ -1,7 +1,7 @@
 //! Edge cases of opening a data directory: a snapshot the journal does not reach, a
 //! setup with a mistake, a damaged limits file, a journal missing its first segment,
-//! where a replay stops (a bound, a damaged record), and a snapshot asked for again at
-//! the same sequence.
+//! where a replay stops (a bound, a damaged record), a snapshot asked for again at the
+//! same sequence, and a journal a newer build wrote.
 
 use fincore_engine::testkit::{TradingMix, trading_workload};
 use fincore_engine::{CommandBody, Role, UserId};
@@ -387,4 +387,51 @@ fn a_version_1_snapshot_is_passed_over() {
         panic!("{:?}", replayed.skipped_snapshots)
     };
     assert!(*path == snapshot.path && why.contains("a version 1 snapshot"), "{why}");
+}
+
+/// Every file under `dir` with its bytes.
+fn files(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut found = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(files(&path));
+        } else {
+            found.insert(path.clone(), std::fs::read(&path).unwrap());
+        }
+    }
+    found
+}
+
+/// A journal whose last segment holds a payload format this build cannot read (a newer
+/// build wrote it) is refused by name, and the refusal adds no segment: the directory
+/// is byte for byte as it was, so the newer build can still open it.
+#[test]
+fn a_journal_in_an_unknown_payload_format_is_refused_and_left_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let (setup, commands) = setup_and_commands(50);
+    let config = RunnerConfig {
+        segment_size: fincore_journal::SEGMENT_SIZE_MIN,
+        ..RunnerConfig::new(dir.path())
+    };
+    let (mut runner, _) = Runner::open(&config, &setup).unwrap();
+    run(&mut runner, &commands);
+    let seq = runner.engine().last_seq();
+    runner.close().unwrap();
+    // The newer build's writer: format 7 starts its own segment.
+    let newer = fincore_journal::JournalConfig {
+        segment_size: fincore_journal::SEGMENT_SIZE_MIN,
+        payload_format: 7,
+        ..fincore_journal::JournalConfig::new(journal_dir(dir.path()))
+    };
+    let (mut journal, _) = fincore_journal::Journal::open(newer).unwrap();
+    let meta = fincore_journal::RecordMeta { seq: seq + 1, ..Default::default() };
+    journal.append(&meta, b"from a newer build").unwrap();
+    journal.close().unwrap();
+    let segments = fincore_journal::list_segments(&journal_dir(dir.path())).unwrap();
+    let before = files(dir.path());
+    let error = Runner::open(&config, &setup).err().expect("refused").to_string();
+    assert!(error.contains("payload format 7") && error.contains("cannot read"), "{error}");
+    assert_eq!(fincore_journal::list_segments(&journal_dir(dir.path())).unwrap(), segments);
+    assert_eq!(files(dir.path()), before, "the refused start changed the data directory");
 }

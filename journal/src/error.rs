@@ -26,6 +26,18 @@ pub enum JournalError {
     /// The caller broke the contract (wrong sequence, oversized payload).
     #[error("invalid append: {0}")]
     InvalidAppend(String),
+    /// The last segment's records are in a payload format the caller cannot read
+    /// ([`crate::JournalConfig::readable_formats`]); nothing was added or replaced.
+    #[error(
+        "{path}: payload format {format}, which this build cannot read (written by a newer \
+         build?); the journal was left as it is"
+    )]
+    UnknownFormat {
+        /// The last segment file.
+        path: PathBuf,
+        /// The format its header names.
+        format: u32,
+    },
     /// A configuration value is unusable.
     #[error("invalid journal configuration: {0}")]
     Config(String),

@@ -60,6 +60,12 @@ pub struct JournalConfig {
     /// one starts a new segment (or, if that segment holds no records, replaces it).
     /// Default 0.
     pub payload_format: u32,
+    /// The formats, besides `payload_format`, that the caller can read. Opening a
+    /// journal whose last segment holds another format is refused
+    /// ([`JournalError::UnknownFormat`]) before any segment is added or replaced, so a
+    /// build that cannot read a newer build's journal leaves it as it found it. `None`
+    /// (the default) accepts any format.
+    pub readable_formats: Option<&'static [u32]>,
 }
 
 impl JournalConfig {
@@ -71,6 +77,7 @@ impl JournalConfig {
             durability: Durability::Process,
             synced_log: None,
             payload_format: 0,
+            readable_formats: None,
         }
     }
 }
@@ -195,6 +202,14 @@ impl Journal {
         // A segment's records share one payload format. A last segment of another
         // format is replaced if it holds no records, else followed by a new segment
         // right after open (below). docs/JOURNAL.md section 5, step 8.
+        let readable = |format| {
+            format == config.payload_format
+                || config.readable_formats.is_none_or(|formats| formats.contains(&format))
+        };
+        if !readable(found_format) {
+            let path = segments.last().expect("found above").1.clone();
+            return Err(JournalError::UnknownFormat { path, format: found_format });
+        }
         let mut roll_now = false;
         if found_format != config.payload_format {
             let first_seq = segments.last().expect("found above").0;

@@ -190,6 +190,40 @@ fn a_new_payload_format_starts_a_new_segment() {
     assert_eq!((recovery.segments, journal.next_seq()), (2, 9));
 }
 
+/// A writer that names the formats it can read refuses a last segment in any other
+/// one, full or empty, before adding or replacing a segment; a readable older format
+/// is continued as before.
+#[test]
+fn a_last_segment_in_an_unreadable_format_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let with = |format, readable: &'static [u32]| JournalConfig {
+        payload_format: format,
+        readable_formats: Some(readable),
+        ..config(dir.path(), SEGMENT_SIZE_MIN)
+    };
+    for records in [0, 5] {
+        let _ = std::fs::remove_dir_all(dir.path());
+        let (mut journal, _) = Journal::open(with(9, &[])).unwrap();
+        for seq in 1..=records {
+            journal.append(&meta(seq), &payload(seq, 10, 0)).unwrap();
+        }
+        journal.close().unwrap();
+        let before = read(&segment(dir.path(), 1));
+        match Journal::open(with(1, &[0])) {
+            Err(JournalError::UnknownFormat { path, format: 9 }) => {
+                assert_eq!(path, segment(dir.path(), 1));
+            }
+            other => panic!("{records} records: {:?}", other.map(|(_, recovery)| recovery)),
+        }
+        assert_eq!(list_segments(dir.path()).unwrap().len(), 1, "{records} records");
+        assert!(read(&segment(dir.path(), 1)) == before, "{records} records: segment changed");
+        // Format 9 among the readable ones: continued in a new segment (or replaced).
+        let (journal, recovery) = Journal::open(with(1, &[9])).unwrap();
+        assert_eq!(recovery.segments, if records == 0 { 1 } else { 2 });
+        journal.close().unwrap();
+    }
+}
+
 #[test]
 fn an_empty_last_segment_takes_the_new_payload_format() {
     let dir = tempfile::tempdir().unwrap();

@@ -29,6 +29,9 @@ pub enum Target {
     Pipeline(crate::bench_pipeline::PipelineArgs),
     /// The whole server over TCP on 127.0.0.1 with one pipelined client.
     Tcp(crate::bench_tcp::TcpArgs),
+    /// The machine's own floor: clock stalls on a spinning thread, and a loopback TCP
+    /// echo at a fixed rate (no fincore code on the path).
+    Floor(crate::bench_floor::FloorArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -98,6 +101,7 @@ pub fn run(target: Target) -> Result<()> {
         Target::Journal(args) => crate::bench_journal::run(&args),
         Target::Pipeline(args) => crate::bench_pipeline::run(&args),
         Target::Tcp(args) => crate::bench_tcp::run(&args),
+        Target::Floor(args) => crate::bench_floor::run(&args),
     }
 }
 

@@ -3,6 +3,7 @@
 //! only argument parsing, wiring and printing.
 
 mod bench;
+mod bench_floor;
 mod bench_journal;
 mod bench_pipeline;
 mod bench_tcp;

@@ -124,6 +124,25 @@ fn verify_refuses_a_journal_missing_its_first_segment() {
     assert!(!ok && err.contains("earlier segments are missing"), "{err}");
 }
 
+/// `bench floor` echoes every message it sends, in both shapes, and its percentiles are
+/// in order; bad arguments are refused.
+#[test]
+fn bench_floor_echoes_every_message() {
+    let args = ["bench", "floor", "--stall-secs", "0.05", "--rate", "20000", "--duration", "0.1"];
+    let (ok, stdout, stderr) = fincore(&[&args[..], &["--json"]].concat());
+    assert!(ok, "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(json["messages"], 2000, "{stdout}");
+    for shape in ["echo", "handoff"] {
+        let at = |p: &str| json[format!("{shape}_{p}")].as_f64().unwrap();
+        assert!(at("p50_us") > 0.0, "{stdout}");
+        assert!(at("p50_us") <= at("p99_us") && at("p99_us") <= at("max_us"), "{stdout}");
+    }
+    assert!(json["stall_lost_percent"].as_f64().unwrap() <= 100.0, "{stdout}");
+    let (ok, _, stderr) = fincore(&["bench", "floor", "--rate", "0"]);
+    assert!(!ok && stderr.contains("--rate positive"), "{stderr}");
+}
+
 /// `bench pipeline` ends by replaying the journal its engine thread wrote into a fresh
 /// engine, and fails unless the replay applies every record and reaches the live state
 /// (sequence and state hash); its report says so and how many records it replayed.

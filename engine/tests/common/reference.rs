@@ -1025,6 +1025,9 @@ impl Reference {
             return Err(RejectReason::CaptureAboveAuthorized);
         }
         let (payer, payee) = (self.accounts[&p.debit], self.accounts[&p.credit]);
+        if payer.status == AccountStatus::Frozen {
+            return Err(RejectReason::AccountFrozen);
+        }
         if payee.status == AccountStatus::Closed {
             return Err(RejectReason::CreditAccountClosed);
         }
@@ -1931,7 +1934,10 @@ impl Reference {
         by: PaymentRef,
         out: &mut Vec<Event>,
     ) -> Result<u32, RejectReason> {
-        self.readable(user, account)?;
+        // Admins and operators find deposits in the external account's namespace.
+        if account != EXTERNAL_ACCOUNT || self.role(user)? == Role::Trader {
+            self.readable(user, account)?;
+        }
         let index = self.find_payment(account, by).ok_or(RejectReason::UnknownPayment)?;
         out.push(Event::PaymentInfo(self.payments[index].info));
         Ok(1)
