@@ -33,9 +33,14 @@ use std::time::{Duration, Instant};
 /// What can go wrong on the client side.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The connection failed.
+    /// The connection failed. (Not the error's `source`: its text is already in this
+    /// one's, and a report of the chain would print it twice.)
     #[error("connection: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
+    /// Nothing arrived for this long: no answer, and not even the heartbeat a live
+    /// server sends a logged-in session after `heartbeat_ms` of silence.
+    #[error("no answer from the server in {} s", .0.as_secs())]
+    Silent(Duration),
     /// The server refused the login.
     #[error("login refused: {}", wire::reason_name(*.0))]
     LoginRejected(u32),
@@ -55,6 +60,16 @@ pub enum ClientError {
     #[error("unknown {0}")]
     Unknown(String),
 }
+
+impl From<io::Error> for ClientError {
+    fn from(error: io::Error) -> ClientError {
+        ClientError::Io(error)
+    }
+}
+
+/// How long [`Client::recv`] waits for anything at all: three heartbeat intervals (a
+/// live server heartbeats after one), and never less than this.
+pub const SILENCE_MIN: Duration = Duration::from_secs(10);
 
 /// Login options.
 #[derive(Clone, Copy, Debug)]
@@ -229,13 +244,13 @@ impl Client {
     }
 
     /// Waits for the next message (sending heartbeats while it waits). A logout notice
-    /// is returned as [`ClientError::LoggedOut`].
+    /// is returned as [`ClientError::LoggedOut`]; silence for three heartbeat intervals
+    /// (at least [`SILENCE_MIN`]) as [`ClientError::Silent`], so a server that accepted
+    /// the connection but never answers (or something else on its port) cannot hang
+    /// the client.
     pub fn recv(&mut self) -> Result<Received, ClientError> {
-        loop {
-            if let Some(received) = self.recv_timeout(self.heartbeat)? {
-                return Ok(received);
-            }
-        }
+        let silence = (self.heartbeat * 3).max(SILENCE_MIN);
+        self.recv_timeout(silence)?.ok_or(ClientError::Silent(silence))
     }
 
     /// Waits up to `timeout` for the next message.

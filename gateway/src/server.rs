@@ -626,6 +626,14 @@ impl Gateway {
         self.count_session_reject(reason);
         self.send(slot, &reject);
         let Some(conn) = self.conn(slot) else { return };
+        tracing::debug!(
+            peer = %conn.peer,
+            session_id = conn.session_id,
+            reason = reason.code(),
+            msg_type,
+            request,
+            "session message refused"
+        );
         if reason != SessionReason::RateLimited {
             conn.errors = conn.errors.saturating_add(1);
         }

@@ -1,10 +1,11 @@
 //! The client's non-blocking halves (what `fincore load` drives from one event loop),
 //! against a scripted peer on 127.0.0.1: a message split across reads arrives whole and
 //! once; output the socket cannot take yet stays queued and goes out complete and in
-//! order; a read says whether it left the socket empty.
+//! order; a read says whether it left the socket empty; a peer that never answers ends
+//! the blocking client's wait.
 
 use fincore_engine::UserId;
-use fincore_gateway::client::{Arrival, Client, ClientError, LoginOptions};
+use fincore_gateway::client::{Arrival, Client, ClientError, LoginOptions, SILENCE_MIN};
 use fincore_gateway::wire::{ClientMsg, LoginAccepted, ServerMsg};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -158,4 +159,26 @@ fn a_read_says_whether_it_left_the_socket_empty() {
             None => std::thread::sleep(Duration::from_millis(1)),
         }
     }
+}
+
+/// A peer that accepts the connection and then says nothing (a hung server, or some
+/// other program on the port): the login gives up after the documented silence instead
+/// of waiting for ever.
+#[test]
+fn a_peer_that_never_answers_ends_the_login_with_silent() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let peer = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept");
+        std::thread::sleep(Duration::from_secs(12));
+        drop(stream);
+    });
+    let options = LoginOptions { heartbeat_ms: 100, cancel_on_disconnect: false };
+    let started = Instant::now();
+    let error = Client::connect(addr, "u", "s", options).err().expect("no login");
+    let waited = started.elapsed();
+    assert!(matches!(error, ClientError::Silent(d) if d == SILENCE_MIN), "{error}");
+    assert!(waited >= SILENCE_MIN && waited < SILENCE_MIN + Duration::from_secs(2), "{waited:?}");
+    assert_eq!(error.to_string(), "no answer from the server in 10 s");
+    peer.join().expect("peer");
 }

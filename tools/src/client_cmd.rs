@@ -56,6 +56,7 @@ enum ClientCommand {
     Order {
         side: SideArg,
         symbol: String,
+        #[arg(value_parser = exact_decimal)]
         qty: Decimal,
         /// A decimal price, or `market`.
         price: String,
@@ -77,7 +78,13 @@ enum ClientCommand {
         client: bool,
     },
     /// Change an order's price and quantity.
-    Amend { order: u64, price: Decimal, qty: Decimal },
+    Amend {
+        order: u64,
+        #[arg(value_parser = exact_decimal)]
+        price: Decimal,
+        #[arg(value_parser = exact_decimal)]
+        qty: Decimal,
+    },
     /// Cancel all of the account's orders (optionally on one instrument).
     MassCancel { symbol: Option<String> },
     /// Show the account's balances.
@@ -96,6 +103,7 @@ enum ClientCommand {
     Pay {
         to: u32,
         asset: String,
+        #[arg(value_parser = exact_decimal)]
         amount: Decimal,
         /// Client payment id, the idempotency key: resend with the same id to retry
         /// safely (default: derived from the clock, printed with the result).
@@ -107,6 +115,7 @@ enum ClientCommand {
     Authorize {
         to: u32,
         asset: String,
+        #[arg(value_parser = exact_decimal)]
         amount: Decimal,
         /// Seconds until the hold expires (0: never).
         #[arg(long, default_value_t = 0)]
@@ -123,7 +132,7 @@ enum ClientCommand {
         #[arg(long)]
         client: bool,
         /// Capture only this much; the rest is released.
-        #[arg(long)]
+        #[arg(long, value_parser = exact_decimal)]
         amount: Option<Decimal>,
     },
     /// Release an authorization without paying.
@@ -149,6 +158,7 @@ enum ClientCommand {
     Deposit {
         account: u32,
         asset: String,
+        #[arg(value_parser = exact_decimal)]
         amount: Decimal,
         /// Client payment id (deposits share one namespace; default: from the clock).
         #[arg(long)]
@@ -158,20 +168,22 @@ enum ClientCommand {
     Withdraw {
         account: u32,
         asset: String,
+        #[arg(value_parser = exact_decimal)]
         amount: Decimal,
         /// Client payment id (the account's namespace; default: from the clock).
         #[arg(long)]
         id: Option<u64>,
     },
-    /// Admin: an asset's payment limits (omitted: no limit).
+    /// Admin: set an asset's payment limits (both, each an amount or `none`):
+    /// `payment-limits USD --transfer-max 250000 --daily-max none`.
     PaymentLimits {
         asset: String,
-        /// Largest single transfer, authorization or withdrawal.
-        #[arg(long)]
-        transfer_max: Option<Decimal>,
-        /// Default rolling 24-hour outgoing limit of every account.
-        #[arg(long)]
-        daily_max: Option<Decimal>,
+        /// Largest single transfer, authorization or withdrawal, or `none`.
+        #[arg(long, value_parser = limit_arg)]
+        transfer_max: Limit,
+        /// Default rolling 24-hour outgoing limit of every account, or `none`.
+        #[arg(long, value_parser = limit_arg)]
+        daily_max: Limit,
     },
     /// Admin: an account's payment limits in one asset.
     AccountLimits {
@@ -179,10 +191,10 @@ enum ClientCommand {
         asset: String,
         /// How far below zero payments may take the available balance (required: the
         /// command sets both limits at once, so 0 must be said explicitly).
-        #[arg(long)]
+        #[arg(long, value_parser = exact_decimal)]
         credit: Decimal,
         /// The account's own rolling 24-hour outgoing limit (omitted: the asset's).
-        #[arg(long)]
+        #[arg(long, value_parser = exact_decimal)]
         daily_max: Option<Decimal>,
     },
     /// Admin: put an account on the compliance deny-list.
@@ -226,7 +238,7 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
             };
             let price = match price.as_str() {
                 "market" => None,
-                text => Some(text.parse::<Decimal>().with_context(|| format!("price {text}"))?),
+                text => Some(exact_decimal(text).map_err(|e| anyhow::anyhow!("price {e}"))?),
             };
             let tif = match (tif, price) {
                 (Some(TifArg::Gtc), _) | (None, Some(_)) => TimeInForce::Gtc,
@@ -267,21 +279,16 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
             ClientMsg::MassCancel(wire::MassCancel { account, instrument })
         }
         ClientCommand::Balance => {
-            return query(&mut client, Query::Balances { account }, &reference, json);
+            return query(client, Query::Balances { account }, &reference, json);
         }
         ClientCommand::Orders => {
-            return query(&mut client, Query::OpenOrders { account }, &reference, json);
+            return query(client, Query::OpenOrders { account }, &reference, json);
         }
         ClientCommand::Depth { symbol, levels } => {
             let instrument = reference.instrument(symbol)?.instrument;
-            return query(
-                &mut client,
-                Query::Depth { instrument, levels: *levels },
-                &reference,
-                json,
-            );
+            return query(client, Query::Depth { instrument, levels: *levels }, &reference, json);
         }
-        ClientCommand::Reference => return query(&mut client, Query::Reference, &reference, json),
+        ClientCommand::Reference => return query(client, Query::Reference, &reference, json),
         ClientCommand::Deposit { account, asset, amount, id }
         | ClientCommand::Withdraw { account, asset, amount, id } => {
             let (asset, amount) = money(&reference, asset, *amount)?;
@@ -349,19 +356,14 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
         }
         ClientCommand::Payment { payment, client: by_client } => {
             let payment = payment_ref(*payment, *by_client);
-            return query(&mut client, Query::Payment { account, payment }, &reference, json);
+            return query(client, Query::Payment { account, payment }, &reference, json);
         }
         ClientCommand::Payments { limit } => {
-            return query(
-                &mut client,
-                Query::Payments { account, limit: *limit },
-                &reference,
-                json,
-            );
+            return query(client, Query::Payments { account, limit: *limit }, &reference, json);
         }
         ClientCommand::PaymentLimits { asset, transfer_max, daily_max } => {
             let (asset, scale) = reference.asset(asset)?;
-            let limit = |value: &Option<Decimal>| value.map(|v| minor(v, scale)).transpose();
+            let limit = |value: &Limit| value.0.map(|v| minor(v, scale)).transpose();
             ClientMsg::SetPaymentLimits(wire::SetPaymentLimits {
                 asset,
                 transfer_max: limit(transfer_max)?,
@@ -443,6 +445,23 @@ fn money(reference: &Reference, asset: &str, amount: Decimal) -> anyhow::Result<
 }
 
 /// `amount` in minor units of an asset with `scale` decimals.
+/// A decimal exactly as written: a number with more digits than a decimal holds is
+/// refused, never rounded to one that was not typed.
+fn exact_decimal(text: &str) -> Result<Decimal, String> {
+    Decimal::from_str_exact(text).map_err(|e| format!("{text}: {e}"))
+}
+
+/// A payment limit: an amount, or no limit.
+#[derive(Clone, Copy, Debug)]
+struct Limit(Option<Decimal>);
+
+fn limit_arg(text: &str) -> Result<Limit, String> {
+    match text {
+        "none" => Ok(Limit(None)),
+        _ => exact_decimal(text).map(|amount| Limit(Some(amount))),
+    }
+}
+
 fn minor(amount: Decimal, scale: u8) -> anyhow::Result<i64> {
     fincore_engine::units::decimal_to_minor(amount, scale).map_err(|reason| match reason {
         fincore_engine::RejectReason::ArithmeticOverflow => {
@@ -466,8 +485,9 @@ fn clock_id() -> u64 {
     now.map_or(1, |d| d.as_micros() as u64)
 }
 
+/// Asks, prints the answer, logs out (the reject, if any, is printed with the answer).
 fn query(
-    client: &mut Client,
+    mut client: Client,
     query: Query,
     reference: &Reference,
     json: bool,
@@ -477,8 +497,9 @@ fn query(
         println!("(none)");
     }
     print_events(&items, reference, json);
-    if let Some(Event::Rejected(rejected)) = items.first() {
-        bail!("refused: {}", wire::reason_name(u32::from(rejected.reason.code())));
+    client.logout()?;
+    if let Some(Event::Rejected(_)) = items.first() {
+        bail!("refused");
     }
     Ok(())
 }

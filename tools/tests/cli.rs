@@ -124,6 +124,21 @@ fn verify_refuses_a_journal_missing_its_first_segment() {
     assert!(!ok && err.contains("earlier segments are missing"), "{err}");
 }
 
+/// Client amounts are taken exactly as typed: a number with more digits than a decimal
+/// holds is refused, not rounded; and `payment-limits` must be given both limits (a
+/// bare `payment-limits USD` used to lift them all).
+#[test]
+fn client_arguments_that_would_be_misread_are_refused() {
+    let too_fine = "0.00000000000000000000000000001";
+    let (ok, _, stderr) = fincore(&["client", "order", "buy", "BTC-USD", too_fine, "60000"]);
+    assert!(!ok && stderr.contains("high precision"), "{stderr}");
+    let (ok, _, stderr) = fincore(&["client", "--user", "admin", "payment-limits", "USD"]);
+    assert!(!ok && stderr.contains("--transfer-max") && stderr.contains("--daily-max"), "{stderr}");
+    let limits = ["--transfer-max", "lots", "--daily-max", "none"];
+    let (ok, _, stderr) = fincore(&[&["client", "payment-limits", "USD"][..], &limits].concat());
+    assert!(!ok && stderr.contains("lots"), "{stderr}");
+}
+
 /// `bench floor` echoes every message it sends, in both shapes, and its percentiles are
 /// in order; bad arguments are refused.
 #[test]
