@@ -593,7 +593,9 @@ fn print_received(received: &Received, reference: &Reference, json: bool) {
             println!("refused: {}", wire::reason_name(reject.reason))
         }
         ServerMsg::SnapshotTaken(taken) => {
-            println!("snapshot written at seq {} (state_hash={:016x})", taken.seq, taken.state_hash)
+            // The newest snapshot, written now or already at this sequence (the reply
+            // does not say which; the server's log and metrics do).
+            println!("snapshot at seq {} (state_hash={:016x})", taken.seq, taken.state_hash)
         }
         other => println!("{other:?}"),
     }
