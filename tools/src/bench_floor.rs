@@ -24,8 +24,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// The load tool's send quantum (`tools/src/load.rs`): due messages leave together.
-const SEND_QUANTUM: Duration = Duration::from_micros(100);
+use crate::load::{SEND_QUANTUM, arm_timer_once};
+
 /// Bytes per message: about an order's frame.
 const MESSAGE: usize = 64;
 /// Clock gaps at or above this are counted as stalls.
@@ -195,19 +195,14 @@ fn send_on_schedule(
     interval: Duration,
     count: u64,
 ) -> Result<()> {
-    use rustix::time::{
-        Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec, timerfd_create,
-        timerfd_settime,
-    };
+    use rustix::time::{TimerfdClockId, TimerfdFlags, timerfd_create};
     let timer = timerfd_create(TimerfdClockId::Monotonic, TimerfdFlags::CLOEXEC)?;
     let mut out = Vec::with_capacity(64 * 1024);
     let (mut sent, mut round_at) = (0u64, start);
     let due = |j: u64| start + interval.mul_f64(j as f64);
     while sent < count {
-        let wait = round_at.saturating_duration_since(Instant::now()).max(Duration::from_nanos(1));
-        let value = Timespec { tv_sec: wait.as_secs() as i64, tv_nsec: wait.subsec_nanos().into() };
-        let spec = Itimerspec { it_interval: Timespec::default(), it_value: value };
-        timerfd_settime(&timer, TimerfdTimerFlags::empty(), &spec)?;
+        // The load tool's schedule: what fell due leaves together, a quantum apart.
+        arm_timer_once(&timer, round_at)?;
         let mut expirations = [0u8; 8];
         rustix::io::read(&timer, &mut expirations)?;
         let now = Instant::now();

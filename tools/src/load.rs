@@ -105,7 +105,7 @@ const LIVE_ORDERS_MAX: usize = 500;
 /// The event loop wakes for the send schedule at most this often. Waking costs a few
 /// microseconds of kernel time in a VM, so this bounds the tool's CPU use at high rates
 /// (10 000 timer wake-ups per second at most).
-const SEND_QUANTUM: Duration = Duration::from_micros(100);
+pub(crate) const SEND_QUANTUM: Duration = Duration::from_micros(100);
 /// How long to wait for the last replies after sending stops.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -816,14 +816,19 @@ impl<'a> EventLoop<'a> {
             return Ok(());
         }
         self.armed = Some(at);
-        use rustix::time::{Itimerspec, TimerfdTimerFlags, Timespec, timerfd_settime};
-        // A zero value would disarm it: at least a nanosecond.
-        let wait = at.saturating_duration_since(Instant::now()).max(Duration::from_nanos(1));
-        let value = Timespec { tv_sec: wait.as_secs() as i64, tv_nsec: wait.subsec_nanos().into() };
-        let spec = Itimerspec { it_interval: Timespec::default(), it_value: value };
-        timerfd_settime(&self.timer, TimerfdTimerFlags::empty(), &spec)?;
+        arm_timer_once(&self.timer, at)?;
         Ok(())
     }
+}
+
+/// Arms a `timerfd` to fire once, at `at` (or at once if that has passed).
+pub(crate) fn arm_timer_once(timer: &impl rustix::fd::AsFd, at: Instant) -> rustix::io::Result<()> {
+    use rustix::time::{Itimerspec, TimerfdTimerFlags, Timespec, timerfd_settime};
+    // A zero value would disarm it: at least a nanosecond.
+    let wait = at.saturating_duration_since(Instant::now()).max(Duration::from_nanos(1));
+    let value = Timespec { tv_sec: wait.as_secs() as i64, tv_nsec: wait.subsec_nanos().into() };
+    let spec = Itimerspec { it_interval: Timespec::default(), it_value: value };
+    timerfd_settime(timer, TimerfdTimerFlags::empty(), &spec).map(drop)
 }
 
 #[derive(Clone, Copy)]
