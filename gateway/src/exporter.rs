@@ -46,13 +46,14 @@ pub struct Exporter {
 }
 
 impl Exporter {
-    /// Binds `addr` and starts serving `metrics` on a thread of its own.
+    /// Starts serving `metrics` on `listener` (already bound, so that a server
+    /// can claim its addresses before it touches its data directory) on a thread of
+    /// its own.
     pub fn start(
-        addr: SocketAddr,
+        listener: TcpListener,
         metrics: Arc<Metrics>,
         durability: DurabilityHandle,
     ) -> std::io::Result<Exporter> {
-        let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let mut registry = Registry::default();

@@ -76,6 +76,10 @@ pub enum ServerError {
     /// The configuration's setup could not be derived.
     #[error("configuration: {0}")]
     Config(String),
+    /// The listen (or metrics) address could not be bound; nothing was started and the
+    /// data directory was not touched.
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
     /// A socket or thread operation failed.
     #[error("{0}: {1}")]
     Io(&'static str, std::io::Error),
@@ -189,6 +193,19 @@ pub fn start(
 ) -> Result<(ServerHandle, Started), ServerError> {
     let began = Instant::now();
     let setup = config.setup_commands().map_err(|e| ServerError::Config(e.to_string()))?;
+    // Both addresses are claimed before the data directory is touched: a start that
+    // cannot listen (port in use, no permission) leaves no directory, journal or setup
+    // behind.
+    let mut listener =
+        TcpListener::bind(config.listen).map_err(|e| ServerError::Bind(config.listen, e))?;
+    // Listening again on a listening socket only changes its backlog.
+    rustix::net::listen(&listener, LISTEN_BACKLOG)
+        .map_err(|e| ServerError::Io("listen", e.into()))?;
+    let addr = listener.local_addr().map_err(|e| ServerError::Io("local_addr", e))?;
+    let metrics_listener = options
+        .metrics
+        .map(|at| std::net::TcpListener::bind(at).map_err(|e| ServerError::Bind(at, e)))
+        .transpose()?;
     let recovery = tracing::info_span!("recovery", data = %config.data_dir.display()).entered();
     let (runner, report) = Runner::open(&config.runner_config(), &setup)?;
     if let Some(torn) = &report.recovery.torn_tail {
@@ -209,11 +226,6 @@ pub fn start(
         state_hash: runner.engine().state_hash(),
         elapsed: began.elapsed(),
     };
-    let mut listener = TcpListener::bind(config.listen).map_err(|e| ServerError::Io("bind", e))?;
-    // Listening again on a listening socket only changes its backlog.
-    rustix::net::listen(&listener, LISTEN_BACKLOG)
-        .map_err(|e| ServerError::Io("listen", e.into()))?;
-    let addr = listener.local_addr().map_err(|e| ServerError::Io("local_addr", e))?;
     let poll = Poll::new().map_err(|e| ServerError::Io("poll", e))?;
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)
@@ -228,9 +240,9 @@ pub fn start(
             let _ = engine_waker.wake();
         })
         .map_err(|e| ServerError::Io("engine thread", e))?;
-    let exporter = match (options.metrics, metrics) {
-        (Some(at), Some(metrics)) => {
-            let exporter = Exporter::start(at, metrics, durability)
+    let exporter = match (metrics_listener, metrics) {
+        (Some(listener), Some(metrics)) => {
+            let exporter = Exporter::start(listener, metrics, durability)
                 .map_err(|e| ServerError::Io("metrics endpoint", e))?;
             tracing::info!(metrics = %exporter.local_addr(), "serving metrics at /metrics");
             Some(exporter)

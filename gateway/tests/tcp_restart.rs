@@ -19,7 +19,7 @@ use fincore_engine::{
     AccountId, ClientPaymentId, Event, LevelChanged, OrderInfo, PaymentAction, Query, Side,
 };
 use fincore_gateway::client::{Client, ClientError, LoginOptions, Received};
-use fincore_gateway::server::ServerHandle;
+use fincore_gateway::server::{self, ServerError, ServerHandle, ServerOptions};
 use fincore_gateway::snapshot_dir;
 use fincore_gateway::wire::{ClientMsg, ServerMsg, SessionReason};
 use std::net::SocketAddr;
@@ -360,4 +360,29 @@ fn an_authorization_falling_due_while_the_server_is_down_expires_after_the_resta
     let at_stop = fincore_gateway::replay(dir.path(), before).unwrap();
     assert_eq!(at_stop.engine.state_hash(), stopped.engine.state_hash);
     assert_eq!(at_stop.engine.payment(held.payment_id), Some(held), "pending at the stop");
+}
+
+#[test]
+fn a_start_that_cannot_listen_touches_no_data_directory() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken_addr = taken.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut config = common::config(&data);
+
+    config.listen = taken_addr;
+    let refused = server::start(&config, ServerOptions::default()).err().expect("port in use");
+    assert!(matches!(refused, ServerError::Bind(at, _) if at == taken_addr), "{refused:?}");
+    assert!(refused.to_string().contains(&taken_addr.to_string()), "{refused}");
+    assert!(!data.exists(), "the data directory was created by a start that failed");
+
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    let options = ServerOptions { metrics: Some(taken_addr), ..ServerOptions::default() };
+    let refused = server::start(&config, options).err().expect("metrics port in use");
+    assert!(matches!(refused, ServerError::Bind(at, _) if at == taken_addr), "{refused:?}");
+    assert!(!data.exists(), "the data directory was created by a start that failed");
+
+    // With both addresses free, the same configuration starts.
+    drop(common::start(&config));
+    assert!(data.join("journal").is_dir());
 }

@@ -101,7 +101,7 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
         Pipeline::start_with_metrics(runner, pipeline_config, metrics.clone(), || {})?;
     let scraper = match &metrics {
         Some(metrics) => Some(crate::stats::Scraper::start(Exporter::start(
-            "127.0.0.1:0".parse()?,
+            std::net::TcpListener::bind("127.0.0.1:0")?,
             Arc::clone(metrics),
             durability_handle,
         )?)?),

@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::Args;
 use fincore_gateway::config::{DEMO_SECRETS, ServerConfig};
 use fincore_gateway::pipeline::{PipelineConfig, WaitMode};
-use fincore_gateway::server::{self, ServerOptions};
+use fincore_gateway::server::{self, ServerError, ServerOptions};
 use fincore_journal::Durability;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use std::net::SocketAddr;
@@ -96,8 +96,12 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     // says it is listening) is held and then stops it cleanly, instead of killing it.
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
         .context("installing signal handlers")?;
-    let (handle, started) = server::start(&config, options)
-        .with_context(|| format!("starting on data directory {}", config.data_dir.display()))?;
+    let (handle, started) = server::start(&config, options).map_err(|e| match e {
+        // Nothing was opened: the data directory is beside the point.
+        ServerError::Bind(..) => anyhow::Error::new(e),
+        _ => anyhow::Error::new(e)
+            .context(format!("starting on data directory {}", config.data_dir.display())),
+    })?;
     let report = &started.report;
     tracing::info!(
         data = %config.data_dir.display(),
