@@ -23,6 +23,20 @@ pub enum JournalError {
         /// What was found and what was expected.
         reason: String,
     },
+    /// The file system could not reserve a segment's blocks (full, over quota): the
+    /// segment was not created (or, for an existing one, not appended to).
+    #[error(
+        "{path}: cannot reserve {size} bytes on the file system for a journal segment: \
+         {source}; nothing was appended (free space, then start again)"
+    )]
+    Reserve {
+        /// The segment file.
+        path: PathBuf,
+        /// The segment's size in bytes.
+        size: u64,
+        /// The underlying error (`No space left on device`, quota exceeded, ...).
+        source: std::io::Error,
+    },
     /// The caller broke the contract (wrong sequence, oversized payload).
     #[error("invalid append: {0}")]
     InvalidAppend(String),

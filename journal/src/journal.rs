@@ -752,6 +752,9 @@ fn recover_segment(
     // replaces or follows it): faulting all of it in for writing would only dirty pages
     // that a sync then writes back as zeros.
     let map = if header.payload_format == payload_format {
+        // A segment made before reservations, or by a roll-over on a file system
+        // without `fallocate`, may be sparse: its room is found now, not by a `SIGBUS`.
+        crate::segment::reserve(&file, path, header.size)?;
         SegmentMap::map(&file)
     } else {
         SegmentMap::map_lazily(&file)

@@ -28,19 +28,19 @@ pub struct SegmentMap {
 impl SegmentMap {
     /// Maps all of `file` (opened read-write) for writing, with its pages faulted in up
     /// front *for writing* (`MADV_POPULATE_WRITE`, Linux 5.14+): every page is read in
-    /// (zeroed: the file is sparse), its blocks reserved by the file system and mapped
+    /// (zeroed: its blocks are reserved but unwritten, `segment::reserve`) and mapped
     /// writable, so that appends take no page fault at all. Without it, appends on the
     /// engine thread took the whole fault, which halved append throughput when
     /// measured; with the read-only pre-fault of `MAP_POPULATE` (the fallback where the
     /// kernel lacks the advice) each page's first write still took a write fault, about
     /// 7 % of the engine thread in `fincore bench pipeline` (BENCHMARKS.md).
     ///
-    /// Pre-faulting for writing reserves the whole segment on the device and marks its
-    /// pages dirty: the file is no longer sparse, the kernel writes the unused part of
-    /// a segment back as zeros, and a page written back before the journal reaches it
-    /// takes one light write fault then. Where the device has no room for a whole
-    /// segment the advice fails and the read-only pre-fault is used, as on an old
-    /// kernel: the journal then runs as far as the space it finds, as before.
+    /// Pre-faulting for writing marks the pages dirty: the kernel writes the unused
+    /// part of a segment back as zeros, and a page written back before the journal
+    /// reaches it takes one light write fault then. Where the advice fails (an old
+    /// kernel) the read-only pre-fault is used. The caller reserves the file's blocks
+    /// first: without that, a full file system would make the advice fail part-way,
+    /// after it had taken all the room there was.
     pub fn map(file: &File) -> io::Result<SegmentMap> {
         let map = MmapOptions::new().map_raw(file)?;
         #[cfg(target_os = "linux")]

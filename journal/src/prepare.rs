@@ -131,8 +131,8 @@ fn prepare_loop(dir: &Path, size: u64, shared: &Shared) {
         count += 1;
         match prepare(dir, size, count) {
             Ok(prepared) => shared.state.lock().expect("no panics").ready = Some(prepared),
-            // Only means the roll-overs create their files themselves (a half-made
-            // temporary file is removed at the next start, `remove_leftovers`).
+            // Only means the roll-overs create their files themselves (and meet the
+            // same error, if it was a full file system, as a failed append).
             Err(_) => preparing = false,
         }
     }
@@ -147,9 +147,19 @@ pub fn temp_path(dir: &Path, tag: &str) -> PathBuf {
 fn prepare(dir: &Path, size: u64, count: u64) -> std::io::Result<Prepared> {
     let path = temp_path(dir, &count.to_string());
     let file = OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
-    file.set_len(size)?;
-    let map = SegmentMap::map(&file)?;
-    Ok(Prepared { file, map, path })
+    let mapped = file
+        .set_len(size)
+        .and_then(|()| crate::segment::reserve_blocks(&file, size))
+        .and_then(|()| SegmentMap::map(&file));
+    match mapped {
+        Ok(map) => Ok(Prepared { file, map, path }),
+        Err(error) => {
+            // Gives back what a reservation that ran out of room had taken.
+            drop(file);
+            let _ = std::fs::remove_file(&path);
+            Err(error)
+        }
+    }
 }
 
 /// Removes prepared files a previous process left behind.

@@ -160,18 +160,49 @@ pub fn replace_segment(
 }
 
 /// Creates `path` (which must not exist) as a zero-filled segment file with `header`,
-/// synced.
+/// its blocks reserved ([`reserve`]), synced. On failure the file is removed, so that a
+/// refused segment gives back whatever part of its size it had reserved.
 fn new_segment_file(path: &Path, header: &SegmentHeader) -> Result<File, JournalError> {
     let io = |e| JournalError::io(path, e);
     let file = OpenOptions::new().read(true).write(true).create_new(true).open(path).map_err(io)?;
-    // Sparse for now: blocks are reserved when the segment is faulted in for writing
-    // (`SegmentMap::map`), or allocated as pages are written back. The size never
-    // changes afterwards, so syncing data (msync) needs no metadata update.
-    file.set_len(header.size).map_err(io)?;
-    use std::os::unix::fs::FileExt;
-    file.write_all_at(&header.encode(), 0).map_err(io)?;
-    file.sync_all().map_err(io)?;
+    let made = (|| {
+        // The size never changes afterwards, so syncing data (msync) needs no metadata
+        // update.
+        file.set_len(header.size).map_err(io)?;
+        reserve(&file, path, header.size)?;
+        use std::os::unix::fs::FileExt;
+        file.write_all_at(&header.encode(), 0).map_err(io)?;
+        file.sync_all().map_err(io)
+    })();
+    if let Err(error) = made {
+        drop(file);
+        let _ = std::fs::remove_file(path);
+        return Err(error);
+    }
     Ok(file)
+}
+
+/// Reserves the file system blocks of all `size` bytes of a segment file
+/// (`fallocate`), so that a full file system is found here, as an error, and not by a
+/// later write to a mapped page, which the kernel answers with `SIGBUS`. Blocks already
+/// allocated keep their contents. On a file system without `fallocate` the file stays
+/// sparse, as it was before reservations (docs/OPERATIONS.md, "Disk and memory").
+pub fn reserve(file: &File, path: &Path, size: u64) -> Result<(), JournalError> {
+    reserve_blocks(file, size).map_err(|source| JournalError::Reserve {
+        path: path.to_path_buf(),
+        size,
+        source,
+    })
+}
+
+/// [`reserve`] without the path, for the preparer's own error handling.
+pub(crate) fn reserve_blocks(file: &File, size: u64) -> std::io::Result<()> {
+    use rustix::fs::{FallocateFlags, fallocate};
+    use rustix::io::Errno;
+    match fallocate(file, FallocateFlags::empty(), 0, size) {
+        Ok(()) | Err(Errno::OPNOTSUPP | Errno::NOSYS) => Ok(()),
+        Err(errno) => Err(errno.into()),
+    }
 }
 
 /// Makes a directory's entries (new or renamed files) durable.

@@ -84,10 +84,16 @@ impl SnapshotStore {
         let temporary = self.dir.join(format!(".{PREFIX}{seq:020}.tmp"));
         let io = |e| JournalError::io(&temporary, e);
         let mut file = std::fs::File::create(&temporary).map_err(io)?;
-        file.write_all(&encode_header(seq, state_hash, journal_crc, payload)).map_err(io)?;
-        file.write_all(payload).map_err(io)?;
-        file.sync_all().map_err(io)?;
+        let written = file
+            .write_all(&encode_header(seq, state_hash, journal_crc, payload))
+            .and_then(|()| file.write_all(payload))
+            .and_then(|()| file.sync_all());
         drop(file);
+        if let Err(error) = written {
+            // A full file system leaves no half-written file behind to take room.
+            let _ = std::fs::remove_file(&temporary);
+            return Err(io(error));
+        }
         std::fs::rename(&temporary, &path).map_err(|e| JournalError::io(&path, e))?;
         sync_dir(&self.dir)?;
         self.prune(seq)?;
