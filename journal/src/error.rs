@@ -5,13 +5,14 @@ use std::path::{Path, PathBuf};
 /// Everything that can go wrong opening, reading or writing a journal.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
-    /// An operating-system error on a file.
-    #[error("{path}: {source}")]
+    /// An operating-system error on a file. (The underlying error is part of the
+    /// message, not a `source`, so that an error chain does not print it twice.)
+    #[error("{path}: {error}")]
     Io {
         /// The file or directory.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Damage that is not a torn tail: the journal cannot be trusted past it.
     #[error("{path} at byte {offset}: {reason}")]
@@ -27,7 +28,7 @@ pub enum JournalError {
     /// segment was not created (or, for an existing one, not appended to).
     #[error(
         "{path}: cannot reserve {size} bytes on the file system for a journal segment: \
-         {source}; nothing was appended (free space, then start again)"
+         {error}; nothing was appended (free space, then start again)"
     )]
     Reserve {
         /// The segment file.
@@ -35,7 +36,7 @@ pub enum JournalError {
         /// The segment's size in bytes.
         size: u64,
         /// The underlying error (`No space left on device`, quota exceeded, ...).
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The caller broke the contract (wrong sequence, oversized payload).
     #[error("invalid append: {0}")]
@@ -59,7 +60,7 @@ pub enum JournalError {
 
 impl JournalError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> JournalError {
-        JournalError::Io { path: path.to_path_buf(), source }
+        JournalError::Io { path: path.to_path_buf(), error: source }
     }
 
     pub(crate) fn corrupt(path: &Path, offset: u64, reason: impl Into<String>) -> JournalError {

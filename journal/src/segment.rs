@@ -188,10 +188,10 @@ fn new_segment_file(path: &Path, header: &SegmentHeader) -> Result<File, Journal
 /// allocated keep their contents. On a file system without `fallocate` the file stays
 /// sparse, as it was before reservations (docs/OPERATIONS.md, "Disk and memory").
 pub fn reserve(file: &File, path: &Path, size: u64) -> Result<(), JournalError> {
-    reserve_blocks(file, size).map_err(|source| JournalError::Reserve {
+    reserve_blocks(file, size).map_err(|error| JournalError::Reserve {
         path: path.to_path_buf(),
         size,
-        source,
+        error,
     })
 }
 

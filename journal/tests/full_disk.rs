@@ -74,7 +74,7 @@ fn a_first_segment_without_room_is_refused_and_gives_its_room_back() {
     let Some(fs) = Tmpfs::mount(64 * 1024) else { return };
     let dir = fs.root.join("journal");
     let error = refused(Journal::open(config(&dir, SEGMENT_SIZE_MIN)), "open on a full disk");
-    let JournalError::Reserve { size, source, .. } = &error else {
+    let JournalError::Reserve { size, error: source, .. } = &error else {
         panic!("{error}");
     };
     assert_eq!(*size, SEGMENT_SIZE_MIN);
