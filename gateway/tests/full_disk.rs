@@ -1,0 +1,145 @@
+//! The pipeline on a file system that fills up: the command whose record needs a new
+//! segment that does not fit is answered `JournalFailure` (916) and not applied, every later command gets the same answer, and the data directory
+//! opens again with exactly the commands that were answered as applied, in the state
+//! the same commands give when applied directly.
+//!
+//! The file system is a small tmpfs mounted by the test, which needs root (or
+//! `CAP_SYS_ADMIN`) and the `mount` command; where it cannot mount, the test prints
+//! why and returns (docs/TESTING.md, "full file system").
+
+use fincore_engine::CommandBody;
+use fincore_engine::testkit::{self, TradingMix};
+use fincore_gateway::metrics::Trace;
+use fincore_gateway::pipeline::{Inbound, InboundBody, OutboundBody, Pipeline, PipelineConfig};
+use fincore_gateway::wire::SessionReason;
+use fincore_gateway::{Origin, Runner, RunnerConfig};
+use fincore_journal::SEGMENT_SIZE_MIN;
+use std::collections::VecDeque;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The commands answered before the journal failed, at most.
+const COMMANDS_MAX: usize = 19_990;
+
+fn mount_tmpfs(at: &Path, bytes: u64) -> bool {
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+        .arg(at)
+        .output();
+    match mounted {
+        Ok(out) if out.status.success() => true,
+        Ok(out) => {
+            let why = String::from_utf8_lossy(&out.stderr);
+            eprintln!("not run: cannot mount a tmpfs here ({})", why.trim());
+            false
+        }
+        Err(error) => {
+            eprintln!("not run: cannot run mount ({error})");
+            false
+        }
+    }
+}
+
+struct Unmount<'a>(&'a Path);
+
+impl Drop for Unmount<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.0).status();
+    }
+}
+
+/// Sends command `i` and waits until something for it has come out; `answers` gets
+/// every item, by request id (a command's items may come out in more than one drain).
+fn send(
+    pipeline: &mut Pipeline,
+    answers: &mut Vec<Vec<OutboundBody>>,
+    i: usize,
+    command: &fincore_engine::Command,
+) {
+    let mut pending = VecDeque::from([Inbound {
+        session: 1,
+        user: command.user,
+        request_id: i as u64,
+        time_ns: command.time_ns,
+        peer: 0,
+        body: InboundBody::Command(command.body),
+        trace: Trace::NONE,
+    }]);
+    answers.push(Vec::new());
+    let began = Instant::now();
+    while !pending.is_empty() {
+        pipeline.publish(&mut pending);
+    }
+    while answers[i].is_empty() {
+        assert!(began.elapsed() < Duration::from_secs(30), "no answer to command {i}");
+        pipeline.drain_with(usize::MAX, |item| answers[item.request_id as usize].push(item.body));
+    }
+}
+
+#[test]
+fn a_full_file_system_fails_the_command_that_needs_a_segment_and_loses_nothing_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("fs");
+    std::fs::create_dir(&root).unwrap();
+    // Room for two smallest segments, the limits file and the directories.
+    if !mount_tmpfs(&root, 2 * SEGMENT_SIZE_MIN + 64 * 1024) {
+        return;
+    }
+    let _unmount = Unmount(&root);
+    let data = root.join("data");
+    let config = RunnerConfig { segment_size: SEGMENT_SIZE_MIN, ..RunnerConfig::new(&data) };
+    let workload = testkit::trading_workload(TradingMix {
+        instruments: 2,
+        traders: 8,
+        commands: 20_000,
+        seed: 29,
+    });
+    let setup: Vec<CommandBody> = workload.setup.iter().map(|c| c.body).collect();
+    let (runner, _) = Runner::open(&config, &setup).expect("open");
+    let first_seq = runner.engine().last_seq() + 1;
+    let pipeline_config = PipelineConfig { snapshot_on_stop: false, ..PipelineConfig::default() };
+    let mut pipeline = Pipeline::start(runner, pipeline_config, || {}).expect("pipeline");
+
+    let journal_failure = OutboundBody::Failed(SessionReason::JournalFailure);
+    let mut answers = Vec::new();
+    let mut applied = 0;
+    let mut commands = workload.commands.iter().enumerate().take(COMMANDS_MAX);
+    for (i, command) in commands.by_ref() {
+        send(&mut pipeline, &mut answers, i, command);
+        if answers[i] == [journal_failure] {
+            break;
+        }
+        applied += 1;
+    }
+    assert!(applied > 100, "the journal failed after {applied} commands");
+    assert!(applied < COMMANDS_MAX, "two smallest segments held {COMMANDS_MAX} commands");
+    // Once failed, always failed: no later command slips into the journal.
+    for (i, command) in commands.take(10) {
+        send(&mut pipeline, &mut answers, i, command);
+    }
+    let exit = pipeline.shutdown().expect("stops");
+    for (i, items) in answers.iter().enumerate() {
+        if i < applied {
+            assert!(items.iter().all(|a| matches!(a, OutboundBody::Event(_))), "{i}: {items:?}");
+        } else {
+            assert_eq!(*items, [journal_failure], "command {i}, at or after the failure");
+        }
+    }
+    assert_eq!(exit.seq, first_seq + applied as u64 - 1, "the last applied sequence");
+
+    // What was answered as applied is exactly what the directory holds.
+    let (reopened, report) = Runner::open(&config, &setup).expect("opens again");
+    assert_eq!(report.recovery.torn_tail, None);
+    assert_eq!(reopened.engine().last_seq(), exit.seq);
+    assert_eq!(reopened.engine().state_hash(), exit.state_hash);
+    let direct_dir = tempfile::tempdir().unwrap();
+    let (mut direct, _) = Runner::open(&RunnerConfig::new(direct_dir.path()), &setup).unwrap();
+    let mut events = Vec::new();
+    for command in &workload.commands[..applied] {
+        let origin = Origin { user: command.user, session: 1, peer: 0 };
+        let time_ns = command.time_ns.max(direct.engine().time_ns());
+        direct.submit(origin, time_ns, command.body, &mut events).expect("journaled");
+    }
+    assert_eq!(direct.engine().state_hash(), exit.state_hash, "the state of the applied commands");
+}
