@@ -2,14 +2,15 @@
 //! quantities are decimals, converted with the instrument's tick and lot; replies are
 //! printed as readable lines in those units.
 
+use crate::names;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use fincore_engine::units::{lots_to_qty, minor_to_decimal, ticks_to_price};
 use fincore_engine::{
     AccountId, AccountStatus, Amend, AssetId, Authorize, CancelReason, ClientPaymentId,
-    EXTERNAL_ACCOUNT, Event, InstrumentId, InstrumentStatus, OrderId, OrderRef, PaymentAction,
-    PaymentId, PaymentInfo, PaymentKind, PaymentRef, PaymentStatus, Query, Side, TimeInForce,
-    Transfer, UserId,
+    EXTERNAL_ACCOUNT, Event, InstrumentId, InstrumentStatus, LevelChanged, OrderId, OrderRef,
+    PaymentAction, PaymentId, PaymentInfo, PaymentKind, PaymentRef, PaymentStatus, Query, Side,
+    TimeInForce, Trade, Transfer, UserId,
 };
 use fincore_gateway::client::{Client, LoginOptions, Received, Reference};
 use fincore_gateway::wire::{self, ClientMsg, ServerMsg};
@@ -420,7 +421,7 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
         ClientCommand::Snapshot => ClientMsg::TakeSnapshot,
         ClientCommand::Watch { symbol } => {
             let instrument = reference.instrument(symbol)?.instrument;
-            return watch(&mut client, instrument, &reference);
+            return watch(&mut client, instrument, &reference, json);
         }
     };
     let replies = client.request(&message)?;
@@ -508,44 +509,13 @@ fn watch(
     client: &mut Client,
     instrument: InstrumentId,
     reference: &Reference,
+    json: bool,
 ) -> anyhow::Result<()> {
     client.send(&ClientMsg::Subscribe(instrument))?;
     loop {
         let received = client.recv()?;
-        let spec = reference.instrument_by_id(instrument).context("instrument")?;
-        let price = |p| ticks_to_price(spec, p);
-        let qty = |q| lots_to_qty(spec, q);
-        match received.msg {
-            ServerMsg::MdSnapshotLevel(l) => {
-                println!(
-                    "book  {:?} {} x {} ({} orders)",
-                    l.side,
-                    price(l.price),
-                    qty(l.qty),
-                    l.orders
-                );
-            }
-            ServerMsg::MdSnapshotEnd(end) => {
-                println!("--- snapshot: {} levels, md_seq {} ---", end.levels, end.md_seq);
-            }
-            ServerMsg::MdTrade(t) => println!(
-                "#{:<6} trade {} @ {} (aggressor {:?}, trade {})",
-                t.md_seq,
-                qty(t.qty),
-                price(t.price),
-                t.taker_side,
-                t.trade_id.0
-            ),
-            ServerMsg::MdLevel(l) => println!(
-                "#{:<6} level {:?} {} -> {} ({} orders)",
-                l.md_seq,
-                l.side,
-                price(l.price),
-                qty(l.qty),
-                l.orders
-            ),
-            ServerMsg::Heartbeat => {}
-            _ => print_received(&received, reference, false),
+        if received.msg != ServerMsg::Heartbeat {
+            print_received(&received, reference, json);
         }
     }
 }
@@ -562,42 +532,138 @@ fn print_events(events: &[Event], reference: &Reference, json: bool) {
 
 fn print_received(received: &Received, reference: &Reference, json: bool) {
     if json {
-        let mut object = match &received.msg {
-            ServerMsg::ExecReport(report) => {
-                let mut object = event_json(&report.event, reference);
-                object["journal_seq"] = report.journal_seq.into();
-                object["request_id"] = report.request_id.into();
-                object
-            }
-            ServerMsg::SessionReject(reject) => serde_json::json!({
-                "type": "session_reject",
-                "reason": reject.reason,
-                "reason_name": wire::reason_name(reject.reason),
-                "ref_type": reject.ref_type,
-                "ref_request_id": reject.ref_request_id,
-            }),
-            ServerMsg::SnapshotTaken(taken) => serde_json::json!({
-                "type": "snapshot_taken",
-                "seq": taken.seq,
-                "state_hash": format!("{:016x}", taken.state_hash),
-            }),
-            other => serde_json::json!({ "type": "other", "debug": format!("{other:?}") }),
-        };
+        let mut object = message_json(&received.msg, reference);
         object["seq"] = received.seq.into();
         println!("{object}");
-        return;
+    } else {
+        println!("{}", describe_message(&received.msg, reference));
     }
-    match &received.msg {
-        ServerMsg::ExecReport(report) => println!("{}", describe(&report.event, reference)),
+}
+
+/// One server message as a line of text, in decimals.
+fn describe_message(msg: &ServerMsg, reference: &Reference) -> String {
+    match msg {
+        ServerMsg::ExecReport(report) => describe(&report.event, reference),
         ServerMsg::SessionReject(reject) => {
-            println!("refused: {}", wire::reason_name(reject.reason))
+            format!("refused: {}", wire::reason_name(reject.reason))
         }
+        // The newest snapshot, written now or already at this sequence (the reply does
+        // not say which; the server's log and metrics do).
         ServerMsg::SnapshotTaken(taken) => {
-            // The newest snapshot, written now or already at this sequence (the reply
-            // does not say which; the server's log and metrics do).
-            println!("snapshot at seq {} (state_hash={:016x})", taken.seq, taken.state_hash)
+            format!("snapshot at seq {} (state_hash={:016x})", taken.seq, taken.state_hash)
         }
-        other => println!("{other:?}"),
+        ServerMsg::LoginAccepted(a) => format!(
+            "logged in: session {} as user {}{}, heartbeat {} ms",
+            a.session_id,
+            a.user.0,
+            if a.admin { " (admin)" } else { "" },
+            a.heartbeat_ms
+        ),
+        ServerMsg::LoginRejected(reason) => {
+            format!("login refused: {}", wire::reason_name(*reason))
+        }
+        ServerMsg::Logout(reason) => format!("logged out: {}", wire::reason_name(*reason)),
+        ServerMsg::Heartbeat => "heartbeat".to_string(),
+        ServerMsg::MdSnapshotLevel(_) | ServerMsg::MdTrade(_) | ServerMsg::MdLevel(_) => {
+            let (event, md_seq) = market_data_event(msg).expect("a market data update");
+            match md_seq {
+                Some(md_seq) => format!("#{md_seq:<6} {}", describe(&event, reference)),
+                None => format!("book  {}", describe(&event, reference)),
+            }
+        }
+        ServerMsg::MdSnapshotEnd(end) => {
+            format!("--- snapshot: {} levels, md_seq {} ---", end.levels, end.md_seq)
+        }
+        ServerMsg::MdUnsubscribed(instrument) => format!(
+            "unsubscribed from {}",
+            reference
+                .instrument_by_id(*instrument)
+                .map_or(format!("instrument {}", instrument.0), |s| s.symbol.to_string())
+        ),
+    }
+}
+
+/// One server message as a JSON object (engine events as [`event_json`] has them).
+fn message_json(msg: &ServerMsg, reference: &Reference) -> serde_json::Value {
+    use serde_json::json;
+    match msg {
+        ServerMsg::ExecReport(report) => {
+            let mut object = event_json(&report.event, reference);
+            object["journal_seq"] = report.journal_seq.into();
+            object["request_id"] = report.request_id.into();
+            object
+        }
+        ServerMsg::SessionReject(reject) => json!({
+            "type": "session_reject",
+            "reason": reject.reason,
+            "reason_name": wire::reason_name(reject.reason),
+            "ref_type": reject.ref_type,
+            "ref_request_id": reject.ref_request_id,
+        }),
+        ServerMsg::SnapshotTaken(taken) => json!({
+            "type": "snapshot_taken",
+            "seq": taken.seq,
+            "state_hash": format!("{:016x}", taken.state_hash),
+        }),
+        ServerMsg::LoginAccepted(a) => json!({
+            "type": "login_accepted", "session_id": a.session_id, "user": a.user.0,
+            "admin": a.admin, "heartbeat_ms": a.heartbeat_ms,
+        }),
+        ServerMsg::LoginRejected(reason) | ServerMsg::Logout(reason) => json!({
+            "type": if matches!(msg, ServerMsg::Logout(_)) { "logout" } else { "login_rejected" },
+            "reason": reason, "reason_name": wire::reason_name(*reason),
+        }),
+        ServerMsg::Heartbeat => json!({ "type": "heartbeat" }),
+        ServerMsg::MdSnapshotLevel(_) | ServerMsg::MdTrade(_) | ServerMsg::MdLevel(_) => {
+            let (event, md_seq) = market_data_event(msg).expect("a market data update");
+            let mut object = event_json(&event, reference);
+            object["type"] = match md_seq {
+                Some(_) if matches!(msg, ServerMsg::MdTrade(_)) => "md_trade",
+                Some(_) => "md_level",
+                None => "md_snapshot_level",
+            }
+            .into();
+            if let Some(md_seq) = md_seq {
+                object["md_seq"] = md_seq.into();
+            }
+            object
+        }
+        ServerMsg::MdSnapshotEnd(end) => json!({
+            "type": "md_snapshot_end",
+            "instrument": reference.instrument_by_id(end.instrument).map(|s| s.symbol.to_string()),
+            "md_seq": end.md_seq, "levels": end.levels,
+        }),
+        ServerMsg::MdUnsubscribed(instrument) => json!({
+            "type": "md_unsubscribed",
+            "instrument": reference.instrument_by_id(*instrument).map(|s| s.symbol.to_string()),
+        }),
+    }
+}
+
+/// A market data update as the engine event it reports (a snapshot level as a depth
+/// level), with its market data sequence (none for a snapshot level), so that it prints
+/// as that event does.
+fn market_data_event(msg: &ServerMsg) -> Option<(Event, Option<u64>)> {
+    match *msg {
+        ServerMsg::MdSnapshotLevel(l) => {
+            let (instrument, side, price, qty, orders) =
+                (l.instrument, l.side, l.price, l.qty, l.orders);
+            Some((Event::DepthLevel(LevelChanged { instrument, side, price, qty, orders }), None))
+        }
+        ServerMsg::MdLevel(l) => {
+            let (instrument, side, price, qty, orders) =
+                (l.instrument, l.side, l.price, l.qty, l.orders);
+            Some((
+                Event::Level(LevelChanged { instrument, side, price, qty, orders }),
+                Some(l.md_seq),
+            ))
+        }
+        ServerMsg::MdTrade(t) => {
+            let (instrument, trade_id, price, qty) = (t.instrument, t.trade_id, t.price, t.qty);
+            let trade = Trade { instrument, trade_id, price, qty, taker_side: t.taker_side };
+            Some((Event::Trade(trade), Some(t.md_seq)))
+        }
+        _ => None,
     }
 }
 
@@ -619,10 +685,10 @@ fn describe(event: &Event, reference: &Reference) -> String {
     let quote = |id: InstrumentId| instrument(id).map_or(fincore_engine::AssetId(0), |s| s.quote);
     match *event {
         Event::Accepted(a) => format!(
-            "accepted: order {} (client id {}) {:?} {} {} @ {}, holding {}",
+            "accepted: order {} (client id {}) {} {} {} @ {}, holding {}",
             a.order_id.0,
             a.client_order_id.0,
-            a.side,
+            names::side(a.side),
             qty(a.instrument, a.qty),
             symbol(a.instrument),
             price(a.instrument, a.price),
@@ -702,10 +768,10 @@ fn describe(event: &Event, reference: &Reference) -> String {
             if blocked { "is on" } else { "is off" }
         ),
         Event::OrderInfo(o) => format!(
-            "order {} (client id {}) {:?} {} {} @ {}, filled {}",
+            "order {} (client id {}) {} {} {} @ {}, filled {}",
             o.order_id.0,
             o.client_order_id.0,
-            o.side,
+            names::side(o.side),
             qty(o.instrument, o.remaining),
             symbol(o.instrument),
             price(o.instrument, o.price),
@@ -713,15 +779,15 @@ fn describe(event: &Event, reference: &Reference) -> String {
         ),
         Event::DepthLevel(l) => format!(
             "{:<4} {:>14} x {:<14} ({} orders)",
-            if l.side == Side::Buy { "bid" } else { "ask" },
+            names::book_side(l.side),
             price(l.instrument, l.price),
             qty(l.instrument, l.qty),
             l.orders
         ),
         Event::Rejected(r) => format!(
-            "rejected: {} (command {:?}, account {}, client id {})",
+            "rejected: {} (command {}, account {}, client id {})",
             wire::reason_name(u32::from(r.reason.code())),
-            r.kind,
+            r.kind.name(),
             r.account.0,
             r.client_id
         ),
@@ -732,14 +798,49 @@ fn describe(event: &Event, reference: &Reference) -> String {
             format!("asset {} {symbol} ({scale} decimals)", asset.0)
         }
         Event::InstrumentInfo { spec, status } => format!(
-            "instrument {} {} tick {} lot {} ({:?})",
+            "instrument {} {} tick {} lot {} ({})",
             spec.instrument.0,
             spec.symbol,
             fincore_engine::units::dec_to_decimal(spec.tick_size).unwrap_or_default(),
             fincore_engine::units::dec_to_decimal(spec.lot_size).unwrap_or_default(),
-            status
+            names::instrument_status(status)
         ),
-        other => format!("{other:?}"),
+        Event::AccountCreated { account, owner } => {
+            format!("account {} created, owned by user {}", account.0, owner.0)
+        }
+        Event::AccountStatusChanged { account, status } => {
+            format!("account {} is now {}", account.0, names::account_status(status))
+        }
+        Event::InstrumentStatusChanged { instrument, status } => {
+            format!("instrument {} is now {}", symbol(instrument), names::instrument_status(status))
+        }
+        Event::UserCreated { user, role } => {
+            format!("user {} created ({})", user.0, names::role(role))
+        }
+        Event::AssetCreated { asset, scale } => {
+            format!("asset {} created ({scale} decimals)", asset.0)
+        }
+        Event::InstrumentCreated { instrument } => {
+            format!("instrument {} created", symbol(instrument))
+        }
+        Event::Trade(t) => format!(
+            "trade {} {} {} @ {} (aggressor {})",
+            t.trade_id.0,
+            qty(t.instrument, t.qty),
+            symbol(t.instrument),
+            price(t.instrument, t.price),
+            names::side(t.taker_side)
+        ),
+        Event::Level(l) => format!(
+            "level {} {} {} -> {} ({} orders)",
+            symbol(l.instrument),
+            names::book_side(l.side),
+            price(l.instrument, l.price),
+            qty(l.instrument, l.qty),
+            l.orders
+        ),
+        Event::QueryDone { items } => format!("end of answer ({items} items)"),
+        Event::Ticked { time_ns } => format!("tick: engine time {time_ns} ns"),
     }
 }
 
@@ -847,7 +948,7 @@ fn event_json(event: &Event, reference: &Reference) -> serde_json::Value {
     let asset_symbol = |asset: fincore_engine::AssetId| {
         reference.asset_by_id(asset).map(|(symbol, _)| symbol.to_string())
     };
-    let side = |s: Side| if s == Side::Buy { "buy" } else { "sell" };
+    let side = names::side;
     match *event {
         Event::Accepted(a) => json!({
             "type": "accepted", "order_id": a.order_id.0, "account": a.account.0,
@@ -886,7 +987,7 @@ fn event_json(event: &Event, reference: &Reference) -> serde_json::Value {
         Event::Payment { action, info } => {
             let mut object = payment_json(&info, reference);
             object["type"] = "payment".into();
-            object["action"] = format!("{action:?}").to_lowercase().into();
+            object["action"] = names::payment_action(action).into();
             object
         }
         Event::PaymentInfo(info) => {
@@ -905,7 +1006,7 @@ fn event_json(event: &Event, reference: &Reference) -> serde_json::Value {
             "price": price(l.instrument, l.price), "qty": qty(l.instrument, l.qty), "orders": l.orders,
         }),
         Event::Rejected(r) => json!({
-            "type": "rejected", "kind": format!("{:?}", r.kind), "account": r.account.0,
+            "type": "rejected", "kind": r.kind.name(), "account": r.account.0,
             "client_id": r.client_id, "reason": r.reason.code(),
             "reason_name": wire::reason_name(u32::from(r.reason.code())),
         }),
@@ -919,8 +1020,55 @@ fn event_json(event: &Event, reference: &Reference) -> serde_json::Value {
             "type": "instrument", "instrument": spec.instrument.0, "symbol": spec.symbol.to_string(),
             "tick_size": fincore_engine::units::dec_to_decimal(spec.tick_size).map(|d| d.to_string()),
             "lot_size": fincore_engine::units::dec_to_decimal(spec.lot_size).map(|d| d.to_string()),
-            "status": format!("{status:?}"),
+            "status": names::instrument_status(status),
         }),
-        other => json!({ "type": "other", "debug": format!("{other:?}") }),
+        Event::PaymentLimitsSet { asset, transfer_max, velocity_24h } => json!({
+            "type": "payment_limits", "asset": asset_symbol(asset),
+            "transfer_max": transfer_max.and_then(|v| money(asset, v)),
+            "daily_max": velocity_24h.and_then(|v| money(asset, v)),
+            "transfer_max_raw": transfer_max, "daily_max_raw": velocity_24h,
+        }),
+        Event::AccountLimitsSet { account, asset, credit_limit, velocity_24h } => json!({
+            "type": "account_limits", "account": account.0, "asset": asset_symbol(asset),
+            "credit": money(asset, credit_limit),
+            "daily_max": velocity_24h.and_then(|v| money(asset, v)),
+            "credit_raw": credit_limit, "daily_max_raw": velocity_24h,
+        }),
+        Event::AccountBlocked { account, blocked } => {
+            json!({ "type": "account_blocked", "account": account.0, "blocked": blocked })
+        }
+        Event::AccountCreated { account, owner } => {
+            json!({ "type": "account_created", "account": account.0, "owner": owner.0 })
+        }
+        Event::AccountStatusChanged { account, status } => json!({
+            "type": "account_status", "account": account.0,
+            "status": names::account_status(status),
+        }),
+        Event::InstrumentStatusChanged { instrument, status } => json!({
+            "type": "instrument_status", "instrument": symbol(instrument),
+            "instrument_id": instrument.0, "status": names::instrument_status(status),
+        }),
+        Event::UserCreated { user, role } => {
+            json!({ "type": "user_created", "user": user.0, "role": names::role(role) })
+        }
+        Event::AssetCreated { asset, scale } => {
+            json!({ "type": "asset_created", "asset": asset.0, "scale": scale })
+        }
+        Event::InstrumentCreated { instrument } => json!({
+            "type": "instrument_created", "instrument": symbol(instrument),
+            "instrument_id": instrument.0,
+        }),
+        Event::Trade(t) => json!({
+            "type": "trade", "instrument": symbol(t.instrument), "trade_id": t.trade_id.0,
+            "price": price(t.instrument, t.price), "qty": qty(t.instrument, t.qty),
+            "taker_side": side(t.taker_side),
+        }),
+        Event::Level(l) => json!({
+            "type": "level", "instrument": symbol(l.instrument), "side": side(l.side),
+            "price": price(l.instrument, l.price), "qty": qty(l.instrument, l.qty),
+            "orders": l.orders,
+        }),
+        Event::QueryDone { items } => json!({ "type": "query_done", "items": items }),
+        Event::Ticked { time_ns } => json!({ "type": "ticked", "time_ns": time_ns }),
     }
 }

@@ -11,6 +11,7 @@ mod check_acks;
 mod client_cmd;
 mod journal_cmd;
 mod load;
+mod names;
 mod replay;
 mod report;
 mod serve;

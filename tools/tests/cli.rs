@@ -1,6 +1,10 @@
-//! The journal and replay commands, run as a user would: on a data directory written
-//! by the runner, and on damaged ones.
+//! The command line run as a user would: the journal and replay commands on a data
+//! directory written by the runner and on damaged ones; what `fincore client`, `stats`
+//! and `hash-secret` print, against a `fincore serve` where they need one.
 
+mod common;
+
+use common::Server;
 use fincore_engine::CommandBody;
 use fincore_engine::testkit::{TradingMix, trading_workload};
 use fincore_gateway::{Origin, Runner, RunnerConfig, journal_dir};
@@ -178,4 +182,139 @@ fn bench_pipeline_checks_its_state_against_a_replay_of_its_journal() {
         assert!(json["events"].as_u64().unwrap() >= 3000, "{mix}: every command answered");
         assert_eq!(json["state_hash"].as_str().unwrap().len(), 16);
     }
+}
+
+/// `fincore client` as the admin user against `server`.
+fn admin(server: &Server, args: &[&str]) -> (bool, String, String) {
+    fincore(&[&["client", "--addr", server.addr.as_str(), "--user", "admin"][..], args].concat())
+}
+
+/// Text an internal type's `Debug` would print: it must never reach the user.
+fn assert_no_debug(printed: &str) {
+    for debug in ["Id(", "Some(", "None", " { ", "\"debug\"", "\"other\""] {
+        assert!(!printed.contains(debug), "{debug:?} printed:\n{printed}");
+    }
+}
+
+/// Every admin command answers with a readable line, and with `--json` with real fields
+/// (names for enums, decimals for amounts): no `Debug` text of the engine's types.
+#[test]
+fn client_admin_replies_are_readable_in_text_and_json() {
+    let server = Server::start();
+    let cases: [(&[&str], &str); 10] = [
+        (&["create-account", "50", "2"], "account 50 created, owned by user 2"),
+        (&["freeze", "50"], "account 50 is now frozen"),
+        (&["unfreeze", "50"], "account 50 is now active"),
+        (&["halt", "ETH-USD"], "instrument ETH-USD is now halted"),
+        (&["resume", "ETH-USD"], "instrument ETH-USD is now trading"),
+        (&["block", "4"], "account 4 is on the deny-list"),
+        (&["unblock", "4"], "account 4 is off the deny-list"),
+        (
+            &["payment-limits", "USD", "--transfer-max", "250000", "--daily-max", "none"],
+            "payment limits of USD: per payment 250000.000000 USD, per account per 24 hours \
+             unlimited",
+        ),
+        (
+            &["account-limits", "2", "USD", "--credit", "5"],
+            "account 2 limits: credit 5.000000 USD, per 24 hours the asset's default",
+        ),
+        (
+            &["create-account", "50", "2"],
+            "rejected: AlreadyExists (800) (command create_account, account 50, client id 0)",
+        ),
+    ];
+    for (args, line) in cases {
+        let (ok, out, err) = admin(&server, args);
+        assert_eq!(ok, !line.starts_with("rejected"), "{args:?}: {out}{err}");
+        assert_eq!(out.lines().next(), Some(line), "{args:?}");
+        assert_no_debug(&out);
+    }
+
+    let json = |args: &[&str]| {
+        let (_, out, err) = admin(&server, &[&["--json"][..], args].concat());
+        assert_no_debug(&out);
+        let first = out.lines().next().unwrap_or_else(|| panic!("{args:?}: {err}"));
+        serde_json::from_str::<serde_json::Value>(first).unwrap()
+    };
+    let created = json(&["create-account", "51", "2"]);
+    assert_eq!(
+        (&created["type"], &created["account"], &created["owner"]),
+        (&"account_created".into(), &51.into(), &2.into())
+    );
+    let frozen = json(&["freeze", "51"]);
+    assert_eq!((&frozen["type"], &frozen["status"]), (&"account_status".into(), &"frozen".into()));
+    let halted = json(&["halt", "ETH-USD"]);
+    assert_eq!(halted["type"], "instrument_status");
+    assert_eq!((&halted["instrument"], &halted["status"]), (&"ETH-USD".into(), &"halted".into()));
+    let limits = json(&["account-limits", "2", "USD", "--credit", "5", "--daily-max", "100"]);
+    assert_eq!(limits["type"], "account_limits");
+    assert_eq!(
+        (&limits["credit"], &limits["daily_max"]),
+        (&"5.000000".into(), &"100.000000".into())
+    );
+    let limits = json(&["payment-limits", "USD", "--transfer-max", "9", "--daily-max", "none"]);
+    assert_eq!(limits["type"], "payment_limits");
+    assert_eq!(
+        (&limits["transfer_max"], &limits["daily_max"]),
+        (&"9.000000".into(), &serde_json::Value::Null)
+    );
+    let blocked = json(&["block", "3"]);
+    assert_eq!((&blocked["type"], &blocked["blocked"]), (&"account_blocked".into(), &true.into()));
+    let refused = json(&["create-account", "51", "2"]);
+    assert_eq!(
+        (&refused["type"], &refused["kind"]),
+        (&"rejected".into(), &"create_account".into())
+    );
+    let instrument = json(&["reference"]);
+    assert_eq!(instrument["type"], "asset");
+    server.stop();
+}
+
+/// `fincore client watch` prints market data as lines of decimals and names, and as JSON
+/// objects with `--json`.
+#[test]
+fn client_watch_prints_market_data_readably() {
+    use std::io::{BufRead, BufReader};
+    let server = Server::start();
+    let watch = |json: bool| {
+        let mut args = vec!["client", "--addr", server.addr.as_str()];
+        args.extend(if json { &["--json", "watch", "BTC-USD"][..] } else { &["watch", "BTC-USD"] });
+        let mut child = Command::new(common::BIN)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (send, lines) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = send.send(line);
+            }
+        });
+        (child, lines)
+    };
+    let next = |lines: &std::sync::mpsc::Receiver<String>| {
+        lines.recv_timeout(std::time::Duration::from_secs(30)).expect("a line from watch")
+    };
+    let (mut text, text_lines) = watch(false);
+    let (mut json, json_lines) = watch(true);
+    assert_eq!(next(&text_lines), "--- snapshot: 0 levels, md_seq 0 ---");
+    let end: serde_json::Value = serde_json::from_str(&next(&json_lines)).unwrap();
+    assert_eq!((&end["type"], &end["instrument"]), (&"md_snapshot_end".into(), &"BTC-USD".into()));
+
+    // Bob's order: the watchers (alice) see only its market data.
+    let order = ["client", "--addr", &server.addr, "--user", "bob", "order", "buy", "BTC-USD"];
+    let order = [&order[..], &["0.01", "60000"]].concat();
+    assert!(fincore(&order).0);
+    assert_eq!(next(&text_lines), "#1      level BTC-USD bid 60000.00 -> 0.0100 (1 orders)");
+    let level: serde_json::Value = serde_json::from_str(&next(&json_lines)).unwrap();
+    assert_eq!((&level["type"], &level["side"]), (&"md_level".into(), &"buy".into()));
+    assert_eq!(
+        (&level["price"], &level["qty"], &level["md_seq"]),
+        (&"60000.00".into(), &"0.0100".into(), &1.into())
+    );
+    text.kill().unwrap();
+    json.kill().unwrap();
+    let _ = (text.wait(), json.wait());
+    server.stop();
 }

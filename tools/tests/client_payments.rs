@@ -172,12 +172,12 @@ fn transfer_is_idempotent_by_client_payment_id() {
     // The same id for a different payment is refused, and moves nothing.
     server
         .client(&["pay", "3", "USD", "26", "--id", "7"])
-        .refused("rejected: PaymentIdConflict (1007) (command Transfer, account 2, client id 7)");
+        .refused("rejected: PaymentIdConflict (1007) (command transfer, account 2, client id 7)");
     let run = server.client(&["--json", "pay", "4", "USD", "25.50", "--id", "7"]).refused("1007");
     let rejected = run.one();
     assert_eq!(rejected["type"], "rejected");
     assert_eq!(rejected["reason"], 1007);
-    assert_eq!(rejected["kind"], "Transfer");
+    assert_eq!(rejected["kind"], "transfer");
     assert_eq!(rejected["client_id"], 7);
     server.assert_usd("alice", "999974.500000", "0.000000");
     server.assert_usd("bob", "1000025.500000", "0.000000");
@@ -264,7 +264,7 @@ fn authorization_captured_in_part_voided_and_listed() {
     // Too late to void.
     server
         .client(&["void", &id])
-        .refused("rejected: PaymentNotPending (1009) (command Void, account 2, client id 0)");
+        .refused("rejected: PaymentNotPending (1009) (command void, account 2, client id 0)");
     let run = server.client(&["--json", "--user", "bob", "void", &id]).refused("1009");
     assert_eq!(run.one()["reason"], 1009);
     server.assert_usd("alice", "999960.000000", "0.000000");
@@ -327,7 +327,7 @@ fn refusals_print_the_reason_and_exit_non_zero() {
     // Above the per-payment maximum; the maximum itself is allowed.
     server
         .client(&["pay", "3", "USD", "250000.000001", "--id", "1"])
-        .refused("rejected: AboveTransferMax (1005) (command Transfer, account 2, client id 1)");
+        .refused("rejected: AboveTransferMax (1005) (command transfer, account 2, client id 1)");
     let run = server.client(&["--json", "pay", "3", "USD", "250001", "--id", "1"]).refused("1005");
     assert_eq!(
         run.one()["reason_name"].as_str().map(|s| s.contains("AboveTransferMax")),
@@ -341,10 +341,10 @@ fn refusals_print_the_reason_and_exit_non_zero() {
     // Paying from someone else's account, or to oneself.
     server
         .client(&["--account", "3", "pay", "4", "USD", "1", "--id", "2"])
-        .refused("rejected: AccountNotOwned (202) (command Transfer, account 3, client id 2)");
+        .refused("rejected: AccountNotOwned (202) (command transfer, account 3, client id 2)");
     server
         .client(&["pay", "2", "USD", "1", "--id", "3"])
-        .refused("rejected: SameAccount (1001) (command Transfer, account 2, client id 3)");
+        .refused("rejected: SameAccount (1001) (command transfer, account 2, client id 3)");
     // Unknown payments cannot be captured or shown.
     server.client(&["capture", "999999"]).refused("UnknownPayment (1008)");
     let run = server.client(&["payment", "999999"]);
@@ -396,7 +396,7 @@ fn deny_list_blocks_and_unblocks_payments() {
 
     // Neither to nor from a blocked account.
     server.client(&["pay", "3", "USD", "1", "--id", "20"]).refused(
-        "rejected: CreditAccountBlocked (1004) (command Transfer, account 2, client id 20)",
+        "rejected: CreditAccountBlocked (1004) (command transfer, account 2, client id 20)",
     );
     server
         .client(&["authorize", "3", "USD", "1", "--id", "21"])

@@ -29,7 +29,7 @@ fn serve_client_cross_and_clean_stop() {
 
     let (ok, out, err) = client(&["order", "buy", "BTC-USD", "0.01", "60000", "--id", "1"]);
     assert!(ok, "{err}");
-    assert!(out.contains("accepted: order 1 (client id 1) Buy 0.0100 BTC-USD @ 60000.00"), "{out}");
+    assert!(out.contains("accepted: order 1 (client id 1) buy 0.0100 BTC-USD @ 60000.00"), "{out}");
     let (ok, out, err) =
         client(&["--user", "bob", "order", "sell", "BTC-USD", "0.004", "59990", "--id", "7"]);
     assert!(ok, "{err}");
@@ -81,7 +81,7 @@ fn serve_client_cross_and_clean_stop() {
     let addr = server.addr.clone();
     let (ok, out, _) = fincore(&["client", "--addr", &addr, "orders"]);
     assert!(ok);
-    assert!(out.contains("order 1 (client id 1) Buy 0.0060 BTC-USD @ 60000.00, filled 0.0040"));
+    assert!(out.contains("order 1 (client id 1) buy 0.0060 BTC-USD @ 60000.00, filled 0.0040"));
     server.stop();
 }
 

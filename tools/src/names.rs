@@ -1,0 +1,54 @@
+//! The engine's enums as the command line prints them: lowercase words, the same in text
+//! and in `--json`, chosen here rather than taken from `Debug`, whose output is for
+//! programmers and would change with a rename.
+
+use fincore_engine::{AccountStatus, InstrumentStatus, PaymentAction, Role, Side};
+
+/// `buy` or `sell`, as typed in `fincore client order`.
+pub fn side(side: Side) -> &'static str {
+    match side {
+        Side::Buy => "buy",
+        Side::Sell => "sell",
+    }
+}
+
+/// A book side: `bid` or `ask`.
+pub fn book_side(side: Side) -> &'static str {
+    match side {
+        Side::Buy => "bid",
+        Side::Sell => "ask",
+    }
+}
+
+pub fn account_status(status: AccountStatus) -> &'static str {
+    match status {
+        AccountStatus::Active => "active",
+        AccountStatus::Frozen => "frozen",
+        AccountStatus::Closed => "closed",
+    }
+}
+
+pub fn instrument_status(status: InstrumentStatus) -> &'static str {
+    match status {
+        InstrumentStatus::Trading => "trading",
+        InstrumentStatus::Halted => "halted",
+    }
+}
+
+pub fn role(role: Role) -> &'static str {
+    match role {
+        Role::Trader => "trader",
+        Role::Admin => "admin",
+        Role::Operator => "operator",
+    }
+}
+
+pub fn payment_action(action: PaymentAction) -> &'static str {
+    match action {
+        PaymentAction::Created => "created",
+        PaymentAction::Captured => "captured",
+        PaymentAction::Voided => "voided",
+        PaymentAction::Expired => "expired",
+        PaymentAction::Duplicate => "duplicate",
+    }
+}
