@@ -2,6 +2,7 @@
 //! the journal after it), optionally as of a past sequence or time, and report it.
 //! Never modifies the directory.
 
+use crate::names;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use fincore_engine::units::{lots_to_qty, minor_to_decimal, ticks_to_price};
@@ -151,15 +152,17 @@ fn print_book(engine: &Engine, symbol: &str) -> Result<()> {
     let query =
         Query::Depth { instrument: spec.instrument, levels: fincore_engine::DEPTH_LEVELS_MAX };
     engine.query(SYSTEM_USER, &query, &mut events);
-    println!(
-        "book {symbol} ({:?}), last price {:?}",
-        instrument.status,
-        instrument.last_price.map(|p| ticks_to_price(&spec, p))
-    );
+    let last_price = match instrument.last_price {
+        Some(price) => ticks_to_price(&spec, price).to_string(),
+        None => "none (no trade yet)".to_string(),
+    };
+    let status = names::instrument_status(instrument.status);
+    println!("book {symbol} ({status}), last price {last_price}");
     for event in events {
         if let Event::DepthLevel(level) = event {
             let (price, qty) = (ticks_to_price(&spec, level.price), lots_to_qty(&spec, level.qty));
-            println!("  {:?} {price} x {qty} ({} orders)", level.side, level.orders);
+            let side = names::book_side(level.side);
+            println!("  {side} {price} x {qty} ({} orders)", level.orders);
         }
     }
     Ok(())

@@ -74,6 +74,34 @@ fn replay_verify_and_dump_a_healthy_directory() {
     );
 }
 
+/// `replay --book` prints the book in names and decimals: the status, the last price
+/// (or that there was no trade yet), and each level's side as bid or ask.
+#[test]
+fn replay_prints_the_book_readably() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    data_dir(dir.path());
+    let (ok, out, err) = fincore(&["replay", "--data", data, "--book", "COIN0-USD"]);
+    assert!(ok, "{err}");
+    let book = out.lines().find(|l| l.starts_with("book ")).expect("a book line");
+    let price = book.strip_prefix("book COIN0-USD (trading), last price ").expect(book);
+    assert!(price.parse::<rust_decimal::Decimal>().is_ok(), "{book}");
+    let levels: Vec<&str> = out.lines().filter(|l| l.starts_with("  bid ")).collect();
+    assert!(!levels.is_empty(), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("  ask ")), "{out}");
+    assert!(levels[0].ends_with(" orders)") && levels[0].contains(" x "), "{out}");
+    assert!(!out.contains("Some(") && !out.contains("Buy") && !out.contains("Trading"), "{out}");
+
+    // Before the first order: no trade yet.
+    let workload =
+        trading_workload(TradingMix { instruments: 1, traders: 4, commands: 5_000, seed: 2 });
+    let setup = workload.setup.len().to_string();
+    let args = ["replay", "--data", data, "--until-seq", &setup, "--book", "COIN0-USD"];
+    let (ok, out, err) = fincore(&args);
+    assert!(ok, "{err}");
+    assert!(out.contains("book COIN0-USD (trading), last price none (no trade yet)\n"), "{out}");
+}
+
 #[test]
 fn damaged_journals_and_bad_arguments_fail_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
