@@ -2,7 +2,10 @@
 //! and in `--json`, chosen here rather than taken from `Debug`, whose output is for
 //! programmers and would change with a rename.
 
-use fincore_engine::{AccountStatus, InstrumentStatus, PaymentAction, Role, Side};
+use fincore_engine::{
+    AccountStatus, InstrumentStatus, OrderType, PaymentAction, Role, Side, StpMode, StpScope,
+    TimeInForce,
+};
 
 /// `buy` or `sell`, as typed in `fincore client order`.
 pub fn side(side: Side) -> &'static str {
@@ -17,6 +20,37 @@ pub fn book_side(side: Side) -> &'static str {
     match side {
         Side::Buy => "bid",
         Side::Sell => "ask",
+    }
+}
+
+pub fn order_type(order_type: OrderType) -> &'static str {
+    match order_type {
+        OrderType::Limit => "limit",
+        OrderType::Market => "market",
+    }
+}
+
+pub fn time_in_force(time_in_force: TimeInForce) -> &'static str {
+    match time_in_force {
+        TimeInForce::Gtc => "gtc",
+        TimeInForce::Ioc => "ioc",
+        TimeInForce::Fok => "fok",
+    }
+}
+
+pub fn stp_mode(mode: StpMode) -> &'static str {
+    match mode {
+        StpMode::Allow => "allow",
+        StpMode::CancelNewest => "cancel_newest",
+        StpMode::CancelOldest => "cancel_oldest",
+        StpMode::CancelBoth => "cancel_both",
+    }
+}
+
+pub fn stp_scope(scope: StpScope) -> &'static str {
+    match scope {
+        StpScope::Account => "account",
+        StpScope::Owner => "owner",
     }
 }
 

@@ -74,6 +74,39 @@ fn replay_verify_and_dump_a_healthy_directory() {
     );
 }
 
+/// `journal dump` prints each command as its kind and named fields (in the journal's
+/// integer units), and with `--json` as an object, never as the command's `Debug` text.
+#[test]
+fn journal_dump_prints_commands_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let (_, seq) = data_dir(dir.path());
+    let (ok, out, err) = fincore(&["journal", "dump", "--data", data]);
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().count() as u64, seq);
+    for line in out.lines() {
+        let command = line.split(" format=1 ").nth(1).expect(line);
+        let kind = command.split(' ').next().unwrap();
+        assert!(kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{line}");
+        assert!(!command.contains(['{', '(', ':']), "{line}");
+    }
+    let order = out.lines().find(|l| l.contains(" new_order ")).expect("an order");
+    for field in [" account=", " side=", " price_ticks=", " qty_lots=", " time_in_force="] {
+        assert!(order.contains(field), "{field}: {order}");
+    }
+
+    let (ok, out, err) = fincore(&["journal", "dump", "--data", data, "--json"]);
+    assert!(ok, "{err}");
+    for line in out.lines() {
+        let record: serde_json::Value = serde_json::from_str(line).expect(line);
+        assert!(record["command"]["kind"].is_string(), "{line}");
+    }
+    let order = out.lines().find(|l| l.contains("\"new_order\"")).expect("an order");
+    let order: serde_json::Value = serde_json::from_str(order).unwrap();
+    assert!(order["command"]["price_ticks"].is_i64(), "{order}");
+    assert!(["buy", "sell"].contains(&order["command"]["side"].as_str().unwrap()), "{order}");
+}
+
 /// `replay --book` prints the book in names and decimals: the status, the last price
 /// (or that there was no trade yet), and each level's side as bid or ask.
 #[test]

@@ -536,7 +536,7 @@ fn authorization_expires_on_an_idle_server() {
         .unwrap();
     assert!(output.status.success());
     let record: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(record["command"], "Tick", "{record}");
+    assert_eq!(record["command"]["kind"], "tick", "{record}");
     assert_eq!(record["user"], 0, "{record}");
     assert!(record["time_ns"].as_u64().unwrap() >= deadline, "{record}");
 }
