@@ -82,8 +82,8 @@ pub fn check(data: &Path, acks_path: &Path) -> Result<AckReport> {
         let (account, client_id) = command.body.reject_context();
         if (account.0, client_id) != (ack.account, ack.client_id) {
             problems.push(format!(
-                "line {}: seq {} was acknowledged for account {} client id {}, the journal has account {} client id {} ({:?})",
-                ack.line, command.seq, ack.account, ack.client_id, account.0, client_id, command.body.kind()
+                "line {}: seq {} was acknowledged for account {} client id {}, the journal has account {} client id {} ({})",
+                ack.line, command.seq, ack.account, ack.client_id, account.0, client_id, command.body.kind().name()
             ));
         }
         let outcome = match events.iter().find_map(|e| match e {
@@ -123,11 +123,12 @@ pub fn check(data: &Path, acks_path: &Path) -> Result<AckReport> {
         let mut lost: Vec<u64> =
             acks.keys().copied().filter(|&seq| seq > engine.last_seq()).collect();
         lost.sort_unstable();
+        let first: Vec<String> = lost.iter().take(10).map(u64::to_string).collect();
         problems.push(format!(
-            "{} acknowledged command(s) are not in the journal (it ends at seq {}): first {:?}",
+            "{} acknowledged command(s) are not in the journal (it ends at seq {}): first {}",
             acks.len() - seen,
             engine.last_seq(),
-            &lost[..lost.len().min(10)]
+            first.join(", ")
         ));
     }
     if let Err(why) = engine.check_invariants() {

@@ -107,6 +107,25 @@ fn journal_dump_prints_commands_by_name() {
     assert!(["buy", "sell"].contains(&order["command"]["side"].as_str().unwrap()), "{order}");
 }
 
+/// `replay --check-acks` names a mismatched command's kind and lists the lost sequence
+/// numbers as plain numbers.
+#[test]
+fn check_acks_problems_are_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let (_, seq) = data_dir(dir.path());
+    let acks = dir.path().join("acks.log");
+    let lost = [seq + 1, seq + 7].map(|s| format!("2 1 {s} accepted\n")).concat();
+    std::fs::write(&acks, format!("999 1 200 accepted\n{lost}")).unwrap();
+    let (ok, _, err) = fincore(&["replay", "--data", data, "--check-acks", acks.to_str().unwrap()]);
+    assert!(!ok);
+    let kind = err.split("the journal has account ").nth(1).expect(&err);
+    let kind = kind.split(['(', ')']).nth(1).unwrap();
+    assert!(kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{err}");
+    let lost = format!("(it ends at seq {seq}): first {}, {}\n", seq + 1, seq + 7);
+    assert!(err.contains(&lost), "{err}");
+}
+
 /// `replay --book` prints the book in names and decimals: the status, the last price
 /// (or that there was no trade yet), and each level's side as bid or ask.
 #[test]
