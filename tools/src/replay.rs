@@ -15,7 +15,8 @@ pub struct ReplayArgs {
     /// Data directory (as given to `fincore serve --data`).
     #[arg(long, default_value = "./fincore-data")]
     data: PathBuf,
-    /// Stop after this sequence number (state as of that command).
+    /// Stop after this sequence number (state as of that command; past the end of the
+    /// journal, the state at its end, with a note on stderr).
     #[arg(long)]
     until_seq: Option<u64>,
     /// Stop before the first command received after this time, in nanoseconds since
@@ -70,6 +71,12 @@ pub fn run(args: &ReplayArgs) -> Result<()> {
     let replayed =
         replay(&args.data, bounds).with_context(|| format!("replaying {}", args.data.display()))?;
     print_summary(&replayed);
+    let last_seq = replayed.engine.last_seq();
+    if let Some(until_seq) = args.until_seq.filter(|&until_seq| until_seq > last_seq) {
+        // The state printed is the journal's last, not the one asked for: say so, on
+        // stderr so that the report's lines stay as they are.
+        eprintln!("the journal ends at seq {last_seq} (asked for {until_seq})");
+    }
     if let Some(symbol) = &args.book {
         print_book(&replayed.engine, symbol)?;
     }

@@ -53,8 +53,14 @@ fn replay_verify_and_dump_a_healthy_directory() {
     );
     assert!(out.contains("book COIN0-USD") && out.contains("account 1"), "{out}");
 
-    let (ok, out, _) = fincore(&["replay", "--data", data, "--until-seq", "100", "--json"]);
+    let (ok, out, err) = fincore(&["replay", "--data", data, "--until-seq", "100", "--json"]);
     assert!(ok && out.contains("\"seq\":100,"), "{out}");
+    assert!(err.is_empty(), "{err}");
+    // Past the end: the state at the end, and a word that it is not the one asked for.
+    let past = (seq + 1000).to_string();
+    let (ok, out, err) = fincore(&["replay", "--data", data, "--until-seq", &past, "--json"]);
+    assert!(ok && out.contains(&format!("\"seq\":{seq},")), "{out}");
+    assert_eq!(err, format!("the journal ends at seq {seq} (asked for {past})\n"));
 
     let (ok, out, err) = fincore(&["journal", "verify", "--data", data]);
     assert!(ok, "{err}");
