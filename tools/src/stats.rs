@@ -37,15 +37,29 @@ pub fn http_get(addr: &str, path: &str) -> Result<String> {
     let mut stream = TcpStream::connect_timeout(&target, Duration::from_secs(2))
         .with_context(|| format!("connecting to {addr}"))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).with_context(|| format!("reading from {addr}"))?;
+    // Something else on the port (the trading port, say) resets the connection, closes
+    // it, stays silent or answers in its own protocol: all of them mean the same thing
+    // to the person who typed the address.
+    let not_http = || format!("{addr} did not answer HTTP; is it the --metrics address?");
+    let answer = exchange(&mut stream, addr, path).with_context(not_http)?;
+    let answer = String::from_utf8(answer)
+        .ok()
+        .filter(|answer| answer.starts_with("HTTP/"))
+        .with_context(not_http)?;
     let (head, body) = answer.split_once("\r\n\r\n").context("no end of the HTTP head")?;
     let status = head.lines().next().unwrap_or_default();
     if !status.contains(" 200 ") {
         bail!("{addr}{path}: {status}");
     }
     Ok(body.to_string())
+}
+
+/// Sends the request and reads the whole answer (the server closes the connection).
+fn exchange(stream: &mut TcpStream, addr: &str, path: &str) -> std::io::Result<Vec<u8>> {
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    Ok(answer)
 }
 
 /// One scrape: each series (`name{labels}`) with its value.

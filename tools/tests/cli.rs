@@ -404,3 +404,23 @@ fn client_watch_prints_market_data_readably() {
     let _ = (text.wait(), json.wait());
     server.stop();
 }
+
+/// `fincore stats` pointed at something that is not a metrics endpoint (the trading
+/// port; a port that closes at once) says so, instead of an OS error about a pipe.
+#[test]
+fn stats_at_a_port_that_is_not_http_says_so() {
+    let server = Server::start();
+    let (ok, _, err) = fincore(&["stats", "--once", "--addr", &server.addr]);
+    let expected =
+        format!("fincore: {} did not answer HTTP; is it the --metrics address?", server.addr);
+    assert!(!ok && err.starts_with(&expected), "{err}");
+
+    let closing = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = closing.local_addr().unwrap().to_string();
+    let closer = std::thread::spawn(move || drop(closing.accept().unwrap()));
+    let (ok, _, err) = fincore(&["stats", "--once", "--addr", &addr]);
+    closer.join().unwrap();
+    let expected = format!("fincore: {addr} did not answer HTTP; is it the --metrics address?");
+    assert!(!ok && err.starts_with(&expected), "{err}");
+    server.stop();
+}
