@@ -239,7 +239,9 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
             };
             let price = match price.as_str() {
                 "market" => None,
-                text => Some(exact_decimal(text).map_err(|e| anyhow::anyhow!("price {e}"))?),
+                text => Some(
+                    exact_decimal(text).map_err(|why| anyhow::anyhow!("price {text}: {why}"))?,
+                ),
             };
             let tif = match (tif, price) {
                 (Some(TifArg::Gtc), _) | (None, Some(_)) => TimeInForce::Gtc,
@@ -347,7 +349,7 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
                     let (_, scale) = reference
                         .asset_by_id(info.asset)
                         .context("the payment's asset is unknown")?;
-                    minor(*amount, scale)?
+                    minor("--amount", *amount, scale)?
                 }
             };
             ClientMsg::Capture(wire::Capture { account, payment, amount })
@@ -364,11 +366,11 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
         }
         ClientCommand::PaymentLimits { asset, transfer_max, daily_max } => {
             let (asset, scale) = reference.asset(asset)?;
-            let limit = |value: &Limit| value.0.map(|v| minor(v, scale)).transpose();
+            let limit = |what, value: &Limit| value.0.map(|v| minor(what, v, scale)).transpose();
             ClientMsg::SetPaymentLimits(wire::SetPaymentLimits {
                 asset,
-                transfer_max: limit(transfer_max)?,
-                velocity_24h: limit(daily_max)?,
+                transfer_max: limit("--transfer-max", transfer_max)?,
+                velocity_24h: limit("--daily-max", daily_max)?,
             })
         }
         ClientCommand::AccountLimits { account, asset, credit, daily_max } => {
@@ -376,8 +378,8 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
             ClientMsg::SetAccountLimits(wire::SetAccountLimits {
                 account: AccountId(*account),
                 asset,
-                credit_limit: minor(*credit, scale)?,
-                velocity_24h: daily_max.map(|v| minor(v, scale)).transpose()?,
+                credit_limit: minor("--credit", *credit, scale)?,
+                velocity_24h: daily_max.map(|v| minor("--daily-max", v, scale)).transpose()?,
             })
         }
         ClientCommand::Block { account } | ClientCommand::Unblock { account } => {
@@ -439,17 +441,29 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// An amount of an asset named by symbol, in its minor units.
+/// An amount (the `AMOUNT` argument) of an asset named by symbol, in its minor units.
 fn money(reference: &Reference, asset: &str, amount: Decimal) -> anyhow::Result<(AssetId, i64)> {
     let (asset, scale) = reference.asset(asset)?;
-    Ok((asset, minor(amount, scale)?))
+    Ok((asset, minor("amount", amount, scale)?))
 }
 
-/// `amount` in minor units of an asset with `scale` decimals.
 /// A decimal exactly as written: a number with more digits than a decimal holds is
-/// refused, never rounded to one that was not typed.
+/// refused, never rounded to one that was not typed. The message says what is accepted
+/// (the caller, or clap, names the argument).
 fn exact_decimal(text: &str) -> Result<Decimal, String> {
-    Decimal::from_str_exact(text).map_err(|e| format!("{text}: {e}"))
+    Decimal::from_str_exact(text).map_err(|error| match error {
+        rust_decimal::Error::Underflow => {
+            "more than 28 decimal places (it would have to be rounded)".to_string()
+        }
+        // rust_decimal says "overflow" in these messages and nowhere else; should that
+        // change, the message below is still true, only less precise.
+        rust_decimal::Error::ErrorString(why) if why.contains("overflow") => {
+            format!("too large: a decimal argument is at most {}", Decimal::MAX)
+        }
+        _ => "not a plain decimal number: write digits with an optional '-' and '.', such \
+              as 0.01 or 60000 (no exponent such as 1e5)"
+            .to_string(),
+    })
 }
 
 /// A payment limit: an amount, or no limit.
@@ -459,16 +473,21 @@ struct Limit(Option<Decimal>);
 fn limit_arg(text: &str) -> Result<Limit, String> {
     match text {
         "none" => Ok(Limit(None)),
-        _ => exact_decimal(text).map(|amount| Limit(Some(amount))),
+        _ => exact_decimal(text)
+            .map(|amount| Limit(Some(amount)))
+            .map_err(|why| format!("{why}; or none for no limit")),
     }
 }
 
-fn minor(amount: Decimal, scale: u8) -> anyhow::Result<i64> {
+/// `amount`, the argument `what`, in minor units of an asset with `scale` decimals.
+fn minor(what: &str, amount: Decimal, scale: u8) -> anyhow::Result<i64> {
     fincore_engine::units::decimal_to_minor(amount, scale).map_err(|reason| match reason {
-        fincore_engine::RejectReason::ArithmeticOverflow => {
-            anyhow::anyhow!("{amount} is too large for a 64-bit count of minor units")
-        }
-        _ => anyhow::anyhow!("{amount} is not a whole number of minor units (scale {scale})"),
+        fincore_engine::RejectReason::ArithmeticOverflow => anyhow::anyhow!(
+            "{what} {amount} is out of range: an asset with {scale} decimals counts at most {} \
+             (a 64-bit number of minor units)",
+            minor_to_decimal(i64::MAX, scale)
+        ),
+        _ => anyhow::anyhow!("{what} {amount} has more decimal places than the asset's {scale}"),
     })
 }
 

@@ -221,12 +221,50 @@ fn verify_refuses_a_journal_missing_its_first_segment() {
 fn client_arguments_that_would_be_misread_are_refused() {
     let too_fine = "0.00000000000000000000000000001";
     let (ok, _, stderr) = fincore(&["client", "order", "buy", "BTC-USD", too_fine, "60000"]);
-    assert!(!ok && stderr.contains("high precision"), "{stderr}");
+    assert!(!ok && stderr.contains("more than 28 decimal places"), "{stderr}");
     let (ok, _, stderr) = fincore(&["client", "--user", "admin", "payment-limits", "USD"]);
     assert!(!ok && stderr.contains("--transfer-max") && stderr.contains("--daily-max"), "{stderr}");
     let limits = ["--transfer-max", "lots", "--daily-max", "none"];
     let (ok, _, stderr) = fincore(&[&["client", "payment-limits", "USD"][..], &limits].concat());
     assert!(!ok && stderr.contains("lots"), "{stderr}");
+}
+
+/// A decimal argument that is not a plain decimal (`1e30`), or does not fit a decimal or
+/// the asset's 64-bit minor units, is refused with a message naming the argument and
+/// what it accepts, not the decimal library's own words.
+#[test]
+fn client_decimal_arguments_say_what_is_accepted() {
+    let plain = "not a plain decimal number: write digits with an optional '-' and '.', such \
+                 as 0.01 or 60000 (no exponent such as 1e5)";
+    let (ok, _, err) = fincore(&["client", "order", "buy", "BTC-USD", "1e30", "60000"]);
+    assert!(!ok && err.contains(&format!("for '<QTY>': {plain}\n")), "{err}");
+    let (ok, _, err) = fincore(&["client", "pay", "3", "USD", "99999999999999999999999999999999"]);
+    let large = "too large: a decimal argument is at most 79228162514264337593543950335";
+    assert!(!ok && err.contains(&format!("for '<AMOUNT>': {large}\n")), "{err}");
+    let limits = ["--transfer-max", "1e9", "--daily-max", "none"];
+    let (ok, _, err) = fincore(&[&["client", "payment-limits", "USD"][..], &limits].concat());
+    assert!(!ok && err.contains(&format!("'--transfer-max <TRANSFER_MAX>': {plain}; or none")));
+
+    // Past the asset's range, which only the server's reference data tells.
+    let server = Server::start();
+    let client =
+        |args: &[&str]| fincore(&[&["client", "--addr", server.addr.as_str()][..], args].concat());
+    let (ok, _, err) = client(&["order", "buy", "BTC-USD", "0.01", "1e5"]);
+    assert!(!ok && err.contains(&format!("fincore: price 1e5: {plain}\n")), "{err}");
+    let range = "is out of range: an asset with 6 decimals counts at most 9223372036854.775807 \
+                 (a 64-bit number of minor units)";
+    let (ok, _, err) = client(&["pay", "3", "USD", "100000000000000000"]);
+    assert!(!ok && err == format!("fincore: amount 100000000000000000 {range}\n"), "{err}");
+    let (ok, _, err) =
+        client(&["--user", "admin", "account-limits", "2", "USD", "--credit", "1e3"]);
+    assert!(!ok && err.contains(plain), "{err}");
+    let args = ["--user", "admin", "account-limits", "2", "USD", "--credit", "0", "--daily-max"];
+    let (ok, _, err) = client(&[&args[..], &["100000000000000000"]].concat());
+    assert!(!ok && err == format!("fincore: --daily-max 100000000000000000 {range}\n"), "{err}");
+    let (ok, _, err) = client(&["pay", "3", "USD", "1.0000001"]);
+    let fine = "fincore: amount 1.0000001 has more decimal places than the asset's 6\n";
+    assert!(!ok && err == fine, "{err}");
+    server.stop();
 }
 
 /// `bench floor` echoes every message it sends, in both shapes, and its percentiles are

@@ -372,7 +372,11 @@ fn refusals_print_the_reason_and_exit_non_zero() {
     for args in too_fine {
         let run = server.client(args);
         assert_eq!(run.code, Some(1), "{args:?}: {}", run.err);
-        assert!(run.err.contains("is not a whole number of minor units"), "{args:?}: {}", run.err);
+        assert!(
+            run.err.contains("has more decimal places than the asset's"),
+            "{args:?}: {}",
+            run.err
+        );
         assert!(run.out.is_empty(), "{args:?}: {}", run.out);
     }
 
