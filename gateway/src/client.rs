@@ -42,7 +42,7 @@ pub enum ClientError {
     #[error("no answer from the server in {} s", .0.as_secs())]
     Silent(Duration),
     /// The server refused the login.
-    #[error("login refused: {}", wire::reason_name(*.0))]
+    #[error("login refused: {}", login_refusal(*.0))]
     LoginRejected(u32),
     /// The server ended the session.
     #[error("session ended by the server: {}", wire::reason_name(*.0))]
@@ -59,6 +59,21 @@ pub enum ClientError {
     /// A symbol the server does not know.
     #[error("unknown {0}")]
     Unknown(String),
+}
+
+/// A login refusal's reason, and what to do about it where the name alone does not say.
+fn login_refusal(reason: u32) -> String {
+    let name = wire::reason_name(reason);
+    if reason != wire::SessionReason::LoginThrottled.code() {
+        return name;
+    }
+    // The refusal carries no more than its code (docs/PROTOCOL.md section 9), so the
+    // lockout's length is the server's configuration, unknown here: cite the default.
+    let lockout_ms = crate::config::SessionLimits::default().login_lockout_ms;
+    format!(
+        "{name}: too many failed logins; try again later (the lock lasts {lockout_ms} ms by \
+         default)"
+    )
 }
 
 impl From<io::Error> for ClientError {

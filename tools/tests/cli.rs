@@ -462,3 +462,20 @@ fn stats_at_a_port_that_is_not_http_says_so() {
     assert!(!ok && err.starts_with(&expected), "{err}");
     server.stop();
 }
+
+/// A login refused because of earlier failed logins (918) says what happened and for how
+/// long by default: the refusal itself carries no more than its code.
+#[test]
+fn client_login_throttled_says_why_and_for_how_long() {
+    let server = Server::start();
+    let login = || fincore(&["client", "--addr", &server.addr, "--secret", "wrong", "balance"]);
+    for _ in 0..5 {
+        let (ok, _, err) = login();
+        assert!(!ok && err.contains("login refused: LoginFailed (906)\n"), "{err}");
+    }
+    let (ok, _, err) = login();
+    let throttled = "login refused: LoginThrottled (918): too many failed logins; try again \
+                     later (the lock lasts 30000 ms by default)\n";
+    assert!(!ok && err.contains(throttled), "{err}");
+    server.stop();
+}
