@@ -9,8 +9,8 @@ use fincore_engine::units::{lots_to_qty, minor_to_decimal, ticks_to_price};
 use fincore_engine::{
     AccountId, AccountStatus, Amend, AssetId, Authorize, CancelReason, ClientPaymentId,
     EXTERNAL_ACCOUNT, Event, InstrumentId, InstrumentStatus, LevelChanged, OrderId, OrderRef,
-    PaymentAction, PaymentId, PaymentInfo, PaymentKind, PaymentRef, PaymentStatus, Query, Side,
-    TimeInForce, Trade, Transfer, UserId,
+    PaymentAction, PaymentId, PaymentInfo, PaymentKind, PaymentRef, PaymentStatus, Query,
+    RejectReason, Side, TimeInForce, Trade, Transfer, UserId,
 };
 use fincore_gateway::client::{Client, LoginOptions, Received, Reference};
 use fincore_gateway::wire::{self, ClientMsg, ServerMsg};
@@ -229,6 +229,7 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
         Client::connect(args.addr.as_str(), &args.user, &secret, LoginOptions::default())
             .with_context(|| format!("logging in to {} as {}", args.addr, args.user))?;
     let account = AccountId(args.account.unwrap_or(client.session().user.0));
+    let default = args.account.is_none().then_some(DefaultAccount { user: &args.user, account });
     let reference = client.reference()?.clone();
     let json = args.json;
     let message = match &args.command {
@@ -266,7 +267,7 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
             let info = client.query(Query::Order { account, order })?;
             let Some(Event::OrderInfo(info)) = info.first() else {
                 print_events(&info, &reference, json);
-                bail!("no such order");
+                return Err(query_refusal(&info, "no such order", default));
             };
             let spec = *reference
                 .instrument_by_id(info.instrument)
@@ -282,16 +283,24 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
             ClientMsg::MassCancel(wire::MassCancel { account, instrument })
         }
         ClientCommand::Balance => {
-            return query(client, Query::Balances { account }, &reference, json);
+            return query(client, Query::Balances { account }, &reference, json, default);
         }
         ClientCommand::Orders => {
-            return query(client, Query::OpenOrders { account }, &reference, json);
+            return query(client, Query::OpenOrders { account }, &reference, json, default);
         }
         ClientCommand::Depth { symbol, levels } => {
             let instrument = reference.instrument(symbol)?.instrument;
-            return query(client, Query::Depth { instrument, levels: *levels }, &reference, json);
+            return query(
+                client,
+                Query::Depth { instrument, levels: *levels },
+                &reference,
+                json,
+                default,
+            );
         }
-        ClientCommand::Reference => return query(client, Query::Reference, &reference, json),
+        ClientCommand::Reference => {
+            return query(client, Query::Reference, &reference, json, default);
+        }
         ClientCommand::Deposit { account, asset, amount, id }
         | ClientCommand::Withdraw { account, asset, amount, id } => {
             let (asset, amount) = money(&reference, asset, *amount)?;
@@ -344,7 +353,7 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
                     let info = client.query(Query::Payment { account, payment })?;
                     let Some(Event::PaymentInfo(info)) = info.first() else {
                         print_events(&info, &reference, json);
-                        bail!("no such payment");
+                        return Err(query_refusal(&info, "no such payment", default));
                     };
                     let (_, scale) = reference
                         .asset_by_id(info.asset)
@@ -359,10 +368,16 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
         }
         ClientCommand::Payment { payment, client: by_client } => {
             let payment = payment_ref(*payment, *by_client);
-            return query(client, Query::Payment { account, payment }, &reference, json);
+            return query(client, Query::Payment { account, payment }, &reference, json, default);
         }
         ClientCommand::Payments { limit } => {
-            return query(client, Query::Payments { account, limit: *limit }, &reference, json);
+            return query(
+                client,
+                Query::Payments { account, limit: *limit },
+                &reference,
+                json,
+                default,
+            );
         }
         ClientCommand::PaymentLimits { asset, transfer_max, daily_max } => {
             let (asset, scale) = reference.asset(asset)?;
@@ -427,18 +442,60 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
         }
     };
     let replies = client.request(&message)?;
-    let refused = replies.iter().any(|r| {
-        matches!(r.msg, ServerMsg::SessionReject(_))
-            || matches!(r.event(), Some(Event::Rejected(_)))
+    let refusal = replies.iter().find_map(|reply| match (&reply.msg, reply.event()) {
+        (ServerMsg::SessionReject(reject), _) => Some((reject.reason, None)),
+        (_, Some(Event::Rejected(r))) => Some((u32::from(r.reason.code()), Some(r.account))),
+        _ => None,
     });
     for reply in &replies {
         print_received(reply, &reference, json);
     }
     client.logout()?;
-    if refused {
-        bail!("refused");
+    match refusal {
+        Some((reason, account)) => Err(refused(reason, account, default)),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// The account the client picked because the command line named none: the user's
+/// number, as in the demo. A refusal about it says so, or the number would be a puzzle.
+#[derive(Clone, Copy)]
+struct DefaultAccount<'a> {
+    user: &'a str,
+    account: AccountId,
+}
+
+/// The error that ends a refused command or query. The reason's name and code were
+/// printed with the answer, so it only says "refused"; unless the refusal is that the
+/// account the client picked by default is not the user's: then it says how to name
+/// another.
+fn refused(
+    reason: u32,
+    account: Option<AccountId>,
+    default: Option<DefaultAccount>,
+) -> anyhow::Error {
+    let not_theirs = [RejectReason::UnknownAccount, RejectReason::AccountNotOwned]
+        .iter()
+        .any(|r| u32::from(r.code()) == reason);
+    match default {
+        Some(DefaultAccount { user, account: picked }) if not_theirs && account == Some(picked) => {
+            anyhow::anyhow!(
+                "refused: {user} owns no account {} (with no --account, the client uses the \
+                 account numbered like the user); pass --account",
+                picked.0
+            )
+        }
+        _ => anyhow::anyhow!("refused"),
+    }
+}
+
+/// The error for a lookup whose answer is not the item asked for: its refusal, if it was
+/// refused, else `missing`.
+fn query_refusal(items: &[Event], missing: &str, default: Option<DefaultAccount>) -> anyhow::Error {
+    match items.first() {
+        Some(Event::Rejected(r)) => refused(u32::from(r.reason.code()), Some(r.account), default),
+        _ => anyhow::anyhow!("{missing}"),
+    }
 }
 
 /// An amount (the `AMOUNT` argument) of an asset named by symbol, in its minor units.
@@ -511,6 +568,7 @@ fn query(
     query: Query,
     reference: &Reference,
     json: bool,
+    default: Option<DefaultAccount>,
 ) -> anyhow::Result<()> {
     let items = client.query(query)?;
     if items.is_empty() && !json {
@@ -518,10 +576,10 @@ fn query(
     }
     print_events(&items, reference, json);
     client.logout()?;
-    if let Some(Event::Rejected(_)) = items.first() {
-        bail!("refused");
+    match items.first() {
+        Some(Event::Rejected(_)) => Err(query_refusal(&items, "refused", default)),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 fn watch(

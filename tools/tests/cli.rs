@@ -479,3 +479,38 @@ fn client_login_throttled_says_why_and_for_how_long() {
     assert!(!ok && err.contains(throttled), "{err}");
     server.stop();
 }
+
+/// A refusal about the account the client picked by default (the user's number: payops,
+/// the payment operator, owns no account) says so and how to name one; other refusals
+/// print the reason with the answer and end with "refused".
+#[test]
+fn client_refusal_of_the_default_account_says_to_pass_one() {
+    let server = Server::start();
+    let payops = |args: &[&str]| {
+        fincore(
+            &[&["client", "--addr", server.addr.as_str(), "--user", "payops"][..], args].concat(),
+        )
+    };
+    let hint = "fincore: refused: payops owns no account 5 (with no --account, the client uses \
+                the account numbered like the user); pass --account\n";
+    let (ok, out, err) = payops(&["balance"]);
+    assert!(
+        !ok && out == "rejected: UnknownAccount (200) (command query, account 5, client id 0)\n"
+    );
+    assert_eq!(err, hint);
+    // A command that looks up its payment first.
+    let (ok, _, err) = payops(&["capture", "1", "--amount", "1"]);
+    assert!(!ok && err == hint, "{err}");
+    // A command refused by the engine.
+    let (ok, _, err) = payops(&["pay", "3", "USD", "1", "--id", "1"]);
+    assert!(!ok && err == hint, "{err}");
+    let (ok, _, err) = payops(&["--account", "2", "balance"]);
+    assert!(ok, "{err}");
+
+    // An account named on the command line: the reason, and no hint.
+    let args = ["client", "--addr", &server.addr, "--user", "bob", "--account", "2", "balance"];
+    let (ok, out, err) = fincore(&args);
+    assert!(!ok && out.starts_with("rejected: AccountNotOwned (202)"), "{out}");
+    assert_eq!(err, "fincore: refused\n");
+    server.stop();
+}
