@@ -78,13 +78,16 @@ enum ClientCommand {
         #[arg(long)]
         client: bool,
     },
-    /// Change an order's price and quantity.
+    /// Change an order's quantity and price, given in that order as for `order`:
+    /// `amend 1 0.005 60000` (the same price and less quantity keep time priority).
     Amend {
         order: u64,
-        #[arg(value_parser = exact_decimal)]
-        price: Decimal,
+        /// The new remaining quantity.
         #[arg(value_parser = exact_decimal)]
         qty: Decimal,
+        /// The new price (the current one to keep it).
+        #[arg(value_parser = exact_decimal)]
+        price: Decimal,
     },
     /// Cancel all of the account's orders (optionally on one instrument).
     MassCancel { symbol: Option<String> },
@@ -262,7 +265,7 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
             };
             ClientMsg::Cancel(wire::Cancel { account, order })
         }
-        ClientCommand::Amend { order, price, qty } => {
+        ClientCommand::Amend { order, qty, price } => {
             let order = OrderRef::Id(OrderId(*order));
             let info = client.query(Query::Order { account, order })?;
             let Some(Event::OrderInfo(info)) = info.first() else {

@@ -514,3 +514,21 @@ fn client_refusal_of_the_default_account_says_to_pass_one() {
     assert_eq!(err, "fincore: refused\n");
     server.stop();
 }
+
+/// `amend ORDER QTY PRICE` takes the quantity then the price, as `order` does.
+#[test]
+fn client_amend_takes_quantity_then_price_like_order() {
+    let server = Server::start();
+    let client =
+        |args: &[&str]| fincore(&[&["client", "--addr", server.addr.as_str()][..], args].concat());
+    let (ok, _, err) = client(&["order", "buy", "BTC-USD", "0.01", "60000", "--id", "1"]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = client(&["amend", "1", "0.005", "59000"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("amended: order 1 now 0.0050 @ 59000.00 (priority lost)\n"), "{out}");
+    let (ok, out, _) = client(&["orders"]);
+    assert!(ok && out.contains("buy 0.0050 BTC-USD @ 59000.00"), "{out}");
+    let (_, help, _) = client(&["amend", "--help"]);
+    assert!(help.contains("<ORDER> <QTY> <PRICE>"), "{help}");
+    server.stop();
+}
