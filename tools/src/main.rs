@@ -35,7 +35,7 @@ enum Command {
     Client(client_cmd::ClientArgs),
     /// Print the configuration line (`secret_hash = ...`) for a user's secret.
     HashSecret {
-        /// The secret.
+        /// The secret: 1 to 64 bytes.
         secret: String,
     },
     /// Open-loop load against a running server (default: the demo on 127.0.0.1:7100).
@@ -78,6 +78,20 @@ fn main() -> ExitCode {
 }
 
 fn hash_secret(secret: &str) -> anyhow::Result<()> {
+    use fincore_gateway::wire::SECRET_LEN;
+    // Either would make a configuration line that is worse than none: an empty secret
+    // is anyone's, and a login carries at most SECRET_LEN bytes, so no login matches
+    // the hash of a longer one.
+    if secret.is_empty() {
+        anyhow::bail!("the secret is empty: give the user a secret to log in with");
+    }
+    if secret.len() > SECRET_LEN {
+        anyhow::bail!(
+            "the secret is {} bytes long: a login carries at most {SECRET_LEN}, so none \
+             could match",
+            secret.len()
+        );
+    }
     let hash = fincore_gateway::auth::SecretHash::generate(secret.as_bytes())?;
     println!("secret_hash = \"{hash}\"");
     Ok(())

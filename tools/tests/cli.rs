@@ -532,3 +532,17 @@ fn client_amend_takes_quantity_then_price_like_order() {
     assert!(help.contains("<ORDER> <QTY> <PRICE>"), "{help}");
     server.stop();
 }
+
+/// `hash-secret` refuses a secret no configuration should hold: an empty one (anyone's),
+/// and one longer than a login carries (no login could match its hash).
+#[test]
+fn hash_secret_refuses_empty_and_overlong_secrets() {
+    let (ok, out, err) = fincore(&["hash-secret", ""]);
+    assert!(!ok && out.is_empty(), "{out}");
+    assert_eq!(err, "fincore: the secret is empty: give the user a secret to log in with\n");
+    let (ok, out, err) = fincore(&["hash-secret", &"s".repeat(65)]);
+    assert!(!ok && out.is_empty(), "{out}");
+    assert!(err.contains("65 bytes long: a login carries at most 64"), "{err}");
+    let (ok, out, err) = fincore(&["hash-secret", &"s".repeat(64)]);
+    assert!(ok && out.starts_with("secret_hash = \"sha256:"), "{out}{err}");
+}
