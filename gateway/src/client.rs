@@ -208,7 +208,8 @@ impl Client {
             ServerMsg::LoginRejected(reason) => return Err(ClientError::LoginRejected(reason)),
             other => {
                 return Err(ClientError::Protocol(format!(
-                    "expected a login reply, got {other:?}"
+                    "expected a login reply, got message type {}",
+                    other.msg_type()
                 )));
             }
         }
@@ -716,7 +717,11 @@ fn split_frame(input: &[u8]) -> Result<Option<(Header, &[u8])>, ClientError> {
     match wire::next_frame(input) {
         Frame::Incomplete => Ok(None),
         Frame::Fatal(header, reason) => {
-            Err(ClientError::Protocol(format!("bad frame header {header:?}: {reason}")))
+            let Header { len, msg_type, version, .. } = header;
+            Err(ClientError::Protocol(format!(
+                "bad frame header (body length {len}, type {msg_type}, version {version}): \
+                 {reason}"
+            )))
         }
         Frame::Complete(header, body) => Ok(Some((header, body))),
     }

@@ -12,7 +12,7 @@ use fincore_engine::{
     PaymentAction, PaymentId, PaymentInfo, PaymentKind, PaymentRef, PaymentStatus, Query,
     RejectReason, Side, TimeInForce, Trade, Transfer, UserId,
 };
-use fincore_gateway::client::{Client, LoginOptions, Received, Reference};
+use fincore_gateway::client::{Client, ClientError, LoginOptions, Received, Reference};
 use fincore_gateway::wire::{self, ClientMsg, ServerMsg};
 use rust_decimal::Decimal;
 
@@ -228,9 +228,20 @@ enum ClientCommand {
 
 pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
     let secret = args.secret.clone().unwrap_or_else(|| format!("{}-secret", args.user));
-    let mut client =
-        Client::connect(args.addr.as_str(), &args.user, &secret, LoginOptions::default())
-            .with_context(|| format!("logging in to {} as {}", args.addr, args.user))?;
+    let connected =
+        Client::connect(args.addr.as_str(), &args.user, &secret, LoginOptions::default());
+    let mut client = connected.map_err(|error| {
+        let doing = format!("logging in to {} as {}", args.addr, args.user);
+        match error {
+            // Something else on the port (the metrics endpoint, another service).
+            ClientError::Protocol(_) => anyhow::Error::new(error).context(format!(
+                "{doing}: {} did not answer in the fincore protocol; is it the server's \
+                 --listen address?",
+                args.addr
+            )),
+            _ => anyhow::Error::new(error).context(doing),
+        }
+    })?;
     let account = AccountId(args.account.unwrap_or(client.session().user.0));
     let default = args.account.is_none().then_some(DefaultAccount { user: &args.user, account });
     let reference = client.reference()?.clone();

@@ -546,3 +546,26 @@ fn hash_secret_refuses_empty_and_overlong_secrets() {
     let (ok, out, err) = fincore(&["hash-secret", &"s".repeat(64)]);
     assert!(ok && out.starts_with("secret_hash = \"sha256:"), "{out}{err}");
 }
+
+/// `fincore client` pointed at something that does not speak the protocol says so, and
+/// shows the header it could not follow in words, not as a Rust structure.
+#[test]
+fn client_at_a_port_that_is_not_fincore_says_so() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let talker = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let _ = stream.read(&mut [0; 256]);
+        let _ = stream.write_all(b"hello there, this is not fincore\n");
+    });
+    let (ok, _, err) = fincore(&["client", "--addr", &addr, "balance"]);
+    talker.join().unwrap();
+    let expected = format!(
+        "fincore: logging in to {addr} as alice: {addr} did not answer in the fincore \
+         protocol; is it the server's --listen address?: protocol error: bad frame header \
+         (body length "
+    );
+    assert!(!ok && err.starts_with(&expected), "{err}");
+    assert!(!err.contains("Header {"), "{err}");
+}
