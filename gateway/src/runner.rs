@@ -69,25 +69,38 @@ pub struct StartReport {
     pub recovery: fincore_journal::Recovery,
     /// Setup commands journaled because the directory was new.
     pub setup_applied: usize,
+    /// The configuration's setup differs from the one at the head of this (existing)
+    /// journal, first at this setup command (0-based): assets, instruments or accounts
+    /// were changed in the configuration after the directory was created. The journal
+    /// wins; the server warns.
+    pub setup_differs_at: Option<usize>,
 }
 
-/// How much of `setup` the journal already holds at its head: all of it for a journal
-/// that is not a strict prefix of the setup (an established directory), else the length
-/// of that prefix (0 for an empty journal).
-fn setup_done(data: &Path, setup: &[CommandBody], last_seq: u64) -> Result<usize, RunnerError> {
-    if last_seq >= setup.len() as u64 {
-        return Ok(setup.len());
-    }
+/// How the head of the journal compares with the configuration's setup.
+struct SetupFound {
+    /// How much of the setup the journal holds: all of it for a journal that is not a
+    /// strict prefix of the setup (an established directory), else the length of that
+    /// prefix (0 for an empty journal).
+    done: usize,
+    /// For an established directory, the first setup command (0-based) that the
+    /// journal does not hold at that position: the configuration has changed since
+    /// the directory was created.
+    differs_at: Option<usize>,
+}
+
+fn setup_found(data: &Path, setup: &[CommandBody]) -> Result<SetupFound, RunnerError> {
     let mut reader = fincore_journal::JournalReader::open(&datadir::journal_dir(data), 1)?;
     let mut matched = 0;
-    while let Some(record) = reader.next()? {
+    while matched < setup.len()
+        && let Some(record) = reader.next()?
+    {
         let command = crate::replay::decode_record(&record)?;
-        if command.user != SYSTEM_USER || setup.get(matched) != Some(&command.body) {
-            return Ok(setup.len());
+        if command.user != SYSTEM_USER || setup[matched] != command.body {
+            return Ok(SetupFound { done: setup.len(), differs_at: Some(matched) });
         }
         matched += 1;
     }
-    Ok(matched)
+    Ok(SetupFound { done: matched, differs_at: None })
 }
 
 /// Applies the setup to a copy of the engine first, so that a configuration mistake is
@@ -144,6 +157,9 @@ impl Runner {
         setup: &[CommandBody],
     ) -> Result<(Runner, StartReport), RunnerError> {
         let data = &config.data_dir;
+        if data.exists() && !data.is_dir() {
+            return Err(RunnerError::Data(format!("{} is not a directory", data.display())));
+        }
         std::fs::create_dir_all(data)
             .map_err(|e| RunnerError::Io(data.display().to_string(), e))?;
         let journal_exists = datadir::journal_dir(data).is_dir();
@@ -201,6 +217,7 @@ impl Runner {
             replayed: replayed.records,
             recovery,
             setup_applied: 0,
+            setup_differs_at: None,
         };
         let last_snapshot = match replayed.snapshot {
             Some((seq, path)) if seq == replayed.engine.last_seq() => {
@@ -213,7 +230,16 @@ impl Runner {
         // A new directory gets the whole setup; one whose first start stopped part-way
         // through the setup (a crash) gets the rest. Any other journal is left as it is:
         // for an existing directory the journal, not the configuration, is the truth.
-        let done = setup_done(data, setup, runner.journal.last_seq())?;
+        let found = match setup_found(data, setup) {
+            // Only a warning depends on the comparison for an established journal: a
+            // head that cannot be read here is for the replay, not this, to judge.
+            Err(_) if runner.journal.last_seq() >= setup.len() as u64 => {
+                SetupFound { done: setup.len(), differs_at: None }
+            }
+            found => found?,
+        };
+        let SetupFound { done, differs_at } = found;
+        report.setup_differs_at = differs_at;
         if done < setup.len() {
             check_setup(&runner.engine, &setup[done..])?;
             runner.apply_setup(&setup[done..])?;

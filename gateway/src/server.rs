@@ -215,6 +215,15 @@ pub fn start(
         let bytes = report.recovery.cleared_bytes;
         tracing::info!(bytes, "cleared an unfinished append (no length published)");
     }
+    if let Some(command) = report.setup_differs_at {
+        tracing::warn!(
+            command,
+            "the configuration's assets, instruments or accounts differ from the ones this \
+             data directory was created with; the journal's are in force (logins still \
+             use the configuration's users and secrets): accounts can be added and funded \
+             with admin commands, other changes need a new data directory"
+        );
+    }
     if let Some(path) = &report.recovery.removed_segment {
         tracing::info!(file = %path.display(), "removed a segment whose creation never finished");
     }

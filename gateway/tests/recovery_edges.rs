@@ -1,5 +1,6 @@
 //! Edge cases of opening a data directory: a snapshot the journal does not reach, a
-//! setup with a mistake, a damaged limits file, a journal missing its first segment,
+//! setup with a mistake, a configuration changed after the directory was made, a data
+//! directory that is a file, a damaged limits file, a journal missing its first segment,
 //! where a replay stops (a bound, a damaged record), a snapshot asked for again at the
 //! same sequence, and a journal a newer build wrote.
 
@@ -134,8 +135,35 @@ fn a_setup_interrupted_by_a_crash_is_completed_on_the_next_start() {
     runner.close().unwrap();
     // From then on the journal is established: nothing more is applied.
     let (runner, report) = Runner::open(&config, &setup).unwrap();
-    assert_eq!(report.setup_applied, 0);
+    assert_eq!((report.setup_applied, report.setup_differs_at), (0, None));
     assert_eq!(runner.engine().last_seq(), (setup.len() + commands.len()) as u64);
+    let state_hash = runner.engine().state_hash();
+    runner.close().unwrap();
+
+    // A configuration changed since: reported (the server warns), and still nothing
+    // of it is applied.
+    let mut added = setup.clone();
+    added.push(CommandBody::CreateUser { user: UserId(900), role: Role::Trader });
+    let mut changed = setup.clone();
+    changed.swap(3, 4);
+    for (what, other, differs_at) in [("added", &added, setup.len()), ("changed", &changed, 3)] {
+        let (runner, report) = Runner::open(&config, other).unwrap();
+        assert_eq!(report.setup_differs_at, Some(differs_at), "{what}");
+        assert_eq!(report.setup_applied, 0, "{what}");
+        assert_eq!(runner.engine().state_hash(), state_hash, "{what}");
+        runner.close().unwrap();
+    }
+}
+
+#[test]
+fn a_data_directory_that_is_a_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("data");
+    std::fs::write(&file, b"not a directory").unwrap();
+    let (setup, _) = setup_and_commands(1);
+    let error = Runner::open(&RunnerConfig::new(&file), &setup).err().expect("refused");
+    assert!(error.to_string().ends_with("data is not a directory"), "{error}");
+    assert_eq!(std::fs::read(&file).unwrap(), b"not a directory");
 }
 
 /// The engine limits decide which commands are rejected (`payments_max`: 1011
