@@ -130,6 +130,9 @@ pub struct ServerConfig {
     /// Test aid, never read from the file (`fincore serve --synced-log`): see
     /// `JournalConfig::synced_log`.
     pub synced_log: Option<PathBuf>,
+    /// Test aid, never read from the file: the journal's segment size (default
+    /// `SEGMENT_SIZE_DEFAULT`), so that a test fills a segment quickly.
+    pub segment_size: u64,
 }
 
 /// Per-session limits of the gateway: the `[session]` table.
@@ -318,6 +321,7 @@ impl ServerConfig {
             durability: self.durability,
             limits: self.limits,
             synced_log: self.synced_log.clone(),
+            segment_size: self.segment_size,
             ..RunnerConfig::new(&self.data_dir)
         }
     }
@@ -904,6 +908,7 @@ impl RawConfig {
                 .collect::<Result<_, _>>()?,
             deny_list: self.deny_list,
             synced_log: None,
+            segment_size: fincore_journal::SEGMENT_SIZE_DEFAULT,
         })
     }
 }

@@ -102,6 +102,9 @@ pub struct ServerExit {
     pub engine: EngineExit,
     /// Sessions served in total.
     pub sessions: u64,
+    /// The server stopped because the journal failed (an append or a sync: a full or
+    /// failing device); commands from then on were answered 916 and not applied.
+    pub journal_failed: bool,
 }
 
 /// A running server.
@@ -1365,7 +1368,8 @@ impl Gateway {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-        Ok(ServerExit { engine: engine?, sessions: self.sessions_total })
+        let journal_failed = self.pipeline.failed();
+        Ok(ServerExit { engine: engine?, sessions: self.sessions_total, journal_failed })
     }
 }
 

@@ -1,51 +1,66 @@
 //! The pipeline on a file system that fills up: the command whose record needs a new
-//! segment that does not fit is answered `JournalFailure` (916) and not applied, every later command gets the same answer, and the data directory
-//! opens again with exactly the commands that were answered as applied, in the state
-//! the same commands give when applied directly.
+//! segment that does not fit is answered `JournalFailure` (916) and not applied, every
+//! later command gets the same answer, and the data directory opens again with exactly
+//! the commands that were answered as applied, in the state the same commands give when
+//! applied directly.
+//!
+//! Over TCP the same failure stops the server: the client gets 916 for the command that
+//! failed, then `Logout` 915, and the server reports that it stopped because the
+//! journal failed, at the sequence of the last command it answered.
 //!
 //! The file system is a small tmpfs mounted by the test, which needs root (or
 //! `CAP_SYS_ADMIN`) and the `mount` command; where it cannot mount, the test prints
 //! why and returns (docs/TESTING.md, "full file system").
 
-use fincore_engine::CommandBody;
+mod common;
+
+use common::BTC_USD;
 use fincore_engine::testkit::{self, TradingMix};
+use fincore_engine::{CommandBody, Side, TimeInForce};
+use fincore_gateway::client::{ClientError, Received};
 use fincore_gateway::metrics::Trace;
 use fincore_gateway::pipeline::{Inbound, InboundBody, OutboundBody, Pipeline, PipelineConfig};
-use fincore_gateway::wire::SessionReason;
+use fincore_gateway::wire::{ClientMsg, ServerMsg, SessionReason};
 use fincore_gateway::{Origin, Runner, RunnerConfig};
 use fincore_journal::SEGMENT_SIZE_MIN;
 use std::collections::VecDeque;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The commands answered before the journal failed, at most.
 const COMMANDS_MAX: usize = 19_990;
 
-fn mount_tmpfs(at: &Path, bytes: u64) -> bool {
+/// A tmpfs with room for two smallest segments, the limits file and the directories,
+/// mounted in `dir` and unmounted when the guard is dropped; `None` where this cannot
+/// mount (the test then returns).
+fn small_file_system(dir: &Path) -> Option<(PathBuf, Unmount)> {
+    let root = dir.join("fs");
+    std::fs::create_dir(&root).unwrap();
+    let bytes = 2 * SEGMENT_SIZE_MIN + 64 * 1024;
     let mounted = Command::new("mount")
         .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
-        .arg(at)
+        .arg(&root)
         .output();
     match mounted {
-        Ok(out) if out.status.success() => true,
+        Ok(out) if out.status.success() => Some((root.clone(), Unmount(root))),
         Ok(out) => {
             let why = String::from_utf8_lossy(&out.stderr);
             eprintln!("not run: cannot mount a tmpfs here ({})", why.trim());
-            false
+            None
         }
         Err(error) => {
             eprintln!("not run: cannot run mount ({error})");
-            false
+            None
         }
     }
 }
 
-struct Unmount<'a>(&'a Path);
+struct Unmount(PathBuf);
 
-impl Drop for Unmount<'_> {
+impl Drop for Unmount {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(self.0).status();
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
 }
 
@@ -80,13 +95,7 @@ fn send(
 #[test]
 fn a_full_file_system_fails_the_command_that_needs_a_segment_and_loses_nothing_answered() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("fs");
-    std::fs::create_dir(&root).unwrap();
-    // Room for two smallest segments, the limits file and the directories.
-    if !mount_tmpfs(&root, 2 * SEGMENT_SIZE_MIN + 64 * 1024) {
-        return;
-    }
-    let _unmount = Unmount(&root);
+    let Some((root, _unmount)) = small_file_system(dir.path()) else { return };
     let data = root.join("data");
     let config = RunnerConfig { segment_size: SEGMENT_SIZE_MIN, ..RunnerConfig::new(&data) };
     let workload = testkit::trading_workload(TradingMix {
@@ -142,4 +151,52 @@ fn a_full_file_system_fails_the_command_that_needs_a_segment_and_loses_nothing_a
         direct.submit(origin, time_ns, command.body, &mut events).expect("journaled");
     }
     assert_eq!(direct.engine().state_hash(), exit.state_hash, "the state of the applied commands");
+}
+
+#[test]
+fn over_tcp_a_full_file_system_answers_916_and_stops_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((root, _unmount)) = small_file_system(dir.path()) else { return };
+    let mut config = common::config(&root.join("data"));
+    config.segment_size = SEGMENT_SIZE_MIN;
+    let server = common::start(&config);
+    let mut alice = common::login(server.local_addr(), "alice");
+
+    // Immediate-or-cancel bids far below the market: each is journaled, none rests.
+    let mut answered_seq = 0;
+    let failed_request = 'sending: loop {
+        let mut order = common::limit(2, BTC_USD, Side::Buy, 5_500_000, 1, answered_seq + 1);
+        order.time_in_force = TimeInForce::Ioc;
+        let id = alice.send(&ClientMsg::NewOrder(order)).expect("send");
+        loop {
+            match common::next(&mut alice) {
+                // Events of this order, or the rest of an earlier order's.
+                Received { msg: ServerMsg::ExecReport(report), .. } if report.request_id <= id => {
+                    answered_seq = answered_seq.max(report.journal_seq);
+                    if report.request_id == id {
+                        continue 'sending;
+                    }
+                }
+                Received { msg: ServerMsg::SessionReject(reject), .. } => {
+                    assert_eq!(reject.reason, SessionReason::JournalFailure.code());
+                    assert_eq!(reject.ref_request_id, id);
+                    break 'sending id;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    };
+    assert!(failed_request > 100, "the journal failed after {failed_request} orders");
+    let logout = loop {
+        match alice.recv_timeout(Duration::from_secs(30)) {
+            Ok(Some(Received { msg: ServerMsg::Heartbeat, .. })) => {}
+            other => break other,
+        }
+    };
+    let shutdown = SessionReason::ServerShutdown.code();
+    assert!(matches!(logout, Err(ClientError::LoggedOut(code)) if code == shutdown), "{logout:?}");
+    let exit = server.wait().expect("the server stops by itself");
+    assert!(exit.journal_failed);
+    assert_eq!(exit.engine.seq, answered_seq, "the last sequence answered is the last one");
+    assert_eq!(exit.engine.snapshot, None, "no stop snapshot after a journal failure");
 }

@@ -141,6 +141,16 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         tracing::warn!(error, "no stop snapshot; the next start replays the journal");
     }
     let snapshot = exit.engine.snapshot.as_ref().map(|p| p.display().to_string());
+    if exit.journal_failed {
+        tracing::error!(
+            sessions = exit.sessions,
+            state_hash = %format!("{:016x}", exit.engine.state_hash),
+            seq = exit.engine.seq,
+            "stopped: the journal failed; everything up to seq is journaled, later \
+             commands were refused (916); fix the device or free space, then start again"
+        );
+        anyhow::bail!("stopped because the journal failed (see the log above)");
+    }
     tracing::info!(
         sessions = exit.sessions,
         snapshot = snapshot.as_deref().unwrap_or("none"),
