@@ -771,7 +771,7 @@ impl EngineThread {
         if let Some(metrics) = &self.metrics {
             let journal = self.runner.journal();
             let engine = &metrics.engine;
-            engine.journal_records.set(journal.last_seq() - self.first_seq + 1);
+            engine.journal_records.set(journal.next_seq() - self.first_seq);
             engine.journal_bytes.set(journal.appended_bytes());
             engine.journal_seq.set(journal.last_seq());
             metrics.publish_engine_counts(self.runner.engine(), &self.counts_at_start);

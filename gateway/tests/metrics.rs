@@ -344,3 +344,18 @@ fn without_the_option_there_is_no_endpoint() {
     assert_eq!(server.metrics_addr(), None);
     server.stop().unwrap();
 }
+
+/// A first batch that journals nothing (a query, as every `fincore client` command
+/// sends first) counts no records: the count once went below zero there, which
+/// stopped the engine thread in a build with overflow checks.
+#[test]
+fn a_query_before_any_command_counts_no_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, metrics) = start_with_metrics(dir.path());
+    let mut alice = common::login(server.local_addr(), "alice");
+    assert_eq!(common::fence(&mut alice), Vec::new(), "the query is answered");
+    assert_eq!(scrape(metrics)["fincore_journal_records_total"], 0.0);
+    request(&mut alice, &limit(2, BTC_USD, Side::Buy, 5_990_000, 1, 1).into());
+    let after = scrape_until(metrics, |m| m["fincore_journal_records_total"] == 1.0);
+    assert_eq!(after["fincore_journal_records_total"], 1.0);
+}
