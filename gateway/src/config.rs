@@ -522,6 +522,9 @@ impl ServerConfig {
                      without spaces",
                     user.name
                 )
+            } else if user.secret_hash.verify(b"") {
+                "secret_hash is the hash of an empty secret, which anyone could log in with"
+                    .to_string()
             } else {
                 continue;
             };

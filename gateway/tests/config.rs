@@ -400,6 +400,9 @@ fn users_are_checked() {
     refused("role = \"trader\"", "role = \"boss\"", &["\"dora\"", "role \"boss\""]);
     refused("\"sha256:", "\"md5:", &["\"ops\"", "secret_hash", "unknown scheme \"md5\""]);
     refused(":07070707", ":0707070", &["\"ops\"", "secret_hash", "malformed salt"]);
+    let dora = SecretHash::new(b"dora-secret-0123456789", SALT).to_string();
+    let empty = SecretHash::new(b"", SALT).to_string();
+    refused(&dora, &empty, &["\"dora\"", "secret_hash", "empty secret"]);
 }
 
 #[test]
