@@ -32,6 +32,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -76,10 +77,10 @@ pub enum ServerError {
     /// The configuration's setup could not be derived.
     #[error("configuration: {0}")]
     Config(String),
-    /// The listen (or metrics) address could not be bound; nothing was started and the
-    /// data directory was not touched.
-    #[error("cannot listen on {0}: {1}")]
-    Bind(SocketAddr, std::io::Error),
+    /// The listen (`"listen"`) or metrics (`"metrics"`) address could not be bound;
+    /// nothing was started and the data directory was not touched.
+    #[error("cannot bind the {0} address {1}: {2}")]
+    Bind(&'static str, SocketAddr, std::io::Error),
     /// A socket or thread operation failed.
     #[error("{0}: {1}")]
     Io(&'static str, std::io::Error),
@@ -188,6 +189,25 @@ pub struct Started {
     pub elapsed: Duration,
 }
 
+/// A TCP socket bound to `addr` (with `SO_REUSEADDR`, so that a restart need not wait
+/// for the last run's connections to time out), not yet listening: connections to it
+/// are refused until [`listen`].
+fn bind(addr: SocketAddr) -> std::io::Result<OwnedFd> {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType, sockopt};
+    let family = if addr.is_ipv4() { AddressFamily::INET } else { AddressFamily::INET6 };
+    let socket = rustix::net::socket_with(family, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
+    sockopt::set_socket_reuseaddr(&socket, true)?;
+    rustix::net::bind(&socket, &addr)?;
+    Ok(socket)
+}
+
+/// Starts listening on a socket from [`bind`].
+fn listen(socket: OwnedFd) -> Result<std::net::TcpListener, ServerError> {
+    rustix::net::listen(&socket, LISTEN_BACKLOG)
+        .map_err(|e| ServerError::Io("listen", e.into()))?;
+    Ok(std::net::TcpListener::from(socket))
+}
+
 /// Opens the data directory (recovering it, or journaling the configuration's setup
 /// when it is new), binds the listener and starts the gateway and engine threads.
 pub fn start(
@@ -196,18 +216,14 @@ pub fn start(
 ) -> Result<(ServerHandle, Started), ServerError> {
     let began = Instant::now();
     let setup = config.setup_commands().map_err(|e| ServerError::Config(e.to_string()))?;
-    // Both addresses are claimed before the data directory is touched: a start that
-    // cannot listen (port in use, no permission) leaves no directory, journal or setup
-    // behind.
-    let mut listener =
-        TcpListener::bind(config.listen).map_err(|e| ServerError::Bind(config.listen, e))?;
-    // Listening again on a listening socket only changes its backlog.
-    rustix::net::listen(&listener, LISTEN_BACKLOG)
-        .map_err(|e| ServerError::Io("listen", e.into()))?;
-    let addr = listener.local_addr().map_err(|e| ServerError::Io("local_addr", e))?;
-    let metrics_listener = options
+    // Both addresses are claimed (bound) before the data directory is touched, so that
+    // a start that cannot listen (port in use, no permission) leaves no directory,
+    // journal or setup behind; they listen only after recovery, so that nothing
+    // connects to a server that cannot answer yet.
+    let trading = bind(config.listen).map_err(|e| ServerError::Bind("listen", config.listen, e))?;
+    let metrics_socket = options
         .metrics
-        .map(|at| std::net::TcpListener::bind(at).map_err(|e| ServerError::Bind(at, e)))
+        .map(|at| bind(at).map_err(|e| ServerError::Bind("metrics", at, e)))
         .transpose()?;
     let recovery = tracing::info_span!("recovery", data = %config.data_dir.display()).entered();
     let (runner, report) = Runner::open(&config.runner_config(), &setup)?;
@@ -238,6 +254,11 @@ pub fn start(
         state_hash: runner.engine().state_hash(),
         elapsed: began.elapsed(),
     };
+    let listener = listen(trading)?;
+    listener.set_nonblocking(true).map_err(|e| ServerError::Io("listen", e))?;
+    let mut listener = TcpListener::from_std(listener);
+    let addr = listener.local_addr().map_err(|e| ServerError::Io("local_addr", e))?;
+    let metrics_listener = metrics_socket.map(listen).transpose()?;
     let poll = Poll::new().map_err(|e| ServerError::Io("poll", e))?;
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)

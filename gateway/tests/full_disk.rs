@@ -8,9 +8,9 @@
 //! failed, then `Logout` 915, and the server reports that it stopped because the
 //! journal failed, at the sequence of the last command it answered.
 //!
-//! The file system is a small tmpfs mounted by the test, which needs root (or
-//! `CAP_SYS_ADMIN`) and the `mount` command; where it cannot mount, the test prints
-//! why and returns (docs/TESTING.md, "full file system").
+//! The file system is a small tmpfs mounted by the test (`fincore_journal::testing`),
+//! which needs root or `CAP_SYS_ADMIN`; where it cannot mount, the test prints why and
+//! returns (docs/TESTING.md, "full file system").
 
 mod common;
 
@@ -23,45 +23,20 @@ use fincore_gateway::pipeline::{Inbound, InboundBody, OutboundBody, Pipeline, Pi
 use fincore_gateway::wire::{ClientMsg, ServerMsg, SessionReason};
 use fincore_gateway::{Origin, Runner, RunnerConfig};
 use fincore_journal::SEGMENT_SIZE_MIN;
+use fincore_journal::testing::Tmpfs;
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The commands answered before the journal failed, at most.
 const COMMANDS_MAX: usize = 19_990;
 
 /// A tmpfs with room for two smallest segments, the limits file and the directories,
-/// mounted in `dir` and unmounted when the guard is dropped; `None` where this cannot
-/// mount (the test then returns).
-fn small_file_system(dir: &Path) -> Option<(PathBuf, Unmount)> {
-    let root = dir.join("fs");
-    std::fs::create_dir(&root).unwrap();
-    let bytes = 2 * SEGMENT_SIZE_MIN + 64 * 1024;
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
-        .arg(&root)
-        .output();
-    match mounted {
-        Ok(out) if out.status.success() => Some((root.clone(), Unmount(root))),
-        Ok(out) => {
-            let why = String::from_utf8_lossy(&out.stderr);
-            eprintln!("not run: cannot mount a tmpfs here ({})", why.trim());
-            None
-        }
-        Err(error) => {
-            eprintln!("not run: cannot run mount ({error})");
-            None
-        }
-    }
-}
-
-struct Unmount(PathBuf);
-
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
+/// on a temporary directory (dropped after the mount); `None` where this cannot mount
+/// (the test then returns).
+fn small_file_system() -> Option<(tempfile::TempDir, Tmpfs)> {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = Tmpfs::mount(dir.path(), 2 * SEGMENT_SIZE_MIN + 64 * 1024)?;
+    Some((dir, fs))
 }
 
 /// Sends command `i` and waits until something for it has come out; `answers` gets
@@ -94,8 +69,8 @@ fn send(
 
 #[test]
 fn a_full_file_system_fails_the_command_that_needs_a_segment_and_loses_nothing_answered() {
-    let dir = tempfile::tempdir().unwrap();
-    let Some((root, _unmount)) = small_file_system(dir.path()) else { return };
+    let Some((_dir, fs)) = small_file_system() else { return };
+    let root = fs.root();
     let data = root.join("data");
     let config = RunnerConfig { segment_size: SEGMENT_SIZE_MIN, ..RunnerConfig::new(&data) };
     let workload = testkit::trading_workload(TradingMix {
@@ -155,8 +130,8 @@ fn a_full_file_system_fails_the_command_that_needs_a_segment_and_loses_nothing_a
 
 #[test]
 fn over_tcp_a_full_file_system_answers_916_and_stops_the_server() {
-    let dir = tempfile::tempdir().unwrap();
-    let Some((root, _unmount)) = small_file_system(dir.path()) else { return };
+    let Some((_dir, fs)) = small_file_system() else { return };
+    let root = fs.root();
     let mut config = common::config(&root.join("data"));
     config.segment_size = SEGMENT_SIZE_MIN;
     let server = common::start(&config);

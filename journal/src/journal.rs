@@ -435,10 +435,20 @@ impl Journal {
             // (0.35 - 0.9 s for 256 MiB on the benchmark machine, 0.54 s measured on
             // the engine thread at 1 M commands/s); first writes fault in one page at
             // a time instead, spreading the same work over the segment.
-            None => {
-                let (file, path) = create_segment(&self.config.dir, &header)?;
-                SegmentMap::map_lazily(&file).map_err(|e| JournalError::io(&path, e))?
-            }
+            None => match create_segment(&self.config.dir, &header) {
+                Ok((file, path)) => {
+                    SegmentMap::map_lazily(&file).map_err(|e| JournalError::io(&path, e))?
+                }
+                // No room: the preparer's file in flight, if any, may hold what there
+                // was; wait for it rather than fail beside it.
+                Err(error @ JournalError::Reserve { .. }) => {
+                    match self.preparer.as_ref().and_then(Preparer::take_when_done) {
+                        Some(prepared) => self.adopt(prepared, &header)?,
+                        None => return Err(error),
+                    }
+                }
+                Err(error) => return Err(error),
+            },
         };
         let sealed = std::mem::replace(&mut self.map, Arc::new(map));
         if self.flusher.is_some() {
@@ -708,6 +718,19 @@ fn recover_segment(
         .write(true)
         .open(path)
         .map_err(|e| JournalError::io(path, e))?;
+    // A sparse segment that will be appended to is reserved first, before anything is
+    // mapped: its room is found now, not by a `SIGBUS` at an append (or, on tmpfs,
+    // where reading a hole allocates, at the scan below).
+    let mut head = [0u8; SEGMENT_HEADER_LEN];
+    let head = std::os::unix::fs::FileExt::read_exact_at(&file, &mut head, 0).map(|()| head);
+    if let Some(header) = head.ok().and_then(|head| SegmentHeader::decode(&head).ok())
+        && header.payload_format == payload_format
+        && header.first_seq == name_seq
+        // (`fallocate` would lengthen a file cut short, which the check below refuses.)
+        && file.metadata().is_ok_and(|m| m.len() == header.size)
+    {
+        crate::segment::reserve_existing(&file, path, header.size)?;
+    }
     let read = ReadMap::map(&file).map_err(|e| JournalError::io(path, e))?;
     let bytes = read.bytes();
     let header = SegmentHeader::decode(bytes).map_err(|r| JournalError::corrupt(path, 0, r))?;
@@ -752,9 +775,6 @@ fn recover_segment(
     // replaces or follows it): faulting all of it in for writing would only dirty pages
     // that a sync then writes back as zeros.
     let map = if header.payload_format == payload_format {
-        // A segment made before reservations, or by a roll-over on a file system
-        // without `fallocate`, may be sparse: its room is found now, not by a `SIGBUS`.
-        crate::segment::reserve(&file, path, header.size)?;
         SegmentMap::map(&file)
     } else {
         SegmentMap::map_lazily(&file)

@@ -24,6 +24,8 @@ pub mod record;
 mod scan;
 mod segment;
 pub mod snapshot;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error::JournalError;
 pub use journal::{

@@ -34,6 +34,8 @@ pub struct Prepared {
 struct State {
     ready: Option<Prepared>,
     wanted: bool,
+    /// A file is being prepared.
+    busy: bool,
     /// Maps of sealed segments to unmap here rather than on the appending thread.
     retired: Vec<Arc<SegmentMap>>,
     stop: bool,
@@ -57,6 +59,7 @@ impl Preparer {
             state: Mutex::new(State {
                 ready: None,
                 wanted: false,
+                busy: false,
                 retired: Vec::new(),
                 stop: false,
             }),
@@ -72,7 +75,7 @@ impl Preparer {
     /// Asks for the next file to be prepared (if it is not already).
     pub fn want(&self) {
         self.shared.state.lock().expect("no panics").wanted = true;
-        self.shared.changed.notify_one();
+        self.shared.changed.notify_all();
     }
 
     /// Unmaps a sealed segment's map on the helper thread (once no one else holds it).
@@ -80,7 +83,7 @@ impl Preparer {
     /// milliseconds, most of it invalidating the page tables.
     pub fn retire(&self, map: Arc<SegmentMap>) {
         self.shared.state.lock().expect("no panics").retired.push(map);
-        self.shared.changed.notify_one();
+        self.shared.changed.notify_all();
     }
 
     /// The prepared file, if one is ready (never waits). The next one waits for
@@ -90,12 +93,23 @@ impl Preparer {
         state.wanted = false;
         state.ready.take()
     }
+
+    /// The file being prepared, once it is ready: waits for a preparation in flight
+    /// (`None` if there is none, or it failed). For a roll-over whose own file could
+    /// not be reserved: on a file system with room for one more segment, the
+    /// preparer's reservation may be what took it.
+    pub fn take_when_done(&self) -> Option<Prepared> {
+        let state = self.shared.state.lock().expect("no panics");
+        let mut state = self.shared.changed.wait_while(state, |s| s.busy).expect("no panics");
+        state.wanted = false;
+        state.ready.take()
+    }
 }
 
 impl Drop for Preparer {
     fn drop(&mut self) {
         self.shared.state.lock().expect("no panics").stop = true;
-        self.shared.changed.notify_one();
+        self.shared.changed.notify_all();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -105,12 +119,9 @@ impl Drop for Preparer {
 fn prepare_loop(dir: &Path, size: u64, shared: &Shared) {
     run_when_idle();
     let mut count = 0u64;
-    // Cleared by a failed preparation: from then on roll-overs create their files
-    // themselves, and this thread only unmaps retired segments.
-    let mut preparing = true;
     loop {
         let idle = |state: &mut State| {
-            let work = preparing && state.wanted && state.ready.is_none();
+            let work = state.wanted && state.ready.is_none();
             !work && state.retired.is_empty() && !state.stop
         };
         let locked = shared.state.lock().expect("no panics");
@@ -127,14 +138,21 @@ fn prepare_loop(dir: &Path, size: u64, shared: &Shared) {
             }
             return;
         }
+        state.busy = true;
         drop(state);
         count += 1;
-        match prepare(dir, size, count) {
-            Ok(prepared) => shared.state.lock().expect("no panics").ready = Some(prepared),
-            // Only means the roll-overs create their files themselves (and meet the
-            // same error, if it was a full file system, as a failed append).
-            Err(_) => preparing = false,
+        let prepared = prepare(dir, size, count);
+        let mut state = shared.state.lock().expect("no panics");
+        state.busy = false;
+        match prepared {
+            Ok(prepared) => state.ready = Some(prepared),
+            // The roll-over creates its file itself (and meets the same error, if it
+            // was a full file system, as a failed append); the next request, for the
+            // segment after, tries again, in case room was made meanwhile.
+            Err(_) => state.wanted = false,
         }
+        drop(state);
+        shared.changed.notify_all();
     }
 }
 

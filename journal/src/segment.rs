@@ -195,13 +195,40 @@ pub fn reserve(file: &File, path: &Path, size: u64) -> Result<(), JournalError> 
     })
 }
 
+/// [`reserve`] for a segment that already holds records (the last one, at open; it
+/// may be sparse if an older build or a late roll-over on a file system without
+/// `fallocate` made it, or if it was copied with `cp --sparse=always`). Where the
+/// file system's free space is below what the file lacks, it is refused before
+/// anything is allocated: a partial reservation would stay in the file, and a start
+/// refused for want of room would have taken the room there was.
+pub fn reserve_existing(file: &File, path: &Path, size: u64) -> Result<(), JournalError> {
+    let refuse = |error| JournalError::Reserve { path: path.to_path_buf(), size, error };
+    let allocated = rustix::fs::fstat(file).map_err(|e| refuse(e.into()))?.st_blocks as u64 * 512;
+    let missing = size.saturating_sub(allocated);
+    if missing > 0 {
+        let fs = rustix::fs::fstatvfs(file).map_err(|e| refuse(e.into()))?;
+        let available = fs.f_bavail.saturating_mul(fs.f_frsize);
+        if available < missing {
+            return Err(refuse(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                format!("the file lacks {missing} bytes and the file system has {available} free"),
+            )));
+        }
+    }
+    reserve(file, path, size)
+}
+
 /// [`reserve`] without the path, for the preparer's own error handling.
 pub(crate) fn reserve_blocks(file: &File, size: u64) -> std::io::Result<()> {
     use rustix::fs::{FallocateFlags, fallocate};
     use rustix::io::Errno;
-    match fallocate(file, FallocateFlags::empty(), 0, size) {
-        Ok(()) | Err(Errno::OPNOTSUPP | Errno::NOSYS) => Ok(()),
-        Err(errno) => Err(errno.into()),
+    loop {
+        match fallocate(file, FallocateFlags::empty(), 0, size) {
+            Ok(()) | Err(Errno::OPNOTSUPP | Errno::NOSYS) => return Ok(()),
+            // tmpfs gives up on a pending signal (a SIGTERM at start-up, say).
+            Err(Errno::INTR) => {}
+            Err(errno) => return Err(errno.into()),
+        }
     }
 }
 
