@@ -25,7 +25,9 @@ pub use replay::{
     PAYLOAD_BODY, PAYLOAD_COMMAND, ReplayBounds, Replayed, decode_record, encode_payload, replay,
     replay_observed,
 };
-pub use runner::{Origin, Runner, RunnerConfig, SNAPSHOTS_KEPT_DEFAULT, SnapshotDone, StartReport};
+pub use runner::{
+    Origin, Runner, RunnerConfig, SNAPSHOTS_KEPT_DEFAULT, SetupDiffers, SnapshotDone, StartReport,
+};
 
 /// Errors of the runner and replay.
 #[derive(Debug, thiserror::Error)]

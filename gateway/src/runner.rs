@@ -70,10 +70,10 @@ pub struct StartReport {
     /// Setup commands journaled because the directory was new.
     pub setup_applied: usize,
     /// The configuration's setup differs from the one at the head of this (existing)
-    /// journal, first at this setup command (0-based): assets, instruments or accounts
-    /// were changed in the configuration after the directory was created. The journal
-    /// wins; the server warns.
-    pub setup_differs_at: Option<usize>,
+    /// journal: assets, instruments, users, accounts, deposits, payment limits or the
+    /// deny-list were changed in the configuration after the directory was created.
+    /// The journal wins; the server warns.
+    pub setup_differs: Option<SetupDiffers>,
 }
 
 /// How the head of the journal compares with the configuration's setup.
@@ -82,25 +82,45 @@ struct SetupFound {
     /// strict prefix of the setup (an established directory), else the length of that
     /// prefix (0 for an empty journal).
     done: usize,
-    /// For an established directory, the first setup command (0-based) that the
-    /// journal does not hold at that position: the configuration has changed since
-    /// the directory was created.
-    differs_at: Option<usize>,
+    /// For an established directory, where the configuration's setup and the
+    /// journal's part: the configuration has changed since the directory was created.
+    differs: Option<SetupDiffers>,
+}
+
+/// The first setup command in which the configuration and an established journal
+/// differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SetupDiffers {
+    /// Its position in the setup (0-based).
+    pub index: usize,
+    /// What the configuration has there (`None`: the configuration's setup ends
+    /// before it, something was removed).
+    pub configured: Option<CommandBody>,
+    /// What the journal has there (`None`: not a setup command, something was added).
+    pub journaled: Option<CommandBody>,
 }
 
 fn setup_found(data: &Path, setup: &[CommandBody]) -> Result<SetupFound, RunnerError> {
     let mut reader = fincore_journal::JournalReader::open(&datadir::journal_dir(data), 1)?;
     let mut matched = 0;
-    while matched < setup.len()
-        && let Some(record) = reader.next()?
-    {
+    while let Some(record) = reader.next()? {
         let command = crate::replay::decode_record(&record)?;
-        if command.user != SYSTEM_USER || setup[matched] != command.body {
-            return Ok(SetupFound { done: setup.len(), differs_at: Some(matched) });
+        // The setup is journaled by the system user; so are the server's own `Tick`s,
+        // which are not setup.
+        let journaled = (command.user == SYSTEM_USER && command.body != CommandBody::Tick)
+            .then_some(command.body);
+        let configured = setup.get(matched).copied();
+        if configured.is_some() && configured == journaled {
+            matched += 1;
+            continue;
         }
-        matched += 1;
+        if configured.is_none() && journaled.is_none() {
+            break;
+        }
+        let differs = SetupDiffers { index: matched, configured, journaled };
+        return Ok(SetupFound { done: setup.len(), differs: Some(differs) });
     }
-    Ok(SetupFound { done: matched, differs_at: None })
+    Ok(SetupFound { done: matched, differs: None })
 }
 
 /// Applies the setup to a copy of the engine first, so that a configuration mistake is
@@ -217,7 +237,7 @@ impl Runner {
             replayed: replayed.records,
             recovery,
             setup_applied: 0,
-            setup_differs_at: None,
+            setup_differs: None,
         };
         let last_snapshot = match replayed.snapshot {
             Some((seq, path)) if seq == replayed.engine.last_seq() => {
@@ -234,12 +254,12 @@ impl Runner {
             // Only a warning depends on the comparison for an established journal: a
             // head that cannot be read here is for the replay, not this, to judge.
             Err(_) if runner.journal.last_seq() >= setup.len() as u64 => {
-                SetupFound { done: setup.len(), differs_at: None }
+                SetupFound { done: setup.len(), differs: None }
             }
             found => found?,
         };
-        let SetupFound { done, differs_at } = found;
-        report.setup_differs_at = differs_at;
+        let SetupFound { done, differs } = found;
+        report.setup_differs = differs;
         if done < setup.len() {
             check_setup(&runner.engine, &setup[done..])?;
             runner.apply_setup(&setup[done..])?;

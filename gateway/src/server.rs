@@ -234,13 +234,19 @@ pub fn start(
         let bytes = report.recovery.cleared_bytes;
         tracing::info!(bytes, "cleared an unfinished append (no length published)");
     }
-    if let Some(command) = report.setup_differs_at {
+    if let Some(differs) = &report.setup_differs {
+        // Debug of a command, as the `admin command` line logs it: for an operator
+        // comparing it with the configuration file.
+        let show = |body: Option<CommandBody>| body.map_or("nothing".into(), |b| format!("{b:?}"));
         tracing::warn!(
-            command,
-            "the configuration's assets, instruments or accounts differ from the ones this \
-             data directory was created with; the journal's are in force (logins still \
-             use the configuration's users and secrets): accounts can be added and funded \
-             with admin commands, other changes need a new data directory"
+            setup_command = differs.index,
+            configured = %show(differs.configured),
+            journaled = %show(differs.journaled),
+            "the configuration's setup (assets, instruments, users, accounts, deposits, \
+             payment limits, deny-list) differs from the one this data directory was \
+             created with; the journal's state is in force and none of the difference is \
+             applied: make the change with admin commands where one exists (accounts, \
+             deposits, limits, deny-list, status), else start a new data directory"
         );
     }
     if let Some(path) = &report.recovery.removed_segment {

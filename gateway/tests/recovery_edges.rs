@@ -7,7 +7,7 @@
 use fincore_engine::testkit::{TradingMix, trading_workload};
 use fincore_engine::{CommandBody, Role, UserId};
 use fincore_gateway::{
-    Origin, ReplayBounds, Runner, RunnerConfig, journal_dir, replay, replay_observed,
+    Origin, ReplayBounds, Runner, RunnerConfig, SetupDiffers, journal_dir, replay, replay_observed,
 };
 use std::os::unix::fs::MetadataExt;
 
@@ -135,20 +135,29 @@ fn a_setup_interrupted_by_a_crash_is_completed_on_the_next_start() {
     runner.close().unwrap();
     // From then on the journal is established: nothing more is applied.
     let (runner, report) = Runner::open(&config, &setup).unwrap();
-    assert_eq!((report.setup_applied, report.setup_differs_at), (0, None));
+    assert_eq!((report.setup_applied, report.setup_differs), (0, None));
     assert_eq!(runner.engine().last_seq(), (setup.len() + commands.len()) as u64);
     let state_hash = runner.engine().state_hash();
     runner.close().unwrap();
 
-    // A configuration changed since: reported (the server warns), and still nothing
-    // of it is applied.
+    // A configuration changed since: reported with the first command that differs
+    // (the server warns), and still nothing of it is applied.
+    let new_user = CommandBody::CreateUser { user: UserId(900), role: Role::Trader };
     let mut added = setup.clone();
-    added.push(CommandBody::CreateUser { user: UserId(900), role: Role::Trader });
+    added.push(new_user);
     let mut changed = setup.clone();
     changed.swap(3, 4);
-    for (what, other, differs_at) in [("added", &added, setup.len()), ("changed", &changed, 3)] {
+    let removed = setup[..setup.len() - 1].to_vec();
+    let last = setup.len() - 1;
+    let cases = [
+        ("added", &added, setup.len(), Some(new_user), None),
+        ("changed", &changed, 3, Some(setup[4]), Some(setup[3])),
+        ("removed", &removed, last, None, Some(setup[last])),
+    ];
+    for (what, other, index, configured, journaled) in cases {
         let (runner, report) = Runner::open(&config, other).unwrap();
-        assert_eq!(report.setup_differs_at, Some(differs_at), "{what}");
+        let differs = SetupDiffers { index, configured, journaled };
+        assert_eq!(report.setup_differs, Some(differs), "{what}");
         assert_eq!(report.setup_applied, 0, "{what}");
         assert_eq!(runner.engine().state_hash(), state_hash, "{what}");
         runner.close().unwrap();

@@ -108,7 +108,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         snapshot_seq = report.snapshot_seq.unwrap_or(0),
         replayed = report.replayed,
         setup_applied = report.setup_applied,
-        setup_differs = report.setup_differs_at.is_some(),
+        setup_differs = report.setup_differs.is_some(),
         torn_tail_cut = report.recovery.torn_tail.is_some(),
         elapsed_ms = started.elapsed.as_secs_f64() * 1e3,
         state_hash = %format!("{:016x}", started.state_hash),
