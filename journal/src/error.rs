@@ -28,7 +28,7 @@ pub enum JournalError {
     /// segment was not created (or, for an existing one, not appended to).
     #[error(
         "{path}: cannot reserve {size} bytes on the file system for a journal segment: \
-         {error}; nothing was appended (free space, then start again)"
+         {error} (free space, then start again)"
     )]
     Reserve {
         /// The segment file.

@@ -38,9 +38,10 @@ impl SegmentMap {
     /// Pre-faulting for writing marks the pages dirty: the kernel writes the unused
     /// part of a segment back as zeros, and a page written back before the journal
     /// reaches it takes one light write fault then. Where the advice fails (an old
-    /// kernel) the read-only pre-fault is used. The caller reserves the file's blocks
-    /// first: without that, a full file system would make the advice fail part-way,
-    /// after it had taken all the room there was.
+    /// kernel; or a sparse file on a full file system without `fallocate`) the
+    /// read-only pre-fault is used. The caller reserves the file's blocks first:
+    /// without that, a full file system would make the advice fail part-way, after it
+    /// had taken all the room there was.
     pub fn map(file: &File) -> io::Result<SegmentMap> {
         let map = MmapOptions::new().map_raw(file)?;
         #[cfg(target_os = "linux")]
