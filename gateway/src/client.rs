@@ -59,6 +59,10 @@ pub enum ClientError {
     /// A symbol the server does not know.
     #[error("unknown {0}")]
     Unknown(String),
+    /// A user name or secret longer than its login field: refused rather than cut
+    /// short, which would log in with a different name or secret than the one given.
+    #[error("the {0} is {1} bytes, more than the {2} a login carries")]
+    TooLong(&'static str, usize, usize),
 }
 
 /// A login refusal's reason, and what to do about it where the name alone does not say.
@@ -179,6 +183,13 @@ impl Client {
         secret: &str,
         options: LoginOptions,
     ) -> Result<Client, ClientError> {
+        for (what, value, max) in
+            [("user name", user, wire::USERNAME_LEN), ("secret", secret, wire::SECRET_LEN)]
+        {
+            if value.len() > max {
+                return Err(ClientError::TooLong(what, value.len(), max));
+            }
+        }
         let stream = TcpStream::connect(addr)?;
         stream.set_nodelay(true)?;
         let mut client = Client {

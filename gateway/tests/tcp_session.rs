@@ -1,6 +1,7 @@
 //! The session layer over real TCP connections (server on 127.0.0.1, ephemeral port,
 //! temporary data directory): login and what `LoginAccepted` says; refused logins
-//! (wrong secret and unknown user answered with the same bytes, heartbeat bounds);
+//! (wrong secret and unknown user answered with the same bytes, heartbeat bounds, an
+//! overlong name or secret refused by the client);
 //! messages before login, a second login, logout; the login and heartbeat timeouts;
 //! gap-free outbound sequence numbers; the connection limit and the rate limit.
 //!
@@ -14,7 +15,7 @@ use fincore_engine::{
     AccountId, ClientOrderId, ClientPaymentId, Event, OrderRef, PaymentKind, Query, RejectReason,
     Side, UserId,
 };
-use fincore_gateway::client::{LoginOptions, Received};
+use fincore_gateway::client::{Client, ClientError, LoginOptions, Received};
 use fincore_gateway::wire::{
     self, Cancel, ClientMsg, MdLevel, MdSnapshotEnd, MdSnapshotLevel, ServerMsg, SessionReason,
     SessionReject, msg,
@@ -457,4 +458,28 @@ fn a_half_closed_connection_still_gets_its_logout_notice() {
     }
     assert!(missing.is_empty(), "{} of 40 notices missing: {missing:?}", missing.len());
     server.stop().unwrap();
+}
+
+/// A user name or secret longer than the login's fields is refused by the client
+/// before it connects, not cut short into another name or secret.
+#[test]
+fn an_overlong_user_name_or_secret_is_refused_before_connecting() {
+    // A listener that only counts connections (none are expected).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let long_secret = format!("alice-secret{}", "x".repeat(60));
+    let long_name = "a".repeat(33);
+    for (user, secret, what, len, max) in [
+        ("alice", long_secret.as_str(), "secret", 72, 64),
+        (long_name.as_str(), "secret", "user name", 33, 32),
+    ] {
+        match Client::connect(addr, user, secret, LoginOptions::default()) {
+            Err(ClientError::TooLong(w, l, m)) => assert_eq!((w, l, m), (what, len, max)),
+            Err(other) => panic!("{what}: {other}"),
+            Ok(_) => panic!("{what}: logged in"),
+        }
+    }
+    let accepted = listener.accept().map(|_| ()).map_err(|e| e.kind());
+    assert_eq!(accepted, Err(std::io::ErrorKind::WouldBlock), "nothing connected");
 }
