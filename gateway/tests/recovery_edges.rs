@@ -16,6 +16,24 @@ fn setup_and_commands(commands: usize) -> (Vec<CommandBody>, Vec<fincore_engine:
     (workload.setup.iter().map(|c| c.body).collect(), workload.commands)
 }
 
+/// A new data directory opened on the trading setup, with `commands` commands of the
+/// mix not yet run.
+struct Opened {
+    dir: tempfile::TempDir,
+    setup: Vec<CommandBody>,
+    commands: Vec<fincore_engine::Command>,
+    config: RunnerConfig,
+    runner: Runner,
+}
+
+fn opened(commands: usize) -> Opened {
+    let dir = tempfile::tempdir().unwrap();
+    let (setup, commands) = setup_and_commands(commands);
+    let config = RunnerConfig::new(dir.path());
+    let (runner, _) = Runner::open(&config, &setup).unwrap();
+    Opened { dir, setup, commands, config, runner }
+}
+
 fn run(runner: &mut Runner, commands: &[fincore_engine::Command]) {
     let mut events = Vec::new();
     for command in commands {
@@ -41,10 +59,7 @@ fn record_offsets(data: &std::path::Path) -> (std::path::PathBuf, Vec<(u64, usiz
 
 #[test]
 fn a_snapshot_beyond_the_end_of_the_journal_is_passed_over() {
-    let dir = tempfile::tempdir().unwrap();
-    let (setup, commands) = setup_and_commands(2_000);
-    let config = RunnerConfig::new(dir.path());
-    let (mut runner, _) = Runner::open(&config, &setup).unwrap();
+    let Opened { dir, setup, commands, config, mut runner } = opened(2_000);
     run(&mut runner, &commands);
     let snapshot_seq = runner.snapshot().unwrap().seq;
     runner.close().unwrap();
@@ -270,10 +285,7 @@ fn a_panic_while_applying_ends_the_replay_instead_of_hanging_it() {
 /// one more command and it writes a new one.
 #[test]
 fn a_snapshot_at_the_same_sequence_is_not_written_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let (setup, commands) = setup_and_commands(300);
-    let config = RunnerConfig::new(dir.path());
-    let (mut runner, _) = Runner::open(&config, &setup).unwrap();
+    let Opened { dir: _dir, setup, commands, config, mut runner } = opened(300);
     run(&mut runner, &commands[..200]);
     let first = runner.snapshot().unwrap();
     assert!(first.written);
@@ -313,10 +325,7 @@ fn a_snapshot_at_the_same_sequence_is_not_written_again() {
 /// not be used with the new one: its recorded journal checksum tells them apart.
 #[test]
 fn a_snapshot_of_another_history_is_passed_over() {
-    let dir = tempfile::tempdir().unwrap();
-    let (setup, commands) = setup_and_commands(600);
-    let config = RunnerConfig::new(dir.path());
-    let (mut runner, _) = Runner::open(&config, &setup).unwrap();
+    let Opened { dir, setup, commands, config, mut runner } = opened(600);
     // As many snapshots as are kept, all of them above the cut below.
     assert_eq!(config.snapshots_kept, 3);
     run(&mut runner, &commands[..250]);
@@ -372,10 +381,7 @@ fn a_snapshot_of_another_history_is_passed_over() {
 /// before its journal existed) still opens.
 #[test]
 fn snapshots_without_a_journal_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let (setup, commands) = setup_and_commands(100);
-    let config = RunnerConfig::new(dir.path());
-    let (mut runner, _) = Runner::open(&config, &setup).unwrap();
+    let Opened { dir, setup, commands, config, mut runner } = opened(100);
     run(&mut runner, &commands);
     runner.snapshot().unwrap();
     runner.close().unwrap();
@@ -401,10 +407,7 @@ fn snapshots_without_a_journal_are_refused() {
 /// passed over after an upgrade: nothing ties it to the journal, which is replayed.
 #[test]
 fn a_version_1_snapshot_is_passed_over() {
-    let dir = tempfile::tempdir().unwrap();
-    let (setup, commands) = setup_and_commands(200);
-    let config = RunnerConfig::new(dir.path());
-    let (mut runner, _) = Runner::open(&config, &setup).unwrap();
+    let Opened { dir, commands, mut runner, .. } = opened(200);
     run(&mut runner, &commands);
     let snapshot = runner.snapshot().unwrap();
     runner.close().unwrap();

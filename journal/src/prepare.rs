@@ -169,15 +169,8 @@ fn prepare(dir: &Path, size: u64, count: u64) -> std::io::Result<Prepared> {
         .set_len(size)
         .and_then(|()| crate::segment::reserve_blocks(&file, size))
         .and_then(|()| SegmentMap::map(&file));
-    match mapped {
-        Ok(map) => Ok(Prepared { file, map, path }),
-        Err(error) => {
-            // Gives back what a reservation that ran out of room had taken.
-            drop(file);
-            let _ = std::fs::remove_file(&path);
-            Err(error)
-        }
-    }
+    let map = crate::segment::removed_on_error(&path, mapped)?;
+    Ok(Prepared { file, map, path })
 }
 
 /// Removes prepared files a previous process left behind.

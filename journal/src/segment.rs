@@ -174,12 +174,17 @@ fn new_segment_file(path: &Path, header: &SegmentHeader) -> Result<File, Journal
         file.write_all_at(&header.encode(), 0).map_err(io)?;
         file.sync_all().map_err(io)
     })();
-    if let Err(error) = made {
-        drop(file);
+    removed_on_error(path, made.map(|()| file))
+}
+
+/// `made` (the making of the file at `path`), with the file removed if it failed: a
+/// half-made file (a segment, a prepared file, a snapshot) must not keep the room it
+/// took on a file system that has just run out of it.
+pub(crate) fn removed_on_error<T, E>(path: &Path, made: Result<T, E>) -> Result<T, E> {
+    if made.is_err() {
         let _ = std::fs::remove_file(path);
-        return Err(error);
     }
-    Ok(file)
+    made
 }
 
 /// Reserves the file system blocks of all `size` bytes of a segment file
@@ -188,11 +193,7 @@ fn new_segment_file(path: &Path, header: &SegmentHeader) -> Result<File, Journal
 /// allocated keep their contents. On a file system without `fallocate` the file stays
 /// sparse, as it was before reservations (docs/OPERATIONS.md, "Disk and memory").
 pub fn reserve(file: &File, path: &Path, size: u64) -> Result<(), JournalError> {
-    reserve_blocks(file, size).map_err(|error| JournalError::Reserve {
-        path: path.to_path_buf(),
-        size,
-        error,
-    })
+    reserve_blocks(file, size).map_err(refused(path, size))
 }
 
 /// [`reserve`] for a segment that already holds records (the last one, at open; it
@@ -202,20 +203,31 @@ pub fn reserve(file: &File, path: &Path, size: u64) -> Result<(), JournalError> 
 /// anything is allocated: a partial reservation would stay in the file, and a start
 /// refused for want of room would have taken the room there was.
 pub fn reserve_existing(file: &File, path: &Path, size: u64) -> Result<(), JournalError> {
-    let refuse = |error| JournalError::Reserve { path: path.to_path_buf(), size, error };
-    let allocated = rustix::fs::fstat(file).map_err(|e| refuse(e.into()))?.st_blocks as u64 * 512;
-    let missing = size.saturating_sub(allocated);
-    if missing > 0 {
-        let fs = rustix::fs::fstatvfs(file).map_err(|e| refuse(e.into()))?;
-        let available = fs.f_bavail.saturating_mul(fs.f_frsize);
-        if available < missing {
-            return Err(refuse(std::io::Error::new(
-                std::io::ErrorKind::StorageFull,
-                format!("the file lacks {missing} bytes and the file system has {available} free"),
-            )));
-        }
-    }
+    room_for_the_rest(file, size).map_err(refused(path, size))?;
     reserve(file, path, size)
+}
+
+/// Whether the file system has the free space that `file` lacks of `size` bytes.
+fn room_for_the_rest(file: &File, size: u64) -> std::io::Result<()> {
+    let allocated = rustix::fs::fstat(file)?.st_blocks as u64 * 512;
+    let missing = size.saturating_sub(allocated);
+    if missing == 0 {
+        return Ok(());
+    }
+    let fs = rustix::fs::fstatvfs(file)?;
+    let available = fs.f_bavail.saturating_mul(fs.f_frsize);
+    if available < missing {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::StorageFull,
+            format!("the file lacks {missing} bytes and the file system has {available} free"),
+        ));
+    }
+    Ok(())
+}
+
+/// The error of a refused reservation of `size` bytes for `path`.
+fn refused(path: &Path, size: u64) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
+    move |error| JournalError::Reserve { path: path.to_path_buf(), size, error }
 }
 
 /// [`reserve`] without the path, for the preparer's own error handling.

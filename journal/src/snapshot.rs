@@ -89,11 +89,7 @@ impl SnapshotStore {
             .and_then(|()| file.write_all(payload))
             .and_then(|()| file.sync_all());
         drop(file);
-        if let Err(error) = written {
-            // A full file system leaves no half-written file behind to take room.
-            let _ = std::fs::remove_file(&temporary);
-            return Err(io(error));
-        }
+        crate::segment::removed_on_error(&temporary, written).map_err(io)?;
         std::fs::rename(&temporary, &path).map_err(|e| JournalError::io(&path, e))?;
         sync_dir(&self.dir)?;
         self.prune(seq)?;

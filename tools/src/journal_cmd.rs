@@ -3,7 +3,7 @@
 use crate::names;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use fincore_engine::{CommandBody, OrderRef, PaymentRef};
+use fincore_engine::{AccountId, AssetId, ClientPaymentId, CommandBody, OrderRef, PaymentRef};
 use fincore_gateway::{decode_record, journal_dir};
 use fincore_journal::{JournalReader, list_segments};
 use std::path::PathBuf;
@@ -224,21 +224,15 @@ fn command_fields(body: &CommandBody) -> (&'static str, Vec<(&'static str, serde
             fields.extend(instrument.map(|i| ("instrument", i.0.into())));
             fields
         }
-        CommandBody::Transfer(t) => vec![
-            ("debit", t.debit.0.into()),
-            ("credit", t.credit.0.into()),
-            ("asset", t.asset.0.into()),
-            ("amount_minor", t.amount.into()),
-            ("client_payment_id", t.client_payment_id.0.into()),
-        ],
-        CommandBody::Authorize(a) => vec![
-            ("debit", a.debit.0.into()),
-            ("credit", a.credit.0.into()),
-            ("asset", a.asset.0.into()),
-            ("amount_minor", a.amount.into()),
-            ("client_payment_id", a.client_payment_id.0.into()),
-            ("timeout_s", a.timeout_s.into()),
-        ],
+        CommandBody::Transfer(t) => {
+            payment_fields(t.debit, t.credit, t.asset, t.amount, t.client_payment_id)
+        }
+        CommandBody::Authorize(a) => {
+            let mut fields =
+                payment_fields(a.debit, a.credit, a.asset, a.amount, a.client_payment_id);
+            fields.push(("timeout_s", a.timeout_s.into()));
+            fields
+        }
         // An amount of 0 captures the whole authorization.
         CommandBody::Capture { account, payment: named, amount } => {
             vec![("account", account.0.into()), payment(named), ("amount_minor", amount.into())]
@@ -265,4 +259,21 @@ fn command_fields(body: &CommandBody) -> (&'static str, Vec<(&'static str, serde
         CommandBody::Tick => Vec::new(),
     };
     (body.kind().name(), fields)
+}
+
+/// The fields a transfer and an authorization share.
+fn payment_fields(
+    debit: AccountId,
+    credit: AccountId,
+    asset: AssetId,
+    amount: i64,
+    client_payment_id: ClientPaymentId,
+) -> Vec<(&'static str, serde_json::Value)> {
+    vec![
+        ("debit", debit.0.into()),
+        ("credit", credit.0.into()),
+        ("asset", asset.0.into()),
+        ("amount_minor", amount.into()),
+        ("client_payment_id", client_payment_id.0.into()),
+    ]
 }
