@@ -8,8 +8,8 @@ use clap::{Args, Subcommand, ValueEnum};
 use fincore_engine::units::{lots_to_qty, minor_to_decimal, ticks_to_price};
 use fincore_engine::{
     AccountId, AccountStatus, Amend, AssetId, Authorize, CancelReason, ClientPaymentId,
-    EXTERNAL_ACCOUNT, Event, InstrumentId, InstrumentStatus, LevelChanged, OrderId, OrderRef,
-    PaymentAction, PaymentId, PaymentInfo, PaymentKind, PaymentRef, PaymentStatus, Query,
+    EXTERNAL_ACCOUNT, Event, InstrumentId, InstrumentSpec, InstrumentStatus, LevelChanged, OrderId,
+    OrderRef, PaymentAction, PaymentId, PaymentInfo, PaymentKind, PaymentRef, PaymentStatus, Query,
     RejectReason, Side, TimeInForce, Trade, Transfer, UserId,
 };
 use fincore_gateway::client::{Client, ClientError, LoginOptions, Received, Reference};
@@ -239,6 +239,14 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
                  --listen address?",
                 args.addr
             )),
+            // A fincore server answers a login, even a refused one, before it closes
+            // (docs/PROTOCOL.md section 8); a bare close is most likely the metrics
+            // endpoint, which drops a request that is not HTTP.
+            ClientError::Closed => anyhow::anyhow!(
+                "{doing}: {} closed the connection without answering the login; is it the \
+                 server's --listen address (not its --metrics address)?",
+                args.addr
+            ),
             _ => anyhow::Error::new(error).context(doing),
         }
     })?;
@@ -246,6 +254,8 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
     let default = args.account.is_none().then_some(DefaultAccount { user: &args.user, account });
     let reference = client.reference()?.clone();
     let json = args.json;
+    // The instrument of an order or amend, to say what it accepts if refused.
+    let mut instrument = None;
     let message = match &args.command {
         ClientCommand::Order { side, symbol, qty, price, tif, id, post_only } => {
             let side = match side {
@@ -264,6 +274,18 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
                 (Some(TifArg::Fok), _) => TimeInForce::Fok,
             };
             let id = id.unwrap_or_else(clock_id);
+            let spec = *reference.instrument(symbol)?;
+            // Each number on its own first, so that one out of range is explained.
+            if let Some(price) = price {
+                units(
+                    client.ticks(&spec, price),
+                    RejectReason::PriceOutsideBand,
+                    &spec,
+                    &reference,
+                )?;
+            }
+            units(client.lots(&spec, *qty), RejectReason::QtyAboveMax, &spec, &reference)?;
+            instrument = Some(spec);
             let mut order = client.order(account, symbol, side, price, *qty, tif, id)?;
             order.post_only = *post_only;
             ClientMsg::NewOrder(order)
@@ -286,7 +308,15 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
             let spec = *reference
                 .instrument_by_id(info.instrument)
                 .context("the order's instrument is unknown")?;
-            let (price, qty) = (client.ticks(&spec, *price)?, client.lots(&spec, *qty)?);
+            let price = units(
+                client.ticks(&spec, *price),
+                RejectReason::PriceOutsideBand,
+                &spec,
+                &reference,
+            )?;
+            let qty =
+                units(client.lots(&spec, *qty), RejectReason::QtyAboveMax, &spec, &reference)?;
+            instrument = Some(spec);
             ClientMsg::Amend(Amend { account, order, price, qty })
         }
         ClientCommand::MassCancel { symbol } => {
@@ -465,9 +495,59 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
         print_received(reply, &reference, json);
     }
     client.logout()?;
-    match refusal {
-        Some((reason, account)) => Err(refused(reason, account, default)),
-        None => Ok(()),
+    let Some((reason, account)) = refusal else { return Ok(()) };
+    // An engine refusal (one with an account), not a session one.
+    let engine_reason = account.and(u16::try_from(reason).ok()).and_then(RejectReason::from_code);
+    let limit =
+        engine_reason.zip(instrument).and_then(|(reason, spec)| accepts(reason, &spec, &reference));
+    match limit {
+        Some(limit) => Err(anyhow::anyhow!("refused: {limit}")),
+        None => Err(refused(reason, account, default)),
+    }
+}
+
+/// A price or quantity converted to ticks or lots; one too large for them is refused
+/// with the instrument limit it breaks anyway (`beyond`), which says what is accepted.
+fn units<T>(
+    converted: Result<T, ClientError>,
+    beyond: RejectReason,
+    spec: &InstrumentSpec,
+    reference: &Reference,
+) -> anyhow::Result<T> {
+    converted.map_err(|error| match (&error, accepts(beyond, spec, reference)) {
+        (ClientError::Invalid(what, RejectReason::ArithmeticOverflow), Some(limit)) => {
+            anyhow::anyhow!("{what} is out of range: {limit}")
+        }
+        _ => error.into(),
+    })
+}
+
+/// What an instrument accepts, for a refusal that names one of its limits: the code
+/// says which limit was broken, not where it lies.
+fn accepts(reason: RejectReason, spec: &InstrumentSpec, reference: &Reference) -> Option<String> {
+    let symbol = spec.symbol.as_str();
+    let asset = |id| reference.asset_by_id(id);
+    match reason {
+        RejectReason::QtyAboveMax => Some(format!(
+            "{symbol} takes at most {} {} per order",
+            lots_to_qty(spec, spec.qty_max),
+            asset(spec.base)?.0.as_str()
+        )),
+        RejectReason::NotionalAboveMax => {
+            let (quote, scale) = asset(spec.quote)?;
+            Some(format!(
+                "{symbol} takes at most {} {} of notional (price x quantity) per order",
+                minor_to_decimal(spec.notional_max, scale),
+                quote.as_str()
+            ))
+        }
+        RejectReason::PriceOutsideBand => Some(format!(
+            "{symbol} takes prices within {} % of the last trade price (of the reference \
+             price {} before the first trade)",
+            Decimal::new(i64::from(spec.band_bps), 2),
+            ticks_to_price(spec, spec.reference_price)
+        )),
+        _ => None,
     }
 }
 
@@ -1161,5 +1241,54 @@ fn event_json(event: &Event, reference: &Reference) -> serde_json::Value {
         }),
         Event::QueryDone { items } => json!({ "type": "query_done", "items": items }),
         Event::Ticked { time_ns } => json!({ "type": "ticked", "time_ns": time_ns }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fincore_engine::{Dec, Price, Qty, Symbol};
+
+    /// The limits a refusal names, each in the instrument's own units; none for a
+    /// refusal that is not about a limit, or an instrument whose asset is unknown.
+    #[test]
+    fn accepts_names_each_limit_in_the_instrument_units() {
+        let symbol = |text| Symbol::new(text).unwrap();
+        let spec = InstrumentSpec {
+            instrument: InstrumentId(3),
+            symbol: symbol("SOL-EUR"),
+            base: AssetId(5),
+            quote: AssetId(6),
+            tick_size: Dec { mantissa: 5, scale: 3 },
+            lot_size: Dec { mantissa: 1, scale: 1 },
+            reference_price: Price(30_000),
+            band_bps: 250,
+            qty_max: Qty(12_345),
+            notional_max: 987_654_321,
+            maker_fee_bps: 0,
+            taker_fee_bps: 0,
+            fee_account: AccountId(1),
+        };
+        let mut reference = Reference {
+            assets: vec![(AssetId(5), symbol("SOL"), 9), (AssetId(6), symbol("EUR"), 2)],
+            instruments: vec![(spec, InstrumentStatus::Trading)],
+        };
+        let accepts = |reason, reference: &Reference| accepts(reason, &spec, reference);
+        assert_eq!(
+            accepts(RejectReason::QtyAboveMax, &reference).unwrap(),
+            "SOL-EUR takes at most 1234.5 SOL per order"
+        );
+        assert_eq!(
+            accepts(RejectReason::NotionalAboveMax, &reference).unwrap(),
+            "SOL-EUR takes at most 9876543.21 EUR of notional (price x quantity) per order"
+        );
+        assert_eq!(
+            accepts(RejectReason::PriceOutsideBand, &reference).unwrap(),
+            "SOL-EUR takes prices within 2.50 % of the last trade price (of the reference \
+             price 150.000 before the first trade)"
+        );
+        assert_eq!(accepts(RejectReason::InsufficientBalance, &reference), None);
+        reference.assets.clear();
+        assert_eq!(accepts(RejectReason::NotionalAboveMax, &reference), None);
     }
 }

@@ -267,6 +267,47 @@ fn client_decimal_arguments_say_what_is_accepted() {
     server.stop();
 }
 
+/// An order or amend refused for one of the instrument's limits ends by saying where the
+/// limit lies, and so does a price or quantity too large to convert to ticks or lots,
+/// which the instrument would refuse anyway.
+#[test]
+fn client_refusals_for_an_instrument_limit_say_what_it_accepts() {
+    let server = Server::start();
+    let client =
+        |args: &[&str]| fincore(&[&["client", "--addr", server.addr.as_str()][..], args].concat());
+    let qty_max = "BTC-USD takes at most 100.0000 BTC per order\n";
+    let band = "BTC-USD takes prices within 10.00 % of the last trade price (of the reference \
+                price 60000.00 before the first trade)\n";
+
+    let (ok, out, err) = client(&["order", "buy", "BTC-USD", "100.0001", "60000", "--id", "1"]);
+    assert!(!ok && out.starts_with("rejected: QtyAboveMax (405)"), "{out}");
+    assert_eq!(err, format!("fincore: refused: {qty_max}"));
+    let (ok, out, err) = client(&["order", "buy", "BTC-USD", "0.01", "66000.01", "--id", "2"]);
+    assert!(!ok && out.starts_with("rejected: PriceOutsideBand (406)"), "{out}");
+    assert_eq!(err, format!("fincore: refused: {band}"));
+    // Beyond 64-bit ticks or lots: refused before sending, with the same limits.
+    let huge = "99999999999999999999";
+    let (ok, out, err) = client(&["order", "buy", "BTC-USD", huge, "60000", "--id", "3"]);
+    assert!(!ok && out.is_empty(), "{out}");
+    assert_eq!(err, format!("fincore: quantity {huge} is out of range: {qty_max}"));
+    let (ok, _, err) = client(&["order", "buy", "BTC-USD", "0.01", huge, "--id", "4"]);
+    assert!(!ok && err == format!("fincore: price {huge} is out of range: {band}"), "{err}");
+
+    // An amend names the same limits.
+    let (ok, _, err) = client(&["order", "buy", "BTC-USD", "0.01", "60000", "--id", "5"]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = client(&["amend", "1", "0.01", "50000"]);
+    assert!(!ok && out.starts_with("rejected: PriceOutsideBand (406)"), "{out}");
+    assert_eq!(err, format!("fincore: refused: {band}"));
+    let (ok, _, err) = client(&["amend", "1", huge, "60000"]);
+    assert!(!ok && err == format!("fincore: quantity {huge} is out of range: {qty_max}"), "{err}");
+    // A refusal that is not about a limit stays as it was.
+    let (ok, out, err) = client(&["order", "buy", "BTC-USD", "0.01", "60000", "--id", "5"]);
+    assert!(!ok && out.starts_with("rejected: DuplicateClientOrderId (500)"), "{out}");
+    assert_eq!(err, "fincore: refused\n");
+    server.stop();
+}
+
 /// `bench floor` echoes every message it sends, in both shapes, and its percentiles are
 /// in order; bad arguments are refused.
 #[test]
@@ -568,4 +609,20 @@ fn client_at_a_port_that_is_not_fincore_says_so() {
     );
     assert!(!ok && err.starts_with(&expected), "{err}");
     assert!(!err.contains("Header {"), "{err}");
+
+    // A port that closes without a word, as the metrics endpoint does with a login.
+    let closing = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = closing.local_addr().unwrap().to_string();
+    let closer = std::thread::spawn(move || {
+        let (mut stream, _) = closing.accept().unwrap();
+        let _ = stream.read(&mut [0; 256]);
+    });
+    let (ok, _, err) = fincore(&["client", "--addr", &addr, "balance"]);
+    closer.join().unwrap();
+    let expected = format!(
+        "fincore: logging in to {addr} as alice: {addr} closed the connection without \
+         answering the login; is it the server's --listen address (not its --metrics \
+         address)?\n"
+    );
+    assert!(!ok && err == expected, "{err}");
 }
