@@ -344,7 +344,8 @@ impl Class {
         matches!(kind, CommandKind::NewOrder | CommandKind::Amend)
     }
 
-    /// E.g. `Cancel`, `NewOrder, 2-3 fills`, `Transfer (rejected)`.
+    /// E.g. `cancel`, `new_order, 2-3 fills`, `transfer (rejected)`: the command's
+    /// name as the journal and `fincore client` print it.
     fn label(self) -> String {
         let outcome = match (self.rejected, self.fills) {
             (true, _) => " (rejected)",
@@ -354,7 +355,7 @@ impl Class {
             (false, 2) => ", 2-3 fills",
             (false, _) => ", 4+ fills",
         };
-        format!("{:?}{outcome}", self.kind)
+        format!("{}{outcome}", self.kind.name())
     }
 }
 
@@ -432,14 +433,14 @@ mod tests {
     #[test]
     fn commands_are_classed_by_kind_outcome_and_fills() {
         let label = |kind, rejected, fills| Class::new(kind, rejected, fills).label();
-        assert_eq!(label(CommandKind::NewOrder, false, 0), "NewOrder, no fill");
-        assert_eq!(label(CommandKind::NewOrder, false, 1), "NewOrder, 1 fill");
-        assert_eq!(label(CommandKind::Amend, false, 3), "Amend, 2-3 fills");
-        assert_eq!(label(CommandKind::NewOrder, false, 4), "NewOrder, 4+ fills");
-        assert_eq!(label(CommandKind::NewOrder, false, 40), "NewOrder, 4+ fills");
-        assert_eq!(label(CommandKind::NewOrder, true, 0), "NewOrder (rejected)");
-        assert_eq!(label(CommandKind::Cancel, false, 0), "Cancel");
-        assert_eq!(label(CommandKind::Transfer, true, 0), "Transfer (rejected)");
+        assert_eq!(label(CommandKind::NewOrder, false, 0), "new_order, no fill");
+        assert_eq!(label(CommandKind::NewOrder, false, 1), "new_order, 1 fill");
+        assert_eq!(label(CommandKind::Amend, false, 3), "amend, 2-3 fills");
+        assert_eq!(label(CommandKind::NewOrder, false, 4), "new_order, 4+ fills");
+        assert_eq!(label(CommandKind::NewOrder, false, 40), "new_order, 4+ fills");
+        assert_eq!(label(CommandKind::NewOrder, true, 0), "new_order (rejected)");
+        assert_eq!(label(CommandKind::Cancel, false, 0), "cancel");
+        assert_eq!(label(CommandKind::Transfer, true, 0), "transfer (rejected)");
         // One class per bucket, whatever the exact count; kinds sort in enum order.
         let order = |kind, fills| Class::new(kind, false, fills);
         assert_eq!(order(CommandKind::NewOrder, 5), order(CommandKind::NewOrder, 9));

@@ -196,25 +196,28 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
         let kept = scratch.keep();
         bail!(
             "the live and replayed states differ: the engine thread stopped at seq {} with \
-             state hash {:016x}; the replay applied {} records (torn tail: {:?}) and reached \
+             state hash {:016x}; the replay applied {} records{} and reached \
              {replay_hash:016x}. The run's data directory is kept: {}",
             exit.seq,
             exit.state_hash,
             replayed.records,
-            replayed.torn_tail,
+            match &replayed.torn_tail {
+                Some(torn) => format!(" (stopped at a torn record: {})", torn.reason),
+                None => String::new(),
+            },
             kept.display()
         );
     }
     let ops_per_sec = n as f64 / elapsed.as_secs_f64();
     let p = |q: f64| histogram.value_at_quantile(q);
     println!(
-        "pipeline bench: mix={} ops={} rate={} batch={} durability={} wait={:?} instruments={}",
+        "pipeline bench: mix={} ops={} rate={} batch={} durability={} wait={} instruments={}",
         args.mix.name(),
         n,
         args.rate,
         args.batch,
         args.durability,
-        wait,
+        crate::names::wait_mode(wait),
         args.instruments
     );
     println!(
@@ -248,10 +251,11 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
     }
     if args.json {
         println!(
-            "{{\"mix\":\"{}\",\"ops\":{n},\"rate\":\"{}\",\"durability\":\"{}\",\"wait\":\"{wait:?}\",\"metrics\":{},\"ops_per_sec\":{ops_per_sec:.0},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{},\"events\":{events},\"state_hash\":\"{:016x}\",\"replay_records\":{}}}",
+            "{{\"mix\":\"{}\",\"ops\":{n},\"rate\":\"{}\",\"durability\":\"{}\",\"wait\":\"{}\",\"metrics\":{},\"ops_per_sec\":{ops_per_sec:.0},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{},\"events\":{events},\"state_hash\":\"{:016x}\",\"replay_records\":{}}}",
             args.mix.name(),
             args.rate,
             args.durability,
+            crate::names::wait_mode(wait),
             args.metrics,
             p(0.5),
             p(0.99),

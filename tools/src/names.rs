@@ -6,6 +6,7 @@ use fincore_engine::{
     AccountStatus, InstrumentStatus, OrderType, PaymentAction, Role, Side, StpMode, StpScope,
     TimeInForce,
 };
+use fincore_gateway::pipeline::WaitMode;
 
 /// `buy` or `sell`, as typed in `fincore client order`.
 pub fn side(side: Side) -> &'static str {
@@ -35,6 +36,14 @@ pub fn time_in_force(time_in_force: TimeInForce) -> &'static str {
         TimeInForce::Gtc => "gtc",
         TimeInForce::Ioc => "ioc",
         TimeInForce::Fok => "fok",
+    }
+}
+
+/// The pipeline's wait strategy, as `--busy-spin` selects it.
+pub fn wait_mode(mode: WaitMode) -> &'static str {
+    match mode {
+        WaitMode::Adaptive => "adaptive",
+        WaitMode::BusySpin => "busy_spin",
     }
 }
 

@@ -342,6 +342,8 @@ fn bench_pipeline_checks_its_state_against_a_replay_of_its_journal() {
         let json: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
         assert_eq!(json["mix"], mix);
         assert_eq!(json["ops"], 3000);
+        assert_eq!(json["wait"], "adaptive");
+        assert!(stdout.contains(" wait=adaptive "), "{mix}: {stdout}");
         // The whole journal: the setup commands, then every command of the run.
         assert!(json["replay_records"].as_u64().unwrap() > 3000, "{mix}: {stdout}");
         assert!(json["events"].as_u64().unwrap() >= 3000, "{mix}: every command answered");
