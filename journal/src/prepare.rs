@@ -148,8 +148,18 @@ fn prepare_loop(dir: &Path, size: u64, shared: &Shared) {
             Ok(prepared) => state.ready = Some(prepared),
             // The roll-over creates its file itself (and meets the same error, if it
             // was a full file system, as a failed append); the next request, for the
-            // segment after, tries again, in case room was made meanwhile.
-            Err(_) => state.wanted = false,
+            // segment after, tries again, in case room was made meanwhile. Logged all
+            // the same: if the roll-over then succeeds, the disk is nearly full, and
+            // this is the operator's one notice before appends fail.
+            Err(error) => {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    %error,
+                    "could not prepare the next journal segment; the roll-over will create \
+                     it itself"
+                );
+                state.wanted = false;
+            }
         }
         drop(state);
         shared.changed.notify_all();
@@ -240,6 +250,42 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         seen
+    }
+
+    /// Waits until the preparer has answered the last request: a file is ready, or the
+    /// attempt failed (which drops the request).
+    fn answered(preparer: &Preparer) {
+        let shared = &preparer.shared;
+        let pending = |s: &mut State| s.busy || (s.wanted && s.ready.is_none());
+        let state = shared.state.lock().expect("no panics");
+        let timeout = std::time::Duration::from_secs(30);
+        let (_state, waited) = shared.changed.wait_timeout_while(state, timeout, pending).unwrap();
+        assert!(!waited.timed_out(), "the preparer did not answer in {timeout:?}");
+    }
+
+    /// A preparation that fails for want of room leaves no file and does not stop the
+    /// preparer: the next request, once there is room, gets a file.
+    #[test]
+    #[cfg(feature = "testing")]
+    fn a_failed_preparation_is_tried_again_at_the_next_request() {
+        const SIZE: u64 = 1 << 20;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let Some(fs) = crate::testing::Tmpfs::mount(dir.path(), 2 * SIZE) else { return };
+        let junk = fs.root().join("junk");
+        std::fs::write(&junk, vec![1u8; SIZE as usize * 3 / 2]).expect("room for the junk");
+        let preparer = Preparer::start(fs.root(), SIZE).expect("thread starts");
+        preparer.want();
+        answered(&preparer);
+        assert!(preparer.take().is_none(), "a file was prepared without room for it");
+        let left: Vec<_> = std::fs::read_dir(fs.root()).unwrap().flatten().collect();
+        assert_eq!(left.len(), 1, "a failed preparation left its file: {left:?}");
+
+        std::fs::remove_file(&junk).expect("junk removed");
+        preparer.want();
+        answered(&preparer);
+        let prepared = preparer.take().expect("prepared once there is room");
+        assert_eq!(prepared.file.metadata().expect("stat").len(), SIZE);
+        assert!(fs.used() >= SIZE, "the prepared file's blocks are reserved");
     }
 
     #[test]
