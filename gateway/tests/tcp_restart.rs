@@ -387,3 +387,62 @@ fn a_start_that_cannot_listen_touches_no_data_directory() {
     drop(common::start(&config));
     assert!(data.join("journal").is_dir());
 }
+
+/// Nothing connects while the server recovers: the listen address is claimed (bound)
+/// from the start, but listened on only once the journal is replayed, so a client that
+/// tries meanwhile is refused at once instead of waiting in the backlog for a server
+/// that cannot answer yet (docs/OPERATIONS.md, "Running it").
+#[test]
+fn no_connection_is_accepted_while_the_server_recovers() {
+    use fincore_engine::{AssetId, CommandBody, UserId};
+    use fincore_gateway::{Origin, Runner};
+    use std::time::{Duration, Instant};
+    const DEPOSITS: u64 = 300_000;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::config(dir.path());
+    // A journal whose replay takes a while: the setup, then one-unit deposits (no
+    // stop snapshot, so the start replays every one of them).
+    let setup = config.setup_commands().unwrap();
+    let (mut runner, _) = Runner::open(&config.runner_config(), &setup).unwrap();
+    let (origin, mut events) = (Origin { user: UserId(0), session: 0, peer: 0 }, Vec::new());
+    for id in 0..DEPOSITS {
+        events.clear();
+        let body = CommandBody::Deposit {
+            account: AccountId(2),
+            asset: AssetId(0),
+            amount: 1,
+            client_payment_id: ClientPaymentId(1_000_000 + id),
+        };
+        runner.submit(origin, common::now_ns(), body, &mut events).unwrap();
+    }
+    drop(runner);
+
+    // A port named in advance (free a moment ago), so the client knows where to knock.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    config.listen = addr;
+    let began = Instant::now();
+    let starting = std::thread::spawn(move || server::start(&config, ServerOptions::default()));
+    let mut refused = 0u32;
+    let connected_at = loop {
+        match std::net::TcpStream::connect(addr) {
+            Ok(_) => break began.elapsed(),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => refused += 1,
+            Err(e) => panic!("connecting during the start: {e}"),
+        }
+        assert!(began.elapsed() < Duration::from_secs(120), "the server never listened");
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    let (handle, started) = starting.join().unwrap().expect("the server starts");
+    assert_eq!(started.seq, common::SETUP_SEQ + DEPOSITS);
+    // `started.elapsed` times the recovery from a moment after `began`: a connection
+    // accepted during it would have come sooner.
+    assert!(
+        connected_at >= started.elapsed,
+        "a connection was accepted {connected_at:?} after the start was called, before the \
+         recovery ended ({:?})",
+        started.elapsed
+    );
+    assert!(refused > 0, "no connection was tried while the server recovered");
+    handle.stop().unwrap();
+}
