@@ -701,9 +701,12 @@ fn print_events(events: &[Event], reference: &Reference, json: bool) {
     }
 }
 
+/// One received message; in JSON with the frame's outbound sequence number as `seq`
+/// (so no message's own fields may be named `seq`).
 fn print_received(received: &Received, reference: &Reference, json: bool) {
     if json {
         let mut object = message_json(&received.msg, reference);
+        debug_assert!(object.get("seq").is_none(), "a message field would hide the frame's seq");
         object["seq"] = received.seq.into();
         println!("{object}");
     } else {
@@ -760,6 +763,9 @@ fn message_json(msg: &ServerMsg, reference: &Reference) -> serde_json::Value {
     match msg {
         ServerMsg::ExecReport(report) => {
             let mut object = event_json(&report.event, reference);
+            debug_assert!(
+                object.get("journal_seq").is_none() && object.get("request_id").is_none()
+            );
             object["journal_seq"] = report.journal_seq.into();
             object["request_id"] = report.request_id.into();
             object
@@ -771,9 +777,11 @@ fn message_json(msg: &ServerMsg, reference: &Reference) -> serde_json::Value {
             "ref_type": reject.ref_type,
             "ref_request_id": reject.ref_request_id,
         }),
+        // `seq` is the frame's own number (see `print_received`): the sequence of the last
+        // command in the snapshot is `snapshot_seq`, as in `fincore replay --json`.
         ServerMsg::SnapshotTaken(taken) => json!({
             "type": "snapshot_taken",
-            "seq": taken.seq,
+            "snapshot_seq": taken.seq,
             "state_hash": format!("{:016x}", taken.state_hash),
         }),
         ServerMsg::LoginAccepted(a) => json!({

@@ -628,3 +628,23 @@ fn client_at_a_port_that_is_not_fincore_says_so() {
     );
     assert!(!ok && err == expected, "{err}");
 }
+
+/// `snapshot --json` shows both numbers: the frame's outbound sequence as `seq`, as every
+/// `--json` reply has it, and the journal sequence the snapshot is at as `snapshot_seq`
+/// (the text form's "snapshot at seq N"); the first used to overwrite the second.
+#[test]
+fn client_snapshot_json_keeps_the_snapshot_sequence() {
+    let server = Server::start();
+    let (ok, out, err) = admin(&server, &["snapshot"]);
+    assert!(ok, "{err}");
+    let at = out.strip_prefix("snapshot at seq ").and_then(|rest| rest.split(' ').next());
+    let at: u64 = at.unwrap_or_else(|| panic!("{out}")).parse().unwrap();
+    // Nothing happened since: the same snapshot is the answer.
+    let (ok, out, err) = admin(&server, &["--json", "snapshot"]);
+    assert!(ok, "{err}");
+    let json: serde_json::Value = serde_json::from_str(out.trim_end()).unwrap();
+    assert_eq!(json["type"], "snapshot_taken");
+    assert_eq!(json["snapshot_seq"], at, "{out}");
+    assert!(json["seq"].is_u64(), "{out}");
+    server.stop();
+}
