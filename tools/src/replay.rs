@@ -6,7 +6,7 @@ use crate::names;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use fincore_engine::units::{lots_to_qty, minor_to_decimal, ticks_to_price};
-use fincore_engine::{AccountId, Engine, Event, Query, SYSTEM_USER};
+use fincore_engine::{AccountId, AssetId, Engine, Event, Query, SYSTEM_USER};
 use fincore_gateway::{ReplayBounds, Replayed, replay};
 use std::path::PathBuf;
 
@@ -141,13 +141,20 @@ fn print_summary(replayed: &Replayed) {
         let decimal =
             |v: i128| minor_to_decimal(v.clamp(i64::MIN as i128, i64::MAX as i128) as i64, scale);
         println!(
-            "  {:<8} supply {}  available {}  held {}",
+            "  {:<8} supply {}  available {}  held {}  pending {}",
             totals.symbol.as_str(),
             decimal(totals.supply.into()),
             decimal(totals.available),
-            decimal(totals.held)
+            decimal(totals.held),
+            decimal(pending_total(engine, totals.asset))
         );
     }
+}
+
+/// The sum of every account's pending balance of `asset` (held for outgoing
+/// authorizations): with available and held, it makes up the supply.
+fn pending_total(engine: &Engine, asset: AssetId) -> i128 {
+    engine.accounts().map(|(_, account)| i128::from(account.balance(asset).pending)).sum()
 }
 
 fn print_book(engine: &Engine, symbol: &str) -> Result<()> {
@@ -185,9 +192,10 @@ fn print_account(engine: &Engine, account: AccountId) -> Result<()> {
                 let scale = engine.asset_info(b.asset).map_or(0, |a| a.scale);
                 let symbol =
                     engine.asset_info(b.asset).map(|a| a.symbol.to_string()).unwrap_or_default();
-                let (available, held) =
-                    (minor_to_decimal(b.available, scale), minor_to_decimal(b.held, scale));
-                println!("  {symbol:<8} available {available}  held {held}");
+                let decimal = |amount| minor_to_decimal(amount, scale);
+                let (available, held) = (decimal(b.available), decimal(b.held));
+                let pending = decimal(b.pending);
+                println!("  {symbol:<8} available {available}  held {held}  pending {pending}");
             }
             Event::Rejected(r) => bail!("account {}: {}", account.0, r.reason),
             _ => {}

@@ -648,3 +648,35 @@ fn client_snapshot_json_keeps_the_snapshot_sequence() {
     assert!(json["seq"].is_u64(), "{out}");
     server.stop();
 }
+
+/// `replay` shows pending authorizations: per account beside available and held, and in
+/// the per-asset summary, where available + held + pending make up the supply.
+#[test]
+fn replay_shows_pending_so_that_the_summary_adds_up() {
+    use rust_decimal::Decimal;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(dir.path(), &[]);
+    let alice = ["client", "--addr", server.addr.as_str(), "authorize", "3", "USD", "100"];
+    let (ok, _, err) = fincore(&[&alice[..], &["--timeout", "600", "--id", "8"]].concat());
+    assert!(ok, "{err}");
+    server.stop();
+
+    let (ok, out, err) =
+        fincore(&["replay", "--data", dir.path().to_str().unwrap(), "--account", "2"]);
+    assert!(ok, "{err}");
+    let line = |start: &str| {
+        let found = out.lines().find(|line| line.trim_start().starts_with(start));
+        found.unwrap_or_else(|| panic!("no line {start}: {out}")).to_string()
+    };
+    let account = line("USD      available");
+    assert!(account.ends_with("  pending 100.000000"), "{out}");
+    let supply = line("USD      supply");
+    // "USD supply X available Y held Z pending P": the numbers by name.
+    let words: Vec<&str> = supply.split_whitespace().collect();
+    let amount = |name: &str| {
+        let at = words.iter().position(|w| *w == name).unwrap_or_else(|| panic!("{supply}"));
+        words[at + 1].parse::<Decimal>().unwrap()
+    };
+    assert_eq!(amount("pending"), Decimal::from(100), "{supply}");
+    assert_eq!(amount("available") + amount("held") + amount("pending"), amount("supply"));
+}
