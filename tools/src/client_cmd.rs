@@ -8,9 +8,10 @@ use clap::{Args, Subcommand, ValueEnum};
 use fincore_engine::units::{lots_to_qty, minor_to_decimal, ticks_to_price};
 use fincore_engine::{
     AccountId, AccountStatus, Amend, AssetId, Authorize, CancelReason, ClientPaymentId,
-    EXTERNAL_ACCOUNT, Event, InstrumentId, InstrumentSpec, InstrumentStatus, LevelChanged, OrderId,
-    OrderRef, PaymentAction, PaymentId, PaymentInfo, PaymentKind, PaymentRef, PaymentStatus, Query,
-    RejectReason, Side, TimeInForce, Trade, Transfer, UserId,
+    CommandKind, EXTERNAL_ACCOUNT, Event, InstrumentId, InstrumentSpec, InstrumentStatus,
+    LevelChanged, OrderId, OrderRef, PaymentAction, PaymentId, PaymentInfo, PaymentKind,
+    PaymentRef, PaymentStatus, Query, RejectReason, Rejected, Side, TimeInForce, Trade, Transfer,
+    UserId,
 };
 use fincore_gateway::client::{Client, ClientError, LoginOptions, Received, Reference};
 use fincore_gateway::wire::{self, ClientMsg, ServerMsg};
@@ -302,8 +303,9 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
             let order = OrderRef::Id(OrderId(*order));
             let info = client.query(Query::Order { account, order })?;
             let Some(Event::OrderInfo(info)) = info.first() else {
-                print_events(&info, &reference, json);
-                return Err(query_refusal(&info, "no such order", default));
+                let refused = as_refusal_of(CommandKind::Amend, &info);
+                print_events(&refused, &reference, json);
+                return Err(query_refusal(&refused, "no such order", default));
             };
             let spec = *reference
                 .instrument_by_id(info.instrument)
@@ -396,8 +398,9 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
                 Some(amount) => {
                     let info = client.query(Query::Payment { account, payment })?;
                     let Some(Event::PaymentInfo(info)) = info.first() else {
-                        print_events(&info, &reference, json);
-                        return Err(query_refusal(&info, "no such payment", default));
+                        let refused = as_refusal_of(CommandKind::Capture, &info);
+                        print_events(&refused, &reference, json);
+                        return Err(query_refusal(&refused, "no such payment", default));
                     };
                     let (_, scale) = reference
                         .asset_by_id(info.asset)
@@ -581,6 +584,19 @@ fn refused(
         }
         _ => anyhow::anyhow!("refused"),
     }
+}
+
+/// The answer to a lookup the client makes before sending a command of `kind` (the
+/// order an amend changes, for its instrument; the payment a partial capture takes, for
+/// its asset), with its refusal shown as the command's: the user asked for the command,
+/// not the lookup, and the lookup is refused for the same reasons the command would be
+/// (unknown account, account not owned, unknown order or payment).
+fn as_refusal_of(kind: CommandKind, answer: &[Event]) -> Vec<Event> {
+    let relabel = |event: &Event| match *event {
+        Event::Rejected(rejected) => Event::Rejected(Rejected { kind, ..rejected }),
+        other => other,
+    };
+    answer.iter().map(relabel).collect()
 }
 
 /// The error for a lookup whose answer is not the item asked for: its refusal, if it was

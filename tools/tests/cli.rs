@@ -680,3 +680,23 @@ fn replay_shows_pending_so_that_the_summary_adds_up() {
     assert_eq!(amount("pending"), Decimal::from(100), "{supply}");
     assert_eq!(amount("available") + amount("held") + amount("pending"), amount("supply"));
 }
+
+/// An amend, or a partial capture, looks its order or payment up first (for the
+/// instrument's or asset's units); a refusal of that lookup is shown as the refusal of
+/// the command the user typed, not of a query the user never asked for.
+#[test]
+fn client_lookup_before_a_command_is_refused_as_that_command() {
+    let server = Server::start();
+    let client =
+        |args: &[&str]| fincore(&[&["client", "--addr", server.addr.as_str()][..], args].concat());
+    let (ok, out, err) = client(&["amend", "99999", "0.001", "60000"]);
+    assert!(!ok && out.starts_with("rejected: UnknownOrder (700) (command amend, account 2"));
+    assert!(!out.contains("query"), "{out}");
+    assert_eq!(err, "fincore: refused\n");
+    let (ok, out, _) = client(&["--json", "amend", "99999", "0.001", "60000"]);
+    let json: serde_json::Value = serde_json::from_str(out.trim_end()).unwrap();
+    assert!(!ok && json["kind"] == "amend" && json["reason"] == 700, "{out}");
+    let (ok, out, _) = client(&["capture", "99999", "--amount", "1"]);
+    assert!(!ok && out.starts_with("rejected: UnknownPayment (1008) (command capture, "), "{out}");
+    server.stop();
+}
