@@ -529,29 +529,69 @@ fn units<T>(
 /// says which limit was broken, not where it lies.
 fn accepts(reason: RejectReason, spec: &InstrumentSpec, reference: &Reference) -> Option<String> {
     let symbol = spec.symbol.as_str();
-    let asset = |id| reference.asset_by_id(id);
     match reason {
-        RejectReason::QtyAboveMax => Some(format!(
-            "{symbol} takes at most {} {} per order",
-            lots_to_qty(spec, spec.qty_max),
-            asset(spec.base)?.0.as_str()
-        )),
-        RejectReason::NotionalAboveMax => {
-            let (quote, scale) = asset(spec.quote)?;
-            Some(format!(
-                "{symbol} takes at most {} {} of notional (price x quantity) per order",
-                minor_to_decimal(spec.notional_max, scale),
-                quote.as_str()
-            ))
+        RejectReason::QtyAboveMax => {
+            Some(format!("{symbol} takes at most {} per order", qty_max(spec, reference)?))
         }
+        RejectReason::NotionalAboveMax => Some(format!(
+            "{symbol} takes at most {} of notional (price x quantity) per order",
+            notional_max(spec, reference)?
+        )),
         RejectReason::PriceOutsideBand => Some(format!(
             "{symbol} takes prices within {} % of the last trade price (of the reference \
              price {} before the first trade)",
-            Decimal::new(i64::from(spec.band_bps), 2),
+            band_percent(spec),
             ticks_to_price(spec, spec.reference_price)
         )),
         _ => None,
     }
+}
+
+/// The largest quantity of one order, in the base asset (`100.0000 BTC`); none if the
+/// asset is unknown.
+fn qty_max(spec: &InstrumentSpec, reference: &Reference) -> Option<String> {
+    let (base, _) = reference.asset_by_id(spec.base)?;
+    Some(format!("{} {base}", lots_to_qty(spec, spec.qty_max)))
+}
+
+/// The largest notional (price x quantity) of one order, in the quote asset
+/// (`10000000.000000 USD`); none if the asset is unknown.
+fn notional_max(spec: &InstrumentSpec, reference: &Reference) -> Option<String> {
+    let (quote, scale) = reference.asset_by_id(spec.quote)?;
+    Some(format!("{} {quote}", minor_to_decimal(spec.notional_max, scale)))
+}
+
+/// The half-width of the price band in percent (1000 bp: `10.00`).
+fn band_percent(spec: &InstrumentSpec) -> Decimal {
+    Decimal::new(i64::from(spec.band_bps), 2)
+}
+
+/// An instrument as `reference` lists it: its units, then what an order may be (each
+/// limit a refusal can name, in the units [`accepts`] uses) and its fees.
+fn describe_instrument(
+    spec: &InstrumentSpec,
+    status: InstrumentStatus,
+    reference: &Reference,
+) -> String {
+    let dec = |d| fincore_engine::units::dec_to_decimal(d).unwrap_or_default();
+    let unknown = || "? (asset unknown)".to_string();
+    let fee = |bps: i32| if bps < 0 { format!("{bps} bp (a rebate)") } else { format!("{bps} bp") };
+    format!(
+        "instrument {} {} tick {} lot {} ({}): per order at most {} and {} notional, \
+         prices within {} % of the last trade price (reference price {} before the first \
+         trade); fees maker {}, taker {}",
+        spec.instrument.0,
+        spec.symbol,
+        dec(spec.tick_size),
+        dec(spec.lot_size),
+        names::instrument_status(status),
+        qty_max(spec, reference).unwrap_or_else(unknown),
+        notional_max(spec, reference).unwrap_or_else(unknown),
+        band_percent(spec),
+        ticks_to_price(spec, spec.reference_price),
+        fee(spec.maker_fee_bps),
+        fee(spec.taker_fee_bps),
+    )
 }
 
 /// The account the client picked because the command line named none: the user's
@@ -992,14 +1032,7 @@ fn describe(event: &Event, reference: &Reference) -> String {
         Event::AssetInfo { asset, symbol, scale } => {
             format!("asset {} {symbol} ({scale} decimals)", asset.0)
         }
-        Event::InstrumentInfo { spec, status } => format!(
-            "instrument {} {} tick {} lot {} ({})",
-            spec.instrument.0,
-            spec.symbol,
-            fincore_engine::units::dec_to_decimal(spec.tick_size).unwrap_or_default(),
-            fincore_engine::units::dec_to_decimal(spec.lot_size).unwrap_or_default(),
-            names::instrument_status(status)
-        ),
+        Event::InstrumentInfo { spec, status } => describe_instrument(&spec, status, reference),
         Event::AccountCreated { account, owner } => {
             format!("account {} created, owned by user {}", account.0, owner.0)
         }
@@ -1211,11 +1244,21 @@ fn event_json(event: &Event, reference: &Reference) -> serde_json::Value {
         Event::AssetInfo { asset, symbol, scale } => {
             json!({ "type": "asset", "asset": asset.0, "symbol": symbol.to_string(), "scale": scale })
         }
+        // The limits as `reference` prints them: quantities in the base asset, notional
+        // in the quote asset (both named), the band in basis points and percent.
         Event::InstrumentInfo { spec, status } => json!({
             "type": "instrument", "instrument": spec.instrument.0, "symbol": spec.symbol.to_string(),
+            "base": asset_symbol(spec.base), "quote": asset_symbol(spec.quote),
             "tick_size": fincore_engine::units::dec_to_decimal(spec.tick_size).map(|d| d.to_string()),
             "lot_size": fincore_engine::units::dec_to_decimal(spec.lot_size).map(|d| d.to_string()),
             "status": names::instrument_status(status),
+            "qty_max": lots_to_qty(&spec, spec.qty_max).to_string(),
+            "notional_max": money(spec.quote, spec.notional_max),
+            "band_bps": spec.band_bps, "band_percent": band_percent(&spec).to_string(),
+            "reference_price": ticks_to_price(&spec, spec.reference_price).to_string(),
+            "maker_fee_bps": spec.maker_fee_bps, "taker_fee_bps": spec.taker_fee_bps,
+            "qty_max_raw": spec.qty_max.0, "notional_max_raw": spec.notional_max,
+            "reference_price_raw": spec.reference_price.0,
         }),
         Event::PaymentLimitsSet { asset, transfer_max, velocity_24h } => json!({
             "type": "payment_limits", "asset": asset_symbol(asset),
@@ -1312,7 +1355,20 @@ mod tests {
              price 150.000 before the first trade)"
         );
         assert_eq!(accepts(RejectReason::InsufficientBalance, &reference), None);
+        // `reference` names the same limits, and the fees (a negative one is a rebate).
+        let spec = InstrumentSpec { maker_fee_bps: -2, taker_fee_bps: 7, ..spec };
+        assert_eq!(
+            describe_instrument(&spec, InstrumentStatus::Halted, &reference),
+            "instrument 3 SOL-EUR tick 0.005 lot 0.1 (halted): per order at most 1234.5 SOL \
+             and 9876543.21 EUR notional, prices within 2.50 % of the last trade price \
+             (reference price 150.000 before the first trade); fees maker -2 bp (a rebate), \
+             taker 7 bp"
+        );
         reference.assets.clear();
         assert_eq!(accepts(RejectReason::NotionalAboveMax, &reference), None);
+        assert!(
+            describe_instrument(&spec, InstrumentStatus::Halted, &reference)
+                .contains("per order at most ? (asset unknown) and ? (asset unknown) notional")
+        );
     }
 }

@@ -700,3 +700,37 @@ fn client_lookup_before_a_command_is_refused_as_that_command() {
     assert!(!ok && out.starts_with("rejected: UnknownPayment (1008) (command capture, "), "{out}");
     server.stop();
 }
+
+/// `reference` shows, beside tick and lot, what an order may be (each limit a refusal
+/// can name, in the units the refusal uses) and the fees, in text and in JSON.
+#[test]
+fn client_reference_shows_each_instrument_limit_and_fee() {
+    let server = Server::start();
+    let client =
+        |args: &[&str]| fincore(&[&["client", "--addr", server.addr.as_str()][..], args].concat());
+    let (ok, out, err) = client(&["reference"]);
+    assert!(ok, "{err}");
+    let btc = "instrument 0 BTC-USD tick 0.01 lot 0.0001 (trading): per order at most 100.0000 \
+               BTC and 10000000.000000 USD notional, prices within 10.00 % of the last trade \
+               price (reference price 60000.00 before the first trade); fees maker 1 bp, taker \
+               5 bp";
+    assert!(out.lines().any(|line| line == btc), "{out}");
+
+    let (ok, out, err) = client(&["--json", "reference"]);
+    assert!(ok, "{err}");
+    let instrument = out
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .find(|json| json["symbol"] == "BTC-USD")
+        .unwrap_or_else(|| panic!("{out}"));
+    let expected = serde_json::json!({
+        "type": "instrument", "instrument": 0, "symbol": "BTC-USD", "base": "BTC",
+        "quote": "USD", "tick_size": "0.01", "lot_size": "0.0001", "status": "trading",
+        "qty_max": "100.0000", "notional_max": "10000000.000000", "band_bps": 1000,
+        "band_percent": "10.00", "reference_price": "60000.00", "maker_fee_bps": 1,
+        "taker_fee_bps": 5, "qty_max_raw": 1_000_000, "notional_max_raw": 10_000_000_000_000i64,
+        "reference_price_raw": 6_000_000,
+    });
+    assert_eq!(instrument, expected);
+    server.stop();
+}
