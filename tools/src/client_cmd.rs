@@ -198,8 +198,9 @@ enum ClientCommand {
         /// command sets both limits at once, so 0 must be said explicitly).
         #[arg(long, value_parser = exact_decimal)]
         credit: Decimal,
-        /// The account's own rolling 24-hour outgoing limit (omitted: the asset's).
-        #[arg(long, value_parser = exact_decimal)]
+        /// The account's own rolling 24-hour outgoing limit (omitted: the asset's default,
+        /// which `payment-limits` sets; one account cannot be set to no limit).
+        #[arg(long, value_parser = account_daily_max_arg)]
         daily_max: Option<Decimal>,
     },
     /// Admin: put an account on the compliance deny-list.
@@ -683,6 +684,18 @@ fn limit_arg(text: &str) -> Result<Limit, String> {
         _ => exact_decimal(text)
             .map(|amount| Limit(Some(amount)))
             .map_err(|why| format!("{why}; or none for no limit")),
+    }
+}
+
+/// An account's own daily limit: an amount only. The protocol has no "no limit" for one
+/// account (no amount means the asset's default), so `none`, which `payment-limits`
+/// takes, is refused with what to do instead.
+fn account_daily_max_arg(text: &str) -> Result<Decimal, String> {
+    match text {
+        "none" => Err("one account cannot be set to no limit: omit --daily-max to use the \
+                       asset's default (set by payment-limits, where none means no limit)"
+            .to_string()),
+        _ => exact_decimal(text),
     }
 }
 

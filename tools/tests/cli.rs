@@ -734,3 +734,15 @@ fn client_reference_shows_each_instrument_limit_and_fee() {
     assert_eq!(instrument, expected);
     server.stop();
 }
+
+/// `account-limits --daily-max none` is refused with what to do: the protocol has no
+/// "no limit" for one account (no amount means the asset's default).
+#[test]
+fn client_account_daily_max_none_says_to_omit_it() {
+    let args = ["client", "--user", "admin", "account-limits", "4", "USD", "--credit", "5000"];
+    let (ok, _, err) = fincore(&[&args[..], &["--daily-max", "none"]].concat());
+    let why = "invalid value 'none' for '--daily-max <DAILY_MAX>': one account cannot be set \
+               to no limit: omit --daily-max to use the asset's default (set by \
+               payment-limits, where none means no limit)\n";
+    assert!(!ok && err.contains(why), "{err}");
+}
