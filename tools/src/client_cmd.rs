@@ -207,8 +207,15 @@ enum ClientCommand {
     Block { account: u32 },
     /// Admin: take an account off the deny-list.
     Unblock { account: u32 },
-    /// Admin: create an account for a user id.
-    CreateAccount { account: u32, owner: u32 },
+    /// Admin: create an account for a user, named by number: `create-account 61 3`.
+    CreateAccount {
+        /// The new account's number.
+        account: u32,
+        /// The owner's numeric user id: the `id` of its `[[users]]` entry in the server's
+        /// configuration (in the demo, alice is 2 and bob 3).
+        #[arg(value_parser = user_id_arg)]
+        owner: u32,
+    },
     /// Admin: freeze an account (new risk refused, cancels allowed).
     Freeze { account: u32 },
     /// Admin: unfreeze an account.
@@ -697,6 +704,18 @@ fn account_daily_max_arg(text: &str) -> Result<Decimal, String> {
             .to_string()),
         _ => exact_decimal(text),
     }
+}
+
+/// A user id, which the protocol knows by number only (no message looks a name up or
+/// lists users): anything else is refused with where the number is found.
+fn user_id_arg(text: &str) -> Result<u32, String> {
+    text.parse().map_err(|_| {
+        format!(
+            "the owner is a user's numeric id (at most {}), not a name: the `id` of its \
+             [[users]] entry in the server's configuration (in the demo, alice is 2 and bob 3)",
+            u32::MAX
+        )
+    })
 }
 
 /// `amount`, the argument `what`, in minor units of an asset with `scale` decimals.

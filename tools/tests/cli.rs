@@ -746,3 +746,19 @@ fn client_account_daily_max_none_says_to_omit_it() {
                payment-limits, where none means no limit)\n";
     assert!(!ok && err.contains(why), "{err}");
 }
+
+/// `create-account`'s owner is a numeric user id (the protocol has no lookup by name):
+/// the help says so, and so does the refusal of a name.
+#[test]
+fn client_create_account_owner_is_a_numeric_user_id() {
+    let (ok, _, err) = fincore(&["client", "--user", "admin", "create-account", "61", "bob"]);
+    let why = "invalid value 'bob' for '<OWNER>': the owner is a user's numeric id (at most \
+               4294967295), not a name: the `id` of its [[users]] entry in the server's \
+               configuration (in the demo, alice is 2 and bob 3)\n";
+    assert!(!ok && err.contains(why), "{err}");
+    let (ok, help, _) = fincore(&["client", "create-account", "--help"]);
+    assert!(
+        ok && help.contains("<OWNER>    The owner's numeric user id: the `id` of its"),
+        "{help}"
+    );
+}
