@@ -61,7 +61,8 @@ enum ClientCommand {
         #[arg(value_parser = exact_decimal)]
         qty: Decimal,
         /// A decimal price, or `market`.
-        price: String,
+        #[arg(value_parser = price_arg)]
+        price: PriceArg,
         /// Time in force (market orders default to IOC).
         #[arg(long)]
         tif: Option<TifArg>,
@@ -271,11 +272,9 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
                 SideArg::Buy => Side::Buy,
                 SideArg::Sell => Side::Sell,
             };
-            let price = match price.as_str() {
-                "market" => None,
-                text => Some(
-                    exact_decimal(text).map_err(|why| anyhow::anyhow!("price {text}: {why}"))?,
-                ),
+            let price = match *price {
+                PriceArg::Market => None,
+                PriceArg::Limit(price) => Some(price),
             };
             let tif = match (tif, price) {
                 (Some(TifArg::Gtc), _) | (None, Some(_)) => TimeInForce::Gtc,
@@ -665,7 +664,17 @@ fn money(reference: &Reference, asset: &str, amount: Decimal) -> anyhow::Result<
 /// A decimal exactly as written: a number with more digits than a decimal holds is
 /// refused, never rounded to one that was not typed. The message says what is accepted
 /// (the caller, or clap, names the argument).
+///
+/// The syntax is the one the message states: digits with an optional leading sign and at
+/// most one '.'. The decimal library alone would also take '_' between digits (`60_000`),
+/// which the message would not admit to; a leading '+' is taken, and said to be.
 fn exact_decimal(text: &str) -> Result<Decimal, String> {
+    let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let digits = || whole.chars().chain(fraction.chars());
+    if digits().next().is_none() || !digits().all(|c| c.is_ascii_digit()) {
+        return Err(NOT_PLAIN.to_string());
+    }
     Decimal::from_str_exact(text).map_err(|error| match error {
         rust_decimal::Error::Underflow => {
             "more than 28 decimal places (it would have to be rounded)".to_string()
@@ -675,10 +684,29 @@ fn exact_decimal(text: &str) -> Result<Decimal, String> {
         rust_decimal::Error::ErrorString(why) if why.contains("overflow") => {
             format!("too large: a decimal argument is at most {}", Decimal::MAX)
         }
-        _ => "not a plain decimal number: write digits with an optional '-' and '.', such \
-              as 0.01 or 60000 (no exponent such as 1e5)"
-            .to_string(),
+        _ => NOT_PLAIN.to_string(),
     })
+}
+
+/// What [`exact_decimal`] accepts, said when it refuses.
+const NOT_PLAIN: &str = "not a plain decimal number: write digits with an optional leading \
+                         '-' or '+' and one '.', such as 0.01 or 60000 (no separators such \
+                         as '_' or ',', no exponent such as 1e5)";
+
+/// An order's price: a decimal, or a market order.
+#[derive(Clone, Copy, Debug)]
+enum PriceArg {
+    Market,
+    Limit(Decimal),
+}
+
+fn price_arg(text: &str) -> Result<PriceArg, String> {
+    match text {
+        "market" => Ok(PriceArg::Market),
+        _ => exact_decimal(text)
+            .map(PriceArg::Limit)
+            .map_err(|why| format!("{why}; or market for a market order")),
+    }
 }
 
 /// A payment limit: an amount, or no limit.
@@ -1347,6 +1375,27 @@ fn event_json(event: &Event, reference: &Reference) -> serde_json::Value {
 mod tests {
     use super::*;
     use fincore_engine::{Dec, Price, Qty, Symbol};
+
+    /// A decimal argument is taken when it has the syntax the refusal states (digits, an
+    /// optional leading sign, at most one '.'), and only then.
+    #[test]
+    fn exact_decimal_takes_what_its_message_says() {
+        let taken = [
+            ("0.01", "0.01"),
+            ("60000", "60000"),
+            ("+60000", "60000"),
+            ("-2.5", "-2.5"),
+            ("5.", "5"),
+            (".5", "0.5"),
+        ];
+        for (text, value) in taken {
+            assert_eq!(exact_decimal(text), Ok(value.parse().unwrap()), "{text}");
+        }
+        let refused = ["60_000", "6_0000", "60,000", "1e5", "", "-", "+", ".", "+-5", "1.2.3"];
+        for text in refused.into_iter().chain([" 5", "5 ", "0x10", "NaN", "inf"]) {
+            assert_eq!(exact_decimal(text), Err(NOT_PLAIN.to_string()), "{text}");
+        }
+    }
 
     /// The limits a refusal names, each in the instrument's own units; none for a
     /// refusal that is not about a limit, or an instrument whose asset is unknown.

@@ -234,10 +234,27 @@ fn client_arguments_that_would_be_misread_are_refused() {
 /// what it accepts, not the decimal library's own words.
 #[test]
 fn client_decimal_arguments_say_what_is_accepted() {
-    let plain = "not a plain decimal number: write digits with an optional '-' and '.', such \
-                 as 0.01 or 60000 (no exponent such as 1e5)";
+    let plain = "not a plain decimal number: write digits with an optional leading '-' or '+' \
+                 and one '.', such as 0.01 or 60000 (no separators such as '_' or ',', no \
+                 exponent such as 1e5)";
     let (ok, _, err) = fincore(&["client", "order", "buy", "BTC-USD", "1e30", "60000"]);
     assert!(!ok && err.contains(&format!("for '<QTY>': {plain}\n")), "{err}");
+    // The price too is checked before connecting, with the same message (and `market`),
+    // and the same exit status as a bad quantity; '_' is refused as the message says.
+    let order = |qty: &str, price: &str| {
+        let args = ["client", "order", "buy", "BTC-USD", qty, price];
+        Command::new(env!("CARGO_BIN_EXE_fincore")).args(args).output().unwrap()
+    };
+    let bad_qty = order("0,01", "60000");
+    for price in ["60,000", "60_000"] {
+        let bad_price = order("0.01", price);
+        let err = String::from_utf8(bad_price.stderr).unwrap();
+        let why = format!("invalid value '{price}' for '<PRICE>': {plain}; or market for a market");
+        assert!(err.contains(&why), "{err}");
+        assert_eq!(bad_price.status.code(), bad_qty.status.code());
+    }
+    let err = String::from_utf8(order("0_01", "60000").stderr).unwrap();
+    assert!(err.contains(&format!("for '<QTY>': {plain}\n")), "{err}");
     let (ok, _, err) = fincore(&["client", "pay", "3", "USD", "99999999999999999999999999999999"]);
     let large = "too large: a decimal argument is at most 79228162514264337593543950335";
     assert!(!ok && err.contains(&format!("for '<AMOUNT>': {large}\n")), "{err}");
@@ -249,8 +266,9 @@ fn client_decimal_arguments_say_what_is_accepted() {
     let server = Server::start();
     let client =
         |args: &[&str]| fincore(&[&["client", "--addr", server.addr.as_str()][..], args].concat());
-    let (ok, _, err) = client(&["order", "buy", "BTC-USD", "0.01", "1e5"]);
-    assert!(!ok && err.contains(&format!("fincore: price 1e5: {plain}\n")), "{err}");
+    // A leading '+' is taken, as the message says.
+    let (ok, out, err) = client(&["order", "buy", "BTC-USD", "+0.01", "+60000", "--id", "1"]);
+    assert!(ok && out.starts_with("accepted: order 1 (client id 1) buy 0.0100"), "{out}{err}");
     let range = "is out of range: an asset with 6 decimals counts at most 9223372036854.775807 \
                  (a 64-bit number of minor units)";
     let (ok, _, err) = client(&["pay", "3", "USD", "100000000000000000"]);
