@@ -1079,13 +1079,16 @@ fn describe(event: &Event, reference: &Reference) -> String {
             qty(l.instrument, l.qty),
             l.orders
         ),
-        Event::Rejected(r) => format!(
-            "rejected: {} (command {}, account {}, client id {})",
-            wire::reason_name(u32::from(r.reason.code())),
-            r.kind.name(),
-            r.account.0,
-            r.client_id
-        ),
+        Event::Rejected(r) => {
+            let (account, client_id) = rejected_subject(&r);
+            format!(
+                "rejected: {} (command {}{}{})",
+                wire::reason_name(u32::from(r.reason.code())),
+                r.kind.name(),
+                account.map_or(String::new(), |account| format!(", account {}", account.0)),
+                client_id.map_or(String::new(), |id| format!(", client id {id}")),
+            )
+        }
         Event::MassCancelled { account, count } => {
             format!("mass cancel: account {} cancelled {count} orders", account.0)
         }
@@ -1129,6 +1132,41 @@ fn describe(event: &Event, reference: &Reference) -> String {
         ),
         Event::QueryDone { items } => format!("end of answer ({items} items)"),
         Event::Ticked { time_ns } => format!("tick: engine time {time_ns} ns"),
+    }
+}
+
+/// The account and the client order or payment id of a refused command, for the kinds of
+/// command that have them: the `Rejected` event says 0 where the command has none, which
+/// printed would read as account 0 or client id 0.
+///
+/// A cancel, amend, capture, void or lookup has a client id only when it names its order
+/// or payment by one (else 0); and a lookup has an account unless it is of the book or the
+/// reference data (else 0). For these a 0 is taken as none: a cancel by client id 0, or a
+/// refused lookup of account 0, prints without it.
+fn rejected_subject(r: &Rejected) -> (Option<AccountId>, Option<u64>) {
+    let nonzero = |id: u64| (id != 0).then_some(id);
+    let account = Some(r.account);
+    match r.kind {
+        CommandKind::NewOrder
+        | CommandKind::Transfer
+        | CommandKind::Authorize
+        | CommandKind::Deposit
+        | CommandKind::Withdraw => (account, Some(r.client_id)),
+        CommandKind::Cancel | CommandKind::Amend | CommandKind::Capture | CommandKind::Void => {
+            (account, nonzero(r.client_id))
+        }
+        CommandKind::MassCancel
+        | CommandKind::CreateAccount
+        | CommandKind::SetAccountStatus
+        | CommandKind::SetAccountLimits
+        | CommandKind::SetAccountBlocked => (account, None),
+        CommandKind::Query => (account.filter(|a| a.0 != 0), nonzero(r.client_id)),
+        CommandKind::CreateUser
+        | CommandKind::CreateAsset
+        | CommandKind::CreateInstrument
+        | CommandKind::SetInstrumentStatus
+        | CommandKind::SetPaymentLimits
+        | CommandKind::Tick => (None, None),
     }
 }
 
@@ -1293,11 +1331,15 @@ fn event_json(event: &Event, reference: &Reference) -> serde_json::Value {
             "type": "depth_level", "instrument": symbol(l.instrument), "side": side(l.side),
             "price": price(l.instrument, l.price), "qty": qty(l.instrument, l.qty), "orders": l.orders,
         }),
-        Event::Rejected(r) => json!({
-            "type": "rejected", "kind": r.kind.name(), "account": r.account.0,
-            "client_id": r.client_id, "reason": r.reason.code(),
-            "reason_name": wire::reason_name(u32::from(r.reason.code())),
-        }),
+        // No account or client id (null) for a command that has none, as in the text.
+        Event::Rejected(r) => {
+            let (account, client_id) = rejected_subject(&r);
+            json!({
+                "type": "rejected", "kind": r.kind.name(), "account": account.map(|a| a.0),
+                "client_id": client_id, "reason": r.reason.code(),
+                "reason_name": wire::reason_name(u32::from(r.reason.code())),
+            })
+        }
         Event::MassCancelled { account, count } => {
             json!({ "type": "mass_cancelled", "account": account.0, "count": count })
         }

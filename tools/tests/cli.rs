@@ -405,7 +405,7 @@ fn client_admin_replies_are_readable_in_text_and_json() {
         ),
         (
             &["create-account", "50", "2"],
-            "rejected: AlreadyExists (800) (command create_account, account 50, client id 0)",
+            "rejected: AlreadyExists (800) (command create_account, account 50)",
         ),
     ];
     for (args, line) in cases {
@@ -555,9 +555,7 @@ fn client_refusal_of_the_default_account_says_to_pass_one() {
     let hint = "fincore: refused: payops owns no account 5 (with no --account, the client uses \
                 the account numbered like the user); pass --account\n";
     let (ok, out, err) = payops(&["balance"]);
-    assert!(
-        !ok && out == "rejected: UnknownAccount (200) (command query, account 5, client id 0)\n"
-    );
+    assert!(!ok && out == "rejected: UnknownAccount (200) (command query, account 5)\n");
     assert_eq!(err, hint);
     // A command that looks up its payment first.
     let (ok, _, err) = payops(&["capture", "1", "--amount", "1"]);
@@ -779,4 +777,41 @@ fn client_create_account_owner_is_a_numeric_user_id() {
         ok && help.contains("<OWNER>    The owner's numeric user id: the `id` of its"),
         "{help}"
     );
+}
+
+/// A refusal names the account only for a command that has one, and the client id only
+/// when the command carries one (always for a new order or payment; for a cancel, amend,
+/// capture or void only when it names its order or payment by client id): not "account 0,
+/// client id 0" for a command about an instrument or an asset.
+#[test]
+fn client_refusals_name_only_the_account_and_client_id_a_command_has() {
+    let server = Server::start();
+    let client =
+        |args: &[&str]| fincore(&[&["client", "--addr", server.addr.as_str()][..], args].concat());
+    let refused = |args: &[&str], line: &str| {
+        let (ok, out, err) = client(args);
+        assert!(!ok && err == "fincore: refused\n", "{args:?}: {err}");
+        assert_eq!(out, format!("{line}\n"), "{args:?}");
+    };
+    assert!(admin(&server, &["halt", "BTC-USD"]).0);
+    let halt = ["--user", "admin", "halt", "BTC-USD"];
+    refused(&halt, "rejected: StatusUnchanged (805) (command set_instrument_status)");
+    let limits =
+        ["--user", "admin", "payment-limits", "USD", "--transfer-max", "0", "--daily-max", "none"];
+    refused(&limits, "rejected: InvalidDefinition (802) (command set_payment_limits)");
+    let freeze = ["--user", "admin", "freeze", "999"];
+    refused(&freeze, "rejected: UnknownAccount (200) (command set_account_status, account 999)");
+    refused(&["cancel", "77"], "rejected: UnknownOrder (700) (command cancel, account 2)");
+    refused(
+        &["cancel", "77", "--client"],
+        "rejected: UnknownOrder (700) (command cancel, account 2, client id 77)",
+    );
+    let order = ["order", "buy", "BTC-USD", "0.01", "60000", "--id", "0"];
+    refused(&order, "rejected: InstrumentHalted (301) (command new_order, account 2, client id 0)");
+
+    let (_, out, _) = client(&[&["--json"][..], &halt].concat());
+    let json: serde_json::Value = serde_json::from_str(out.trim_end()).unwrap();
+    assert_eq!(json["kind"], "set_instrument_status");
+    assert!(json["account"].is_null() && json["client_id"].is_null(), "{out}");
+    server.stop();
 }

@@ -264,7 +264,7 @@ fn authorization_captured_in_part_voided_and_listed() {
     // Too late to void.
     server
         .client(&["void", &id])
-        .refused("rejected: PaymentNotPending (1009) (command void, account 2, client id 0)");
+        .refused("rejected: PaymentNotPending (1009) (command void, account 2)");
     let run = server.client(&["--json", "--user", "bob", "void", &id]).refused("1009");
     assert_eq!(run.one()["reason"], 1009);
     server.assert_usd("alice", "999960.000000", "0.000000");
