@@ -2,10 +2,11 @@
 //! quantities are decimals, converted with the instrument's tick and lot; replies are
 //! printed as readable lines in those units.
 
+use crate::format;
 use crate::names;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use fincore_engine::units::{lots_to_qty, minor_to_decimal, ticks_to_price};
+use fincore_engine::units::minor_to_decimal;
 use fincore_engine::{
     AccountId, AccountStatus, Amend, AssetId, Authorize, CancelReason, ClientPaymentId,
     CommandKind, EXTERNAL_ACCOUNT, Event, InstrumentId, InstrumentSpec, InstrumentStatus,
@@ -548,7 +549,7 @@ fn accepts(reason: RejectReason, spec: &InstrumentSpec, reference: &Reference) -
             "{symbol} takes prices within {} % of the last trade price (of the reference \
              price {} before the first trade)",
             band_percent(spec),
-            ticks_to_price(spec, spec.reference_price)
+            format::price(spec, spec.reference_price)
         )),
         _ => None,
     }
@@ -558,7 +559,7 @@ fn accepts(reason: RejectReason, spec: &InstrumentSpec, reference: &Reference) -
 /// asset is unknown.
 fn qty_max(spec: &InstrumentSpec, reference: &Reference) -> Option<String> {
     let (base, _) = reference.asset_by_id(spec.base)?;
-    Some(format!("{} {base}", lots_to_qty(spec, spec.qty_max)))
+    Some(format!("{} {base}", format::qty(spec, spec.qty_max)))
 }
 
 /// The largest notional (price x quantity) of one order, in the quote asset
@@ -595,7 +596,7 @@ fn describe_instrument(
         qty_max(spec, reference).unwrap_or_else(unknown),
         notional_max(spec, reference).unwrap_or_else(unknown),
         band_percent(spec),
-        ticks_to_price(spec, spec.reference_price),
+        format::price(spec, spec.reference_price),
         fee(spec.maker_fee_bps),
         fee(spec.taker_fee_bps),
     )
@@ -968,10 +969,10 @@ fn describe(event: &Event, reference: &Reference) -> String {
     let symbol =
         |id: InstrumentId| instrument(id).map_or(format!("#{}", id.0), |s| s.symbol.to_string());
     let price = |id, p: fincore_engine::Price| {
-        instrument(id).map_or(Decimal::from(p.0), |s| ticks_to_price(s, p))
+        instrument(id).map_or(Decimal::from(p.0), |s| format::price(s, p))
     };
     let qty = |id, q: fincore_engine::Qty| {
-        instrument(id).map_or(Decimal::from(q.0), |s| lots_to_qty(s, q))
+        instrument(id).map_or(Decimal::from(q.0), |s| format::qty(s, q))
     };
     let money = |asset, amount| match reference.asset_by_id(asset) {
         Some((symbol, scale)) => format!("{} {symbol}", minor_to_decimal(amount, scale)),
@@ -1073,11 +1074,11 @@ fn describe(event: &Event, reference: &Reference) -> String {
             qty(o.instrument, o.filled)
         ),
         Event::DepthLevel(l) => format!(
-            "{:<4} {:>14} x {:<14} ({} orders)",
+            "{:<4} {:>14} x {:<14} ({})",
             names::book_side(l.side),
             price(l.instrument, l.price),
             qty(l.instrument, l.qty),
-            l.orders
+            format::count(l.orders, "order")
         ),
         Event::Rejected(r) => {
             let (account, client_id) = rejected_subject(&r);
@@ -1090,7 +1091,11 @@ fn describe(event: &Event, reference: &Reference) -> String {
             )
         }
         Event::MassCancelled { account, count } => {
-            format!("mass cancel: account {} cancelled {count} orders", account.0)
+            format!(
+                "mass cancel: account {} cancelled {}",
+                account.0,
+                format::count(count, "order")
+            )
         }
         Event::AssetInfo { asset, symbol, scale } => {
             format!("asset {} {symbol} ({scale} decimals)", asset.0)
@@ -1123,14 +1128,14 @@ fn describe(event: &Event, reference: &Reference) -> String {
             names::side(t.taker_side)
         ),
         Event::Level(l) => format!(
-            "level {} {} {} -> {} ({} orders)",
+            "level {} {} {} -> {} ({})",
             symbol(l.instrument),
             names::book_side(l.side),
             price(l.instrument, l.price),
             qty(l.instrument, l.qty),
-            l.orders
+            format::count(l.orders, "order")
         ),
-        Event::QueryDone { items } => format!("end of answer ({items} items)"),
+        Event::QueryDone { items } => format!("end of answer ({})", format::count(items, "item")),
         Event::Ticked { time_ns } => format!("tick: engine time {time_ns} ns"),
     }
 }
@@ -1266,8 +1271,8 @@ fn event_json(event: &Event, reference: &Reference) -> serde_json::Value {
     use serde_json::json;
     let spec = |id: InstrumentId| reference.instrument_by_id(id);
     let symbol = |id: InstrumentId| spec(id).map(|s| s.symbol.to_string());
-    let price = |id, p: fincore_engine::Price| spec(id).map(|s| ticks_to_price(s, p).to_string());
-    let qty = |id, q: fincore_engine::Qty| spec(id).map(|s| lots_to_qty(s, q).to_string());
+    let price = |id, p: fincore_engine::Price| spec(id).map(|s| format::price(s, p).to_string());
+    let qty = |id, q: fincore_engine::Qty| spec(id).map(|s| format::qty(s, q).to_string());
     let money = |asset: fincore_engine::AssetId, amount: i64| {
         reference.asset_by_id(asset).map(|(_, scale)| minor_to_decimal(amount, scale).to_string())
     };
@@ -1354,10 +1359,10 @@ fn event_json(event: &Event, reference: &Reference) -> serde_json::Value {
             "tick_size": fincore_engine::units::dec_to_decimal(spec.tick_size).map(|d| d.to_string()),
             "lot_size": fincore_engine::units::dec_to_decimal(spec.lot_size).map(|d| d.to_string()),
             "status": names::instrument_status(status),
-            "qty_max": lots_to_qty(&spec, spec.qty_max).to_string(),
+            "qty_max": format::qty(&spec, spec.qty_max).to_string(),
             "notional_max": money(spec.quote, spec.notional_max),
             "band_bps": spec.band_bps, "band_percent": band_percent(&spec).to_string(),
-            "reference_price": ticks_to_price(&spec, spec.reference_price).to_string(),
+            "reference_price": format::price(&spec, spec.reference_price).to_string(),
             "maker_fee_bps": spec.maker_fee_bps, "taker_fee_bps": spec.taker_fee_bps,
             "qty_max_raw": spec.qty_max.0, "notional_max_raw": spec.notional_max,
             "reference_price_raw": spec.reference_price.0,

@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 use fincore_engine::{AccountId, AssetId, ClientPaymentId, CommandBody, OrderRef, PaymentRef};
 use fincore_gateway::{decode_record, journal_dir};
 use fincore_journal::{JournalReader, list_segments};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Subcommand)]
 pub enum JournalCommand {
@@ -46,8 +46,28 @@ pub fn run(command: &JournalCommand) -> Result<()> {
     }
 }
 
-fn verify(data: &std::path::Path) -> Result<()> {
+/// The journal directory of data directory `data`, which must exist: a path that is not
+/// there is named as the data directory or its journal, not as an OS error on a listing.
+fn existing_journal(data: &Path) -> Result<PathBuf> {
+    if !data.exists() {
+        bail!("the data directory {} does not exist", data.display());
+    }
+    if !data.is_dir() {
+        bail!("{} is not a data directory (not a directory)", data.display());
+    }
     let dir = journal_dir(data);
+    if !dir.is_dir() {
+        bail!(
+            "{} has no journal ({} does not exist): is it a fincore data directory?",
+            data.display(),
+            dir.display()
+        );
+    }
+    Ok(dir)
+}
+
+fn verify(data: &Path) -> Result<()> {
+    let dir = existing_journal(data)?;
     let segments = list_segments(&dir).with_context(|| format!("listing {}", dir.display()))?;
     let mut reader = JournalReader::open_strict(&dir)?;
     let (mut records, mut first, mut last) = (0u64, None, 0u64);
@@ -85,11 +105,11 @@ fn verify(data: &std::path::Path) -> Result<()> {
 }
 
 fn dump(args: &DumpArgs) -> Result<()> {
-    let mut reader = JournalReader::open(&journal_dir(&args.data), args.from)?;
+    let mut reader = JournalReader::open(&existing_journal(&args.data)?, args.from)?;
     let mut printed = 0;
     while let Some(record) = reader.next()? {
         if args.limit.is_some_and(|limit| printed >= limit) {
-            break;
+            return Ok(());
         }
         let m = record.meta;
         let format = record.payload_format.expect("a reader knows the record's segment");
@@ -124,6 +144,14 @@ fn dump(args: &DumpArgs) -> Result<()> {
             torn.path.display(),
             torn.offset
         );
+    }
+    // Nothing printed because --from is past the end: say so (on stderr, as `replay
+    // --until-seq` does), or an empty output reads as an empty journal.
+    let last = reader.next_seq().map_or(0, |next| next - 1);
+    if printed == 0 && last == 0 {
+        eprintln!("the journal is empty");
+    } else if printed == 0 && args.from > last {
+        eprintln!("the journal ends at seq {last} (asked for records from {})", args.from);
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ mod bench_pipeline;
 mod bench_tcp;
 mod check_acks;
 mod client_cmd;
+mod format;
 mod journal_cmd;
 mod load;
 mod names;

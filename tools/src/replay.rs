@@ -2,10 +2,11 @@
 //! the journal after it), optionally as of a past sequence or time, and report it.
 //! Never modifies the directory.
 
+use crate::format;
 use crate::names;
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use fincore_engine::units::{lots_to_qty, minor_to_decimal, ticks_to_price};
+use fincore_engine::units::minor_to_decimal;
 use fincore_engine::{AccountId, AssetId, Engine, Event, Query, SYSTEM_USER};
 use fincore_gateway::{ReplayBounds, Replayed, replay};
 use std::path::PathBuf;
@@ -167,16 +168,16 @@ fn print_book(engine: &Engine, symbol: &str) -> Result<()> {
         Query::Depth { instrument: spec.instrument, levels: fincore_engine::DEPTH_LEVELS_MAX };
     engine.query(SYSTEM_USER, &query, &mut events);
     let last_price = match instrument.last_price {
-        Some(price) => ticks_to_price(&spec, price).to_string(),
+        Some(price) => format::price(&spec, price).to_string(),
         None => "none (no trade yet)".to_string(),
     };
     let status = names::instrument_status(instrument.status);
     println!("book {symbol} ({status}), last price {last_price}");
     for event in events {
         if let Event::DepthLevel(level) = event {
-            let (price, qty) = (ticks_to_price(&spec, level.price), lots_to_qty(&spec, level.qty));
+            let (price, qty) = (format::price(&spec, level.price), format::qty(&spec, level.qty));
             let side = names::book_side(level.side);
-            println!("  {side} {price} x {qty} ({} orders)", level.orders);
+            println!("  {side} {price} x {qty} ({})", format::count(level.orders, "order"));
         }
     }
     Ok(())

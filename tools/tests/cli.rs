@@ -148,6 +148,9 @@ fn replay_prints_the_book_readably() {
     assert!(!levels.is_empty(), "{out}");
     assert!(out.lines().any(|l| l.starts_with("  ask ")), "{out}");
     assert!(levels[0].ends_with(" orders)") && levels[0].contains(" x "), "{out}");
+    // One order, one level: "(1 order)".
+    let single = out.lines().filter(|l| l.ends_with(" (1 order)")).count();
+    assert!(single > 0 && !out.contains("(1 orders)"), "{out}");
     assert!(!out.contains("Some(") && !out.contains("Buy") && !out.contains("Trading"), "{out}");
 
     // Before the first order: no trade yet.
@@ -491,7 +494,7 @@ fn client_watch_prints_market_data_readably() {
     let order = ["client", "--addr", &server.addr, "--user", "bob", "order", "buy", "BTC-USD"];
     let order = [&order[..], &["0.01", "60000"]].concat();
     assert!(fincore(&order).0);
-    assert_eq!(next(&text_lines), "#1      level BTC-USD bid 60000.00 -> 0.0100 (1 orders)");
+    assert_eq!(next(&text_lines), "#1      level BTC-USD bid 60000.00 -> 0.0100 (1 order)");
     let level: serde_json::Value = serde_json::from_str(&next(&json_lines)).unwrap();
     assert_eq!((&level["type"], &level["side"]), (&"md_level".into(), &"buy".into()));
     assert_eq!(
@@ -814,4 +817,58 @@ fn client_refusals_name_only_the_account_and_client_id_a_command_has() {
     assert_eq!(json["kind"], "set_instrument_status");
     assert!(json["account"].is_null() && json["client_id"].is_null(), "{out}");
     server.stop();
+}
+
+/// `depth` says "1 order", not "1 orders"; `orders` prints what has filled in the
+/// instrument's quantity format, as the quantity beside it (`0.0000`, not `0`).
+#[test]
+fn client_depth_and_orders_print_counts_and_quantities_alike() {
+    let server = Server::start();
+    let client =
+        |args: &[&str]| fincore(&[&["client", "--addr", server.addr.as_str()][..], args].concat());
+    let (ok, _, err) = client(&["order", "buy", "BTC-USD", "0.01", "60000", "--id", "1"]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = client(&["depth", "BTC-USD"]);
+    assert!(ok, "{err}");
+    assert_eq!(out, "bid        60000.00 x 0.0100         (1 order)\n");
+    let (ok, out, err) = client(&["orders"]);
+    assert!(ok, "{err}");
+    assert_eq!(out, "order 1 (client id 1) buy 0.0100 BTC-USD @ 60000.00, filled 0.0000\n");
+    let (_, out, _) = client(&["--json", "orders"]);
+    let json: serde_json::Value = serde_json::from_str(out.trim_end()).unwrap();
+    assert_eq!((&json["remaining"], &json["filled"]), (&"0.0100".into(), &"0.0000".into()));
+    server.stop();
+}
+
+/// `journal dump --from` past the end says where the journal ends (on stderr, as `replay
+/// --until-seq` does) instead of printing nothing; `journal verify` and `dump` of a
+/// directory that is not there say so, not "listing ...: No such file or directory".
+#[test]
+fn journal_commands_say_where_the_journal_ends_or_that_it_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let (_, seq) = data_dir(dir.path());
+    let past = (seq + 10).to_string();
+    let (ok, out, err) = fincore(&["journal", "dump", "--data", data, "--from", &past]);
+    assert!(ok && out.is_empty(), "{out}");
+    assert_eq!(err, format!("the journal ends at seq {seq} (asked for records from {past})\n"));
+    let last = seq.to_string();
+    let (ok, out, err) = fincore(&["journal", "dump", "--data", data, "--from", &last]);
+    assert!(ok && out.lines().count() == 1 && err.is_empty(), "{out}{err}");
+
+    let missing = dir.path().join("nonexistent");
+    let missing = missing.to_str().unwrap();
+    for command in ["verify", "dump"] {
+        let (ok, _, err) = fincore(&["journal", command, "--data", missing]);
+        assert_eq!(err, format!("fincore: the data directory {missing} does not exist\n"));
+        assert!(!ok);
+    }
+    let empty = tempfile::tempdir().unwrap();
+    let empty = empty.path().to_str().unwrap();
+    let (ok, _, err) = fincore(&["journal", "verify", "--data", empty]);
+    let no_journal = format!(
+        "fincore: {empty} has no journal ({empty}/journal does not exist): is it a fincore \
+         data directory?\n"
+    );
+    assert!(!ok && err == no_journal, "{err}");
 }
