@@ -74,6 +74,11 @@ impl Engine {
         self.instruments().find(|i| i.spec.symbol.as_str() == symbol)
     }
 
+    /// The role of a user, if it exists.
+    pub fn user_role(&self, user: UserId) -> Option<Role> {
+        self.role(user).ok()
+    }
+
     /// The definition of an asset, if it exists.
     pub fn asset_info(&self, asset: AssetId) -> Option<Asset> {
         self.assets.get(asset.0 as usize).copied().flatten()

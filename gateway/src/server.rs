@@ -26,7 +26,7 @@ use crate::wire::{
     self, ClientMsg, ExecReport, Frame, LoginAccepted, MdLevel, MdSnapshotEnd, MdSnapshotLevel,
     MdTrade, ServerMsg, SessionReason, SessionReject,
 };
-use fincore_engine::{CommandBody, Event, INSTRUMENTS_MAX, InstrumentId, UserId};
+use fincore_engine::{CommandBody, Event, INSTRUMENTS_MAX, InstrumentId, Role, UserId};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use rustc_hash::FxHashMap;
@@ -77,6 +77,25 @@ pub enum ServerError {
     /// The configuration's setup could not be derived.
     #[error("configuration: {0}")]
     Config(String),
+    /// A configured user that the data directory's journal does not have, or has with
+    /// another role: the gateway would log the name in with rights the engine does not
+    /// give it (or as a user the engine does not know).
+    #[error(
+        "configuration: user {name} (id {id}) is {configured} in the configuration, but {journaled} \
+         in the data directory; users are created with the data directory, and their ids and \
+         roles cannot change (there is no command for it): restore the user's entry, remove \
+         it, or start a new data directory"
+    )]
+    UserDiffers {
+        /// The user's login name.
+        name: String,
+        /// Its id in the configuration.
+        id: u32,
+        /// Its role in the configuration.
+        configured: &'static str,
+        /// What the journal has for that id.
+        journaled: &'static str,
+    },
     /// The listen (`"listen"`) or metrics (`"metrics"`) address could not be bound;
     /// nothing was started and the data directory was not touched.
     #[error("cannot bind the {0} address {1}: {2}")]
@@ -201,6 +220,31 @@ fn bind(addr: SocketAddr) -> std::io::Result<OwnedFd> {
     Ok(socket)
 }
 
+/// Every configured user must be the journal's user of that id, with the same role.
+/// Names and secrets are the configuration's alone (a secret is rotated by editing it);
+/// ids and roles are the journal's, and the gateway authorizes by the configuration's
+/// role before the engine checks its own, so the two must agree.
+fn check_users(config: &ServerConfig, engine: &fincore_engine::Engine) -> Result<(), ServerError> {
+    let role_name = |role| match role {
+        Role::Trader => "a trader",
+        Role::Admin => "an admin",
+        Role::Operator => "a payment operator",
+    };
+    for user in &config.users {
+        let journaled = engine.user_role(UserId(user.id));
+        if journaled == Some(user.role) {
+            continue;
+        }
+        return Err(ServerError::UserDiffers {
+            name: user.name.clone(),
+            id: user.id,
+            configured: role_name(user.role),
+            journaled: journaled.map_or("unknown", role_name),
+        });
+    }
+    Ok(())
+}
+
 /// Starts listening on a socket from [`bind`].
 fn listen(socket: OwnedFd) -> Result<std::net::TcpListener, ServerError> {
     rustix::net::listen(&socket, LISTEN_BACKLOG)
@@ -245,7 +289,8 @@ pub fn start(
             "the configuration's setup (assets, instruments, users, accounts, deposits, \
              payment limits, deny-list) differs from the one this data directory was \
              created with; the journal's state is in force and none of the difference is \
-             applied: make the change with admin commands where one exists (accounts, \
+             applied (users' names and secrets excepted: they are never journaled, so they \
+             are always the configuration's): make the change with admin commands where one exists (accounts, \
              deposits, limits, deny-list, status), else start a new data directory"
         );
     }
@@ -253,6 +298,7 @@ pub fn start(
         tracing::info!(file = %path.display(), "removed a segment whose creation never finished");
     }
     drop(recovery);
+    check_users(config, runner.engine())?;
     let open_orders_max = runner.engine().limits().open_orders_per_account_max;
     let started = Started {
         report,

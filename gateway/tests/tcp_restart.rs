@@ -446,3 +446,59 @@ fn no_connection_is_accepted_while_the_server_recovers() {
     assert!(refused > 0, "no connection was tried while the server recovered");
     handle.stop().unwrap();
 }
+
+/// A configured user must be the data directory's user of that id with the same role:
+/// otherwise the gateway would let the name in with rights the engine does not give it,
+/// or as a user the engine does not know. Such a start is refused, naming the user.
+/// Names and secrets are the configuration's: a secret rotated in the file is the one
+/// that logs in after the restart, and a user removed from the file (one that owns no
+/// account) can no longer log in.
+#[test]
+fn configured_users_must_match_the_data_directory() {
+    use fincore_engine::Role;
+    use fincore_gateway::auth::SecretHash;
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::config(dir.path());
+    common::start(&config).stop().unwrap();
+    let refusal = |config: &fincore_gateway::config::ServerConfig| {
+        let refused = server::start(config, ServerOptions::default()).err().expect("refused");
+        assert!(matches!(refused, ServerError::UserDiffers { .. }), "{refused}");
+        refused.to_string()
+    };
+
+    let mut promoted = config.clone();
+    let alice = promoted.users.iter().position(|u| u.name == "alice").unwrap();
+    promoted.users[alice].role = Role::Admin;
+    let message = refusal(&promoted);
+    assert!(
+        message.starts_with(
+            "configuration: user alice (id 2) is an admin in the configuration, but a trader \
+             in the data directory; "
+        ),
+        "{message}"
+    );
+
+    let mut added = config.clone();
+    let mut dave = added.users[alice].clone();
+    (dave.name, dave.id) = ("dave".into(), 40);
+    added.users.push(dave);
+    let message = refusal(&added);
+    assert!(message.contains("user dave (id 40) is a trader in the configuration, but unknown"));
+
+    // Names and secrets: payops (who owns no account) removed, alice's secret rotated. It starts, and only the
+    // configuration's credentials log in.
+    let mut rotated = config.clone();
+    rotated.users.retain(|u| u.name != "payops");
+    let alice = rotated.users.iter().position(|u| u.name == "alice").unwrap();
+    rotated.users[alice].secret_hash = SecretHash::generate(b"rotated").unwrap();
+    let server = common::start(&rotated);
+    let addr = server.local_addr();
+    let login = |name: &str, secret: &str| {
+        Client::connect(addr, name, secret, LoginOptions::default()).map(|_| ())
+    };
+    assert!(login("alice", "rotated").is_ok());
+    assert!(matches!(login("alice", "alice-secret"), Err(ClientError::LoginRejected(906))));
+    assert!(matches!(login("payops", "payops-secret"), Err(ClientError::LoginRejected(906))));
+    assert!(login("bob", "bob-secret").is_ok());
+    server.stop().unwrap();
+}
