@@ -8,7 +8,7 @@
 //!     16     8  time_ns       u64, receive time stamped by the gateway
 //!     24     4  user          u32, the authenticated user
 //!     28     4  session       u32, the session it came in on
-//!     32     8  peer          u64, a hash of the peer's address
+//!     32     8  peer          u64, the peer's address: IPv4 `ip << 16 | port`
 //!     40     n  payload       opaque bytes
 //!   40+n     p  zero padding  to the next multiple of 8
 //! ```
