@@ -7,6 +7,7 @@ use fincore_engine::{
     TimeInForce,
 };
 use fincore_gateway::pipeline::WaitMode;
+use fincore_journal::Durability;
 
 /// `buy` or `sell`, as typed in `fincore client order`.
 pub fn side(side: Side) -> &'static str {
@@ -36,6 +37,14 @@ pub fn time_in_force(time_in_force: TimeInForce) -> &'static str {
         TimeInForce::Gtc => "gtc",
         TimeInForce::Ioc => "ioc",
         TimeInForce::Fok => "fok",
+    }
+}
+
+/// A journal durability mode, as `--durability` takes it.
+pub fn durability(mode: Durability) -> &'static str {
+    match mode {
+        Durability::Process => "process",
+        Durability::Fsync => "fsync",
     }
 }
 

@@ -120,8 +120,8 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!(
         listen = %handle.local_addr(),
-        durability = ?config.durability,
-        wait = ?wait,
+        durability = %crate::names::durability(config.durability),
+        wait = %crate::names::wait_mode(wait),
         "listening"
     );
     let stop = handle.stop_signal();
@@ -143,7 +143,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let snapshot = exit.engine.snapshot.as_ref().map(|p| p.display().to_string());
     if exit.journal_failed {
         tracing::error!(
-            sessions = exit.sessions,
+            sessions_served = exit.sessions,
             state_hash = %format!("{:016x}", exit.engine.state_hash),
             seq = exit.engine.seq,
             "stopped: the journal failed; everything up to seq is journaled, later \
@@ -152,7 +152,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         anyhow::bail!("stopped because the journal failed (see the log above)");
     }
     tracing::info!(
-        sessions = exit.sessions,
+        sessions_served = exit.sessions,
         snapshot = snapshot.as_deref().unwrap_or("none"),
         state_hash = %format!("{:016x}", exit.engine.state_hash),
         seq = exit.engine.seq,
