@@ -22,11 +22,13 @@ pub struct AssetTotals {
     pub available: i128,
     /// Sum of held balances.
     pub held: i128,
+    /// Sum of pending balances (held for outgoing authorizations).
+    pub pending: i128,
 }
 
 impl Engine {
-    /// Every asset, with the sums of all balances (conservation: available + held ==
-    /// supply).
+    /// Every asset, with the sums of all balances (conservation: available + held +
+    /// pending == supply).
     pub fn asset_totals(&self) -> Vec<AssetTotals> {
         let mut totals: Vec<AssetTotals> = self
             .assets
@@ -39,6 +41,7 @@ impl Engine {
                 let balance = account.balance(total.asset);
                 total.available += i128::from(balance.available);
                 total.held += i128::from(balance.held);
+                total.pending += i128::from(balance.pending);
             }
         }
         totals
@@ -86,5 +89,14 @@ impl Engine {
 }
 
 fn totals_of(asset: AssetId, a: Asset) -> AssetTotals {
-    AssetTotals { asset, symbol: a.symbol, scale: a.scale, supply: a.supply, available: 0, held: 0 }
+    let (available, held, pending) = (0, 0, 0);
+    AssetTotals {
+        asset,
+        symbol: a.symbol,
+        scale: a.scale,
+        supply: a.supply,
+        available,
+        held,
+        pending,
+    }
 }

@@ -7,7 +7,7 @@ use crate::names;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use fincore_engine::units::minor_to_decimal;
-use fincore_engine::{AccountId, AssetId, Engine, Event, Query, SYSTEM_USER};
+use fincore_engine::{AccountId, Engine, Event, Query, SYSTEM_USER};
 use fincore_gateway::{ReplayBounds, Replayed, replay};
 use std::path::PathBuf;
 
@@ -147,15 +147,9 @@ fn print_summary(replayed: &Replayed) {
             decimal(totals.supply.into()),
             decimal(totals.available),
             decimal(totals.held),
-            decimal(pending_total(engine, totals.asset))
+            decimal(totals.pending)
         );
     }
-}
-
-/// The sum of every account's pending balance of `asset` (held for outgoing
-/// authorizations): with available and held, it makes up the supply.
-fn pending_total(engine: &Engine, asset: AssetId) -> i128 {
-    engine.accounts().map(|(_, account)| i128::from(account.balance(asset).pending)).sum()
 }
 
 fn print_book(engine: &Engine, symbol: &str) -> Result<()> {
