@@ -434,11 +434,27 @@ impl Client {
         client_order_id: u64,
     ) -> Result<NewOrder, ClientError> {
         let spec = *self.reference()?.instrument(symbol)?;
+        let price = price.map(|price| self.ticks(&spec, price)).transpose()?;
+        let qty = self.lots(&spec, qty)?;
+        Ok(Client::order_in_units(&spec, account, side, price, qty, time_in_force, client_order_id))
+    }
+
+    /// [`Client::order`] with the price (`None`: a market order) and quantity already in
+    /// ticks and lots of `spec`.
+    pub fn order_in_units(
+        spec: &InstrumentSpec,
+        account: AccountId,
+        side: Side,
+        price: Option<Price>,
+        qty: Qty,
+        time_in_force: TimeInForce,
+        client_order_id: u64,
+    ) -> NewOrder {
         let (order_type, price) = match price {
-            Some(price) => (OrderType::Limit, self.ticks(&spec, price)?),
+            Some(price) => (OrderType::Limit, price),
             None => (OrderType::Market, Price(0)),
         };
-        Ok(NewOrder {
+        NewOrder {
             account,
             instrument: spec.instrument,
             client_order_id: ClientOrderId(client_order_id),
@@ -446,11 +462,11 @@ impl Client {
             order_type,
             time_in_force,
             price,
-            qty: self.lots(&spec, qty)?,
+            qty,
             stp_mode: StpMode::CancelNewest,
             stp_scope: StpScope::Account,
             post_only: false,
-        })
+        }
     }
 
     /// A decimal price in ticks of `spec`.

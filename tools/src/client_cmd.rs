@@ -284,18 +284,16 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
             };
             let id = id.unwrap_or_else(clock_id);
             let spec = *reference.instrument(symbol)?;
-            // Each number on its own first, so that one out of range is explained.
-            if let Some(price) = price {
-                units(
-                    client.ticks(&spec, price),
-                    RejectReason::PriceOutsideBand,
-                    &spec,
-                    &reference,
-                )?;
-            }
-            units(client.lots(&spec, *qty), RejectReason::QtyAboveMax, &spec, &reference)?;
+            let price = price
+                .map(|price| {
+                    let ticks = client.ticks(&spec, price);
+                    units(ticks, RejectReason::PriceOutsideBand, &spec, &reference)
+                })
+                .transpose()?;
+            let qty =
+                units(client.lots(&spec, *qty), RejectReason::QtyAboveMax, &spec, &reference)?;
             instrument = Some(spec);
-            let mut order = client.order(account, symbol, side, price, *qty, tif, id)?;
+            let mut order = Client::order_in_units(&spec, account, side, price, qty, tif, id);
             order.post_only = *post_only;
             ClientMsg::NewOrder(order)
         }
